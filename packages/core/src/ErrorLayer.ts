@@ -1,0 +1,116 @@
+/**
+ * `ErrorLayer`: the one Layer a user provides to get the error registry, the policies, the alert hub and the
+ * error logger.
+ *
+ * @since 0.1.0
+ */
+import type { Config } from "effect"
+import { Context, Effect, Layer } from "effect"
+import * as Alerts from "./Alerts.js"
+import type * as ErrorFamily from "./ErrorFamily.js"
+import * as ErrorLogger from "./ErrorLogger.js"
+import * as ErrorRegistry from "./ErrorRegistry.js"
+import type * as Policy from "./Policy.js"
+import * as PolicyService from "./PolicyService.js"
+
+/**
+ * Options of {@link layer}.
+ *
+ * - `errors`: your families, listed in the registry with the common ones and those `policies` name.
+ * - `defaultPolicy` and `policies`: see `PolicyService.Options`.
+ * - `logFormat`: `"pretty"` or `"json"`; without it, `LOG_FORMAT` is read. `false` leaves the logger alone.
+ * - `alertCapacity`: alerts buffered per subscriber before the oldest are dropped (default 1024).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly errors?: ReadonlyArray<ErrorFamily.Any> | undefined
+  readonly defaultPolicy?: PolicyService.Options["default"]
+  readonly policies?: PolicyService.Options["policies"]
+  readonly logFormat?: ErrorLogger.Format | false | undefined
+  readonly alertCapacity?: number | undefined
+}
+
+/**
+ * The services `ErrorLayer` provides.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Services = ErrorRegistry.ErrorRegistry | PolicyService.PolicyService | Alerts.Alerts
+
+/**
+ * Why building `ErrorLayer` can fail: an invalid policy config, a duplicate error code or tag, or an invalid
+ * `LOG_FORMAT`. Nothing is provided from a layer that failed.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type Error = Policy.PolicyConfigError | ErrorRegistry.ErrorRegistryError | Config.ConfigError
+
+/**
+ * Builds the layer.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { CommonErrors, ErrorFamily, ErrorLayer, Policy, protect } from "@effect-resilience/core"
+ *
+ * class OutOfStock extends ErrorFamily.TaggedError<OutOfStock>()("OutOfStock", { sku: Schema.String }, {
+ *   code: "shop.E0001",
+ *   kind: "business"
+ * }) {}
+ *
+ * const ShopErrors = ErrorLayer.layer({
+ *   errors: [OutOfStock],
+ *   defaultPolicy: { maxAttempts: 3, baseDelay: "50 millis" },
+ *   policies: [
+ *     Policy.forFamily(CommonErrors.StorageError, { maxAttempts: 5, baseDelay: "100 millis", logLevel: "Warn" })
+ *   ]
+ * })
+ *
+ * declare const save: Effect.Effect<void, CommonErrors.StorageError | OutOfStock>
+ * const program = save.pipe(protect({ operation: "cart.save" }), Effect.provide(ShopErrors))
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options = {}): Layer.Layer<Services, Error> => {
+  // Policies first, then the registry of the listed families plus those the policies name: a failure in either
+  // fails the whole build, so nothing is provided half-configured.
+  const core = Layer.effectContext(
+    Effect.gen(function*() {
+      const policies = yield* PolicyService.make({ default: options.defaultPolicy, policies: options.policies })
+      const registry = yield* ErrorRegistry.make([...(options.errors ?? []), ...policies.families])
+      return Context.make(PolicyService.PolicyService, policies).pipe(
+        Context.add(ErrorRegistry.ErrorRegistry, registry)
+      )
+    })
+  )
+  const alerts = Alerts.layer({ capacity: options.alertCapacity })
+  const logger = options.logFormat === false ? Layer.empty : ErrorLogger.layer({ format: options.logFormat })
+  return Layer.mergeAll(core, alerts, logger)
+}
+
+/**
+ * `ErrorLayer` with the defaults: the common families, the built-in default policy, `LOG_FORMAT` logging.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { CommonErrors, ErrorLayer, protect } from "@effect-resilience/core"
+ *
+ * const program = Effect.fail(new CommonErrors.NetworkError({ target: "bank" })).pipe(
+ *   protect({ operation: "bank.ping" }),
+ *   Effect.provide(ErrorLayer.layerDefault)
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerDefault: Layer.Layer<Services, Error> = layer()

@@ -1,0 +1,218 @@
+/**
+ * The one place the retry rules live: a Layer-provided service mapping each error type to its {@link Policy},
+ * and {@link retry}, the `Schedule` that applies them (`program.pipe(Effect.retry(PolicyService.retry))`).
+ *
+ * @since 0.1.0
+ */
+import { Context, Duration, Effect, Layer, Schedule } from "effect"
+import * as ErrorFamily from "./ErrorFamily.js"
+import * as ErrorLogger from "./ErrorLogger.js"
+import { makeDispatcher, type RetryDecision as Decision } from "./internal/dispatch.js"
+import * as Policy from "./Policy.js"
+
+/**
+ * The policy service.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PolicyServiceShape {
+  /** The policy for error types that have none of their own (recoverable and unclassified errors). */
+  readonly defaultPolicy: Policy.Policy<unknown>
+  /** The policies given per error tag. */
+  readonly policies: ReadonlyMap<string, Policy.Policy<any>>
+  /** The families the policies were bound to with `Policy.forFamily`. */
+  readonly families: ReadonlyArray<ErrorFamily.Any>
+  /**
+   * The policy that applies to an error: its tag's own policy if there is one; otherwise no retry for business
+   * errors (logged at `"Debug"`) and unrecoverable errors (logged at `"Error"`); otherwise the default policy.
+   */
+  readonly policyFor: (error: unknown) => Policy.Policy<any>
+}
+
+/**
+ * The service holding the policies. `ErrorLayer` provides it; {@link layer} provides it alone.
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export class PolicyService extends Context.Service<PolicyService, PolicyServiceShape>()(
+  "@effect-resilience/core/PolicyService"
+) {}
+
+/**
+ * Options of {@link make}: the default policy and the per-type ones, each a built `Policy` or a plain config.
+ *
+ * - `policies` is either a list of `Policy.forFamily(Family, policy)` (typed, and registers the families) or a
+ *   record keyed by error tag (convenient for config files; it also covers tagged errors that are not declared
+ *   families).
+ * - Without `default`, the default policy is `{ maxAttempts: 3, baseDelay: "100 millis", factor: 2 }`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly default?: Policy.Input | undefined
+  readonly policies?: ReadonlyArray<Policy.ForFamily> | Readonly<Record<string, Policy.Input<any>>> | undefined
+}
+
+const businessPolicy = Policy.noRetry({ logLevel: "Debug" })
+const unrecoverablePolicy = Policy.noRetry({ logLevel: "Error" })
+const builtinDefault = Policy.make({ schedule: Policy.scheduleFromConfig({}) })
+
+const toPolicy = (input: Policy.Input<any>, name: string) =>
+  Policy.isPolicy(input) ? Effect.succeed(input) : Policy.fromConfig(input, name)
+
+/**
+ * Validates the options and builds the service. All invalid configs are reported together in one
+ * `PolicyConfigError` (each issue names its policy and field), and no service is built from a partly valid set.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { CommonErrors, Policy, PolicyService } from "@effect-resilience/core"
+ *
+ * const service = PolicyService.make({
+ *   default: { maxAttempts: 2, baseDelay: "50 millis" },
+ *   policies: [Policy.forFamily(CommonErrors.StorageError, { maxAttempts: 5, baseDelay: "100 millis" })]
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options = {}): Effect.Effect<PolicyServiceShape, Policy.PolicyConfigError> =>
+  Effect.gen(function*() {
+    const entries: Array<readonly [string, Policy.Input<any>]> = []
+    const families: Array<ErrorFamily.Any> = []
+    if (Array.isArray(options.policies)) {
+      for (const { family, policy } of options.policies as ReadonlyArray<Policy.ForFamily>) {
+        families.push(family)
+        entries.push([family.family.tag, policy])
+      }
+    } else if (options.policies !== undefined) {
+      entries.push(...Object.entries(options.policies as Record<string, Policy.Input<any>>))
+    }
+    const issues: Array<Policy.PolicyConfigError["issues"][number]> = []
+    const collect = <A>(effect: Effect.Effect<A, Policy.PolicyConfigError>) =>
+      Effect.catch(effect, (error) => {
+        issues.push(...error.issues)
+        return Effect.succeed(undefined)
+      })
+    const defaultPolicy = options.default === undefined
+      ? builtinDefault
+      : yield* collect(toPolicy(options.default, "default"))
+    const policies = new Map<string, Policy.Policy<any>>()
+    for (const [tag, input] of entries) {
+      const policy = yield* collect(toPolicy(input, tag))
+      if (policy !== undefined) policies.set(tag, policy)
+    }
+    if (issues.length > 0 || defaultPolicy === undefined) {
+      return yield* new Policy.PolicyConfigError({ issues })
+    }
+    return {
+      defaultPolicy,
+      policies,
+      families,
+      policyFor: (error) => {
+        const tag = ErrorFamily.tagOf(error)
+        const own = tag === undefined ? undefined : policies.get(tag)
+        if (own !== undefined) return own
+        if (ErrorFamily.isClassified(error)) {
+          if (error.kind === "business") return businessPolicy
+          if (error.kind === "unrecoverable") return unrecoverablePolicy
+        }
+        return defaultPolicy
+      }
+    } satisfies PolicyServiceShape
+  })
+
+/**
+ * A layer providing the service; its build fails with `PolicyConfigError` when a config is invalid.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { PolicyService } from "@effect-resilience/core"
+ *
+ * const Policies = PolicyService.layer({
+ *   policies: { StorageError: { maxAttempts: 5, baseDelay: "100 millis" }, ValidationError: { maxAttempts: 1 } }
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options?: Options): Layer.Layer<PolicyService, Policy.PolicyConfigError> =>
+  Layer.effect(PolicyService, make(options))
+
+/**
+ * What {@link retry} outputs for each failure it decides on: the error's tag, how many failures of that tag the
+ * run has seen, and the policy that decided.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type RetryDecision = Decision
+
+const logger = ErrorLogger.make("effect-resilience/retry")
+
+/**
+ * The policy schedule: its input is the failed error, and each failure is handed to the schedule of that error's
+ * policy. Every error type keeps its own attempt count and backoff state for the run, so two types failing
+ * alternately do not use up each other's attempts; the run stops as soon as the failing type's schedule is done.
+ * Each retried failure is logged at its policy's level.
+ *
+ * **Details**
+ *
+ * Policy timeouts and cleanups are applied by `protect`, not by this schedule, which only decides on retries.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { CommonErrors, ErrorLayer, PolicyService } from "@effect-resilience/core"
+ *
+ * declare const save: Effect.Effect<void, CommonErrors.StorageError | CommonErrors.ValidationError>
+ *
+ * // StorageError retried per its policy, ValidationError (business) never; the error type is unchanged
+ * const program = save.pipe(Effect.retry(PolicyService.retry), Effect.provide(ErrorLayer.layer()))
+ * ```
+ *
+ * @since 0.1.0
+ * @category schedules
+ */
+export const retry: Schedule.Schedule<RetryDecision, unknown, never, PolicyService> = Schedule.fromStep(
+  PolicyService.useSync((service) => {
+    const dispatch = makeDispatcher(service.policyFor)
+    return (now: number, error: unknown) =>
+      Effect.tap(dispatch(now, error), ([decision, delay]) =>
+        logger.log(
+          decision.policy.logLevel,
+          `${ErrorFamily.tagOf(error) ?? "error"} failed, retrying in ${Duration.format(delay)}`,
+          error,
+          { attempt: decision.attempt, annotations: { retryInMillis: Duration.toMillis(delay) } }
+        ))
+  })
+)
+
+/**
+ * Reads the policy for an error from the service.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { CommonErrors, PolicyService } from "@effect-resilience/core"
+ *
+ * const level = PolicyService.policyFor(new CommonErrors.NetworkError({ target: "bank" })).pipe(
+ *   Effect.map((policy) => policy.logLevel),
+ *   Effect.provide(PolicyService.layer())
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const policyFor = (error: unknown): Effect.Effect<Policy.Policy<any>, never, PolicyService> =>
+  PolicyService.useSync((service) => service.policyFor(error))

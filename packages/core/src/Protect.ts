@@ -1,0 +1,204 @@
+/**
+ * `protect`: the whole rule set for one operation in one call. Failures are looked up in the `PolicyService`,
+ * logged at their policy's level, retried on their policy's schedule with per-attempt timeouts, recovered by a
+ * fallback when retries run out, and otherwise returned as the original typed error.
+ *
+ * @since 0.1.0
+ */
+import { Clock, Duration, Effect, Pull } from "effect"
+import { dual } from "effect/Function"
+import * as Alerts from "./Alerts.js"
+import { TimeoutError } from "./CommonErrors.js"
+import * as ErrorFamily from "./ErrorFamily.js"
+import * as ErrorLogger from "./ErrorLogger.js"
+import { makeDispatcher } from "./internal/dispatch.js"
+import { PolicyService } from "./PolicyService.js"
+
+/**
+ * The tags of an error union.
+ *
+ * @since 0.1.0
+ * @category type-level
+ */
+export type Tags<E> = E extends { readonly _tag: infer T extends string } ? T : never
+
+/**
+ * Fallbacks keyed by error tag, like `Effect.catchTags`: each receives the error of its tag once that tag's
+ * retries are exhausted, and its result replaces the failure.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type RecoverHandlers<E> = {
+  readonly [K in Tags<E>]?: (error: Extract<E, { readonly _tag: K }>) => Effect.Effect<any, any, any>
+}
+
+/**
+ * Options of {@link protect}.
+ *
+ * - `operation` names the operation in logs and alerts.
+ * - `timeout` limits every attempt. A retry after an error whose policy has its own `timeout` uses that one
+ *   instead. Policy timeouts only apply to calls that set `timeout`, since only those declare `TimeoutError` in
+ *   their error type.
+ * - `recover` holds fallbacks per error tag, run when that tag's retries are exhausted.
+ * - `module` is the module name on log lines (default `"effect-resilience/protect"`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options<E> {
+  readonly operation: string
+  readonly timeout?: Duration.Input | undefined
+  readonly recover?: RecoverHandlers<E> | undefined
+  readonly module?: string | undefined
+}
+
+type RecoverOf<O> = O extends { readonly recover?: infer H } ? NonNullable<H> : {}
+
+type HandledTags<H> = { [K in keyof H]-?: undefined extends H[K] ? never : K }[keyof H]
+
+type HandlerResults<O> = {
+  [K in keyof RecoverOf<O>]-?: NonNullable<RecoverOf<O>[K]> extends (...args: any) => infer R ? R : never
+}[keyof RecoverOf<O>]
+
+/**
+ * The error type of a protected effect: the program's own errors, less the tags a fallback handles, plus the
+ * fallbacks' errors, plus `TimeoutError` when a `timeout` is set.
+ *
+ * @since 0.1.0
+ * @category type-level
+ */
+export type ProtectedError<E, O> =
+  | Exclude<E, { readonly _tag: HandledTags<RecoverOf<O>> }>
+  | Effect.Error<HandlerResults<O>>
+  | (O extends { readonly timeout?: undefined } ? never : TimeoutError)
+
+/**
+ * The success type of a protected effect: the program's, or a fallback's.
+ *
+ * @since 0.1.0
+ * @category type-level
+ */
+export type ProtectedSuccess<A, O> = A | Effect.Success<HandlerResults<O>>
+
+/**
+ * The services a protected effect needs: the program's, the fallbacks', and `PolicyService`.
+ *
+ * @since 0.1.0
+ * @category type-level
+ */
+export type ProtectedServices<R, O> = R | Effect.Services<HandlerResults<O>> | PolicyService
+
+/**
+ * Applies the whole rule set to one operation.
+ *
+ * **Details**
+ *
+ * On each typed failure, `protect` looks up the error's policy in the `PolicyService` and steps that policy's
+ * schedule (each error type keeps its own attempt count and backoff), logs the failure at the policy's level
+ * annotated with operation, error tag, code, severity and attempt, waits the schedule's delay and tries again.
+ * When the failing type's schedule is done it gives up: an unrecoverable error first runs its policy's
+ * `cleanup` and raises an alert on the `Alerts` hub (if one is provided); then the fallback for the tag runs
+ * if there is one, or the effect fails with the original error. Business and unrecoverable errors are not
+ * retried unless their policy says so. Defects and interruptions are never retried: interrupting during a
+ * backoff stops the retries.
+ *
+ * The success path costs one error handler: no schedule is built and nothing is looked up until a call fails.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { CommonErrors, ErrorLayer, protect } from "@effect-resilience/core"
+ *
+ * declare const loadProfile: (id: string) => Effect.Effect<{ readonly name: string }, CommonErrors.NetworkError>
+ *
+ * // Effect<{ readonly name: string }, CommonErrors.TimeoutError, PolicyService>
+ * const profile = loadProfile("42").pipe(
+ *   protect({
+ *     operation: "profile.load",
+ *     timeout: "2 seconds",
+ *     recover: { NetworkError: () => Effect.succeed({ name: "anonymous" }) }
+ *   })
+ * )
+ * const runnable = profile.pipe(Effect.provide(ErrorLayer.layer()))
+ * ```
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const protect: {
+  <E, const O extends Options<E>>(
+    options: O
+  ): <A, R>(
+    self: Effect.Effect<A, E, R>
+  ) => Effect.Effect<ProtectedSuccess<A, O>, ProtectedError<E, O>, ProtectedServices<R, O>>
+  <A, E, R, const O extends Options<E>>(
+    self: Effect.Effect<A, E, R>,
+    options: O
+  ): Effect.Effect<ProtectedSuccess<A, O>, ProtectedError<E, O>, ProtectedServices<R, O>>
+} = dual(2, <A, E, R>(self: Effect.Effect<A, E, R>, options: Options<E>) => {
+  const operation = options.operation
+  const logger = ErrorLogger.make(options.module ?? "effect-resilience/protect")
+  const recover = options.recover as Record<string, (error: unknown) => Effect.Effect<unknown, unknown, unknown>>
+  const baseTimeout = options.timeout === undefined ? undefined : Duration.fromInputUnsafe(options.timeout)
+
+  const attempt = (timeout: Duration.Duration | undefined): Effect.Effect<A, unknown, R> =>
+    timeout === undefined ? self : Effect.timeoutOrElse(self, {
+      duration: timeout,
+      orElse: () => Effect.fail(new TimeoutError({ operation, timeoutMillis: Duration.toMillis(timeout) }))
+    })
+
+  const giveUp = (error: unknown, policy: ReturnType<PolicyService["Service"]["policyFor"]>, attempts: number) => {
+    const tag = ErrorFamily.tagOf(error)
+    const logged = logger.log(
+      policy.logLevel,
+      `${operation} failed on attempt ${attempts}, giving up`,
+      error,
+      { operation, attempt: attempts, withCause: true }
+    )
+    const unrecoverable = ErrorFamily.isClassified(error) && error.kind === "unrecoverable"
+    const cleanup = !unrecoverable ? Effect.void : Effect.andThen(
+      policy.cleanup === undefined ? Effect.void : Effect.catchCause(
+        Effect.suspend(() => policy.cleanup!(error)),
+        (cause) => Effect.logError(`cleanup after ${operation} failed`, cause)
+      ),
+      Alerts.raise(error, operation)
+    )
+    const handler = tag === undefined || recover === undefined ? undefined : recover[tag]
+    const outcome = handler === undefined ? Effect.fail(error) : Effect.suspend(() => handler(error))
+    return Effect.andThen(Effect.andThen(logged, cleanup), outcome)
+  }
+
+  const onFailure = (firstError: unknown) =>
+    PolicyService.use((service) => {
+      const dispatch = makeDispatcher(service.policyFor)
+      let attempts = 0
+      const loop = (error: unknown): Effect.Effect<unknown, unknown, unknown> => {
+        attempts++
+        return Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          Pull.matchEffect(dispatch(now, error), {
+            onSuccess: ([decision, delay]) =>
+              logger.log(
+                decision.policy.logLevel,
+                `${operation} failed on attempt ${attempts}, retrying in ${Duration.format(delay)}`,
+                error,
+                { operation, attempt: attempts, annotations: { retryInMillis: Duration.toMillis(delay) } }
+              ).pipe(
+                Effect.andThen(Effect.sleep(delay)),
+                Effect.andThen(
+                  Effect.catch(
+                    attempt(baseTimeout === undefined ? undefined : decision.policy.timeout ?? baseTimeout),
+                    loop
+                  )
+                )
+              ),
+            onFailure: Effect.failCause,
+            onDone: (decision) => giveUp(error, decision.policy, attempts)
+          }))
+      }
+      return loop(firstError)
+    })
+
+  return Effect.catch(attempt(baseTimeout), onFailure)
+}) as any

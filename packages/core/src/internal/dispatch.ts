@@ -1,0 +1,50 @@
+import type { Duration } from "effect"
+import { Cause, Effect, Pull, Schedule } from "effect"
+import * as ErrorFamily from "../ErrorFamily.js"
+import type * as Policy from "../Policy.js"
+
+/** What the policy schedule decided for one failure. */
+export interface RetryDecision {
+  /** The error's tag, or `"<untagged>"`. */
+  readonly tag: string
+  /** How many failures of this tag the run has seen, this one included. */
+  readonly attempt: number
+  /** The policy that decided. */
+  readonly policy: Policy.Policy<any>
+}
+
+type Step = (now: number, input: unknown) => Pull.Pull<[unknown, Duration.Duration], never, unknown>
+
+interface TagState {
+  readonly step: Step
+  attempts: number
+}
+
+const untagged = "<untagged>"
+
+/**
+ * The step function of the policy schedule for one run (one `Effect.retry` or `protect` execution): each error is
+ * handed to the schedule of its own policy, whose state (attempt count, backoff) is kept per tag and created on
+ * that tag's first failure, so a run that never fails allocates nothing here.
+ */
+export const makeDispatcher = (policyFor: (error: unknown) => Policy.Policy<any>) => {
+  const states = new Map<string, TagState>()
+  return (now: number, error: unknown): Pull.Pull<[RetryDecision, Duration.Duration], never, RetryDecision> => {
+    const policy = policyFor(error)
+    const tag = ErrorFamily.tagOf(error) ?? untagged
+    const state = states.get(tag)
+    const run = (s: TagState) => {
+      const decision: RetryDecision = { tag, attempt: ++s.attempts, policy }
+      return Pull.catchDone(
+        Effect.map(s.step(now, error), ([, delay]): [RetryDecision, Duration.Duration] => [decision, delay]),
+        () => Cause.done(decision)
+      )
+    }
+    if (state !== undefined) return run(state)
+    return Effect.flatMap(Schedule.toStep(policy.schedule), (step) => {
+      const created: TagState = { step, attempts: 0 }
+      states.set(tag, created)
+      return run(created)
+    })
+  }
+}
