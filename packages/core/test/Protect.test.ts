@@ -1,0 +1,190 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Fiber, Layer, Schema, Stream } from "effect"
+import { TestClock } from "effect/testing"
+import { Alerts, CommonErrors, ErrorFamily, ErrorLayer, Policy, PolicyService, protect } from "../src/index.js"
+import { captureLogs, type Line, repeat, scripted } from "./utils.js"
+
+const { NetworkError, StorageError, TimeoutError, ValidationError } = CommonErrors
+
+class Corrupted extends ErrorFamily.TaggedError<Corrupted>()("Corrupted", { table: Schema.String }, {
+  code: "test.E0101",
+  kind: "unrecoverable",
+  severity: "critical",
+  publicMessage: "The data is damaged."
+}) {}
+
+const storage = () => new StorageError({ operation: "items.insert", detail: "pg: connection reset" })
+const network = () => new NetworkError({ target: "bank" })
+
+const cleanups: Array<string> = []
+const Errors = ErrorLayer.layer({
+  logFormat: false,
+  defaultPolicy: { maxAttempts: 2, baseDelay: "10 millis" },
+  policies: [
+    Policy.forFamily(StorageError, { maxAttempts: 5, baseDelay: "100 millis", timeout: "300 millis" }),
+    Policy.forFamily(NetworkError, { maxAttempts: 3, baseDelay: "1 second", factor: 1, logLevel: "Info" }),
+    Policy.forFamily(Corrupted, Policy.noRetry({
+      logLevel: "Fatal",
+      cleanup: (error) => Effect.sync(() => cleanups.push(error.table))
+    }))
+  ]
+})
+
+const run = <A, E>(effect: Effect.Effect<A, E, PolicyService.PolicyService>) =>
+  Effect.gen(function*() {
+    const fiber = yield* Effect.forkChild(Effect.result(effect))
+    yield* TestClock.adjust("1 minute")
+    return yield* Fiber.join(fiber)
+  })
+
+describe("protect", () => {
+  it.effect("a storage call failing fewer times than its policy allows ends in success", () =>
+    Effect.gen(function*() {
+      const op = scripted(repeat(4, storage))
+      const result = yield* run(op.effect.pipe(protect({ operation: "items.save" })))
+      assert.deepStrictEqual(result._tag === "Success" ? result.success : -1, 5)
+      assert.deepStrictEqual(op.times, [0, 100, 300, 700, 1500])
+    }).pipe(Effect.provide(Errors)))
+
+  it.effect("a storage call failing more often ends in the original typed error after exactly max attempts", () =>
+    Effect.gen(function*() {
+      const op = scripted(repeat(20, storage))
+      const result = yield* run(protect(op.effect, { operation: "items.save" }))
+      assert.isTrue(result._tag === "Failure" && result.failure instanceof StorageError)
+      assert.strictEqual(result._tag === "Failure" ? result.failure.detail : "", "pg: connection reset")
+      assert.deepStrictEqual(op.times, [0, 100, 300, 700, 1500])
+    }).pipe(Effect.provide(Errors)))
+
+  it.effect("a validation error is never retried", () =>
+    Effect.gen(function*() {
+      const op = scripted([new ValidationError({ issues: [] }), storage()])
+      const result = yield* run(op.effect.pipe(protect({ operation: "items.save" })))
+      assert.isTrue(result._tag === "Failure" && result.failure._tag === "ValidationError")
+      assert.strictEqual(op.calls(), 1)
+    }).pipe(Effect.provide(Errors)))
+
+  it.effect("logs every failure at its policy's level with operation, tag, code, severity and attempt", () => {
+    const lines: Array<Line> = []
+    return Effect.gen(function*() {
+      const op = scripted<CommonErrors.StorageError | CommonErrors.NetworkError>([storage(), network(), network(), network()])
+      yield* run(op.effect.pipe(protect({ operation: "items.save", module: "shop" })))
+      assert.deepStrictEqual(lines.map((l) => [l.level, l.annotations.errorTag, l.annotations.attempt]), [
+        ["WARN", "StorageError", 1],
+        ["INFO", "NetworkError", 2],
+        ["INFO", "NetworkError", 3],
+        ["INFO", "NetworkError", 4]
+      ])
+      assert.include(lines[0]!.annotations, {
+        module: "shop",
+        operation: "items.save",
+        errorCode: "resilience.E0004",
+        severity: "high",
+        retryInMillis: 100
+      })
+      assert.strictEqual(lines[0]!.message, "items.save failed on attempt 1, retrying in 100ms")
+      assert.strictEqual(lines[3]!.message, "items.save failed on attempt 4, giving up")
+      assert.isUndefined(lines[0]!.cause)
+      assert.include(lines[3]!.cause ?? "", "NetworkError") // the final line carries the full cause
+    }).pipe(Effect.provide(Errors), Effect.provide(captureLogs(lines)))
+  })
+
+  it.effect("each attempt is bounded by the timeout, and the timeout error follows its own policy", () =>
+    Effect.gen(function*() {
+      const op = scripted<never>([])
+      const result = yield* run(
+        Effect.andThen(op.effect, Effect.never).pipe(protect({ operation: "items.load", timeout: "1 second" }))
+      )
+      // TimeoutError is recoverable with no own policy: the default (2 attempts, 10 ms)
+      assert.deepStrictEqual(op.times, [0, 1010])
+      assert.isTrue(result._tag === "Failure" && result.failure instanceof TimeoutError)
+      assert.deepStrictEqual(
+        result._tag === "Failure" && result.failure instanceof TimeoutError ? result.failure.timeoutMillis : 0,
+        1000
+      )
+    }).pipe(Effect.provide(Errors)))
+
+  it.effect("a retry after an error whose policy has a timeout uses that timeout", () =>
+    Effect.gen(function*() {
+      let calls = 0
+      const op = Effect.suspend(() => (++calls === 1 ? Effect.fail(storage()) : Effect.never))
+      const fiber = yield* Effect.forkChild(Effect.result(op.pipe(protect({ operation: "items.save", timeout: "5 seconds" }))))
+      yield* TestClock.adjust("399 millis") // the retry starts at 100 and its 300 ms limit ends at 400
+      assert.isUndefined(fiber.pollUnsafe())
+      yield* TestClock.adjust("1 millis")
+      yield* TestClock.adjust("1 minute") // the TimeoutError now follows the default policy: one retry
+      const result = yield* Fiber.join(fiber)
+      assert.isTrue(result._tag === "Failure" && result.failure._tag === "TimeoutError")
+      assert.strictEqual(calls, 3)
+    }).pipe(Effect.provide(Errors)))
+
+  it.effect("a fallback recovers an error type once its retries are exhausted", () =>
+    Effect.gen(function*() {
+      const op = scripted<CommonErrors.NetworkError | CommonErrors.ValidationError>(repeat(5, network))
+      const result = yield* run(op.effect.pipe(protect({
+        operation: "profile.load",
+        recover: { NetworkError: (e) => Effect.succeed(`fallback for ${e.target}`) }
+      })))
+      assert.deepStrictEqual(result._tag === "Success" ? result.success : undefined, "fallback for bank")
+      assert.deepStrictEqual(op.times, [0, 1000, 2000])
+    }).pipe(Effect.provide(Errors)))
+
+  it.effect("an unrecoverable error runs its cleanup and raises an alert instead of retrying", () =>
+    Effect.gen(function*() {
+      cleanups.length = 0
+      const alerts = yield* Alerts.Alerts
+      const received = yield* Effect.forkChild(Stream.runCollect(Stream.take(alerts.stream, 1)))
+      yield* Effect.yieldNow
+      const op = scripted(repeat(3, () => new Corrupted({ table: "orders", detail: "page checksum mismatch" })))
+      const result = yield* run(op.effect.pipe(protect({ operation: "orders.read" })))
+      assert.isTrue(result._tag === "Failure" && result.failure._tag === "Corrupted")
+      assert.strictEqual(op.calls(), 1)
+      assert.deepStrictEqual(cleanups, ["orders"])
+      const [alert] = yield* Fiber.join(received)
+      assert.deepStrictEqual(alert, {
+        tag: "Corrupted",
+        code: "test.E0101",
+        kind: "unrecoverable",
+        severity: "critical",
+        message: "The data is damaged.",
+        operation: "orders.read",
+        timestamp: 0
+      })
+    }).pipe(Effect.provide(Errors)))
+
+  it.effect("defects are not retried", () =>
+    Effect.gen(function*() {
+      let calls = 0
+      const exit = yield* Effect.exit(
+        Effect.suspend(() => (++calls, Effect.die(new Error("bug")))).pipe(protect({ operation: "x" }))
+      )
+      assert.strictEqual(exit._tag, "Failure")
+      assert.strictEqual(calls, 1)
+    }).pipe(Effect.provide(Errors)))
+
+  it.effect("interruption during a backoff stops the retries", () =>
+    Effect.gen(function*() {
+      const op = scripted(repeat(20, storage))
+      const fiber = yield* Effect.forkChild(op.effect.pipe(protect({ operation: "items.save" })))
+      yield* TestClock.adjust("150 millis")
+      yield* Fiber.interrupt(fiber)
+      yield* TestClock.adjust("1 minute")
+      assert.deepStrictEqual(op.times, [0, 100])
+    }).pipe(Effect.provide(Errors)))
+
+  it.effect("the success path never reads the PolicyService", () =>
+    Effect.gen(function*() {
+      let reads = 0
+      const spy = new Proxy({} as PolicyService.PolicyServiceShape, {
+        get: () => {
+          reads++
+          return undefined
+        }
+      })
+      const value = yield* Effect.succeed(42).pipe(
+        protect({ operation: "ok", timeout: "1 second" }),
+        Effect.provide(Layer.succeed(PolicyService.PolicyService, spy))
+      )
+      assert.strictEqual(value, 42)
+      assert.strictEqual(reads, 0)
+    }))
+})

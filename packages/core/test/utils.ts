@@ -1,0 +1,38 @@
+import { Clock, Effect, Layer, Logger, References } from "effect"
+
+/** A log record as the tests read it. */
+export interface Line {
+  readonly level: string
+  readonly message: unknown
+  readonly annotations: Record<string, unknown>
+  readonly cause: string | undefined
+}
+
+/** A logger layer that records structured lines into `lines`, at every level. */
+export const captureLogs = (lines: Array<Line>) =>
+  Layer.mergeAll(
+    Logger.layer([
+      Logger.map(Logger.formatStructured, (r) => {
+        lines.push({ level: r.level, message: r.message, annotations: r.annotations, cause: r.cause })
+      })
+    ]),
+    Layer.succeed(References.MinimumLogLevel, "All")
+  )
+
+/**
+ * An operation that fails with the errors of `script` in turn (one per call), then succeeds with the number of
+ * calls. `times` records the `Clock` time of every call.
+ */
+export const scripted = <E>(script: ReadonlyArray<E>) => {
+  const times: Array<number> = []
+  let calls = 0
+  const effect: Effect.Effect<number, E> = Effect.flatMap(Clock.currentTimeMillis, (now) => {
+    times.push(now)
+    const error = script[calls++]
+    return error === undefined ? Effect.succeed(calls) : Effect.fail(error)
+  })
+  return { effect, times, calls: () => calls }
+}
+
+/** `n` copies of a value. */
+export const repeat = <A>(n: number, f: (i: number) => A): Array<A> => Array.from({ length: n }, (_, i) => f(i))
