@@ -1,0 +1,76 @@
+import { assert, describe, it } from "@effect/vitest"
+import { ConfigProvider, Effect, Layer, Redacted, Schema } from "effect"
+import { TestConsole } from "effect/testing"
+import { CommonErrors, ErrorFamily, ErrorLogger } from "../src/index.js"
+
+class Leaky extends ErrorFamily.TaggedError<Leaky>()("Leaky", { apiKey: Schema.Redacted(Schema.String) }, {
+  code: "test.E0201",
+  severity: "high"
+}) {}
+
+const secretError = () => new Leaky({ apiKey: Redacted.make("sk-live-123"), detail: "upstream said 401" })
+const logOne = ErrorLogger.make("billing").log("Error", "charge failed", secretError(), {
+  attempt: 2,
+  operation: "charge",
+  withCause: true,
+  annotations: { password: Redacted.make("hunter2") }
+})
+
+const printed = Effect.map(TestConsole.logLines, (lines) => lines.map((l) => (Array.isArray(l) ? l.map(String).join(" ") : String(l))).join("\n"))
+
+describe("ErrorLogger", () => {
+  it.effect("JSON lines when LOG_FORMAT=json, annotated with module, tag, code, severity and attempt", () =>
+    Effect.gen(function*() {
+      yield* logOne
+      const lines = yield* TestConsole.logLines
+      assert.strictEqual(lines.length, 1)
+      const record = JSON.parse(String(lines[0]))
+      assert.strictEqual(record.level, "ERROR")
+      assert.strictEqual(record.message, "charge failed")
+      assert.deepInclude(record.annotations, {
+        module: "billing",
+        errorTag: "Leaky",
+        errorCode: "test.E0201",
+        severity: "high",
+        kind: "recoverable",
+        attempt: 2,
+        operation: "charge"
+      })
+    }).pipe(Effect.provide(ErrorLogger.layer().pipe(
+      Layer.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({ LOG_FORMAT: "json" })))
+    ))))
+
+  it.effect("Redacted fields never print, in JSON or pretty lines", () =>
+    Effect.gen(function*() {
+      yield* logOne.pipe(Effect.provide(ErrorLogger.layer({ format: "json" })))
+      yield* logOne.pipe(Effect.provide(ErrorLogger.layer({ format: "pretty" })))
+      const out = yield* printed
+      assert.include(out, "upstream said 401") // internal detail does reach the logs
+      assert.include(out, "<redacted>")
+      assert.notInclude(out, "sk-live-123")
+      assert.notInclude(out, "hunter2")
+    }))
+
+  it.effect("pretty output is the default", () =>
+    Effect.gen(function*() {
+      yield* ErrorLogger.make("shop").log("Warn", "slow", new CommonErrors.TimeoutError({ operation: "x", timeoutMillis: 5 }))
+      const out = yield* printed
+      assert.include(out, "WARN")
+      assert.match(out, /errorCode:\s+resilience\.E0006/)
+      assert.match(out, /module:\s+shop/)
+      assert.throws(() => JSON.parse(out))
+    }).pipe(Effect.provide(ErrorLogger.layer().pipe(Layer.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({})))))))
+
+  it.effect("an unknown LOG_FORMAT fails the layer with a ConfigError", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Layer.build(ErrorLogger.layer().pipe(
+        Layer.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({ LOG_FORMAT: "xml" })))
+      )))
+      assert.strictEqual(error._tag, "ConfigError")
+    }))
+
+  it("annotationsOf names untagged errors by their class or type", () => {
+    assert.deepStrictEqual(ErrorLogger.annotationsOf(new TypeError("x")), { errorTag: "TypeError" })
+    assert.deepStrictEqual(ErrorLogger.annotationsOf("boom"), { errorTag: "string" })
+  })
+})
