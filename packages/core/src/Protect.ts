@@ -30,7 +30,7 @@ export type Tags<E> = E extends { readonly _tag: infer T extends string } ? T : 
  * @category models
  */
 export type RecoverHandlers<E> = {
-  readonly [K in Tags<E>]?: (error: Extract<E, { readonly _tag: K }>) => Effect.Effect<any, any, any>
+  readonly [K in Tags<E>]?: (error: Extract<E, { readonly _tag: K }>) => Effect.Effect<unknown, unknown, unknown>
 }
 
 /**
@@ -71,7 +71,7 @@ type HandlerResults<O> = {
 export type ProtectedError<E, O> =
   | Exclude<E, { readonly _tag: HandledTags<RecoverOf<O>> }>
   | Effect.Error<HandlerResults<O>>
-  | (O extends { readonly timeout?: undefined } ? never : TimeoutError)
+  | ("timeout" extends keyof O ? ([O["timeout"]] extends [undefined] ? never : TimeoutError) : never)
 
 /**
  * The success type of a protected effect: the program's, or a fallback's.

@@ -94,9 +94,13 @@ describe("PolicyService.retry", () => {
       const declined = scripted(repeat(5, () => new Declined({ reason: "limit" })))
       const notFound = scripted(repeat(5, () => new CommonErrors.NotFoundError({ resource: "item" })))
       const corrupted = scripted(repeat(5, () => new Corrupted()))
-      const fibers = [yield* retried(declined.effect), yield* retried(notFound.effect), yield* retried(corrupted.effect)]
+      const a = yield* retried(declined.effect)
+      const b = yield* retried(notFound.effect)
+      const c = yield* retried(corrupted.effect)
       yield* TestClock.adjust("1 minute")
-      yield* Effect.forEach(fibers, Fiber.join)
+      yield* Fiber.join(a)
+      yield* Fiber.join(b)
+      yield* Fiber.join(c)
       assert.deepStrictEqual([declined.calls(), notFound.calls(), corrupted.calls()], [2, 1, 1])
     }).pipe(Effect.provide(Policies)))
 

@@ -1,0 +1,91 @@
+// Type-level tests: `npm run typecheck` (part of .ci/run) fails if any of these inferences change or an
+// `@ts-expect-error` line starts to compile. The runtime part only checks that the file loads.
+import { describe, expectTypeOf, it } from "@effect/vitest"
+import { type Duration, Effect, Schema } from "effect"
+import { CommonErrors, ErrorFamily, PolicyService, protect } from "../src/index.js"
+
+type StorageError = CommonErrors.StorageError
+type NetworkError = CommonErrors.NetworkError
+type ValidationError = CommonErrors.ValidationError
+type TimeoutError = CommonErrors.TimeoutError
+type Policies = PolicyService.PolicyService
+
+declare const save: Effect.Effect<number, StorageError | ValidationError>
+declare const load: Effect.Effect<string, NetworkError | ValidationError, "Db">
+
+class OutOfStock extends ErrorFamily.TaggedError<OutOfStock>()("OutOfStock", { sku: Schema.String }, {
+  code: "shop.E0001",
+  kind: "business"
+}) {}
+
+/** Strict type equality, the usual conditional-type trick: true only for identical types. */
+type Equals<X, Y> = (<T>() => T extends X ? 1 : 2) extends (<T>() => T extends Y ? 1 : 2) ? true : false
+type Parts<T> = T extends Effect.Effect<infer A, infer E, infer R> ? [A, E, R] : never
+/** Compiles only when `T` is an Effect whose success, error and services are exactly `A`, `E` and `R`. */
+const effectIs = <A, E, R>() => <T>(_: T & (Equals<Parts<T>, [A, E, R]> extends true ? unknown : "types differ")) => {}
+
+describe("types", () => {
+  it("Effect.retry(PolicyService.retry) keeps the error type and adds PolicyService", () => {
+    effectIs<number, StorageError | ValidationError, Policies>()(save.pipe(Effect.retry(PolicyService.retry)))
+  })
+
+  it("protect keeps exactly the program's error union", () => {
+    effectIs<number, StorageError | ValidationError, Policies>()(save.pipe(protect({ operation: "save" })))
+    effectIs<string, NetworkError | ValidationError, "Db" | Policies>()(protect(load, { operation: "load" }))
+  })
+
+  it("protect adds TimeoutError only where a timeout applies", () => {
+    effectIs<number, StorageError | ValidationError | TimeoutError, Policies>()(save.pipe(protect({ operation: "save", timeout: "1 second" })))
+    // options whose timeout may or may not be set stay sound: TimeoutError is declared
+    const options: { readonly operation: string; readonly timeout?: Duration.Input } = { operation: "save" }
+    effectIs<number, StorageError | ValidationError | TimeoutError, Policies>()(save.pipe(protect(options)))
+  })
+
+  it("a fallback removes its tag from the error union and adds its own types", () => {
+    const recovered = load.pipe(protect({
+      operation: "load",
+      recover: {
+        NetworkError: (e) => {
+          expectTypeOf(e).toEqualTypeOf<NetworkError>()
+          return Effect.succeed(0 as const)
+        }
+      }
+    }))
+    effectIs<string | 0, ValidationError, "Db" | Policies>()(recovered)
+
+    const failing = save.pipe(protect({
+      operation: "save",
+      recover: { StorageError: () => Effect.fail(new OutOfStock({ sku: "a" })) }
+    }))
+    effectIs<number, ValidationError | OutOfStock, Policies>()(failing)
+  })
+
+  it("a fallback for a tag the program cannot fail with does not compile", () => {
+    // @ts-expect-error NetworkError is not in save's error type
+    save.pipe(protect({ operation: "save", recover: { NetworkError: () => Effect.succeed(1) } }))
+  })
+
+  it("a declared family is a tagged, classified error", () => {
+    const e = new OutOfStock({ sku: "A" })
+    expectTypeOf(e._tag).toEqualTypeOf<"OutOfStock">()
+    expectTypeOf(e.sku).toEqualTypeOf<string>()
+    expectTypeOf(e.kind).toEqualTypeOf<ErrorFamily.Kind>()
+    expectTypeOf(e.code).toEqualTypeOf<ErrorFamily.Code>()
+    expectTypeOf(e.publicMessage).toEqualTypeOf<string>()
+    expectTypeOf(e.detail).toEqualTypeOf<string | undefined>()
+    expectTypeOf(OutOfStock.family.tag).toEqualTypeOf<"OutOfStock">()
+    const caught = Effect.fail(e).pipe(Effect.catchTag("OutOfStock", (x) => Effect.succeed(x.sku)))
+    effectIs<string, never, never>()(caught)
+  })
+
+  it("a declaration without a code, with a bad kind, or a code of the wrong shape does not compile", () => {
+    // @ts-expect-error code is required
+    ErrorFamily.TaggedError<{}>()("A", {}, { kind: "business" })
+    // @ts-expect-error not a kind
+    ErrorFamily.TaggedError<{}>()("B", {}, { code: "x.E0001", kind: "transient" })
+    // @ts-expect-error a code is service.E + digits
+    ErrorFamily.TaggedError<{}>()("C", {}, { code: "x-0001" })
+    // @ts-expect-error missing fields at construction
+    new OutOfStock({})
+  })
+})
