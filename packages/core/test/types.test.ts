@@ -10,8 +10,8 @@ type ValidationError = CommonErrors.ValidationError
 type TimeoutError = CommonErrors.TimeoutError
 type Policies = PolicyService.PolicyService
 
-declare const save: Effect.Effect<number, StorageError | ValidationError>
-declare const load: Effect.Effect<string, NetworkError | ValidationError, "Db">
+const save: Effect.Effect<number, StorageError | ValidationError> = Effect.succeed(1)
+const load: Effect.Effect<string, NetworkError | ValidationError, "Db"> = Effect.succeed("")
 
 class OutOfStock extends ErrorFamily.TaggedError<OutOfStock>()("OutOfStock", { sku: Schema.String }, {
   code: "shop.E0001",
@@ -61,8 +61,10 @@ describe("types", () => {
   })
 
   it("a fallback for a tag the program cannot fail with does not compile", () => {
-    // @ts-expect-error NetworkError is not in save's error type
-    save.pipe(protect({ operation: "save", recover: { NetworkError: () => Effect.succeed(1) } }))
+    const typeOnly = () =>
+      // @ts-expect-error NetworkError is not in save's error type
+      save.pipe(protect({ operation: "save", recover: { NetworkError: () => Effect.succeed(1) } }))
+    expectTypeOf(typeOnly).toBeFunction()
   })
 
   it("a declared family is a tagged, classified error", () => {
@@ -79,13 +81,16 @@ describe("types", () => {
   })
 
   it("a declaration without a code, with a bad kind, or a code of the wrong shape does not compile", () => {
-    // @ts-expect-error code is required
-    ErrorFamily.TaggedError<{}>()("A", {}, { kind: "business" })
-    // @ts-expect-error not a kind
-    ErrorFamily.TaggedError<{}>()("B", {}, { code: "x.E0001", kind: "transient" })
-    // @ts-expect-error a code is service.E + digits
-    ErrorFamily.TaggedError<{}>()("C", {}, { code: "x-0001" })
-    // @ts-expect-error missing fields at construction
-    new OutOfStock({})
+    const typeOnly = () => {
+      // @ts-expect-error code is required
+      ErrorFamily.TaggedError<{}>()("A", {}, { kind: "business" })
+      // @ts-expect-error not a kind
+      ErrorFamily.TaggedError<{}>()("B", {}, { code: "x.E0001", kind: "transient" })
+      // @ts-expect-error a code is service.E + digits
+      ErrorFamily.TaggedError<{}>()("C", {}, { code: "x-0001" })
+      // @ts-expect-error missing fields at construction
+      new OutOfStock({})
+    }
+    expectTypeOf(typeOnly).toBeFunction()
   })
 })
