@@ -28,11 +28,11 @@ const untagged = "<untagged>"
  * that tag's first failure, so a run that never fails allocates nothing here.
  */
 export const makeDispatcher = (policyFor: (error: unknown) => Policy.Policy<any>) => {
-  const states = new Map<string, TagState>()
+  let states: Map<string, TagState> | undefined
   return (now: number, error: unknown): Pull.Pull<[RetryDecision, Duration.Duration], never, RetryDecision> => {
     const policy = policyFor(error)
     const tag = ErrorFamily.tagOf(error) ?? untagged
-    const state = states.get(tag)
+    const state = states?.get(tag)
     const run = (s: TagState) => {
       const decision: RetryDecision = { tag, attempt: ++s.attempts, policy }
       return Pull.catchDone(
@@ -43,7 +43,7 @@ export const makeDispatcher = (policyFor: (error: unknown) => Policy.Policy<any>
     if (state !== undefined) return run(state)
     return Effect.flatMap(Schedule.toStep(policy.schedule), (step) => {
       const created: TagState = { step, attempts: 0 }
-      states.set(tag, created)
+      ;(states ??= new Map()).set(tag, created)
       return run(created)
     })
   }
