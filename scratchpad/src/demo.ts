@@ -1,1 +1,125 @@
-export {}
+/**
+ * The project's main job until the demo service exists: a tour of @effect-resilience/core on a small "shop".
+ * Run it with `npm run demo` (set LOG_FORMAT=json for JSON log lines).
+ */
+import {
+  Alerts,
+  CommonErrors,
+  ErrorFamily,
+  ErrorLayer,
+  ErrorRegistry,
+  Policy,
+  PolicyService,
+  protect
+} from "@effect-resilience/core"
+import { Console, Effect, Fiber, Layer, Schema, Stream } from "effect"
+
+// --- the shop's own error families: one declaration each -----------------------------------------------------
+class OutOfStock extends ErrorFamily.TaggedError<OutOfStock>()("OutOfStock", { sku: Schema.String }, {
+  code: "shop.E0001",
+  kind: "business",
+  severity: "low",
+  publicMessage: ({ sku }) => `Item ${sku} is out of stock`
+}) {}
+
+class LedgerCorrupted extends ErrorFamily.TaggedError<LedgerCorrupted>()("LedgerCorrupted", {
+  ledger: Schema.String
+}, {
+  code: "shop.E0002",
+  kind: "unrecoverable",
+  severity: "critical",
+  publicMessage: "Payments are temporarily disabled."
+}) {}
+
+// --- the rules, in one place ----------------------------------------------------------------------------------
+const ShopErrors = ErrorLayer.layer({
+  errors: [OutOfStock],
+  defaultPolicy: { maxAttempts: 2, baseDelay: "20 millis" },
+  policies: [
+    Policy.forFamily(CommonErrors.StorageError, { maxAttempts: 5, baseDelay: "20 millis", maxDelay: "100 millis" }),
+    Policy.forFamily(CommonErrors.NetworkError, { maxAttempts: 3, baseDelay: "30 millis", logLevel: "Warn" }),
+    Policy.forFamily(LedgerCorrupted, Policy.noRetry({
+      logLevel: "Error",
+      cleanup: (e) => Console.log(`   cleanup: ledger ${e.ledger} set read-only`)
+    }))
+  ]
+})
+
+// --- simulated dependencies -----------------------------------------------------------------------------------
+const flakyStorage = (failures: number) => {
+  let calls = 0
+  return Effect.suspend(() =>
+    ++calls <= failures
+      ? Effect.fail(new CommonErrors.StorageError({ operation: "items.insert", detail: `ECONNRESET on call ${calls}` }))
+      : Effect.succeed(`saved after ${calls} calls`)
+  )
+}
+const bank = Effect.fail(new CommonErrors.NetworkError({ target: "bank-api", detail: "connect ECONNREFUSED 10.0.0.7:443" }))
+const slowSearch = Effect.sleep("1 second").pipe(Effect.as(["result"]))
+
+const section = (title: string) => Console.log(`\n== ${title}`)
+
+const tour = Effect.gen(function*() {
+  const alerts = yield* Alerts.Alerts
+  const alertLog = yield* alerts.stream.pipe(
+    Stream.runForEach((a) => Console.log(`   ALERT ${a.severity} ${a.code} in ${a.operation}: ${a.message}`)),
+    Effect.forkChild
+  )
+  yield* Effect.yieldNow
+
+  yield* section("Registry: every declared error family")
+  for (const f of (yield* ErrorRegistry.ErrorRegistry).families) {
+    yield* Console.log(`   ${f.code.padEnd(18)} ${f.tag.padEnd(18)} ${f.kind.padEnd(14)} ${f.severity}`)
+  }
+
+  yield* section("Storage fails twice, its policy allows 5 attempts: success")
+  yield* Console.log(`   -> ${yield* flakyStorage(2).pipe(protect({ operation: "items.save" }))}`)
+
+  yield* section("Storage keeps failing: the original typed error after exactly 5 attempts")
+  const storageError = yield* Effect.flip(flakyStorage(99).pipe(protect({ operation: "items.save" })))
+  yield* Console.log(`   -> ${storageError._tag}; public: "${storageError.publicMessage}"; internal: "${storageError.detail}"`)
+  yield* Console.log(`   -> client view: ${JSON.stringify(ErrorFamily.publicView(storageError))}`)
+
+  yield* section("Invalid input is a business error: never retried")
+  const invalid = yield* Schema.decodeUnknownEffect(Schema.Struct({ name: Schema.NonEmptyString, qty: Schema.Int }))(
+    { name: "", qty: 1.5 },
+    { errors: "all" }
+  ).pipe(Effect.mapError(CommonErrors.validationErrorFromSchema), protect({ operation: "items.validate" }), Effect.flip)
+  yield* Console.log(`   -> ${invalid._tag} (${invalid.code}): ${invalid.publicMessage}`)
+
+  yield* section("The bank is unreachable: 3 attempts, then the fallback")
+  yield* Console.log(`   -> ${
+    yield* bank.pipe(protect({
+      operation: "payments.authorize",
+      recover: { NetworkError: (e) => Effect.succeed(`queued for later (${e.target} unreachable)`) }
+    }))
+  }`)
+
+  yield* section("Each attempt limited to 100 ms: TimeoutError after the default policy's 2 attempts")
+  const timeout = yield* Effect.flip(slowSearch.pipe(protect({ operation: "search.query", timeout: "100 millis" })))
+  yield* Console.log(`   -> ${timeout._tag} after ${timeout.timeoutMillis} ms per attempt`)
+
+  yield* section("An unrecoverable error: no retry, cleanup runs, an alert is raised")
+  const corrupted = yield* Effect.flip(
+    Effect.fail(new LedgerCorrupted({ ledger: "2026-11", detail: "checksum mismatch at page 88" })).pipe(
+      protect({ operation: "payments.settle" })
+    )
+  )
+  yield* Console.log(`   -> ${corrupted._tag} (${corrupted.code}, ${corrupted.severity})`)
+
+  yield* section("A business error without a policy of its own is answered at once")
+  const stock = yield* Effect.flip(Effect.fail(new OutOfStock({ sku: "A-1" })).pipe(Effect.retry(PolicyService.retry)))
+  yield* Console.log(`   -> ${stock.publicMessage}`)
+
+  yield* section("A bad policy config fails the layer build, naming each field")
+  const bad = yield* Effect.flip(Layer.build(ErrorLayer.layer({
+    logFormat: false,
+    policies: { StorageError: { maxAttempts: 0, baseDelay: "soon" } }
+  })))
+  yield* Console.log(`   -> ${bad._tag}: ${bad.message}`)
+
+  yield* Effect.sleep("10 millis")
+  yield* Fiber.interrupt(alertLog)
+})
+
+await Effect.runPromise(tour.pipe(Effect.scoped, Effect.provide(ShopErrors)))
