@@ -309,7 +309,10 @@ export interface ForFamily {
  *
  * const storage = Policy.forFamily(CommonErrors.StorageError, { maxAttempts: 5, baseDelay: "100 millis" })
  * const network = Policy.forFamily(CommonErrors.NetworkError, Policy.make({
- *   schedule: Schedule.spaced("1 second").pipe(Schedule.while(({ input }) => input.target !== "payments"))
+ *   schedule: Schedule.spaced("1 second").pipe(
+ *     Schedule.setInputType<CommonErrors.NetworkError>(),
+ *     Schedule.while(({ input }) => input.target !== "payments")
+ *   )
  * }))
  * ```
  *
