@@ -1,6 +1,7 @@
 /**
  * Error logging on effect's `Logger`: coloured human-readable lines in a terminal, JSON lines when
- * `LOG_FORMAT=json`, each error line annotated with the module name, error tag, code, severity and attempt.
+ * `LOG_FORMAT=json`, each error line annotated with the module name, error tag, code, severity, attempt and the
+ * error's own fields, where `Redacted` values print as `<redacted>`.
  *
  * @since 0.1.0
  */
@@ -31,6 +32,35 @@ export const annotationsOf = (error: unknown): Record<string, unknown> => {
     : { errorTag }
 }
 
+const notFields = new Set(["_tag", "detail", "cause", "stack", "message", "name"])
+
+/**
+ * The error's own fields (its tag, detail, cause and stack left out), as an error line shows them under
+ * `errorFields`. Values are kept as they are, so `Redacted` fields print as `<redacted>`.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Redacted } from "effect"
+ * import { CommonErrors, ErrorLogger } from "@effect-resilience/core"
+ *
+ * ErrorLogger.fieldsOf(new CommonErrors.NetworkError({ target: "bank", detail: "ECONNREFUSED" }))
+ * // { target: "bank" }
+ * ```
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const fieldsOf = (error: unknown): Record<string, unknown> | undefined => {
+  if (typeof error !== "object" || error === null) return undefined
+  let fields: Record<string, unknown> | undefined
+  for (const key of Object.keys(error)) {
+    if (notFields.has(key)) continue
+    ;(fields ??= {})[key] = (error as Record<string, unknown>)[key]
+  }
+  return fields
+}
+
 /**
  * Extra context of one error line.
  *
@@ -56,7 +86,7 @@ export interface LogContext {
  */
 export interface ErrorLogger {
   readonly module: string
-  /** Logs an error at `level`, with the error's annotations and the module name. */
+  /** Logs an error at `level`, with the error's annotations, its fields (`errorFields`) and the module name. */
   readonly log: (level: LogLevel, message: string, error: unknown, context?: LogContext) => Effect.Effect<void>
 }
 
@@ -85,6 +115,8 @@ export const make = (module: string): ErrorLogger => ({
     const annotations: Record<string, unknown> = { ...context?.annotations, module, ...annotationsOf(error) }
     if (context?.operation !== undefined) annotations.operation = context.operation
     if (context?.attempt !== undefined) annotations.attempt = context.attempt
+    const fields = fieldsOf(error)
+    if (fields !== undefined) annotations.errorFields = fields
     const line = context?.withCause === true
       ? Effect.logWithLevel(level)(message, Cause.fail(error))
       : Effect.logWithLevel(level)(message)

@@ -147,8 +147,8 @@ export const layer = (options?: Options): Layer.Layer<PolicyService, Policy.Poli
   Layer.effect(PolicyService, make(options))
 
 /**
- * What {@link retry} outputs for each failure it decides on: the error's tag, how many failures of that tag the
- * run has seen, and the policy that decided.
+ * What {@link retry} outputs for each failure it decides on: the error's tag, how many failures of that tag
+ * (`attempt`) and of any tag (`total`) the run has seen, and the policy that decided.
  *
  * @since 0.1.0
  * @category models
@@ -161,7 +161,8 @@ const logger = ErrorLogger.make("effect-resilience/retry")
  * The policy schedule: its input is the failed error, and each failure is handed to the schedule of that error's
  * policy. Every error type keeps its own attempt count and backoff state for the run, so two types failing
  * alternately do not use up each other's attempts; the run stops as soon as the failing type's schedule is done.
- * Each retried failure is logged at its policy's level.
+ * Each retried failure is logged at its policy's level, annotated with `attempt` (the run's attempt number) and
+ * `tagAttempt` (failures of that tag so far).
  *
  * **Details**
  *
@@ -191,7 +192,10 @@ export const retry: Schedule.Schedule<RetryDecision, unknown, never, PolicyServi
           decision.policy.logLevel,
           `${ErrorFamily.tagOf(error) ?? "error"} failed, retrying in ${Duration.format(delay)}`,
           error,
-          { attempt: decision.attempt, annotations: { retryInMillis: Duration.toMillis(delay) } }
+          {
+            attempt: decision.total,
+            annotations: { tagAttempt: decision.attempt, retryInMillis: Duration.toMillis(delay) }
+          }
         ))
   })
 )

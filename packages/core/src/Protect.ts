@@ -11,7 +11,7 @@ import * as Alerts from "./Alerts.js"
 import { TimeoutError } from "./CommonErrors.js"
 import * as ErrorFamily from "./ErrorFamily.js"
 import * as ErrorLogger from "./ErrorLogger.js"
-import { makeDispatcher } from "./internal/dispatch.js"
+import { makeDispatcher, type RetryDecision } from "./internal/dispatch.js"
 import { PolicyService } from "./PolicyService.js"
 
 /**
@@ -39,7 +39,9 @@ export type RecoverHandlers<E> = {
  * - `operation` names the operation in logs and alerts.
  * - `timeout` limits every attempt. A retry after an error whose policy has its own `timeout` uses that one
  *   instead. Policy timeouts only apply to calls that set `timeout`, since only those declare `TimeoutError` in
- *   their error type.
+ *   their error type. To set it conditionally write `timeout: cond ? "1 second" : undefined`: TypeScript reduces
+ *   `cond ? { operation, timeout } : { operation }` to the type without `timeout`, which would hide the
+ *   `TimeoutError`.
  * - `recover` holds fallbacks per error tag, run when that tag's retries are exhausted.
  * - `module` is the module name on log lines (default `"effect-resilience/protect"`).
  *
@@ -53,7 +55,12 @@ export interface Options<E> {
   readonly module?: string | undefined
 }
 
+// The fallbacks that may run (for the success, error and service types they add).
 type RecoverOf<O> = O extends { readonly recover?: infer H } ? NonNullable<H> : {}
+
+// The fallbacks that surely exist: `recover` is required and not undefined, and so is the handler. Only their
+// tags leave the error type; options whose `recover` may be absent keep every tag.
+type SureRecoverOf<O> = O extends { readonly recover: infer H } ? (undefined extends H ? {} : H) : {}
 
 type HandledTags<H> = { [K in keyof H]-?: undefined extends H[K] ? never : K }[keyof H]
 
@@ -68,10 +75,11 @@ type HandlerResults<O> = {
  * @since 0.1.0
  * @category type-level
  */
-export type ProtectedError<E, O> =
-  | Exclude<E, { readonly _tag: HandledTags<RecoverOf<O>> }>
-  | Effect.Error<HandlerResults<O>>
-  | ("timeout" extends keyof O ? ([O["timeout"]] extends [undefined] ? never : TimeoutError) : never)
+export type ProtectedError<E, O> = O extends unknown ? // distributes over a union of options
+    | Exclude<E, { readonly _tag: HandledTags<SureRecoverOf<O>> }>
+    | Effect.Error<HandlerResults<O>>
+    | ("timeout" extends keyof O ? ([O["timeout"]] extends [undefined] ? never : TimeoutError) : never)
+  : never
 
 /**
  * The success type of a protected effect: the program's, or a fallback's.
@@ -149,7 +157,8 @@ export const protect: {
       orElse: () => Effect.fail(new TimeoutError({ operation, timeoutMillis: Duration.toMillis(timeout) }))
     })
 
-  const giveUp = (error: unknown, policy: ReturnType<PolicyService["Service"]["policyFor"]>, attempts: number) => {
+  const giveUp = (error: unknown, decision: RetryDecision) => {
+    const { policy, total: attempts } = decision
     const tag = ErrorFamily.tagOf(error)
     const logged = logger.log(
       policy.logLevel,
@@ -165,7 +174,9 @@ export const protect: {
       ),
       Alerts.raise(error, operation)
     )
-    const handler = tag === undefined || recover === undefined ? undefined : recover[tag]
+    const handler = tag === undefined || recover === undefined || !Object.hasOwn(recover, tag)
+      ? undefined
+      : recover[tag]
     const outcome = handler === undefined ? Effect.fail(error) : Effect.suspend(() => handler(error))
     return Effect.andThen(Effect.andThen(logged, cleanup), outcome)
   }
@@ -173,17 +184,19 @@ export const protect: {
   const onFailure = (firstError: unknown) =>
     PolicyService.use((service) => {
       const dispatch = makeDispatcher(service.policyFor)
-      let attempts = 0
-      const loop = (error: unknown): Effect.Effect<unknown, unknown, unknown> => {
-        attempts++
-        return Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      const loop = (error: unknown): Effect.Effect<unknown, unknown, unknown> =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
           Pull.matchEffect(dispatch(now, error), {
             onSuccess: ([decision, delay]) =>
               logger.log(
                 decision.policy.logLevel,
-                `${operation} failed on attempt ${attempts}, retrying in ${Duration.format(delay)}`,
+                `${operation} failed on attempt ${decision.total}, retrying in ${Duration.format(delay)}`,
                 error,
-                { operation, attempt: attempts, annotations: { retryInMillis: Duration.toMillis(delay) } }
+                {
+                  operation,
+                  attempt: decision.total,
+                  annotations: { tagAttempt: decision.attempt, retryInMillis: Duration.toMillis(delay) }
+                }
               ).pipe(
                 Effect.andThen(Effect.sleep(delay)),
                 Effect.andThen(
@@ -194,9 +207,8 @@ export const protect: {
                 )
               ),
             onFailure: Effect.failCause,
-            onDone: (decision) => giveUp(error, decision.policy, attempts)
+            onDone: (decision) => giveUp(error, decision)
           }))
-      }
       return loop(firstError)
     })
 

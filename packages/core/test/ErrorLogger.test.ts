@@ -1,14 +1,19 @@
 import { assert, describe, it } from "@effect/vitest"
+import { inspect } from "node:util"
 import { ConfigProvider, Effect, Layer, Redacted, Schema } from "effect"
 import { TestConsole } from "effect/testing"
 import { CommonErrors, ErrorFamily, ErrorLogger } from "../src/index.js"
 
-class Leaky extends ErrorFamily.TaggedError<Leaky>()("Leaky", { apiKey: Schema.Redacted(Schema.String) }, {
+class Leaky extends ErrorFamily.TaggedError<Leaky>()("Leaky", {
+  account: Schema.String,
+  apiKey: Schema.Redacted(Schema.String)
+}, {
   code: "test.E0201",
   severity: "high"
 }) {}
 
-const secretError = () => new Leaky({ apiKey: Redacted.make("sk-live-123"), detail: "upstream said 401" })
+const secretError = () =>
+  new Leaky({ account: "acct-42", apiKey: Redacted.make("sk-live-123"), detail: "upstream said 401" })
 const logOne = ErrorLogger.make("billing").log("Error", "charge failed", secretError(), {
   attempt: 2,
   operation: "charge",
@@ -16,7 +21,12 @@ const logOne = ErrorLogger.make("billing").log("Error", "charge failed", secretE
   annotations: { password: Redacted.make("hunter2") }
 })
 
-const printed = Effect.map(TestConsole.logLines, (lines) => lines.map((l) => (Array.isArray(l) ? l.map(String).join(" ") : String(l))).join("\n"))
+// what a terminal would show: console arguments formatted as console.log formats them
+const show = (arg: unknown) => (typeof arg === "string" ? arg : inspect(arg, { depth: 5 }))
+const printed = Effect.map(
+  TestConsole.logLines,
+  (lines) => lines.map((l) => (Array.isArray(l) ? l.map(show).join(" ") : show(l))).join("\n")
+)
 
 describe("ErrorLogger", () => {
   it.effect("JSON lines when LOG_FORMAT=json, annotated with module, tag, code, severity and attempt", () =>
@@ -36,6 +46,7 @@ describe("ErrorLogger", () => {
         attempt: 2,
         operation: "charge"
       })
+      assert.deepStrictEqual(record.annotations.errorFields, { account: "acct-42", apiKey: "<redacted>" })
     }).pipe(Effect.provide(ErrorLogger.layer().pipe(
       Layer.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({ LOG_FORMAT: "json" })))
     ))))
@@ -46,7 +57,8 @@ describe("ErrorLogger", () => {
       yield* logOne.pipe(Effect.provide(ErrorLogger.layer({ format: "pretty" })))
       const out = yield* printed
       assert.include(out, "upstream said 401") // internal detail does reach the logs
-      assert.include(out, "<redacted>")
+      assert.strictEqual(out.split("acct-42").length - 1, 2) // the error's fields print in both lines...
+      assert.strictEqual(out.split("<redacted>").length - 1, 4) // ...its Redacted field and annotation do not
       assert.notInclude(out, "sk-live-123")
       assert.notInclude(out, "hunter2")
     }))

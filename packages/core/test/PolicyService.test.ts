@@ -123,8 +123,9 @@ describe("PolicyService.retry", () => {
       yield* Fiber.join(fiber)
       assert.deepStrictEqual(lines.map((l) => [l.level, l.annotations.errorTag, l.annotations.attempt]), [
         ["WARN", "StorageError", 1],
-        ["INFO", "Declined", 1]
+        ["INFO", "Declined", 2]
       ])
+      assert.strictEqual(lines[1]!.annotations.tagAttempt, 1)
       assert.include(lines[0]!.annotations, {
         errorCode: "resilience.E0004",
         severity: "high",

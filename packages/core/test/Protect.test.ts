@@ -152,6 +152,13 @@ describe("protect", () => {
       })
     }).pipe(Effect.provide(Errors)))
 
+  it.effect("only fallbacks given for a tag run: inherited properties of the record are not fallbacks", () =>
+    Effect.gen(function*() {
+      class Odd extends ErrorFamily.TaggedError<Odd>()("toString", {}, { code: "test.E0102", kind: "business" }) {}
+      const error = yield* Effect.flip(Effect.fail(new Odd()).pipe(protect({ operation: "odd", recover: {} })))
+      assert.strictEqual(error._tag, "toString")
+    }).pipe(Effect.provide(Errors)))
+
   it.effect("defects are not retried", () =>
     Effect.gen(function*() {
       let calls = 0

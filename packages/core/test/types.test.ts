@@ -60,6 +60,33 @@ describe("types", () => {
     effectIs<number, ValidationError | OutOfStock, Policies>()(failing)
   })
 
+  it("a fallback that may be absent does not remove its tag", () => {
+    const flag = Math.random() > 2
+    const maybe = load.pipe(protect({
+      operation: "load",
+      recover: flag ? { NetworkError: () => Effect.succeed(0 as const) } : undefined
+    }))
+    effectIs<string | 0, NetworkError | ValidationError, "Db" | Policies>()(maybe)
+    const options: {
+      readonly operation: string
+      readonly recover?: { readonly NetworkError: () => Effect.Effect<0> }
+    } = { operation: "load" }
+    effectIs<string | 0, NetworkError | ValidationError, "Db" | Policies>()(load.pipe(protect(options)))
+  })
+
+  it("a timeout that may be set declares TimeoutError", () => {
+    const flag = Math.random() > 2
+    effectIs<string, NetworkError | ValidationError | TimeoutError, "Db" | Policies>()(
+      load.pipe(protect({ operation: "load", timeout: flag ? "1 second" : undefined }))
+    )
+    // a union of option objects that TypeScript does not reduce is checked member by member
+    const timed = { operation: "load", timeout: "1 second", module: "a" } as const
+    const plain = { operation: "load", recover: {} } as const
+    effectIs<string, NetworkError | ValidationError | TimeoutError, "Db" | Policies>()(
+      load.pipe(protect(flag ? timed : plain))
+    )
+  })
+
   it("a fallback for a tag the program cannot fail with does not compile", () => {
     const typeOnly = () =>
       // @ts-expect-error NetworkError is not in save's error type

@@ -9,6 +9,8 @@ export interface RetryDecision {
   readonly tag: string
   /** How many failures of this tag the run has seen, this one included. */
   readonly attempt: number
+  /** How many failures of any tag the run has seen, this one included: the number of the attempt that failed. */
+  readonly total: number
   /** The policy that decided. */
   readonly policy: Policy.Policy<any>
 }
@@ -29,12 +31,14 @@ const untagged = "<untagged>"
  */
 export const makeDispatcher = (policyFor: (error: unknown) => Policy.Policy<any>) => {
   let states: Map<string, TagState> | undefined
+  let total = 0
   return (now: number, error: unknown): Pull.Pull<[RetryDecision, Duration.Duration], never, RetryDecision> => {
     const policy = policyFor(error)
+    const failures = ++total
     const tag = ErrorFamily.tagOf(error) ?? untagged
     const state = states?.get(tag)
     const run = (s: TagState) => {
-      const decision: RetryDecision = { tag, attempt: ++s.attempts, policy }
+      const decision: RetryDecision = { tag, attempt: ++s.attempts, total: failures, policy }
       return Pull.catchDone(
         Effect.map(s.step(now, error), ([, delay]): [RetryDecision, Duration.Duration] => [decision, delay]),
         () => Cause.done(decision)
