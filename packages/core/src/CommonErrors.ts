@@ -4,8 +4,9 @@
  *
  * @since 0.1.0
  */
-import { Schema, SchemaIssue } from "effect"
+import { Schema } from "effect"
 import * as ErrorFamily from "./ErrorFamily.js"
+import { fieldIssues } from "./internal/issues.js"
 
 /**
  * One failing field of a {@link ValidationError}: the path to it (object keys and array indexes) and what is
@@ -56,8 +57,6 @@ export class ValidationError extends ErrorFamily.TaggedError<ValidationError>()(
       }`
 }) {}
 
-const toFieldIssues = SchemaIssue.makeFormatterStandardSchemaV1()
-
 /**
  * Builds a {@link ValidationError} from a Schema parse failure, one {@link FieldIssue} per failing field.
  *
@@ -79,13 +78,7 @@ const toFieldIssues = SchemaIssue.makeFormatterStandardSchemaV1()
  */
 export const validationErrorFromSchema = (error: Schema.SchemaError): ValidationError =>
   new ValidationError({
-    issues: toFieldIssues(error.issue).issues.map((issue) => ({
-      path: (issue.path ?? []).map((key) => {
-        const k = typeof key === "object" && key !== null ? key.key : key
-        return typeof k === "number" ? k : String(k)
-      }),
-      message: issue.message
-    })),
+    issues: fieldIssues(error.issue),
     detail: error.message
   })
 

@@ -5,9 +5,10 @@
  *
  * @since 0.1.0
  */
-import { Duration, Effect, Option, Predicate, Random, Schedule, Schema, SchemaIssue } from "effect"
+import { Duration, Effect, Option, Predicate, Random, Schedule, Schema } from "effect"
 import type { Severity as LogLevel } from "effect/LogLevel"
 import type * as ErrorFamily from "./ErrorFamily.js"
+import { fieldIssues } from "./internal/issues.js"
 
 /**
  * @since 0.1.0
@@ -238,7 +239,6 @@ export const scheduleFromConfig = (config: PolicyConfig): Schedule.Schedule<unkn
 }
 
 const decodeConfig = Schema.decodeUnknownEffect(PolicyConfig)
-const formatIssues = SchemaIssue.makeFormatterStandardSchemaV1()
 
 /**
  * Validates a plain config and builds its policy. Every problem is reported at once in a
@@ -262,9 +262,9 @@ export const fromConfig = (config: unknown, name = "policy"): Effect.Effect<Poli
   decodeConfig(config, { errors: "all", onExcessProperty: "error" }).pipe(
     Effect.mapError((error) =>
       new PolicyConfigError({
-        issues: formatIssues(error.issue).issues.map((issue) => ({
+        issues: fieldIssues(error.issue).map((issue) => ({
           policy: name,
-          path: (issue.path ?? []).map((key) => String(typeof key === "object" && key !== null ? key.key : key)),
+          path: issue.path.map(String),
           message: issue.message
         }))
       })

@@ -4,10 +4,10 @@
  *
  * @since 0.1.0
  */
-import { Context, Duration, Effect, Layer, Schedule } from "effect"
+import { Context, Effect, Layer, Schedule } from "effect"
 import * as ErrorFamily from "./ErrorFamily.js"
 import * as ErrorLogger from "./ErrorLogger.js"
-import { makeDispatcher, type RetryDecision as Decision } from "./internal/dispatch.js"
+import { logRetry, makeDispatcher, type RetryDecision as Decision } from "./internal/dispatch.js"
 import * as Policy from "./Policy.js"
 
 /**
@@ -187,16 +187,7 @@ export const retry: Schedule.Schedule<RetryDecision, unknown, never, PolicyServi
   PolicyService.useSync((service) => {
     const dispatch = makeDispatcher(service.policyFor)
     return (now: number, error: unknown) =>
-      Effect.tap(dispatch(now, error), ([decision, delay]) =>
-        logger.log(
-          decision.policy.logLevel,
-          `${ErrorFamily.tagOf(error) ?? "error"} failed, retrying in ${Duration.format(delay)}`,
-          error,
-          {
-            attempt: decision.total,
-            annotations: { tagAttempt: decision.attempt, retryInMillis: Duration.toMillis(delay) }
-          }
-        ))
+      Effect.tap(dispatch(now, error), ([decision, delay]) => logRetry(logger, error, decision, delay))
   })
 )
 

@@ -11,7 +11,7 @@ import * as Alerts from "./Alerts.js"
 import { TimeoutError } from "./CommonErrors.js"
 import * as ErrorFamily from "./ErrorFamily.js"
 import * as ErrorLogger from "./ErrorLogger.js"
-import { makeDispatcher, type RetryDecision } from "./internal/dispatch.js"
+import { logRetry, makeDispatcher, type RetryDecision } from "./internal/dispatch.js"
 import { PolicyService } from "./PolicyService.js"
 
 /**
@@ -188,16 +188,7 @@ export const protect: {
         Effect.flatMap(Clock.currentTimeMillis, (now) =>
           Pull.matchEffect(dispatch(now, error), {
             onSuccess: ([decision, delay]) =>
-              logger.log(
-                decision.policy.logLevel,
-                `${operation} failed on attempt ${decision.total}, retrying in ${Duration.format(delay)}`,
-                error,
-                {
-                  operation,
-                  attempt: decision.total,
-                  annotations: { tagAttempt: decision.attempt, retryInMillis: Duration.toMillis(delay) }
-                }
-              ).pipe(
+              logRetry(logger, error, decision, delay, operation).pipe(
                 Effect.andThen(Effect.sleep(delay)),
                 Effect.andThen(
                   Effect.catch(

@@ -1,6 +1,6 @@
-import type { Duration } from "effect"
-import { Cause, Effect, Pull, Schedule } from "effect"
+import { Cause, Duration, Effect, Pull, Schedule } from "effect"
 import * as ErrorFamily from "../ErrorFamily.js"
+import type * as ErrorLogger from "../ErrorLogger.js"
 import type * as Policy from "../Policy.js"
 
 /** What the policy schedule decided for one failure. */
@@ -52,3 +52,25 @@ export const makeDispatcher = (policyFor: (error: unknown) => Policy.Policy<any>
     })
   }
 }
+
+/**
+ * The line logged for a failure that will be retried, at its policy's level: `<subject> failed on attempt N,
+ * retrying in D`, annotated with the run's attempt, the tag's attempt and the delay.
+ */
+export const logRetry = (
+  logger: ErrorLogger.ErrorLogger,
+  error: unknown,
+  decision: RetryDecision,
+  delay: Duration.Duration,
+  operation?: string
+): Effect.Effect<void> =>
+  logger.log(
+    decision.policy.logLevel,
+    `${operation ?? decision.tag} failed on attempt ${decision.total}, retrying in ${Duration.format(delay)}`,
+    error,
+    {
+      operation,
+      attempt: decision.total,
+      annotations: { tagAttempt: decision.attempt, retryInMillis: Duration.toMillis(delay) }
+    }
+  )
