@@ -1,6 +1,6 @@
 /**
- * `ErrorLayer`: the one Layer a user provides to get the error registry, the policies, the alert hub and the
- * error logger.
+ * `ErrorLayer`: the one Layer a user provides to get the error registry, the policies, the error tracker and its
+ * metrics, the alert hub and the error logger.
  *
  * @since 0.1.0
  */
@@ -10,8 +10,10 @@ import * as Alerts from "./Alerts.js"
 import type * as ErrorFamily from "./ErrorFamily.js"
 import * as ErrorLogger from "./ErrorLogger.js"
 import * as ErrorRegistry from "./ErrorRegistry.js"
+import * as ErrorTracker from "./ErrorTracker.js"
 import type * as Policy from "./Policy.js"
 import * as PolicyService from "./PolicyService.js"
+import * as ResilienceMetrics from "./ResilienceMetrics.js"
 
 /**
  * Options of {@link layer}.
@@ -20,6 +22,7 @@ import * as PolicyService from "./PolicyService.js"
  * - `defaultPolicy` and `policies`: see `PolicyService.Options`.
  * - `logFormat`: `"pretty"` or `"json"`; without it, `LOG_FORMAT` is read. `false` leaves the logger alone.
  * - `alertCapacity`: alerts buffered per subscriber before the oldest are dropped (default 1024).
+ * - `tracker`: options of the error tracker (history size, rate window, buffers), see `ErrorTracker.Options`.
  *
  * @since 0.1.0
  * @category models
@@ -30,6 +33,7 @@ export interface Options {
   readonly policies?: PolicyService.Options["policies"]
   readonly logFormat?: ErrorLogger.Format | false | undefined
   readonly alertCapacity?: number | undefined
+  readonly tracker?: ErrorTracker.Options | undefined
 }
 
 /**
@@ -38,16 +42,25 @@ export interface Options {
  * @since 0.1.0
  * @category models
  */
-export type Services = ErrorRegistry.ErrorRegistry | PolicyService.PolicyService | Alerts.Alerts
+export type Services =
+  | ErrorRegistry.ErrorRegistry
+  | PolicyService.PolicyService
+  | ErrorTracker.ErrorTracker
+  | ResilienceMetrics.ResilienceMetrics
+  | Alerts.Alerts
 
 /**
- * Why building `ErrorLayer` can fail: an invalid policy config, a duplicate error code or tag, or an invalid
- * `LOG_FORMAT`. Nothing is provided from a layer that failed.
+ * Why building `ErrorLayer` can fail: an invalid policy config, a duplicate error code or tag, invalid tracker
+ * options, or an invalid `LOG_FORMAT`. Nothing is provided from a layer that failed.
  *
  * @since 0.1.0
  * @category errors
  */
-export type Error = Policy.PolicyConfigError | ErrorRegistry.ErrorRegistryError | Config.ConfigError
+export type Error =
+  | Policy.PolicyConfigError
+  | ErrorRegistry.ErrorRegistryError
+  | ErrorTracker.ErrorTrackerConfigError
+  | Config.ConfigError
 
 /**
  * Builds the layer.
@@ -90,9 +103,11 @@ export const layer = (options: Options = {}): Layer.Layer<Services, Error> => {
       )
     })
   )
+  // the tracker's fiber lives as long as the layer; its ErrorReporter is installed next to any already there
+  const tracking = ResilienceMetrics.layer.pipe(Layer.provideMerge(ErrorTracker.layer(options.tracker)))
   const alerts = Alerts.layer({ capacity: options.alertCapacity })
   const logger = options.logFormat === false ? Layer.empty : ErrorLogger.layer({ format: options.logFormat })
-  return Layer.mergeAll(core, alerts, logger)
+  return Layer.mergeAll(core, tracking, alerts, logger)
 }
 
 /**

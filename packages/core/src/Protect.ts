@@ -5,14 +5,17 @@
  *
  * @since 0.1.0
  */
-import { Clock, Duration, Effect, Pull } from "effect"
+import type { Fiber } from "effect"
+import { Cause, Clock, Context, Duration, Effect, Pull, References, Result } from "effect"
 import { dual } from "effect/Function"
 import * as Alerts from "./Alerts.js"
 import { TimeoutError } from "./CommonErrors.js"
 import * as ErrorFamily from "./ErrorFamily.js"
 import * as ErrorLogger from "./ErrorLogger.js"
+import * as ErrorTracker from "./ErrorTracker.js"
 import { logRetry, makeDispatcher, type RetryDecision } from "./internal/dispatch.js"
 import { PolicyService } from "./PolicyService.js"
+import * as ResilienceMetrics from "./ResilienceMetrics.js"
 
 /**
  * The tags of an error union.
@@ -157,51 +160,116 @@ export const protect: {
       orElse: () => Effect.fail(new TimeoutError({ operation, timeoutMillis: Duration.toMillis(timeout) }))
     })
 
-  const giveUp = (error: unknown, decision: RetryDecision) => {
-    const { policy, total: attempts } = decision
-    const tag = ErrorFamily.tagOf(error)
-    const logged = logger.log(
-      policy.logLevel,
-      `${operation} failed on attempt ${attempts}, giving up`,
-      error,
-      { operation, attempt: attempts, withCause: true }
-    )
-    const unrecoverable = ErrorFamily.isClassified(error) && error.kind === "unrecoverable"
-    const cleanup = !unrecoverable ? Effect.void : Effect.andThen(
-      policy.cleanup === undefined ? Effect.void : Effect.catchCause(
-        Effect.suspend(() => policy.cleanup!(error)),
-        (cause) => Effect.logError(`cleanup after ${operation} failed`, cause)
-      ),
-      Alerts.raise(error, operation)
-    )
-    const handler = tag === undefined || recover === undefined || !Object.hasOwn(recover, tag)
-      ? undefined
-      : recover[tag]
-    const outcome = handler === undefined ? Effect.fail(error) : Effect.suspend(() => handler(error))
-    return Effect.andThen(Effect.andThen(logged, cleanup), outcome)
+  const first = attempt(baseTimeout)
+
+  // Everything after a failure. Each failure is recorded in the tracker once its fate is known: when the retry
+  // that follows it ends (succeeded or failed), when its fallback ends, or at once when nothing follows it.
+  const onFailure = (
+    cause: Cause.Cause<unknown>,
+    fiber: Fiber.Fiber<unknown, unknown>,
+    metrics: ResilienceMetrics.ResilienceMetricsShape | undefined
+  ): Effect.Effect<unknown, unknown, unknown> => {
+    const clock = fiber.getRef(Clock.Clock)
+    const found = Cause.findError(cause)
+    if (Result.isFailure(found)) {
+      // a defect or an interruption on the first attempt: never retried
+      if (metrics !== undefined && !Cause.hasInterruptsOnly(cause)) metrics.recordCall(operation, "failed")
+      return Effect.failCause(cause)
+    }
+    const tracker = Context.getOrUndefined(fiber.context, ErrorTracker.ErrorTracker)
+    const annotations = tracker === undefined ? undefined : fiber.getRef(References.CurrentLogAnnotations)
+    let pending: { readonly error: unknown; readonly at: number; readonly attempt: number } | undefined
+    const track = (error: unknown, at: number, attempt: number, recovery: ErrorTracker.Recovery) =>
+      tracker?.offer({ error, timestamp: at, operation, attempt, recovery, source: "protect", annotations })
+    const settle = (recovery: ErrorTracker.Recovery) => {
+      if (pending === undefined) return
+      track(pending.error, pending.at, pending.attempt, recovery)
+      pending = undefined
+    }
+
+    const giveUp = (error: unknown, decision: RetryDecision, at: number) => {
+      const { policy, total: attempts } = decision
+      metrics?.recordCall(operation, attempts > 1 ? "failed_after_retry" : "failed")
+      const tag = ErrorFamily.tagOf(error)
+      const logged = logger.log(
+        policy.logLevel,
+        `${operation} failed on attempt ${attempts}, giving up`,
+        error,
+        { operation, attempt: attempts, withCause: true }
+      )
+      const unrecoverable = ErrorFamily.isClassified(error) && error.kind === "unrecoverable"
+      const cleanup = !unrecoverable ? Effect.void : Effect.andThen(
+        policy.cleanup === undefined ? Effect.void : Effect.catchCause(
+          Effect.suspend(() => policy.cleanup!(error)),
+          (cause) => Effect.logError(`cleanup after ${operation} failed`, cause)
+        ),
+        Alerts.raise(error, operation)
+      )
+      const handler = tag === undefined || recover === undefined || !Object.hasOwn(recover, tag)
+        ? undefined
+        : recover[tag]
+      if (handler === undefined) {
+        track(error, at, attempts, "none")
+        return Effect.andThen(Effect.andThen(logged, cleanup), Effect.fail(error))
+      }
+      pending = { error, at, attempt: attempts }
+      const fallback = Effect.tap(Effect.suspend(() => handler(error)), () => Effect.sync(() => settle("succeeded")))
+      return Effect.andThen(Effect.andThen(logged, cleanup), fallback)
+    }
+
+    return PolicyService.use((service) => {
+      const dispatch = makeDispatcher(service.policyFor)
+      const loop = (error: unknown, at: number): Effect.Effect<unknown, unknown, unknown> =>
+        Pull.matchEffect(dispatch(at, error), {
+          onSuccess: ([decision, delay]) => {
+            pending = { error, at, attempt: decision.total }
+            const timeout = baseTimeout === undefined ? undefined : decision.policy.timeout ?? baseTimeout
+            return logRetry(logger, error, decision, delay, operation).pipe(
+              Effect.andThen(Effect.sleep(delay)),
+              Effect.andThen(Effect.matchCauseEffect(attempt(timeout), {
+                onSuccess: (value) => {
+                  settle("succeeded")
+                  metrics?.recordCall(operation, "succeeded_after_retry")
+                  return Effect.succeed(value)
+                },
+                onFailure: (cause) => {
+                  settle("failed")
+                  const next = Cause.findError(cause)
+                  if (Result.isSuccess(next)) return loop(next.success, clock.currentTimeMillisUnsafe())
+                  if (metrics !== undefined && !Cause.hasInterruptsOnly(cause)) {
+                    metrics.recordCall(operation, "failed_after_retry")
+                  }
+                  return Effect.failCause(cause)
+                }
+              }))
+            )
+          },
+          onFailure: Effect.failCause,
+          onDone: (decision) => giveUp(error, decision, at)
+        })
+      // interrupted while a retry or fallback runs, or the fallback failed: that failure's recovery failed
+      return Effect.ensuring(loop(found.success, clock.currentTimeMillisUnsafe()), Effect.sync(() => settle("failed")))
+    })
   }
 
-  const onFailure = (firstError: unknown) =>
-    PolicyService.use((service) => {
-      const dispatch = makeDispatcher(service.policyFor)
-      const loop = (error: unknown): Effect.Effect<unknown, unknown, unknown> =>
-        Effect.flatMap(Clock.currentTimeMillis, (now) =>
-          Pull.matchEffect(dispatch(now, error), {
-            onSuccess: ([decision, delay]) =>
-              logRetry(logger, error, decision, delay, operation).pipe(
-                Effect.andThen(Effect.sleep(delay)),
-                Effect.andThen(
-                  Effect.catch(
-                    attempt(baseTimeout === undefined ? undefined : decision.policy.timeout ?? baseTimeout),
-                    loop
-                  )
-                )
-              ),
-            onFailure: Effect.failCause,
-            onDone: (decision) => giveUp(error, decision)
-          }))
-      return loop(firstError)
-    })
+  const build = (metrics: ResilienceMetrics.ResilienceMetricsShape | undefined) =>
+    Effect.catchCause(
+      metrics === undefined ? first : Effect.map(first, (value) => {
+        metrics.recordCall(operation, "succeeded")
+        return value
+      }),
+      (cause) => Effect.withFiber((fiber) => onFailure(cause, fiber, metrics))
+    )
 
-  return Effect.catch(attempt(baseTimeout), onFailure)
+  // the protected effect is built once per metrics service seen, not once per run
+  let cachedFor: ResilienceMetrics.ResilienceMetricsShape | undefined | null = null
+  let cached: Effect.Effect<unknown, unknown, unknown> = first
+  return Effect.withFiber((fiber) => {
+    const metrics = Context.getOrUndefined(fiber.context, ResilienceMetrics.ResilienceMetrics)
+    if (metrics !== cachedFor) {
+      cachedFor = metrics
+      cached = build(metrics)
+    }
+    return cached
+  })
 }) as any

@@ -36,6 +36,15 @@ export * as ErrorLogger from "./ErrorLogger.js"
 export * as ErrorRegistry from "./ErrorRegistry.js"
 
 /**
+ * The error tracker: a background fiber, owned by the layer's scope, that keeps a bounded history of error events,
+ * exact totals per tag and per severity, per-minute rates over a sliding window, recovery outcomes, and feeds
+ * subscribers. Callers only enqueue, so recording never slows, blocks or fails them.
+ *
+ * @since 0.1.0
+ */
+export * as ErrorTracker from "./ErrorTracker.js"
+
+/**
  * @since 0.1.0
  */
 export * as Policy from "./Policy.js"
@@ -49,6 +58,15 @@ export * as PolicyService from "./PolicyService.js"
  * @since 0.1.0
  */
 export * as Protect from "./Protect.js"
+
+/**
+ * `ResilienceMetrics`: the figures users inspect. `snapshot` returns the tracker's summary plus the outcome of
+ * every protected call per operation; the same figures are effect `Metric`s, so effect's `PrometheusMetrics` and
+ * `Otlp` exporters publish them with no extra code.
+ *
+ * @since 0.1.0
+ */
+export * as ResilienceMetrics from "./ResilienceMetrics.js"
 
 /**
  * `protect`, re-exported at the top level: the one call that applies the whole rule set to an operation.

@@ -1,0 +1,877 @@
+/**
+ * The error tracker: a background fiber, owned by the layer's scope, that keeps a bounded history of error events,
+ * exact totals per tag and per severity, per-minute rates over a sliding window, recovery outcomes, and feeds
+ * subscribers. Callers only enqueue, so recording never slows, blocks or fails them.
+ *
+ * @since 0.1.0
+ */
+import type { Fiber, Scope } from "effect"
+import { Cause, Clock, Context, Duration, Effect, ErrorReporter, Layer, Metric, Queue, Redacted, References, Schema, Stream } from "effect"
+import * as ErrorFamily from "./ErrorFamily.js"
+import { fieldIssues } from "./internal/issues.js"
+import { RateWindow } from "./internal/rateWindow.js"
+
+// ---------------------------------------------------------------------------------------------------------------
+// events
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * What became of an error:
+ *
+ * - `"none"`: nothing was tried (no retry, no fallback), or the error was reported from outside.
+ * - `"succeeded"`: a retry or a fallback followed and succeeded.
+ * - `"failed"`: a retry or a fallback followed and failed (or was interrupted).
+ * - `"unobserved"`: a retry followed, but its outcome is not visible where the error was recorded
+ *   (`Effect.retry(PolicyService.retry)`: a schedule does not see the retry succeed; `protect` does).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Recovery = Schema.Literals(["none", "succeeded", "failed", "unobserved"])
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Recovery = typeof Recovery.Type
+
+/**
+ * Where an event was recorded: `protect`, the `PolicyService.retry` schedule, effect's `ErrorReporter` (for
+ * example `Effect.withErrorReporting` or an HTTP server boundary), or a direct {@link record} call.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Source = Schema.Literals(["protect", "retry", "reporter", "manual"])
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Source = typeof Source.Type
+
+/**
+ * One tracked error, as exported: its classification and public message, never its internal detail or stack.
+ * `timestamp` is when the error occurred (milliseconds from `Clock`); `attempt` is the attempt that failed, when
+ * known; `annotations` are the log annotations of the fiber that failed (`Redacted` values as `"<redacted>"`).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ErrorEvent = Schema.Struct({
+  timestamp: Schema.Number,
+  tag: Schema.String,
+  code: Schema.String,
+  kind: ErrorFamily.KindSchema,
+  severity: ErrorFamily.SeveritySchema,
+  message: Schema.String,
+  operation: Schema.optional(Schema.String),
+  attempt: Schema.optional(Schema.Number),
+  annotations: Schema.Record(Schema.String, Schema.Union([Schema.String, Schema.Number, Schema.Boolean])),
+  recovery: Recovery,
+  source: Source
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ErrorEvent = typeof ErrorEvent.Type
+
+/**
+ * An error as handed to the tracker by a caller, before it is turned into an {@link ErrorEvent} on the tracker's
+ * fiber. `annotations` may hold any values; they are made safe to export by the tracker.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Occurrence {
+  readonly error: unknown
+  readonly timestamp: number
+  readonly operation?: string | undefined
+  readonly attempt?: number | undefined
+  readonly recovery?: Recovery | undefined
+  readonly source?: Source | undefined
+  readonly annotations?: Readonly<Record<string, unknown>> | undefined
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// summary
+// ---------------------------------------------------------------------------------------------------------------
+
+const PerSeverity = Schema.Struct({
+  low: Schema.Number,
+  medium: Schema.Number,
+  high: Schema.Number,
+  critical: Schema.Number
+})
+
+/**
+ * The tracker's figures at one instant, JSON-encodable through its Schema:
+ *
+ * - `total`, `bySeverity`, `byTag`: exact counts since the tracker started (`byTag` sorted by count, highest
+ *   first, one entry per tag and code).
+ * - `rates`: errors per minute averaged over the sliding window (`perMinute`), in the last minute
+ *   (`lastMinute`), and per minute by severity and by tag over the window.
+ * - `recovery`: how many errors were followed by a retry or fallback (`attempted`), and how those ended.
+ * - `history`: how many events the bounded history holds and can hold.
+ * - `dropped`: events counted in the totals that the queue between callers and the tracker shed before they
+ *   reached the history and the subscribers. Zero unless errors arrive faster than the tracker drains them.
+ * - `subscribers`: active subscribers, events delivered, events they dropped (buffer full) and callback failures.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Summary = Schema.Struct({
+  startedAt: Schema.Number,
+  at: Schema.Number,
+  total: Schema.Number,
+  bySeverity: PerSeverity,
+  byTag: Schema.Array(Schema.Struct({
+    tag: Schema.String,
+    code: Schema.String,
+    kind: ErrorFamily.KindSchema,
+    severity: ErrorFamily.SeveritySchema,
+    count: Schema.Number,
+    lastSeen: Schema.Number
+  })),
+  rates: Schema.Struct({
+    windowSeconds: Schema.Number,
+    perMinute: Schema.Number,
+    lastMinute: Schema.Number,
+    bySeverity: PerSeverity,
+    byTag: Schema.Array(Schema.Struct({ tag: Schema.String, code: Schema.String, perMinute: Schema.Number }))
+  }),
+  recovery: Schema.Struct({
+    attempted: Schema.Number,
+    succeeded: Schema.Number,
+    failed: Schema.Number,
+    unobserved: Schema.Number
+  }),
+  history: Schema.Struct({ size: Schema.Number, capacity: Schema.Number }),
+  dropped: Schema.Number,
+  subscribers: Schema.Struct({
+    active: Schema.Number,
+    delivered: Schema.Number,
+    dropped: Schema.Number,
+    failed: Schema.Number
+  })
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Summary = typeof Summary.Type
+
+/**
+ * The summary as a JSON string and back.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { ErrorTracker } from "@effect-resilience/core"
+ *
+ * const json = ErrorTracker.ErrorTracker.use((tracker) => tracker.summary).pipe(
+ *   Effect.flatMap(Schema.encodeEffect(ErrorTracker.SummaryJson))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const SummaryJson = Schema.fromJsonString(Summary)
+
+// ---------------------------------------------------------------------------------------------------------------
+// options
+// ---------------------------------------------------------------------------------------------------------------
+
+const positiveInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
+
+const isPositiveDuration = (input: string | number): boolean => {
+  const duration = Duration.fromInput(input as Duration.Input)
+  return duration._tag === "Some" && Duration.isFinite(duration.value) &&
+    Duration.isGreaterThan(duration.value, Duration.zero)
+}
+
+/**
+ * The tracker's options, validated with Schema when the tracker is made. Every field is optional:
+ *
+ * | field | meaning | default |
+ * | --- | --- | --- |
+ * | `historySize` | events kept in the history; older ones are dropped | `1000` |
+ * | `window` | the sliding window of the rates | `"5 minutes"` |
+ * | `buckets` | buckets the window is divided into (its resolution) | `30` |
+ * | `queueCapacity` | events waiting for the tracker fiber before new ones skip history and subscribers | `16384` |
+ * | `subscriberBuffer` | events buffered per subscriber before its oldest are dropped | `1024` |
+ * | `subscriberTimeout` | limit on one callback run; a callback that takes longer is interrupted and counted as failed | `"30 seconds"` |
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Options = Schema.Struct({
+  historySize: Schema.optional(positiveInt),
+  window: Schema.optional(Schema.Union([
+    Schema.Finite.check(Schema.isGreaterThan(0)),
+    Schema.String.check(Schema.makeFilter((s: string) =>
+      isPositiveDuration(s) ? undefined : `Expected a positive duration such as "5 minutes", got ${JSON.stringify(s)}`
+    ))
+  ])),
+  buckets: Schema.optional(positiveInt.check(Schema.isLessThanOrEqualTo(3600))),
+  queueCapacity: Schema.optional(positiveInt),
+  subscriberBuffer: Schema.optional(positiveInt),
+  subscriberTimeout: Schema.optional(Schema.Union([
+    Schema.Finite.check(Schema.isGreaterThan(0)),
+    Schema.String.check(Schema.makeFilter((s: string) =>
+      isPositiveDuration(s) ? undefined : `Expected a positive duration such as "30 seconds", got ${JSON.stringify(s)}`
+    ))
+  ]))
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Options = typeof Options.Encoded
+
+/**
+ * Invalid tracker options: one issue per failing field, with its path and the reason. Nothing is started.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { ErrorTracker } from "@effect-resilience/core"
+ *
+ * const error = new ErrorTracker.ErrorTrackerConfigError({
+ *   issues: [{ path: ["historySize"], message: "Expected a value greater than or equal to 1" }]
+ * })
+ * error.message // 'Invalid error tracker options: historySize: Expected a value greater than or equal to 1'
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ErrorTrackerConfigError extends Schema.TaggedError<ErrorTrackerConfigError>()("ErrorTrackerConfigError", {
+  issues: Schema.Array(Schema.Struct({ path: Schema.Array(Schema.String), message: Schema.String }))
+}) {
+  override get message(): string {
+    return `Invalid error tracker options: ${this.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`
+  }
+}
+
+const decodeOptions = Schema.decodeUnknownEffect(Options)
+
+// ---------------------------------------------------------------------------------------------------------------
+// subscribers
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * Which events a subscriber receives: all of them, or those whose severity is listed in `severities` or at least
+ * `minSeverity`, and whose tag is listed in `tags`. Given criteria must all hold.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Filter {
+  readonly severities?: ReadonlyArray<ErrorFamily.Severity> | undefined
+  readonly minSeverity?: ErrorFamily.Severity | undefined
+  readonly tags?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * A subscriber callback: it may return nothing, a promise or an effect. It runs on its own fiber, one event at a
+ * time; when it throws, fails, dies or times out, the failure is logged and counted and the next event is
+ * delivered.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Callback = (event: ErrorEvent) => Effect.Effect<unknown, unknown> | PromiseLike<unknown> | void
+
+/**
+ * Options of {@link ErrorTrackerShape.subscribe}: a `name` for logs, a {@link Filter}, and overrides of the
+ * tracker's `subscriberBuffer` (`buffer`) and `subscriberTimeout` (`timeout`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SubscribeOptions extends Filter {
+  readonly name?: string | undefined
+  readonly buffer?: number | undefined
+  readonly timeout?: Duration.Input | undefined
+}
+
+const severityRank: Record<ErrorFamily.Severity, number> = { low: 0, medium: 1, high: 2, critical: 3 }
+
+const matcher = (filter: Filter | undefined): ((event: ErrorEvent) => boolean) => {
+  if (filter === undefined) return () => true
+  const severities = filter.severities === undefined ? undefined : new Set(filter.severities)
+  const min = filter.minSeverity === undefined ? undefined : severityRank[filter.minSeverity]
+  const tags = filter.tags === undefined ? undefined : new Set(filter.tags)
+  return (event) =>
+    (severities === undefined || severities.has(event.severity)) &&
+    (min === undefined || severityRank[event.severity] >= min) &&
+    (tags === undefined || tags.has(event.tag))
+}
+
+interface Subscriber {
+  readonly matches: (event: ErrorEvent) => boolean
+  readonly queue: Queue.Queue<ErrorEvent>
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// service
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * The tracker.
+ *
+ * - `offer` hands an occurrence to the tracker synchronously. It never blocks, throws or fails: it enqueues, and
+ *   when the queue is full it counts the occurrence in the totals directly and counts it as `dropped`.
+ * - `record` is `offer` as an effect, with the time read from `Clock` and the fiber's log annotations.
+ * - `summary` and `history` first take in everything already enqueued, so they are exact when read.
+ * - `events` is a `Stream` of events; `subscribe` runs a callback per event on its own fiber. Both live in a
+ *   scope: the stream's, or the `Scope` of `subscribe`.
+ * - `reporter` is an effect `ErrorReporter` that records what it is given; the layer installs it.
+ * - `fiber` is the background fiber; it is interrupted when the layer's scope closes.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ErrorTrackerShape {
+  readonly offer: (occurrence: Occurrence) => void
+  readonly record: (
+    error: unknown,
+    options?: Omit<Occurrence, "error" | "timestamp" | "annotations"> | undefined
+  ) => Effect.Effect<void>
+  readonly summary: Effect.Effect<Summary>
+  readonly history: Effect.Effect<ReadonlyArray<ErrorEvent>>
+  readonly events: (filter?: Filter) => Stream.Stream<ErrorEvent>
+  readonly subscribe: (callback: Callback, options?: SubscribeOptions) => Effect.Effect<void, never, Scope.Scope>
+  readonly reporter: ErrorReporter.ErrorReporter
+  readonly fiber: Fiber.Fiber<never>
+}
+
+/**
+ * The error tracker service, provided by `ErrorLayer`.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ErrorLayer, ErrorTracker } from "@effect-resilience/core"
+ *
+ * const report = Effect.gen(function*() {
+ *   const tracker = yield* ErrorTracker.ErrorTracker
+ *   const summary = yield* tracker.summary
+ *   yield* Effect.log(`${summary.total} errors, ${summary.rates.perMinute}/min over the last 5 minutes`)
+ * }).pipe(Effect.provide(ErrorLayer.layer()))
+ * ```
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export class ErrorTracker extends Context.Service<ErrorTracker, ErrorTrackerShape>()(
+  "@effect-resilience/core/ErrorTracker"
+) {}
+
+interface Classification {
+  readonly tag: string
+  readonly code: string
+  readonly kind: ErrorFamily.Kind
+  readonly severity: ErrorFamily.Severity
+}
+
+const classify = (error: unknown): Classification =>
+  ErrorFamily.isClassified(error)
+    ? { tag: error._tag, code: error.code, kind: error.kind, severity: error.severity }
+    : { tag: ErrorFamily.tagOf(error) ?? "UnknownError", code: "resilience.E0000", kind: "unrecoverable", severity: "high" }
+
+interface TagEntry {
+  readonly tag: string
+  readonly code: string
+  readonly kind: ErrorFamily.Kind
+  readonly severity: ErrorFamily.Severity
+  count: number
+  lastSeen: number
+  readonly rate: RateWindow
+}
+
+const maxAnnotationLength = 1024
+
+const exportable = (value: unknown): string | number | boolean | undefined => {
+  if (typeof value === "string") return value.length > maxAnnotationLength ? value.slice(0, maxAnnotationLength) : value
+  if (typeof value === "number" || typeof value === "boolean") return value
+  if (typeof value === "bigint") return value.toString()
+  if (value === null || value === undefined || typeof value === "function" || typeof value === "symbol") return undefined
+  if (Redacted.isRedacted(value)) return "<redacted>"
+  try {
+    return exportable(JSON.stringify(value))
+  } catch {
+    return undefined
+  }
+}
+
+const exportAnnotations = (annotations: Readonly<Record<string, unknown>> | undefined) => {
+  const out: Record<string, string | number | boolean> = {}
+  if (annotations === undefined) return out
+  for (const key of Object.keys(annotations)) {
+    const value = exportable(annotations[key])
+    if (value !== undefined) out[key] = value
+  }
+  return out
+}
+
+const counter = (name: string, description: string, attributes: Record<string, string>) =>
+  Metric.counter(name, { description, attributes, incremental: true })
+
+const register = (
+  metric: Metric.Counter<number>,
+  context: Context.Context<never>,
+  get: () => number
+): Metric.Registration =>
+  Metric.registerUnsafe(metric, context, {
+    get: () => ({ count: get(), incremental: true }),
+    update: () => {},
+    modify: () => {}
+  })
+
+/**
+ * Makes a tracker and starts its fiber in the current scope. Invalid options fail with
+ * {@link ErrorTrackerConfigError} before anything starts.
+ *
+ * The figures are also published as effect metrics, read when metrics are exported (so recording updates no
+ * metric itself): `resilience_errors_total{tag,code,kind,severity}`, `resilience_recoveries_total{outcome}`,
+ * `resilience_events_dropped_total` and `resilience_subscriber_failures_total`, in the `Metric.MetricRegistry`
+ * of the context the tracker is made in. Closing the scope removes them.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { CommonErrors, ErrorTracker } from "@effect-resilience/core"
+ *
+ * const program = Effect.scoped(Effect.gen(function*() {
+ *   const tracker = yield* ErrorTracker.make({ historySize: 100, window: "1 minute" })
+ *   yield* tracker.record(new CommonErrors.StorageError({ operation: "save" }), { operation: "items.save" })
+ *   return yield* tracker.summary
+ * }))
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options: Options = {}
+): Effect.Effect<ErrorTrackerShape, ErrorTrackerConfigError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const config = yield* decodeOptions(options, { errors: "all", onExcessProperty: "error" }).pipe(
+      Effect.mapError((error) =>
+        new ErrorTrackerConfigError({
+          issues: fieldIssues(error.issue).map((issue) => ({ path: issue.path.map(String), message: issue.message }))
+        })
+      )
+    )
+    const historySize = config.historySize ?? 1000
+    const windowMillis = Duration.toMillis(Duration.fromInputUnsafe((config.window ?? "5 minutes") as Duration.Input))
+    const buckets = config.buckets ?? 30
+    const bucketMillis = windowMillis / buckets
+    const lastMinuteSpan = Math.max(1, Math.ceil(60_000 / bucketMillis))
+    const subscriberBuffer = config.subscriberBuffer ?? 1024
+    const subscriberTimeout = Duration.fromInputUnsafe((config.subscriberTimeout ?? "30 seconds") as Duration.Input)
+
+    const context = yield* Effect.context<never>()
+    const clock = yield* Clock.Clock
+    const startedAt = clock.currentTimeMillisUnsafe()
+    const queue = yield* Queue.dropping<Occurrence>(config.queueCapacity ?? 16_384)
+
+    // totals: touched by the fiber, or by a caller when the queue is full (JavaScript runs one at a time)
+    const byTag = new Map<string, TagEntry>()
+    const bySeverity = { low: 0, medium: 0, high: 0, critical: 0 }
+    const severityRates = {
+      low: new RateWindow(buckets, bucketMillis),
+      medium: new RateWindow(buckets, bucketMillis),
+      high: new RateWindow(buckets, bucketMillis),
+      critical: new RateWindow(buckets, bucketMillis)
+    }
+    const totalRate = new RateWindow(buckets, bucketMillis)
+    const recovery = { succeeded: 0, failed: 0, unobserved: 0 }
+    let total = 0
+    let dropped = 0
+    const subscriberStats = { delivered: 0, dropped: 0, failed: 0 }
+    const registrations: Array<Metric.Registration> = []
+    // errors already recorded, so the reporter does not count again an error that protect or retry recorded
+    const tracked = new WeakSet<object>()
+
+    // history: a ring of the last `historySize` events
+    const history: Array<ErrorEvent | undefined> = new Array(historySize)
+    let historyNext = 0
+    let historyCount = 0
+
+    const subscribers = new Set<Subscriber>()
+
+    const entryFor = (c: Classification): TagEntry => {
+      const key = `${c.tag}\u0000${c.code}`
+      let entry = byTag.get(key)
+      if (entry === undefined) {
+        const created: TagEntry = {
+          tag: c.tag,
+          code: c.code,
+          kind: c.kind,
+          severity: c.severity,
+          count: 0,
+          lastSeen: 0,
+          rate: new RateWindow(buckets, bucketMillis)
+        }
+        entry = created
+        byTag.set(key, created)
+        registrations.push(register(
+          counter("resilience_errors_total", "Errors tracked, by tag, code, kind and severity", {
+            tag: c.tag,
+            code: c.code,
+            kind: c.kind,
+            severity: c.severity
+          }),
+          context,
+          () => created.count
+        ))
+      }
+      return entry
+    }
+
+    const count = (occurrence: Occurrence, c: Classification) => {
+      const entry = entryFor(c)
+      const at = occurrence.timestamp
+      entry.count++
+      if (at > entry.lastSeen) entry.lastSeen = at
+      entry.rate.add(at)
+      total++
+      bySeverity[c.severity]++
+      severityRates[c.severity].add(at)
+      totalRate.add(at)
+      switch (occurrence.recovery) {
+        case "succeeded":
+          recovery.succeeded++
+          break
+        case "failed":
+          recovery.failed++
+          break
+        case "unobserved":
+          recovery.unobserved++
+          break
+      }
+    }
+
+    const process = (occurrence: Occurrence) => {
+      const c = classify(occurrence.error)
+      count(occurrence, c)
+      const event: ErrorEvent = {
+        timestamp: occurrence.timestamp,
+        tag: c.tag,
+        code: c.code,
+        kind: c.kind,
+        severity: c.severity,
+        message: ErrorFamily.publicView(occurrence.error).message,
+        ...(occurrence.operation === undefined ? {} : { operation: occurrence.operation }),
+        ...(occurrence.attempt === undefined ? {} : { attempt: occurrence.attempt }),
+        annotations: exportAnnotations(occurrence.annotations),
+        recovery: occurrence.recovery ?? "none",
+        source: occurrence.source ?? "manual"
+      }
+      history[historyNext] = event
+      historyNext = (historyNext + 1) % historySize
+      if (historyCount < historySize) historyCount++
+      for (const subscriber of subscribers) {
+        if (!subscriber.matches(event)) continue
+        // sliding buffers: a full one drops its oldest event to take this one
+        if (Queue.isFullUnsafe(subscriber.queue)) subscriberStats.dropped++
+        if (Queue.offerUnsafe(subscriber.queue, event)) subscriberStats.delivered++
+      }
+    }
+
+    // everything already enqueued, processed now: readers see exact figures without waiting for the fiber
+    const drain = () => {
+      for (let exit = Queue.takeUnsafe(queue); exit !== undefined && exit._tag === "Success"; exit = Queue.takeUnsafe(queue)) {
+        process(exit.value)
+      }
+    }
+
+    const offer = (occurrence: Occurrence): void => {
+      const error = occurrence.error
+      if (typeof error === "object" && error !== null) tracked.add(error)
+      if (Queue.offerUnsafe(queue, occurrence)) return
+      // the queue is full (or closed): the totals stay exact, only history and subscribers miss this one
+      count(occurrence, classify(error))
+      dropped++
+    }
+
+    const fiber = yield* Effect.forkScoped(
+      Effect.forever(Effect.map(Queue.takeAll(queue), (batch) => {
+        for (const occurrence of batch) process(occurrence)
+      }))
+    )
+
+    for (const outcome of ["succeeded", "failed", "unobserved"] as const) {
+      registrations.push(register(
+        counter("resilience_recoveries_total", "Tracked errors followed by a retry or fallback, by outcome", {
+          outcome
+        }),
+        context,
+        () => recovery[outcome]
+      ))
+    }
+    registrations.push(register(
+      counter("resilience_events_dropped_total", "Tracked errors that skipped history and subscribers", {}),
+      context,
+      () => dropped
+    ))
+    registrations.push(register(
+      counter("resilience_subscriber_failures_total", "Error tracker subscriber callbacks that failed", {}),
+      context,
+      () => subscriberStats.failed
+    ))
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        for (const registration of registrations) registration.remove()
+        registrations.length = 0
+      }).pipe(Effect.andThen(Queue.shutdown(queue)))
+    )
+
+    const summarize = (at: number): Summary => {
+      const entries = Array.from(byTag.values()).sort((a, b) => b.count - a.count || a.tag.localeCompare(b.tag))
+      const minutes = windowMillis / 60_000
+      const perMinute = (n: number) => n / minutes
+      const severityRate = (s: ErrorFamily.Severity) => perMinute(severityRates[s].sum(at))
+      return {
+        startedAt,
+        at,
+        total,
+        bySeverity: { ...bySeverity },
+        byTag: entries.map((e) => ({
+          tag: e.tag,
+          code: e.code,
+          kind: e.kind,
+          severity: e.severity,
+          count: e.count,
+          lastSeen: e.lastSeen
+        })),
+        rates: {
+          windowSeconds: windowMillis / 1000,
+          perMinute: perMinute(totalRate.sum(at)),
+          lastMinute: totalRate.sum(at, lastMinuteSpan),
+          bySeverity: {
+            low: severityRate("low"),
+            medium: severityRate("medium"),
+            high: severityRate("high"),
+            critical: severityRate("critical")
+          },
+          byTag: entries.map((e) => ({ tag: e.tag, code: e.code, perMinute: perMinute(e.rate.sum(at)) }))
+            .filter((r) => r.perMinute > 0)
+        },
+        recovery: { attempted: recovery.succeeded + recovery.failed + recovery.unobserved, ...recovery },
+        history: { size: historyCount, capacity: historySize },
+        dropped,
+        subscribers: { active: subscribers.size, ...subscriberStats }
+      }
+    }
+
+    const subscriber = (filter: Filter | undefined, buffer: number | undefined) =>
+      Effect.acquireRelease(
+        Effect.map(Queue.sliding<ErrorEvent>(buffer ?? subscriberBuffer), (queue) => {
+          const created: Subscriber = { matches: matcher(filter), queue }
+          subscribers.add(created)
+          return created
+        }),
+        (created) => Effect.andThen(Effect.sync(() => subscribers.delete(created)), Queue.shutdown(created.queue))
+      )
+
+    let anonymous = 0
+    const subscribe = (callback: Callback, options?: SubscribeOptions) =>
+      Effect.gen(function*() {
+        const name = options?.name ?? `subscriber-${++anonymous}`
+        const timeout = options?.timeout === undefined ? subscriberTimeout : Duration.fromInputUnsafe(options.timeout)
+        const { queue } = yield* subscriber(options, options?.buffer)
+        const run = (event: ErrorEvent) =>
+          Effect.suspend(() => {
+            const result = callback(event)
+            if (Effect.isEffect(result)) return result
+            if (result !== undefined && typeof result.then === "function") {
+              const promise = result
+              return Effect.tryPromise(() => Promise.resolve(promise))
+            }
+            return Effect.void
+          }).pipe(
+            Effect.timeout(timeout),
+            Effect.catchCause((cause) => {
+              if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause)
+              subscriberStats.failed++
+              return Effect.logError(`error tracker subscriber ${name} failed on an event`, cause).pipe(
+                Effect.annotateLogs({ subscriber: name, tag: event.tag, code: event.code })
+              )
+            })
+          )
+        yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.take(queue), run)))
+      })
+
+    const tracker: ErrorTrackerShape = {
+      offer,
+      record: (error, options) =>
+        Effect.withFiber((fiber) => {
+          offer({
+            ...options,
+            error,
+            timestamp: fiber.getRef(Clock.Clock).currentTimeMillisUnsafe(),
+            annotations: fiber.getRef(References.CurrentLogAnnotations)
+          })
+          return Effect.void
+        }),
+      summary: Effect.withFiber((fiber) => {
+        drain()
+        return Effect.succeed(summarize(fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()))
+      }),
+      history: Effect.sync(() => {
+        drain()
+        const events: Array<ErrorEvent> = []
+        const start = (historyNext - historyCount + historySize) % historySize
+        for (let i = 0; i < historyCount; i++) events.push(history[(start + i) % historySize]!)
+        return events
+      }),
+      events: (filter) => Stream.unwrap(Effect.map(subscriber(filter, undefined), ({ queue }) => Stream.fromQueue(queue))),
+      subscribe,
+      reporter: {
+        [ErrorReporter.TypeId]: ErrorReporter.TypeId,
+        report: ({ cause, fiber, timestamp }) => {
+          for (const reason of cause.reasons) {
+            if (reason._tag === "Interrupt") continue
+            const error = reason._tag === "Fail" ? reason.error : reason.defect
+            if (typeof error === "object" && error !== null && tracked.has(error)) continue
+            if (ErrorReporter.isIgnored(error)) continue
+            offer({
+              error,
+              timestamp: Number(timestamp / 1_000_000n),
+              annotations: fiber.getRef(References.CurrentLogAnnotations),
+              source: "reporter",
+              recovery: "none"
+            })
+          }
+        }
+      },
+      fiber
+    }
+    return tracker
+  })
+
+/**
+ * A layer providing the tracker, with its fiber scoped to the layer, and installing its `ErrorReporter` next to
+ * any already installed, so errors reported through effect's `ErrorReporter` are tracked too.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { ErrorTracker } from "@effect-resilience/core"
+ *
+ * const TrackerLive = ErrorTracker.layer({ historySize: 5000, window: "15 minutes" })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options?: Options): Layer.Layer<ErrorTracker, ErrorTrackerConfigError> =>
+  Layer.effectContext(Effect.gen(function*() {
+    const tracker = yield* make(options)
+    const reporters = yield* ErrorReporter.CurrentErrorReporters
+    return Context.make(ErrorTracker, tracker).pipe(
+      Context.add(ErrorReporter.CurrentErrorReporters, new Set([...reporters, tracker.reporter]))
+    )
+  }))
+
+/**
+ * Records an error in the tracker, if one is in the context; otherwise does nothing. Never fails or blocks.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { CommonErrors, ErrorTracker } from "@effect-resilience/core"
+ *
+ * const save = Effect.fail(new CommonErrors.StorageError({ operation: "save" })).pipe(
+ *   Effect.tapError((error) => ErrorTracker.record(error, { operation: "items.save" }))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const record = (
+  error: unknown,
+  options?: Omit<Occurrence, "error" | "timestamp" | "annotations">
+): Effect.Effect<void> =>
+  Effect.withFiber((fiber) => {
+    const tracker = Context.getOrUndefined(fiber.context, ErrorTracker)
+    return tracker === undefined ? Effect.void : tracker.record(error, options)
+  })
+
+/**
+ * Subscribes a callback to the tracker's events for the life of the current scope.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { ErrorLayer, ErrorTracker } from "@effect-resilience/core"
+ *
+ * // alert on high and critical errors for as long as the app runs
+ * const PagerLive = Layer.effectDiscard(
+ *   ErrorTracker.subscribe((event) => Effect.logError(`PAGE: ${event.code} ${event.message}`), {
+ *     name: "pager",
+ *     minSeverity: "high"
+ *   })
+ * ).pipe(Layer.provide(ErrorLayer.layer()))
+ * ```
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const subscribe = (
+  callback: Callback,
+  options?: SubscribeOptions
+): Effect.Effect<void, never, ErrorTracker | Scope.Scope> =>
+  ErrorTracker.use((tracker) => tracker.subscribe(callback, options))
+
+/**
+ * The tracker's events as a `Stream`, filtered.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect, Stream } from "effect"
+ * import { ErrorTracker } from "@effect-resilience/core"
+ *
+ * const critical = ErrorTracker.events({ severities: ["critical"] }).pipe(
+ *   Stream.runForEach((event) => Effect.logError(`${event.tag} in ${event.operation ?? "?"}`))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const events = (filter?: Filter): Stream.Stream<ErrorEvent, never, ErrorTracker> =>
+  Stream.unwrap(ErrorTracker.useSync((tracker) => tracker.events(filter)))
+
+/**
+ * The tracker's summary.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ErrorTracker } from "@effect-resilience/core"
+ *
+ * const logged = ErrorTracker.summary.pipe(Effect.flatMap((s) => Effect.log(`${s.total} errors`)))
+ * ```
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const summary: Effect.Effect<Summary, never, ErrorTracker> = ErrorTracker.use((tracker) => tracker.summary)
