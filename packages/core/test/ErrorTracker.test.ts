@@ -1,0 +1,234 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Exit, Fiber, Layer, Queue, Redacted, Schema, Stream } from "effect"
+import { TestClock } from "effect/testing"
+import { CommonErrors, ErrorFamily, ErrorTracker } from "../src/index.js"
+import { captureLogs, type Line, repeat } from "./utils.js"
+
+const { NetworkError, StorageError, ValidationError } = CommonErrors
+
+class Corrupted extends ErrorFamily.TaggedError<Corrupted>()("Corrupted", { table: Schema.String }, {
+  code: "test.E0101",
+  kind: "unrecoverable",
+  severity: "critical"
+}) {}
+
+const storage = () => new StorageError({ operation: "items.insert", detail: "pg: password=hunter2" })
+const network = () => new NetworkError({ target: "bank" })
+const validation = () => new ValidationError({ issues: [] })
+
+const Tracker = ErrorTracker.ErrorTracker
+
+/** Lets other fibers run until `done` holds (at most 10 000 yields, then fails). */
+const settle = (done: () => boolean) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 10_000 && !done(); i++) yield* Effect.yieldNow
+    if (!done()) return yield* Effect.die("condition never held")
+  })
+
+describe("ErrorTracker", () => {
+  it.effect("counts stay exact and history stays bounded when 100 000 errors arrive from 1 000 fibers", () =>
+    Effect.gen(function*() {
+      const tracker = yield* Tracker
+      const errors = [storage, network, validation] as const
+      yield* Effect.forEach(
+        repeat(1000, (fiber) => fiber),
+        (fiber) =>
+          Effect.forEach(
+            repeat(100, (i) => i),
+            (i) => tracker.record(errors[(fiber + i) % 3]!(), { operation: `op-${fiber}`, attempt: i + 1 }),
+            { discard: true }
+          ),
+        { concurrency: "unbounded", discard: true }
+      )
+      const summary = yield* tracker.summary
+      assert.strictEqual(summary.total, 100_000)
+      const byTag = Object.fromEntries(summary.byTag.map((t) => [t.tag, t.count]))
+      // fiber + i runs over 0..1098; each residue mod 3 is hit a known number of times
+      const [s, n, v] = [0, 1, 2].map((r) => {
+        let count = 0
+        for (let f = 0; f < 1000; f++) for (let i = 0; i < 100; i++) if ((f + i) % 3 === r) count++
+        return count
+      }) as [number, number, number]
+      assert.strictEqual(s + n + v, 100_000)
+      assert.deepStrictEqual(byTag, { StorageError: s, NetworkError: n, ValidationError: v })
+      assert.deepStrictEqual(summary.bySeverity, { low: v, medium: n, high: s, critical: 0 })
+      assert.deepStrictEqual(summary.history, { size: 1000, capacity: 1000 })
+      assert.strictEqual((yield* tracker.history).length, 1000)
+    }).pipe(Effect.provide(ErrorTracker.layer())))
+
+  it.effect("a full queue sheds events from history and subscribers only, and says so", () =>
+    Effect.gen(function*() {
+      const tracker = yield* Tracker
+      // one synchronous burst: the fiber cannot run in between, so the 16-slot queue overflows
+      yield* Effect.sync(() => {
+        for (let i = 0; i < 1000; i++) tracker.offer({ error: network(), timestamp: 0, attempt: i })
+      })
+      const summary = yield* tracker.summary
+      assert.strictEqual(summary.total, 1000)
+      assert.strictEqual(summary.byTag[0]?.count, 1000)
+      assert.strictEqual(summary.dropped, 1000 - 16)
+      const history = yield* tracker.history
+      assert.deepStrictEqual(history.map((e) => e.attempt), repeat(16, (i) => i))
+      assert.deepStrictEqual(summary.history, { size: 16, capacity: 100 })
+    }).pipe(Effect.provide(ErrorTracker.layer({ queueCapacity: 16, historySize: 100 }))))
+
+  it.effect("the history keeps the most recent events, oldest first", () =>
+    Effect.gen(function*() {
+      const tracker = yield* Tracker
+      for (let i = 1; i <= 25; i++) yield* tracker.record(network(), { attempt: i })
+      const history = yield* tracker.history
+      assert.deepStrictEqual(history.map((e) => e.attempt), repeat(10, (i) => i + 16))
+      assert.strictEqual((yield* tracker.summary).total, 25)
+    }).pipe(Effect.provide(ErrorTracker.layer({ historySize: 10 }))))
+
+  it.effect("rates move as virtual time passes and fall back to zero after the window", () =>
+    Effect.gen(function*() {
+      const tracker = yield* Tracker
+      const rates = Effect.map(tracker.summary, (s) => s.rates)
+      for (let i = 0; i < 30; i++) yield* tracker.record(storage())
+      let r = yield* rates
+      assert.strictEqual(r.windowSeconds, 300)
+      assert.strictEqual(r.perMinute, 6) // 30 over 5 minutes
+      assert.strictEqual(r.lastMinute, 30)
+      assert.deepStrictEqual(r.bySeverity, { low: 0, medium: 0, high: 6, critical: 0 })
+      assert.deepStrictEqual(r.byTag, [{ tag: "StorageError", code: "resilience.E0004", perMinute: 6 }])
+
+      yield* TestClock.adjust("90 seconds")
+      for (let i = 0; i < 10; i++) yield* tracker.record(network())
+      r = yield* rates
+      assert.strictEqual(r.perMinute, 8)
+      assert.strictEqual(r.lastMinute, 10) // the first 30 are more than a minute old
+      assert.deepStrictEqual(r.bySeverity, { low: 0, medium: 2, high: 6, critical: 0 })
+
+      yield* TestClock.adjust("4 minutes") // t = 5m30s: the first 30 left the window, the next 10 are in it
+      r = yield* rates
+      assert.strictEqual(r.perMinute, 2)
+      assert.strictEqual(r.lastMinute, 0)
+      assert.deepStrictEqual(r.byTag, [{ tag: "NetworkError", code: "resilience.E0005", perMinute: 2 }])
+
+      yield* TestClock.adjust("2 minutes")
+      r = yield* rates
+      assert.strictEqual(r.perMinute, 0)
+      assert.deepStrictEqual(r.bySeverity, { low: 0, medium: 0, high: 0, critical: 0 })
+      assert.deepStrictEqual(r.byTag, [])
+      assert.strictEqual((yield* tracker.summary).total, 40) // totals never fall
+    }).pipe(Effect.provide(ErrorTracker.layer())))
+
+  it.effect("events carry the classification, public message and exportable annotations, never internal detail", () =>
+    Effect.gen(function*() {
+      const tracker = yield* Tracker
+      yield* tracker.record(storage(), { operation: "items.save", attempt: 2, recovery: "failed" }).pipe(
+        Effect.annotateLogs({ requestId: "r-1", token: Redacted.make("s3cret"), user: { id: 7 } })
+      )
+      const [event] = yield* tracker.history
+      assert.deepStrictEqual(event, {
+        timestamp: 0,
+        tag: "StorageError",
+        code: "resilience.E0004",
+        kind: "recoverable",
+        severity: "high",
+        message: "A storage operation failed. Please try again later.",
+        operation: "items.save",
+        attempt: 2,
+        annotations: { requestId: "r-1", token: "<redacted>", user: "{\"id\":7}" },
+        recovery: "failed",
+        source: "manual"
+      })
+      const json = Schema.encodeSync(Schema.fromJsonString(ErrorTracker.ErrorEvent))(event!)
+      assert.notInclude(json, "hunter2")
+      assert.notInclude(json, "s3cret")
+      assert.deepStrictEqual((yield* tracker.summary).recovery, { attempted: 1, succeeded: 0, failed: 1, unobserved: 0 })
+    }).pipe(Effect.provide(ErrorTracker.layer())))
+
+  it.effect("subscribers get their filtered events; a throwing and a never-returning one stop nothing", () => {
+    const lines: Array<Line> = []
+    return Effect.gen(function*() {
+      const tracker = yield* Tracker
+      const received = yield* Queue.unbounded<string>()
+      let thrown = 0
+      yield* tracker.subscribe(() => {
+        thrown++
+        throw new Error("subscriber bug")
+      }, { name: "thrower" })
+      yield* tracker.subscribe(() => Effect.never, { name: "hanger", timeout: "1 second" })
+      yield* tracker.subscribe((event) => Queue.offer(received, event.tag), { name: "pager", minSeverity: "high" })
+      const streamed = yield* tracker.events({ tags: ["NetworkError"] }).pipe(
+        Stream.take(3),
+        Stream.runCollect,
+        Effect.forkChild
+      )
+      yield* Effect.yieldNow
+
+      const sent = [storage(), network(), new Corrupted({ table: "t" }), validation(), network(), network()]
+      for (const error of sent) yield* tracker.record(error)
+      // the pager gets the high and critical ones, in order, although the others throw or hang
+      const paged = yield* Effect.forEach(repeat(2, () => 0), () => Queue.take(received))
+      assert.deepStrictEqual(paged, ["StorageError", "Corrupted"])
+      assert.deepStrictEqual((yield* Fiber.join(streamed)).map((e) => e.tag), repeat(3, () => "NetworkError"))
+
+      // the hanging callback times out per event (1 second each); tracking goes on meanwhile
+      for (let i = 0; i < 100; i++) yield* tracker.record(validation())
+      yield* settle(() => thrown === 106)
+      for (let second = 0; second < 10; second++) yield* TestClock.adjust("1 second")
+      const summary = yield* tracker.summary
+      assert.strictEqual(summary.total, 106)
+      assert.strictEqual(summary.subscribers.active, 3)
+      // thrower: all 106; hanger: one per second of virtual time, the rest still waiting in its buffer
+      assert.strictEqual(summary.subscribers.failed, 106 + 10)
+      assert.isTrue(lines.some((l) => l.level === "ERROR" && l.annotations.subscriber === "thrower"))
+      assert.isTrue(lines.some((l) => l.level === "ERROR" && l.annotations.subscriber === "hanger"))
+    }).pipe(Effect.scoped, Effect.provide(Layer.merge(ErrorTracker.layer(), captureLogs(lines))))
+  })
+
+  it.effect("a slow subscriber drops its own oldest events and counts them", () =>
+    Effect.gen(function*() {
+      const tracker = yield* Tracker
+      yield* tracker.subscribe(() => Effect.sleep("1 hour"), { buffer: 4, timeout: "2 hours" })
+      for (let i = 0; i < 20; i++) yield* tracker.record(network())
+      yield* Effect.yieldNow
+      const summary = yield* tracker.summary
+      assert.strictEqual(summary.total, 20)
+      // the 20 reach the subscriber together: four fit in its buffer, the 16 oldest are dropped
+      assert.strictEqual(summary.subscribers.dropped, 16)
+    }).pipe(Effect.scoped, Effect.provide(ErrorTracker.layer())))
+
+  it.effect("closing the layer's scope stops the fiber; recording afterwards neither throws nor blocks", () =>
+    Effect.gen(function*() {
+      const tracker = yield* Effect.scoped(ErrorTracker.make())
+      const exit = yield* Fiber.await(tracker.fiber)
+      assert.isTrue(Exit.hasInterrupts(exit))
+      tracker.offer({ error: network(), timestamp: 0 })
+      yield* tracker.record(network())
+      assert.strictEqual((yield* tracker.summary).total, 2)
+    }))
+
+  it.effect("the summary round-trips through its Schema to JSON and back", () =>
+    Effect.gen(function*() {
+      const tracker = yield* Tracker
+      yield* tracker.record(storage(), { recovery: "succeeded" })
+      yield* tracker.record(new Corrupted({ table: "t" }))
+      const summary = yield* tracker.summary
+      const json = yield* Schema.encodeEffect(ErrorTracker.SummaryJson)(summary)
+      assert.deepStrictEqual(yield* Schema.decodeEffect(ErrorTracker.SummaryJson)(json), summary)
+      assert.deepStrictEqual(JSON.parse(json).byTag.map((t: { tag: string }) => t.tag), ["Corrupted", "StorageError"])
+    }).pipe(Effect.provide(ErrorTracker.layer())))
+
+  it.effect("invalid options fail with every problem named and start nothing", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Effect.scoped(ErrorTracker.make({
+        historySize: 0,
+        window: "soon",
+        buckets: 1.5,
+        // @ts-expect-error: misspelt field
+        histroySize: 10
+      })))
+      assert.strictEqual(error._tag, "ErrorTrackerConfigError")
+      assert.deepStrictEqual(error.issues.map((i) => i.path.join(".")).sort(), [
+        "buckets",
+        "historySize",
+        "histroySize",
+        "window"
+      ])
+      assert.include(error.message, "window: Expected a positive duration")
+    }))
+})

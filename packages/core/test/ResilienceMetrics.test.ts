@@ -1,0 +1,174 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Fiber, Metric, Schema } from "effect"
+import { PrometheusMetrics } from "effect/observability"
+import { TestClock } from "effect/testing"
+import {
+  CommonErrors,
+  ErrorLayer,
+  ErrorTracker,
+  Policy,
+  PolicyService,
+  protect,
+  ResilienceMetrics
+} from "../src/index.js"
+import { repeat, scripted } from "./utils.js"
+
+const { NetworkError, StorageError, ValidationError } = CommonErrors
+
+const storage = () => new StorageError({ operation: "items.insert" })
+
+const Errors = ErrorLayer.layer({
+  logFormat: false,
+  policies: [Policy.forFamily(StorageError, { maxAttempts: 3, baseDelay: "100 millis" })]
+})
+
+const run = <A, E>(effect: Effect.Effect<A, E, PolicyService.PolicyService>) =>
+  Effect.gen(function*() {
+    const fiber = yield* Effect.forkChild(Effect.result(effect))
+    yield* TestClock.adjust("1 minute")
+    return yield* Fiber.join(fiber)
+  })
+
+const history = ErrorTracker.ErrorTracker.use((tracker) => tracker.history)
+const brief = (events: ReadonlyArray<ErrorTracker.ErrorEvent>) =>
+  events.map((e) => `${e.source} ${e.tag} #${e.attempt ?? "-"} ${e.recovery}`)
+
+const calls = (operation: string) =>
+  Effect.map(ResilienceMetrics.snapshot, (s) => s.calls.find((c) => c.operation === operation))
+
+describe("tracking through protect and the retry policy", () => {
+  it.effect("protect records each failure once its retry has ended, and the call's outcome", () =>
+    Effect.gen(function*() {
+      const op = scripted(repeat(2, storage))
+      yield* run(op.effect.pipe(protect({ operation: "items.save" })))
+      assert.deepStrictEqual(brief(yield* history), [
+        "protect StorageError #1 failed", // its retry failed too
+        "protect StorageError #2 succeeded" // its retry succeeded
+      ])
+      const events = yield* history
+      assert.deepStrictEqual(events.map((e) => [e.timestamp, e.operation]), [[0, "items.save"], [100, "items.save"]])
+      assert.deepStrictEqual(yield* calls("items.save"), {
+        operation: "items.save",
+        succeeded: 0,
+        succeeded_after_retry: 1,
+        failed: 0,
+        failed_after_retry: 0
+      })
+      const summary = yield* ErrorTracker.summary
+      assert.deepStrictEqual(summary.recovery, { attempted: 2, succeeded: 1, failed: 1, unobserved: 0 })
+    }).pipe(Effect.provide(Errors)))
+
+  it.effect("first-time successes, business failures, exhausted retries and fallbacks are each counted", () =>
+    Effect.gen(function*() {
+      yield* run(Effect.succeed(1).pipe(protect({ operation: "a" })))
+      yield* run(Effect.succeed(1).pipe(protect({ operation: "a" })))
+      yield* run(Effect.fail(new ValidationError({ issues: [] })).pipe(protect({ operation: "a" })))
+      yield* run(Effect.fail(storage()).pipe(protect({ operation: "a" })))
+      yield* run(Effect.fail(storage()).pipe(
+        protect({ operation: "b", recover: { StorageError: () => Effect.succeed("cached") } })
+      ))
+      assert.deepStrictEqual(yield* calls("a"), {
+        operation: "a",
+        succeeded: 2,
+        succeeded_after_retry: 0,
+        failed: 1,
+        failed_after_retry: 1
+      })
+      assert.deepStrictEqual(brief(yield* history), [
+        "protect ValidationError #1 none",
+        "protect StorageError #1 failed",
+        "protect StorageError #2 failed",
+        "protect StorageError #3 none", // given up, no fallback
+        "protect StorageError #1 failed",
+        "protect StorageError #2 failed",
+        "protect StorageError #3 succeeded" // given up, and the fallback succeeded
+      ])
+    }).pipe(Effect.provide(Errors)))
+
+  it.effect("a call interrupted during its backoff records that failure as failed and counts no outcome", () =>
+    Effect.gen(function*() {
+      const fiber = yield* Effect.forkChild(Effect.fail(storage()).pipe(protect({ operation: "slow" })))
+      yield* TestClock.adjust("50 millis")
+      yield* Fiber.interrupt(fiber)
+      assert.deepStrictEqual(brief(yield* history), ["protect StorageError #1 failed"])
+      assert.deepStrictEqual(yield* calls("slow"), undefined)
+    }).pipe(Effect.provide(Errors)))
+
+  it.effect("a defect on the first attempt is a failed call, not a tracked error", () =>
+    Effect.gen(function*() {
+      yield* run(Effect.die("bug").pipe(protect({ operation: "buggy" }), Effect.catchDefect(() => Effect.void)))
+      assert.strictEqual((yield* calls("buggy"))?.failed, 1)
+      assert.strictEqual((yield* ErrorTracker.summary).total, 0)
+    }).pipe(Effect.provide(Errors)))
+
+  it.effect("Effect.retry(PolicyService.retry) records each failure; the retries' outcome is unobserved", () =>
+    Effect.gen(function*() {
+      yield* run(Effect.fail(storage()).pipe(Effect.retry(PolicyService.retry)))
+      assert.deepStrictEqual(brief(yield* history), [
+        "retry StorageError #1 unobserved",
+        "retry StorageError #2 unobserved",
+        "retry StorageError #3 none"
+      ])
+    }).pipe(Effect.provide(Errors)))
+
+  it.effect("errors reported through effect's ErrorReporter are tracked, once", () =>
+    Effect.gen(function*() {
+      yield* Effect.fail(new NetworkError({ target: "bank" })).pipe(
+        Effect.withErrorReporting,
+        Effect.annotateLogs({ requestId: "r-9" }),
+        Effect.ignore
+      )
+      yield* Effect.die(new Error("boom")).pipe(Effect.withErrorReporting, Effect.exit)
+      // business errors are ignored by ErrorReporter, as effect's convention has it
+      yield* Effect.fail(new ValidationError({ issues: [] })).pipe(Effect.withErrorReporting, Effect.ignore)
+      // an error protect already recorded is not counted again when it reaches a reporting boundary
+      yield* run(Effect.fail(storage()).pipe(protect({ operation: "c" }), Effect.withErrorReporting))
+      const events = yield* history
+      assert.deepStrictEqual(brief(events), [
+        "reporter NetworkError #- none",
+        "reporter UnknownError #- none",
+        "protect StorageError #1 failed",
+        "protect StorageError #2 failed",
+        "protect StorageError #3 none"
+      ])
+      assert.deepStrictEqual(events[0]?.annotations, { requestId: "r-9" })
+      assert.strictEqual(events[1]?.message, "An internal error occurred.")
+    }).pipe(Effect.provide(Errors)))
+})
+
+describe("ResilienceMetrics", () => {
+  it.effect("the figures are effect metrics, exported by effect's PrometheusMetrics", () =>
+    Effect.gen(function*() {
+      yield* run(Effect.succeed(1).pipe(protect({ operation: "items.get" })))
+      yield* run(scripted(repeat(1, storage)).effect.pipe(protect({ operation: "items.save" })))
+      const text = yield* PrometheusMetrics.format()
+      assert.include(text, "resilience_calls_total{operation=\"items.get\",outcome=\"succeeded\"} 1")
+      assert.include(text, "resilience_calls_total{operation=\"items.save\",outcome=\"succeeded_after_retry\"} 1")
+      assert.include(
+        text,
+        "resilience_errors_total{tag=\"StorageError\",code=\"resilience.E0004\",kind=\"recoverable\",severity=\"high\"} 1"
+      )
+      assert.include(text, "resilience_recoveries_total{outcome=\"succeeded\"} 1")
+      assert.include(text, "resilience_events_dropped_total 0")
+    }).pipe(Effect.provide(Errors), Effect.provideService(Metric.MetricRegistry, new Map())))
+
+  it.effect("closing the layer removes its series from the registry", () =>
+    Effect.gen(function*() {
+      const registry: Metric.MetricRegistry = new Map()
+      yield* run(Effect.succeed(1).pipe(protect({ operation: "x" }))).pipe(
+        Effect.provide(Errors, { local: true }),
+        Effect.provideService(Metric.MetricRegistry, registry)
+      )
+      const left = yield* Metric.snapshot.pipe(Effect.provideService(Metric.MetricRegistry, registry))
+      assert.deepStrictEqual(left.filter((m) => m.id.startsWith("resilience_")), [])
+    }))
+
+  it.effect("the snapshot round-trips through its Schema to JSON and back", () =>
+    Effect.gen(function*() {
+      yield* run(scripted(repeat(1, storage)).effect.pipe(protect({ operation: "items.save" })))
+      const snapshot = yield* ResilienceMetrics.snapshot
+      const json = yield* Schema.encodeEffect(ResilienceMetrics.SnapshotJson)(snapshot)
+      assert.deepStrictEqual(yield* Schema.decodeEffect(ResilienceMetrics.SnapshotJson)(json), snapshot)
+      assert.strictEqual(snapshot.errors.total, 1)
+    }).pipe(Effect.provide(Errors)))
+})
