@@ -376,17 +376,7 @@ export class ErrorTracker extends Context.Service<ErrorTracker, ErrorTrackerShap
   "@effect-resilience/core/ErrorTracker"
 ) {}
 
-interface Classification {
-  readonly tag: string
-  readonly code: string
-  readonly kind: ErrorFamily.Kind
-  readonly severity: ErrorFamily.Severity
-}
-
-const classify = (error: unknown): Classification =>
-  ErrorFamily.isClassified(error)
-    ? { tag: error._tag, code: error.code, kind: error.kind, severity: error.severity }
-    : { tag: ErrorFamily.tagOf(error) ?? "UnknownError", code: "resilience.E0000", kind: "unrecoverable", severity: "high" }
+const unknownView = ErrorFamily.publicView(undefined)
 
 interface TagEntry {
   readonly tag: string
@@ -413,9 +403,10 @@ const exportable = (value: unknown): string | number | boolean | undefined => {
   }
 }
 
-const exportAnnotations = (annotations: Readonly<Record<string, unknown>> | undefined) => {
+const noAnnotations: Record<string, string | number | boolean> = {}
+
+const exportAnnotations = (annotations: Readonly<Record<string, unknown>>) => {
   const out: Record<string, string | number | boolean> = {}
-  if (annotations === undefined) return out
   for (const key of Object.keys(annotations)) {
     const value = exportable(annotations[key])
     if (value !== undefined) out[key] = value
@@ -511,44 +502,59 @@ export const make = (
 
     const subscribers = new Set<Subscriber>()
 
-    const entryFor = (c: Classification): TagEntry => {
-      const key = `${c.tag}\u0000${c.code}`
-      let entry = byTag.get(key)
-      if (entry === undefined) {
-        const created: TagEntry = {
-          tag: c.tag,
-          code: c.code,
-          kind: c.kind,
-          severity: c.severity,
-          count: 0,
-          lastSeen: 0,
-          rate: new RateWindow(buckets, bucketMillis)
-        }
-        entry = created
-        byTag.set(key, created)
-        registrations.push(register(
-          counter("resilience_errors_total", "Errors tracked, by tag, code, kind and severity", {
-            tag: c.tag,
-            code: c.code,
-            kind: c.kind,
-            severity: c.severity
-          }),
-          context,
-          () => created.count
-        ))
+    // entries by tag; a tag seen with a second code (say effect's TimeoutError next to ours) gets its own entry
+    const byTagCode = new Map<string, TagEntry>()
+    const newEntry = (error: unknown, tag: string, code: string): TagEntry => {
+      const key = `${tag}\u0000${code}`
+      const existing = byTagCode.get(key)
+      if (existing !== undefined) return existing
+      const classified = ErrorFamily.isClassified(error)
+      const created: TagEntry = {
+        tag,
+        code,
+        kind: classified ? error.kind : unknownView.kind,
+        severity: classified ? error.severity : unknownView.severity,
+        count: 0,
+        lastSeen: 0,
+        rate: new RateWindow(buckets, bucketMillis)
       }
-      return entry
+      byTagCode.set(key, created)
+      if (!byTag.has(tag)) byTag.set(tag, created)
+      registrations.push(register(
+        counter("resilience_errors_total", "Errors tracked, by tag, code, kind and severity", {
+          tag,
+          code,
+          kind: created.kind,
+          severity: created.severity
+        }),
+        context,
+        () => created.count
+      ))
+      return created
     }
 
-    const count = (occurrence: Occurrence, c: Classification) => {
-      const entry = entryFor(c)
+    const entryOf = (error: unknown): TagEntry => {
+      let tag: string
+      let code: string
+      if (ErrorFamily.isClassified(error)) {
+        tag = error._tag
+        code = error.code
+      } else {
+        tag = ErrorFamily.tagOf(error) ?? unknownView.tag
+        code = unknownView.code
+      }
+      const entry = byTag.get(tag)
+      return entry !== undefined && entry.code === code ? entry : newEntry(error, tag, code)
+    }
+
+    const count = (occurrence: Occurrence, entry: TagEntry) => {
       const at = occurrence.timestamp
       entry.count++
       if (at > entry.lastSeen) entry.lastSeen = at
       entry.rate.add(at)
       total++
-      bySeverity[c.severity]++
-      severityRates[c.severity].add(at)
+      bySeverity[entry.severity]++
+      severityRates[entry.severity].add(at)
       totalRate.add(at)
       switch (occurrence.recovery) {
         case "succeeded":
@@ -563,22 +569,35 @@ export const make = (
       }
     }
 
+    // the annotations of consecutive events are often the same object (one fiber, one run): exported once
+    let annotationsIn: Readonly<Record<string, unknown>> | undefined
+    let annotationsOut = noAnnotations
+    const annotationsOf = (annotations: Readonly<Record<string, unknown>> | undefined) => {
+      if (annotations === undefined) return noAnnotations
+      if (annotations !== annotationsIn) {
+        annotationsIn = annotations
+        annotationsOut = exportAnnotations(annotations)
+      }
+      return annotationsOut
+    }
+
     const process = (occurrence: Occurrence) => {
-      const c = classify(occurrence.error)
-      count(occurrence, c)
-      const event: ErrorEvent = {
+      const error = occurrence.error
+      const entry = entryOf(error)
+      count(occurrence, entry)
+      const event: { -readonly [K in keyof ErrorEvent]: ErrorEvent[K] } = {
         timestamp: occurrence.timestamp,
-        tag: c.tag,
-        code: c.code,
-        kind: c.kind,
-        severity: c.severity,
-        message: ErrorFamily.publicView(occurrence.error).message,
-        ...(occurrence.operation === undefined ? {} : { operation: occurrence.operation }),
-        ...(occurrence.attempt === undefined ? {} : { attempt: occurrence.attempt }),
-        annotations: exportAnnotations(occurrence.annotations),
+        tag: entry.tag,
+        code: entry.code,
+        kind: entry.kind,
+        severity: entry.severity,
+        message: ErrorFamily.isClassified(error) ? error.publicMessage : unknownView.message,
+        annotations: annotationsOf(occurrence.annotations),
         recovery: occurrence.recovery ?? "none",
         source: occurrence.source ?? "manual"
       }
+      if (occurrence.operation !== undefined) event.operation = occurrence.operation
+      if (occurrence.attempt !== undefined) event.attempt = occurrence.attempt
       history[historyNext] = event
       historyNext = (historyNext + 1) % historySize
       if (historyCount < historySize) historyCount++
@@ -602,7 +621,7 @@ export const make = (
       if (typeof error === "object" && error !== null) tracked.add(error)
       if (Queue.offerUnsafe(queue, occurrence)) return
       // the queue is full (or closed): the totals stay exact, only history and subscribers miss this one
-      count(occurrence, classify(error))
+      count(occurrence, entryOf(error))
       dropped++
     }
 
@@ -639,7 +658,7 @@ export const make = (
     )
 
     const summarize = (at: number): Summary => {
-      const entries = Array.from(byTag.values()).sort((a, b) => b.count - a.count || a.tag.localeCompare(b.tag))
+      const entries = Array.from(byTagCode.values()).sort((a, b) => b.count - a.count || a.tag.localeCompare(b.tag))
       const minutes = windowMillis / 60_000
       const perMinute = (n: number) => n / minutes
       const severityRate = (s: ErrorFamily.Severity) => perMinute(severityRates[s].sum(at))
@@ -719,9 +738,12 @@ export const make = (
       record: (error, options) =>
         Effect.withFiber((fiber) => {
           offer({
-            ...options,
             error,
             timestamp: fiber.getRef(Clock.Clock).currentTimeMillisUnsafe(),
+            operation: options?.operation,
+            attempt: options?.attempt,
+            recovery: options?.recovery,
+            source: options?.source,
             annotations: fiber.getRef(References.CurrentLogAnnotations)
           })
           return Effect.void

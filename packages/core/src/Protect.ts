@@ -252,14 +252,17 @@ export const protect: {
     })
   }
 
-  const build = (metrics: ResilienceMetrics.ResilienceMetricsShape | undefined) =>
-    Effect.catchCause(
-      metrics === undefined ? first : Effect.map(first, (value) => {
+  const build = (metrics: ResilienceMetrics.ResilienceMetricsShape | undefined) => {
+    const failed = (cause: Cause.Cause<unknown>) => Effect.withFiber((fiber) => onFailure(cause, fiber, metrics))
+    // one node either way: counting the success costs no more than the error handler alone
+    return metrics === undefined ? Effect.catchCause(first, failed) : Effect.matchCauseEffect(first, {
+      onSuccess: (value) => {
         metrics.recordCall(operation, "succeeded")
-        return value
-      }),
-      (cause) => Effect.withFiber((fiber) => onFailure(cause, fiber, metrics))
-    )
+        return Effect.succeed(value)
+      },
+      onFailure: failed
+    })
+  }
 
   // the protected effect is built once per metrics service seen, not once per run
   let cachedFor: ResilienceMetrics.ResilienceMetricsShape | undefined | null = null
