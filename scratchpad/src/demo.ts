@@ -1,5 +1,6 @@
 /**
- * The project's main job until the demo service exists: a tour of @effect-resilience/core on a small "shop".
+ * The project's main job until the demo service exists: a tour of @effect-resilience/core on a small "shop",
+ * ending with the error tracker's summary and the metrics effect's Prometheus exporter would publish.
  * Run it with `npm run demo` (set LOG_FORMAT=json for JSON log lines).
  */
 import {
@@ -8,11 +9,14 @@ import {
   ErrorFamily,
   ErrorLayer,
   ErrorRegistry,
+  ErrorTracker,
   Policy,
   PolicyService,
-  protect
+  protect,
+  ResilienceMetrics
 } from "@effect-resilience/core"
 import { Console, Effect, Fiber, Layer, Schema, Stream } from "effect"
+import { PrometheusMetrics } from "effect/observability"
 
 // --- the shop's own error families: one declaration each -----------------------------------------------------
 class OutOfStock extends ErrorFamily.TaggedError<OutOfStock>()("OutOfStock", { sku: Schema.String }, {
@@ -64,6 +68,11 @@ const tour = Effect.gen(function*() {
   const alertLog = yield* alerts.stream.pipe(
     Stream.runForEach((a) => Console.log(`   ALERT ${a.severity} ${a.code} in ${a.operation}: ${a.message}`)),
     Effect.forkChild
+  )
+  // the tracker calls this for every critical error, on its own fiber: a slow or failing pager blocks nothing
+  yield* ErrorTracker.subscribe(
+    (event) => Console.log(`   PAGE ${event.code} ${event.tag} in ${event.operation ?? "?"}: ${event.message}`),
+    { name: "pager", minSeverity: "critical" }
   )
   yield* Effect.yieldNow
 
@@ -120,6 +129,28 @@ const tour = Effect.gen(function*() {
 
   yield* Effect.sleep("10 millis")
   yield* Fiber.interrupt(alertLog)
+
+  yield* section("The error tracker's summary and the calls per operation (ResilienceMetrics.snapshot)")
+  const { errors, calls } = yield* ResilienceMetrics.snapshot
+  yield* Console.log(`   ${errors.total} errors tracked; ${errors.rates.perMinute.toFixed(1)}/min over the last ${
+    errors.rates.windowSeconds / 60
+  } minutes; ${errors.dropped} dropped`)
+  for (const t of errors.byTag) {
+    yield* Console.log(`   ${String(t.count).padStart(4)}  ${t.tag.padEnd(18)} ${t.code}  ${t.kind}/${t.severity}`)
+  }
+  yield* Console.log(`   recovery: ${JSON.stringify(errors.recovery)}`)
+  for (const c of calls) {
+    yield* Console.log(
+      `   ${c.operation.padEnd(18)} succeeded ${c.succeeded}, after retry ${c.succeeded_after_retry}; ` +
+        `failed ${c.failed}, after retry ${c.failed_after_retry}`
+    )
+  }
+
+  yield* section("The same figures as effect metrics (effect's PrometheusMetrics, no formatter of ours)")
+  const exposition = yield* PrometheusMetrics.format()
+  for (const line of exposition.split("\n").filter((l) => l.startsWith("resilience_errors_total"))) {
+    yield* Console.log(`   ${line}`)
+  }
 })
 
 await Effect.runPromise(tour.pipe(Effect.scoped, Effect.provide(ShopErrors)))
