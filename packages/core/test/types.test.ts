@@ -1,14 +1,24 @@
 // Type-level tests: `npm run typecheck` (part of .ci/run) fails if any of these inferences change or an
 // `@ts-expect-error` line starts to compile. The runtime part only checks that the file loads.
 import { describe, expectTypeOf, it } from "@effect/vitest"
-import { type Duration, Effect, Schema } from "effect"
-import { CommonErrors, ErrorFamily, PolicyService, protect } from "../src/index.js"
+import { type Duration, Effect, type Layer, Schema, type Scope, type Stream } from "effect"
+import {
+  CommonErrors,
+  ErrorFamily,
+  ErrorLayer,
+  ErrorTracker,
+  PolicyService,
+  protect,
+  ResilienceMetrics
+} from "../src/index.js"
 
 type StorageError = CommonErrors.StorageError
 type NetworkError = CommonErrors.NetworkError
 type ValidationError = CommonErrors.ValidationError
 type TimeoutError = CommonErrors.TimeoutError
 type Policies = PolicyService.PolicyService
+type ErrorRegistryService = import("../src/ErrorRegistry.js").ErrorRegistry
+type AlertsService = import("../src/Alerts.js").Alerts
 
 const save: Effect.Effect<number, StorageError | ValidationError> = Effect.succeed(1)
 const load: Effect.Effect<string, NetworkError | ValidationError, "Db"> = Effect.succeed("")
@@ -119,5 +129,30 @@ describe("types", () => {
       new OutOfStock({})
     }
     expectTypeOf(typeOnly).toBeFunction()
+  })
+
+  it("ErrorLayer provides the tracker and the metrics and names every way its build can fail", () => {
+    expectTypeOf(ErrorLayer.layer()).toEqualTypeOf<
+      Layer.Layer<
+        | ErrorRegistryService
+        | Policies
+        | ErrorTracker.ErrorTracker
+        | ResilienceMetrics.ResilienceMetrics
+        | AlertsService,
+        ErrorLayer.Error
+      >
+    >()
+    expectTypeOf<ErrorTracker.ErrorTrackerConfigError>().toExtend<ErrorLayer.Error>()
+  })
+
+  it("tracker subscriptions live in a scope; summaries and events need only the tracker", () => {
+    effectIs<void, never, ErrorTracker.ErrorTracker | Scope.Scope>()(ErrorTracker.subscribe(() => {}))
+    effectIs<ErrorTracker.Summary, never, ErrorTracker.ErrorTracker>()(ErrorTracker.summary)
+    effectIs<ResilienceMetrics.Snapshot, never, ResilienceMetrics.ResilienceMetrics>()(ResilienceMetrics.snapshot)
+    expectTypeOf(ErrorTracker.events({ minSeverity: "high" })).toEqualTypeOf<
+      Stream.Stream<ErrorTracker.ErrorEvent, never, ErrorTracker.ErrorTracker>
+    >()
+    // @ts-expect-error: not a severity
+    ErrorTracker.events({ minSeverity: "urgent" })
   })
 })
