@@ -5,10 +5,11 @@
  *
  * @since 0.1.0
  */
-import type { Fiber, Scope } from "effect"
-import { Cause, Clock, Context, Duration, Effect, ErrorReporter, Layer, Metric, Queue, Redacted, References, Schema, Stream } from "effect"
+import type { Fiber, SchemaIssue, Scope } from "effect"
+import { Cause, Clock, Context, Duration, Effect, ErrorReporter, Layer, Queue, Redacted, References, Schema, Stream } from "effect"
 import * as ErrorFamily from "./ErrorFamily.js"
 import { fieldIssues } from "./internal/issues.js"
+import { addCounterSource } from "./internal/metricSeries.js"
 import { RateWindow } from "./internal/rateWindow.js"
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -19,15 +20,20 @@ import { RateWindow } from "./internal/rateWindow.js"
  * What became of an error:
  *
  * - `"none"`: nothing was tried (no retry, no fallback), or the error was reported from outside.
- * - `"succeeded"`: a retry or a fallback followed and succeeded.
- * - `"failed"`: a retry or a fallback followed and failed (or was interrupted).
+ * - `"pending"`: a retry or a fallback follows and has not ended yet.
+ * - `"succeeded"`: the retry or fallback that followed succeeded.
+ * - `"failed"`: the retry or fallback that followed failed (or was interrupted).
  * - `"unobserved"`: a retry followed, but its outcome is not visible where the error was recorded
  *   (`Effect.retry(PolicyService.retry)`: a schedule does not see the retry succeed; `protect` does).
+ *
+ * An event is recorded when the error occurs, so a `"pending"` event reaches subscribers at once; when its
+ * outcome is known the recovery counts move from `pending` to `succeeded` or `failed`, and the event in the
+ * history is replaced by one with the outcome.
  *
  * @since 0.1.0
  * @category schemas
  */
-export const Recovery = Schema.Literals(["none", "succeeded", "failed", "unobserved"])
+export const Recovery = Schema.Literals(["none", "pending", "succeeded", "failed", "unobserved"])
 
 /**
  * @since 0.1.0
@@ -111,13 +117,18 @@ const PerSeverity = Schema.Struct({
  *
  * - `total`, `bySeverity`, `byTag`: exact counts since the tracker started (`byTag` sorted by count, highest
  *   first, one entry per tag and code).
- * - `rates`: errors per minute averaged over the sliding window (`perMinute`), in the last minute
- *   (`lastMinute`), and per minute by severity and by tag over the window.
- * - `recovery`: how many errors were followed by a retry or fallback (`attempted`), and how those ended.
+ * - `rates`: errors per minute averaged over the sliding window (`perMinute`), in the last minute at 10-second
+ *   resolution (`lastMinute`), and per minute by severity and by tag over the window. The window is bucketed: it
+ *   covers its last full buckets and the current one.
+ * - `recovery`: how many errors were followed by a retry or fallback (`attempted`), and how those ended
+ *   (`succeeded`, `failed`, `unobserved`), or whether they are still running (`pending`).
  * - `history`: how many events the bounded history holds and can hold.
- * - `dropped`: events counted in the totals that the queue between callers and the tracker shed before they
- *   reached the history and the subscribers. Zero unless errors arrive faster than the tracker drains them.
- * - `subscribers`: active subscribers, events delivered, events they dropped (buffer full) and callback failures.
+ * - `dropped`: events counted in the totals that the queue between callers and the tracker shed (its oldest
+ *   first) before they reached the history and the subscribers. Zero unless errors arrive faster than the
+ *   tracker drains them.
+ * - `subscribers`: active subscribers, events put in their buffers (`delivered`), events they dropped because
+ *   their buffer was full (oldest first), and callback runs that threw, failed, died, were interrupted or timed
+ *   out (`failed`).
  *
  * @since 0.1.0
  * @category schemas
@@ -144,6 +155,7 @@ export const Summary = Schema.Struct({
   }),
   recovery: Schema.Struct({
     attempted: Schema.Number,
+    pending: Schema.Number,
     succeeded: Schema.Number,
     failed: Schema.Number,
     unobserved: Schema.Number
@@ -195,6 +207,17 @@ const isPositiveDuration = (input: string | number): boolean => {
     Duration.isGreaterThan(duration.value, Duration.zero)
 }
 
+// milliseconds as a number, or a string such as "5 minutes"; positive and finite
+const durationInput = (example: string) =>
+  Schema.Union([
+    Schema.Finite.check(Schema.isGreaterThan(0)),
+    Schema.String.check(Schema.makeFilter((s: string) =>
+      isPositiveDuration(s) ? undefined : `Expected a positive duration such as "${example}", got ${JSON.stringify(s)}`
+    ))
+  ])
+
+const toMillis = (input: string | number): number => Duration.toMillis(Duration.fromInputUnsafe(input as Duration.Input))
+
 /**
  * The tracker's options, validated with Schema when the tracker is made. Every field is optional:
  *
@@ -203,7 +226,7 @@ const isPositiveDuration = (input: string | number): boolean => {
  * | `historySize` | events kept in the history; older ones are dropped | `1000` |
  * | `window` | the sliding window of the rates | `"5 minutes"` |
  * | `buckets` | buckets the window is divided into (its resolution) | `30` |
- * | `queueCapacity` | events waiting for the tracker fiber before new ones skip history and subscribers | `16384` |
+ * | `queueCapacity` | events waiting for the tracker fiber; beyond it the oldest waiting skip history and subscribers (still counted) | `16384` |
  * | `subscriberBuffer` | events buffered per subscriber before its oldest are dropped | `1024` |
  * | `subscriberTimeout` | limit on one callback run; a callback that takes longer is interrupted and counted as failed | `"30 seconds"` |
  *
@@ -212,21 +235,11 @@ const isPositiveDuration = (input: string | number): boolean => {
  */
 export const Options = Schema.Struct({
   historySize: Schema.optional(positiveInt),
-  window: Schema.optional(Schema.Union([
-    Schema.Finite.check(Schema.isGreaterThan(0)),
-    Schema.String.check(Schema.makeFilter((s: string) =>
-      isPositiveDuration(s) ? undefined : `Expected a positive duration such as "5 minutes", got ${JSON.stringify(s)}`
-    ))
-  ])),
+  window: Schema.optional(durationInput("5 minutes")),
   buckets: Schema.optional(positiveInt.check(Schema.isLessThanOrEqualTo(3600))),
   queueCapacity: Schema.optional(positiveInt),
   subscriberBuffer: Schema.optional(positiveInt),
-  subscriberTimeout: Schema.optional(Schema.Union([
-    Schema.Finite.check(Schema.isGreaterThan(0)),
-    Schema.String.check(Schema.makeFilter((s: string) =>
-      isPositiveDuration(s) ? undefined : `Expected a positive duration such as "30 seconds", got ${JSON.stringify(s)}`
-    ))
-  ]))
+  subscriberTimeout: Schema.optional(durationInput("30 seconds"))
 })
 
 /**
@@ -317,7 +330,7 @@ const matcher = (filter: Filter | undefined): ((event: ErrorEvent) => boolean) =
 
 interface Subscriber {
   readonly matches: (event: ErrorEvent) => boolean
-  readonly queue: Queue.Queue<ErrorEvent>
+  readonly queue: Queue.Queue<ErrorEvent, Cause.Done>
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -327,12 +340,15 @@ interface Subscriber {
 /**
  * The tracker.
  *
- * - `offer` hands an occurrence to the tracker synchronously. It never blocks, throws or fails: it enqueues, and
- *   when the queue is full it counts the occurrence in the totals directly and counts it as `dropped`.
+ * - `offer` hands an occurrence to the tracker synchronously and never blocks, throws or fails. It enqueues; when
+ *   the queue is full, the oldest waiting occurrence is counted in the totals at once and skips the history and
+ *   the subscribers (`dropped`). After the tracker's scope has closed, occurrences are still counted.
+ * - `resolve` gives the outcome of an occurrence offered with `recovery: "pending"`. It moves the recovery count
+ *   and replaces the event in the history (subscribers have the pending event already).
  * - `record` is `offer` as an effect, with the time read from `Clock` and the fiber's log annotations.
  * - `summary` and `history` first take in everything already enqueued, so they are exact when read.
  * - `events` is a `Stream` of events; `subscribe` runs a callback per event on its own fiber. Both live in a
- *   scope: the stream's, or the `Scope` of `subscribe`.
+ *   scope (the stream's, or the `Scope` of `subscribe`) and end when the tracker's scope closes.
  * - `reporter` is an effect `ErrorReporter` that records what it is given; the layer installs it.
  * - `fiber` is the background fiber; it is interrupted when the layer's scope closes.
  *
@@ -341,6 +357,7 @@ interface Subscriber {
  */
 export interface ErrorTrackerShape {
   readonly offer: (occurrence: Occurrence) => void
+  readonly resolve: (occurrence: Occurrence, outcome: "succeeded" | "failed") => void
   readonly record: (
     error: unknown,
     options?: Omit<Occurrence, "error" | "timestamp" | "annotations"> | undefined
@@ -348,7 +365,10 @@ export interface ErrorTrackerShape {
   readonly summary: Effect.Effect<Summary>
   readonly history: Effect.Effect<ReadonlyArray<ErrorEvent>>
   readonly events: (filter?: Filter) => Stream.Stream<ErrorEvent>
-  readonly subscribe: (callback: Callback, options?: SubscribeOptions) => Effect.Effect<void, never, Scope.Scope>
+  readonly subscribe: (
+    callback: Callback,
+    options?: SubscribeOptions
+  ) => Effect.Effect<void, ErrorTrackerConfigError, Scope.Scope>
   readonly reporter: ErrorReporter.ErrorReporter
   readonly fiber: Fiber.Fiber<never>
 }
@@ -388,6 +408,14 @@ interface TagEntry {
   readonly rate: RateWindow
 }
 
+/** Where a pending occurrence is: still queued (with an outcome that came early), or counted (and recorded). */
+interface Pending {
+  queued: boolean
+  outcome: "succeeded" | "failed" | undefined
+  event: ErrorEvent | undefined
+  index: number
+}
+
 const maxAnnotationLength = 1024
 
 const exportable = (value: unknown): string | number | boolean | undefined => {
@@ -414,19 +442,20 @@ const exportAnnotations = (annotations: Readonly<Record<string, unknown>>) => {
   return out
 }
 
-const counter = (name: string, description: string, attributes: Record<string, string>) =>
-  Metric.counter(name, { description, attributes, incremental: true })
+const SubscribeLimits = Schema.Struct({
+  buffer: Schema.optional(positiveInt),
+  timeout: Schema.optional(durationInput("30 seconds"))
+})
 
-const register = (
-  metric: Metric.Counter<number>,
-  context: Context.Context<never>,
-  get: () => number
-): Metric.Registration =>
-  Metric.registerUnsafe(metric, context, {
-    get: () => ({ count: get(), incremental: true }),
-    update: () => {},
-    modify: () => {}
+const configError = (issue: SchemaIssue.Issue) =>
+  new ErrorTrackerConfigError({
+    issues: fieldIssues(issue).map((i) => ({ path: i.path.map(String), message: i.message }))
   })
+
+const decodeLimits = Schema.decodeUnknownEffect(SubscribeLimits)
+
+/** One minute in six 10-second buckets, whatever the window's resolution. */
+const lastMinuteBuckets = 6
 
 /**
  * Makes a tracker and starts its fiber in the current scope. Invalid options fail with
@@ -435,7 +464,8 @@ const register = (
  * The figures are also published as effect metrics, read when metrics are exported (so recording updates no
  * metric itself): `resilience_errors_total{tag,code,kind,severity}`, `resilience_recoveries_total{outcome}`,
  * `resilience_events_dropped_total` and `resilience_subscriber_failures_total`, in the `Metric.MetricRegistry`
- * of the context the tracker is made in. Closing the scope removes them.
+ * of the context the tracker is made in. Trackers sharing a registry add up in the same series. Closing the
+ * scope takes this tracker's figures out of them, and a series with no tracker left out of the registry.
  *
  * **Example**
  *
@@ -458,24 +488,20 @@ export const make = (
 ): Effect.Effect<ErrorTrackerShape, ErrorTrackerConfigError, Scope.Scope> =>
   Effect.gen(function*() {
     const config = yield* decodeOptions(options, { errors: "all", onExcessProperty: "error" }).pipe(
-      Effect.mapError((error) =>
-        new ErrorTrackerConfigError({
-          issues: fieldIssues(error.issue).map((issue) => ({ path: issue.path.map(String), message: issue.message }))
-        })
-      )
+      Effect.mapError((error) => configError(error.issue))
     )
     const historySize = config.historySize ?? 1000
-    const windowMillis = Duration.toMillis(Duration.fromInputUnsafe((config.window ?? "5 minutes") as Duration.Input))
+    const windowMillis = toMillis(config.window ?? "5 minutes")
     const buckets = config.buckets ?? 30
     const bucketMillis = windowMillis / buckets
-    const lastMinuteSpan = Math.max(1, Math.ceil(60_000 / bucketMillis))
     const subscriberBuffer = config.subscriberBuffer ?? 1024
-    const subscriberTimeout = Duration.fromInputUnsafe((config.subscriberTimeout ?? "30 seconds") as Duration.Input)
+    const subscriberTimeout = toMillis(config.subscriberTimeout ?? "30 seconds")
 
     const context = yield* Effect.context<never>()
     const clock = yield* Clock.Clock
     const startedAt = clock.currentTimeMillisUnsafe()
     const queue = yield* Queue.dropping<Occurrence>(config.queueCapacity ?? 16_384)
+    let closed = false
 
     // totals: touched by the fiber, or by a caller when the queue is full (JavaScript runs one at a time)
     const byTag = new Map<string, TagEntry>()
@@ -487,13 +513,18 @@ export const make = (
       critical: new RateWindow(buckets, bucketMillis)
     }
     const totalRate = new RateWindow(buckets, bucketMillis)
-    const recovery = { succeeded: 0, failed: 0, unobserved: 0 }
+    const lastMinute = new RateWindow(lastMinuteBuckets, 10_000)
+    const recovery = { pending: 0, succeeded: 0, failed: 0, unobserved: 0 }
     let total = 0
     let dropped = 0
     const subscriberStats = { delivered: 0, dropped: 0, failed: 0 }
-    const registrations: Array<Metric.Registration> = []
+    const removals: Array<() => void> = []
+    const series = (name: string, description: string, attributes: Record<string, string>, get: () => number) => {
+      if (!closed) removals.push(addCounterSource(context, name, description, attributes, get))
+    }
     // errors already recorded, so the reporter does not count again an error that protect or retry recorded
     const tracked = new WeakSet<object>()
+    const pendings = new WeakMap<Occurrence, Pending>()
 
     // history: a ring of the last `historySize` events
     const history: Array<ErrorEvent | undefined> = new Array(historySize)
@@ -520,16 +551,12 @@ export const make = (
       }
       byTagCode.set(key, created)
       if (!byTag.has(tag)) byTag.set(tag, created)
-      registrations.push(register(
-        counter("resilience_errors_total", "Errors tracked, by tag, code, kind and severity", {
-          tag,
-          code,
-          kind: created.kind,
-          severity: created.severity
-        }),
-        context,
-        () => created.count
-      ))
+      series("resilience_errors_total", "Errors tracked, by tag, code, kind and severity", {
+        tag,
+        code,
+        kind: created.kind,
+        severity: created.severity
+      }, () => created.count)
       return created
     }
 
@@ -547,7 +574,8 @@ export const make = (
       return entry !== undefined && entry.code === code ? entry : newEntry(error, tag, code)
     }
 
-    const count = (occurrence: Occurrence, entry: TagEntry) => {
+    // counts an occurrence in the totals; returns its recovery as of now
+    const count = (occurrence: Occurrence, entry: TagEntry): Recovery => {
       const at = occurrence.timestamp
       entry.count++
       if (at > entry.lastSeen) entry.lastSeen = at
@@ -556,17 +584,20 @@ export const make = (
       bySeverity[entry.severity]++
       severityRates[entry.severity].add(at)
       totalRate.add(at)
-      switch (occurrence.recovery) {
-        case "succeeded":
-          recovery.succeeded++
-          break
-        case "failed":
-          recovery.failed++
-          break
-        case "unobserved":
-          recovery.unobserved++
-          break
+      lastMinute.add(at)
+      let outcome = occurrence.recovery ?? "none"
+      if (outcome === "pending") {
+        const pending = pendings.get(occurrence)
+        if (pending !== undefined) {
+          pending.queued = false
+          if (pending.outcome !== undefined) {
+            outcome = pending.outcome
+            pendings.delete(occurrence)
+          }
+        }
       }
+      if (outcome !== "none") recovery[outcome]++
+      return outcome
     }
 
     // the annotations of consecutive events are often the same object (one fiber, one run): exported once
@@ -584,7 +615,7 @@ export const make = (
     const process = (occurrence: Occurrence) => {
       const error = occurrence.error
       const entry = entryOf(error)
-      count(occurrence, entry)
+      const outcome = count(occurrence, entry)
       const event: { -readonly [K in keyof ErrorEvent]: ErrorEvent[K] } = {
         timestamp: occurrence.timestamp,
         tag: entry.tag,
@@ -593,11 +624,18 @@ export const make = (
         severity: entry.severity,
         message: ErrorFamily.isClassified(error) ? error.publicMessage : unknownView.message,
         annotations: annotationsOf(occurrence.annotations),
-        recovery: occurrence.recovery ?? "none",
+        recovery: outcome,
         source: occurrence.source ?? "manual"
       }
       if (occurrence.operation !== undefined) event.operation = occurrence.operation
       if (occurrence.attempt !== undefined) event.attempt = occurrence.attempt
+      if (outcome === "pending") {
+        const pending = pendings.get(occurrence)
+        if (pending !== undefined) {
+          pending.event = event
+          pending.index = historyNext
+        }
+      }
       history[historyNext] = event
       historyNext = (historyNext + 1) % historySize
       if (historyCount < historySize) historyCount++
@@ -619,10 +657,38 @@ export const make = (
     const offer = (occurrence: Occurrence): void => {
       const error = occurrence.error
       if (typeof error === "object" && error !== null) tracked.add(error)
+      if (occurrence.recovery === "pending") {
+        pendings.set(occurrence, { queued: true, outcome: undefined, event: undefined, index: -1 })
+      }
+      if (closed) return process(occurrence)
       if (Queue.offerUnsafe(queue, occurrence)) return
-      // the queue is full (or closed): the totals stay exact, only history and subscribers miss this one
-      count(occurrence, entryOf(error))
-      dropped++
+      // full: the oldest waiting occurrence is counted now and skips history and subscribers, so the history
+      // keeps the most recent events and the totals stay exact
+      const oldest = Queue.takeUnsafe(queue)
+      if (oldest !== undefined && oldest._tag === "Success") {
+        count(oldest.value, entryOf(oldest.value.error))
+        dropped++
+      }
+      if (!Queue.offerUnsafe(queue, occurrence)) {
+        count(occurrence, entryOf(error))
+        dropped++
+      }
+    }
+
+    const resolve = (occurrence: Occurrence, outcome: "succeeded" | "failed"): void => {
+      const pending = pendings.get(occurrence)
+      if (pending === undefined) return
+      if (pending.queued) {
+        pending.outcome = outcome // counted with its outcome when it is taken in
+        return
+      }
+      pendings.delete(occurrence)
+      recovery.pending--
+      recovery[outcome]++
+      const event = pending.event
+      if (event !== undefined && history[pending.index] === event) {
+        history[pending.index] = { ...event, recovery: outcome }
+      }
     }
 
     const fiber = yield* Effect.forkScoped(
@@ -631,29 +697,32 @@ export const make = (
       }))
     )
 
-    for (const outcome of ["succeeded", "failed", "unobserved"] as const) {
-      registrations.push(register(
-        counter("resilience_recoveries_total", "Tracked errors followed by a retry or fallback, by outcome", {
-          outcome
-        }),
-        context,
-        () => recovery[outcome]
-      ))
+    for (const outcome of ["pending", "succeeded", "failed", "unobserved"] as const) {
+      series("resilience_recoveries_total", "Tracked errors followed by a retry or fallback, by outcome", {
+        outcome
+      }, () => recovery[outcome])
     }
-    registrations.push(register(
-      counter("resilience_events_dropped_total", "Tracked errors that skipped history and subscribers", {}),
-      context,
+    series(
+      "resilience_events_dropped_total",
+      "Tracked errors that skipped history and subscribers",
+      {},
       () => dropped
-    ))
-    registrations.push(register(
-      counter("resilience_subscriber_failures_total", "Error tracker subscriber callbacks that failed", {}),
-      context,
+    )
+    series(
+      "resilience_subscriber_failures_total",
+      "Error tracker subscriber callbacks that failed",
+      {},
       () => subscriberStats.failed
-    ))
+    )
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {
-        for (const registration of registrations) registration.remove()
-        registrations.length = 0
+        // take in what is waiting, then count later occurrences directly: nothing offered is lost
+        drain()
+        closed = true
+        for (const subscriber of subscribers) Queue.endUnsafe(subscriber.queue)
+        subscribers.clear()
+        for (const remove of removals) remove()
+        removals.length = 0
       }).pipe(Effect.andThen(Queue.shutdown(queue)))
     )
 
@@ -678,7 +747,7 @@ export const make = (
         rates: {
           windowSeconds: windowMillis / 1000,
           perMinute: perMinute(totalRate.sum(at)),
-          lastMinute: totalRate.sum(at, lastMinuteSpan),
+          lastMinute: lastMinute.sum(at),
           bySeverity: {
             low: severityRate("low"),
             medium: severityRate("medium"),
@@ -688,18 +757,23 @@ export const make = (
           byTag: entries.map((e) => ({ tag: e.tag, code: e.code, perMinute: perMinute(e.rate.sum(at)) }))
             .filter((r) => r.perMinute > 0)
         },
-        recovery: { attempted: recovery.succeeded + recovery.failed + recovery.unobserved, ...recovery },
+        recovery: {
+          attempted: recovery.pending + recovery.succeeded + recovery.failed + recovery.unobserved,
+          ...recovery
+        },
         history: { size: historyCount, capacity: historySize },
         dropped,
         subscribers: { active: subscribers.size, ...subscriberStats }
       }
     }
 
-    const subscriber = (filter: Filter | undefined, buffer: number | undefined) =>
+    // a subscriber's buffer: ended when the tracker closes (its stream or callback fiber then ends too)
+    const subscriber = (filter: Filter | undefined, buffer: number) =>
       Effect.acquireRelease(
-        Effect.map(Queue.sliding<ErrorEvent>(buffer ?? subscriberBuffer), (queue) => {
+        Effect.map(Queue.sliding<ErrorEvent, Cause.Done>(buffer), (queue) => {
           const created: Subscriber = { matches: matcher(filter), queue }
-          subscribers.add(created)
+          if (closed) Queue.endUnsafe(queue)
+          else subscribers.add(created)
           return created
         }),
         (created) => Effect.andThen(Effect.sync(() => subscribers.delete(created)), Queue.shutdown(created.queue))
@@ -708,9 +782,12 @@ export const make = (
     let anonymous = 0
     const subscribe = (callback: Callback, options?: SubscribeOptions) =>
       Effect.gen(function*() {
+        const limits = yield* decodeLimits({ buffer: options?.buffer, timeout: options?.timeout }, {
+          errors: "all"
+        }).pipe(Effect.mapError((error) => configError(error.issue)))
         const name = options?.name ?? `subscriber-${++anonymous}`
-        const timeout = options?.timeout === undefined ? subscriberTimeout : Duration.fromInputUnsafe(options.timeout)
-        const { queue } = yield* subscriber(options, options?.buffer)
+        const timeout = limits.timeout === undefined ? subscriberTimeout : toMillis(limits.timeout)
+        const { queue } = yield* subscriber(options, limits.buffer ?? subscriberBuffer)
         const run = (event: ErrorEvent) =>
           Effect.suspend(() => {
             const result = callback(event)
@@ -722,19 +799,21 @@ export const make = (
             return Effect.void
           }).pipe(
             Effect.timeout(timeout),
+            // every way a run can end badly, interruption by the callback itself included, counts and is logged;
+            // the subscriber's own fiber, when interrupted, stops at its next wait
             Effect.catchCause((cause) => {
-              if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause)
               subscriberStats.failed++
               return Effect.logError(`error tracker subscriber ${name} failed on an event`, cause).pipe(
                 Effect.annotateLogs({ subscriber: name, tag: event.tag, code: event.code })
               )
             })
           )
-        yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.take(queue), run)))
+        yield* Effect.forkScoped(Stream.runForEach(Stream.fromQueue(queue), run))
       })
 
     const tracker: ErrorTrackerShape = {
       offer,
+      resolve,
       record: (error, options) =>
         Effect.withFiber((fiber) => {
           offer({
@@ -759,7 +838,8 @@ export const make = (
         for (let i = 0; i < historyCount; i++) events.push(history[(start + i) % historySize]!)
         return events
       }),
-      events: (filter) => Stream.unwrap(Effect.map(subscriber(filter, undefined), ({ queue }) => Stream.fromQueue(queue))),
+      events: (filter) =>
+        Stream.unwrap(Effect.map(subscriber(filter, subscriberBuffer), ({ queue }) => Stream.fromQueue(queue))),
       subscribe,
       reporter: {
         [ErrorReporter.TypeId]: ErrorReporter.TypeId,
@@ -835,7 +915,9 @@ export const record = (
   })
 
 /**
- * Subscribes a callback to the tracker's events for the life of the current scope.
+ * Subscribes a callback to the tracker's events for the life of the current scope (or until the tracker closes).
+ * A `buffer` that is not a positive integer or a `timeout` that is not a positive duration fails with
+ * {@link ErrorTrackerConfigError}.
  *
  * **Example**
  *
@@ -858,7 +940,7 @@ export const record = (
 export const subscribe = (
   callback: Callback,
   options?: SubscribeOptions
-): Effect.Effect<void, never, ErrorTracker | Scope.Scope> =>
+): Effect.Effect<void, ErrorTrackerConfigError, ErrorTracker | Scope.Scope> =>
   ErrorTracker.use((tracker) => tracker.subscribe(callback, options))
 
 /**

@@ -114,7 +114,12 @@ export type ProtectedServices<R, O> = R | Effect.Services<HandlerResults<O>> | P
  * retried unless their policy says so. Defects and interruptions are never retried: interrupting during a
  * backoff stops the retries.
  *
- * The success path costs one error handler: no schedule is built and nothing is looked up until a call fails.
+ * With an `ErrorTracker` and `ResilienceMetrics` in the context (both come with `ErrorLayer`), each failure is
+ * recorded when it occurs, as `"pending"` when a retry or fallback follows and resolved to `"succeeded"` or
+ * `"failed"` when that ends, and each call's outcome is counted for its `operation`.
+ *
+ * The success path costs one match node and one context lookup (the metrics service, to count the call): no
+ * schedule is built and no policy is looked up until a call fails.
  *
  * **Example**
  *
@@ -162,8 +167,8 @@ export const protect: {
 
   const first = attempt(baseTimeout)
 
-  // Everything after a failure. Each failure is recorded in the tracker once its fate is known: when the retry
-  // that follows it ends (succeeded or failed), when its fallback ends, or at once when nothing follows it.
+  // Everything after a failure. Each failure is recorded in the tracker when it occurs: as pending when a retry
+  // or fallback follows, resolved when that ends, or as "none" when nothing follows.
   const onFailure = (
     cause: Cause.Cause<unknown>,
     fiber: Fiber.Fiber<unknown, unknown>,
@@ -178,12 +183,25 @@ export const protect: {
     }
     const tracker = Context.getOrUndefined(fiber.context, ErrorTracker.ErrorTracker)
     const annotations = tracker === undefined ? undefined : fiber.getRef(References.CurrentLogAnnotations)
-    let pending: { readonly error: unknown; readonly at: number; readonly attempt: number } | undefined
-    const track = (error: unknown, at: number, attempt: number, recovery: ErrorTracker.Recovery) =>
-      tracker?.offer({ error, timestamp: at, operation, attempt, recovery, source: "protect", annotations })
-    const settle = (recovery: ErrorTracker.Recovery) => {
+    // the failure whose retry or fallback is running: recorded as pending, resolved when that ends
+    let pending: ErrorTracker.Occurrence | undefined
+    const track = (error: unknown, at: number, attempt: number, recovery: "none" | "pending") => {
+      if (tracker === undefined) return
+      const occurrence: ErrorTracker.Occurrence = {
+        error,
+        timestamp: at,
+        operation,
+        attempt,
+        recovery,
+        source: "protect",
+        annotations
+      }
+      tracker.offer(occurrence)
+      if (recovery === "pending") pending = occurrence
+    }
+    const settle = (outcome: "succeeded" | "failed") => {
       if (pending === undefined) return
-      track(pending.error, pending.at, pending.attempt, recovery)
+      tracker!.resolve(pending, outcome)
       pending = undefined
     }
 
@@ -212,7 +230,7 @@ export const protect: {
         track(error, at, attempts, "none")
         return Effect.andThen(Effect.andThen(logged, cleanup), Effect.fail(error))
       }
-      pending = { error, at, attempt: attempts }
+      track(error, at, attempts, "pending")
       const fallback = Effect.tap(Effect.suspend(() => handler(error)), () => Effect.sync(() => settle("succeeded")))
       return Effect.andThen(Effect.andThen(logged, cleanup), fallback)
     }
@@ -222,7 +240,7 @@ export const protect: {
       const loop = (error: unknown, at: number): Effect.Effect<unknown, unknown, unknown> =>
         Pull.matchEffect(dispatch(at, error), {
           onSuccess: ([decision, delay]) => {
-            pending = { error, at, attempt: decision.total }
+            track(error, at, decision.total, "pending")
             const timeout = baseTimeout === undefined ? undefined : decision.policy.timeout ?? baseTimeout
             return logRetry(logger, error, decision, delay, operation).pipe(
               Effect.andThen(Effect.sleep(delay)),

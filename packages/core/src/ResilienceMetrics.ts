@@ -6,8 +6,9 @@
  * @since 0.1.0
  */
 import type { Scope } from "effect"
-import { Context, Effect, Layer, Metric, Schema } from "effect"
+import { Context, Effect, Layer, Schema } from "effect"
 import * as ErrorTracker from "./ErrorTracker.js"
+import { addCounterSource } from "./internal/metricSeries.js"
 
 /**
  * How a call made through `protect` ended: it succeeded on its first attempt (`succeeded`), succeeded after one
@@ -126,7 +127,7 @@ type Counts = { -readonly [K in CallOutcome]: number }
 /**
  * Makes the metrics service over a tracker. Call outcomes are published as the effect counter
  * `resilience_calls_total{operation,outcome}`, read when metrics are exported, in the `Metric.MetricRegistry` of
- * the context it is made in; closing the scope removes them.
+ * the context it is made in (services sharing a registry add up); closing the scope takes them out.
  *
  * **Example**
  *
@@ -151,28 +152,28 @@ export const make = (
   Effect.gen(function*() {
     const context = yield* Effect.context<never>()
     const operations = new Map<string, Counts>()
-    const registrations: Array<Metric.Registration> = []
+    const removals: Array<() => void> = []
+    let closed = false
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {
-        for (const registration of registrations) registration.remove()
-        registrations.length = 0
+        closed = true
+        for (const remove of removals) remove()
+        removals.length = 0
       })
     )
 
     const countsFor = (operation: string): Counts => {
       const created: Counts = { succeeded: 0, succeeded_after_retry: 0, failed: 0, failed_after_retry: 0 }
       operations.set(operation, created)
+      if (closed) return created
       for (const outcome of outcomes) {
-        const metric = Metric.counter("resilience_calls_total", {
-          description: "Calls made through protect, by operation and outcome",
-          attributes: { operation, outcome },
-          incremental: true
-        })
-        registrations.push(Metric.registerUnsafe(metric, context, {
-          get: () => ({ count: created[outcome], incremental: true }),
-          update: () => {},
-          modify: () => {}
-        }))
+        removals.push(addCounterSource(
+          context,
+          "resilience_calls_total",
+          "Calls made through protect, by operation and outcome",
+          { operation, outcome },
+          () => created[outcome]
+        ))
       }
       return created
     }

@@ -37,7 +37,7 @@ const calls = (operation: string) =>
   Effect.map(ResilienceMetrics.snapshot, (s) => s.calls.find((c) => c.operation === operation))
 
 describe("tracking through protect and the retry policy", () => {
-  it.effect("protect records each failure once its retry has ended, and the call's outcome", () =>
+  it.effect("protect records each failure with the outcome of the retry that followed, and the call's outcome", () =>
     Effect.gen(function*() {
       const op = scripted(repeat(2, storage))
       yield* run(op.effect.pipe(protect({ operation: "items.save" })))
@@ -55,7 +55,7 @@ describe("tracking through protect and the retry policy", () => {
         failed_after_retry: 0
       })
       const summary = yield* ErrorTracker.summary
-      assert.deepStrictEqual(summary.recovery, { attempted: 2, succeeded: 1, failed: 1, unobserved: 0 })
+      assert.deepStrictEqual(summary.recovery, { attempted: 2, pending: 0, succeeded: 1, failed: 1, unobserved: 0 })
     }).pipe(Effect.provide(Errors)))
 
   it.effect("first-time successes, business failures, exhausted retries and fallbacks are each counted", () =>

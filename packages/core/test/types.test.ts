@@ -146,7 +146,9 @@ describe("types", () => {
   })
 
   it("tracker subscriptions live in a scope; summaries and events need only the tracker", () => {
-    effectIs<void, never, ErrorTracker.ErrorTracker | Scope.Scope>()(ErrorTracker.subscribe(() => {}))
+    effectIs<void, ErrorTracker.ErrorTrackerConfigError, ErrorTracker.ErrorTracker | Scope.Scope>()(
+      ErrorTracker.subscribe(() => {})
+    )
     effectIs<ErrorTracker.Summary, never, ErrorTracker.ErrorTracker>()(ErrorTracker.summary)
     effectIs<ResilienceMetrics.Snapshot, never, ResilienceMetrics.ResilienceMetrics>()(ResilienceMetrics.snapshot)
     expectTypeOf(ErrorTracker.events({ minSeverity: "high" })).toEqualTypeOf<

@@ -1,0 +1,52 @@
+import { Context, Metric } from "effect"
+
+interface Shared {
+  readonly sources: Set<() => number>
+  readonly registration: Metric.Registration
+}
+
+// one entry per series per registry: two trackers (two ErrorLayer builds) exporting the same series add up,
+// instead of the second replacing the first and the first's close removing both
+const shared = new WeakMap<Metric.MetricRegistry, Map<string, Shared>>()
+
+/**
+ * Adds a source to a counter series read at export time, in the registry of `context`. The series reports the sum
+ * of its sources and is removed from the registry with its last source. Returns the function that removes this
+ * source.
+ */
+export const addCounterSource = (
+  context: Context.Context<never>,
+  name: string,
+  description: string,
+  attributes: Readonly<Record<string, string>>,
+  get: () => number
+): () => void => {
+  const registry = Context.get(context, Metric.MetricRegistry)
+  const key = JSON.stringify([name, attributes, Context.get(context, Metric.CurrentMetricAttributes)])
+  let series = shared.get(registry)
+  if (series === undefined) shared.set(registry, series = new Map())
+  let entry = series.get(key)
+  if (entry === undefined) {
+    const sources = new Set<() => number>()
+    const metric = Metric.counter(name, { description, attributes, incremental: true })
+    const registration = Metric.registerUnsafe(metric, context, {
+      get: () => {
+        let count = 0
+        for (const source of sources) count += source()
+        return { count, incremental: true }
+      },
+      update: () => {},
+      modify: () => {}
+    })
+    entry = { sources, registration }
+    series.set(key, entry)
+  }
+  const { sources, registration } = entry
+  const source = () => get()
+  sources.add(source)
+  return () => {
+    if (!sources.delete(source) || sources.size > 0) return
+    registration.remove()
+    if (series.get(key)?.sources === sources) series.delete(key)
+  }
+}
