@@ -86,7 +86,8 @@ export type ErrorEvent = typeof ErrorEvent.Type
 
 /**
  * An error as handed to the tracker by a caller, before it is turned into an {@link ErrorEvent} on the tracker's
- * fiber. `annotations` may hold any values; they are made safe to export by the tracker.
+ * fiber. `annotations` may hold any values; they are made safe to export by the tracker. An occurrence offered
+ * with `recovery: "pending"` is the handle its outcome is later given with (`resolve`).
  *
  * @since 0.1.0
  * @category models
@@ -349,7 +350,8 @@ interface Subscriber {
  * - `summary` and `history` first take in everything already enqueued, so they are exact when read.
  * - `events` is a `Stream` of events; `subscribe` runs a callback per event on its own fiber. Both live in a
  *   scope (the stream's, or the `Scope` of `subscribe`) and end when the tracker's scope closes.
- * - `reporter` is an effect `ErrorReporter` that records what it is given; the layer installs it.
+ * - `reporter` is an effect `ErrorReporter` that records what it is given, except errors already offered (so an
+ *   error `protect` recorded is not counted again at a reporting boundary outside it); the layer installs it.
  * - `fiber` is the background fiber; it is interrupted when the layer's scope closes.
  *
  * @since 0.1.0
@@ -519,8 +521,13 @@ export const make = (
     let dropped = 0
     const subscriberStats = { delivered: 0, dropped: 0, failed: 0 }
     const removals: Array<() => void> = []
+    // read at export time, after taking in what is queued, so exporters see exact figures
     const series = (name: string, description: string, attributes: Record<string, string>, get: () => number) => {
-      if (!closed) removals.push(addCounterSource(context, name, description, attributes, get))
+      if (closed) return
+      removals.push(addCounterSource(context, name, description, attributes, () => {
+        drain()
+        return get()
+      }))
     }
     // errors already recorded, so the reporter does not count again an error that protect or retry recorded
     const tracked = new WeakSet<object>()

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Layer, Queue, Redacted, Schema, Stream } from "effect"
+import { Effect, Exit, Fiber, Layer, Metric, Queue, Redacted, Schema, Scope, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { CommonErrors, ErrorFamily, ErrorTracker } from "../src/index.js"
 import { captureLogs, type Line, repeat } from "./utils.js"
@@ -247,4 +247,104 @@ describe("ErrorTracker", () => {
       ])
       assert.include(error.message, "window: Expected a positive duration")
     }))
+
+  it.effect("closing the scope takes in what is still queued, ends streams and subscribers, and loses nothing", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const tracker = yield* ErrorTracker.make().pipe(Scope.provide(scope))
+      const streamed = yield* tracker.events().pipe(Stream.runCollect, Effect.forkChild)
+      let calls = 0
+      yield* tracker.subscribe(() => {
+        calls++
+      }).pipe(Scope.provide(yield* Scope.make()))
+      yield* Effect.yieldNow
+      // queued, and the fiber has not run: closing now must not lose them
+      yield* Effect.sync(() => {
+        for (let i = 0; i < 10; i++) tracker.offer({ error: network(), timestamp: 0, attempt: i })
+      })
+      yield* Scope.close(scope, Exit.void)
+      const summary = yield* tracker.summary
+      assert.strictEqual(summary.total, 10)
+      assert.strictEqual(summary.dropped, 0)
+      assert.strictEqual(summary.history.size, 10)
+      assert.strictEqual(summary.subscribers.active, 0)
+      // the stream ends with what it was given, the callback got the same
+      assert.strictEqual((yield* Fiber.join(streamed)).length, 10)
+      yield* settle(() => calls === 10)
+    }))
+
+  it.effect("a callback that interrupts itself counts as a failure and its subscriber goes on", () =>
+    Effect.gen(function*() {
+      const tracker = yield* Tracker
+      let calls = 0
+      yield* tracker.subscribe(() => {
+        calls++
+        return Effect.interrupt
+      }, { name: "quitter" })
+      for (let i = 0; i < 5; i++) yield* tracker.record(network())
+      yield* settle(() => calls === 5)
+      yield* settle(() => calls === 5) // and no more
+      assert.strictEqual((yield* tracker.summary).subscribers.failed, 5)
+    }).pipe(Effect.scoped, Effect.provide(ErrorTracker.layer())))
+
+  it.effect("subscribe rejects a buffer or timeout that is not positive", () =>
+    Effect.gen(function*() {
+      const tracker = yield* Tracker
+      const error = yield* Effect.flip(tracker.subscribe(() => {}, { buffer: 0, timeout: "never" as "1 second" }))
+      assert.deepStrictEqual(error.issues.map((i) => i.path.join(".")), ["buffer", "timeout"])
+      assert.strictEqual((yield* tracker.summary).subscribers.active, 0)
+    }).pipe(Effect.scoped, Effect.provide(ErrorTracker.layer())))
+
+  it.effect("lastMinute covers the last minute whatever the window's bucket size", () =>
+    Effect.gen(function*() {
+      const tracker = yield* Tracker // one hour in 30 buckets: two minutes each
+      yield* TestClock.adjust("10 minutes")
+      yield* tracker.record(network())
+      yield* TestClock.adjust("50 seconds")
+      yield* tracker.record(network())
+      assert.strictEqual((yield* tracker.summary).rates.lastMinute, 2)
+      yield* TestClock.adjust("20 seconds")
+      assert.strictEqual((yield* tracker.summary).rates.lastMinute, 1)
+      yield* TestClock.adjust("50 seconds")
+      assert.strictEqual((yield* tracker.summary).rates.lastMinute, 0)
+      assert.strictEqual((yield* tracker.summary).rates.perMinute, 2 / 60)
+    }).pipe(Effect.provide(ErrorTracker.layer({ window: "1 hour" }))))
+
+  it.effect("a pending occurrence counts at once; resolving it moves the recovery count and updates the history", () =>
+    Effect.gen(function*() {
+      const tracker = yield* Tracker
+      const early: ErrorTracker.Occurrence = { error: storage(), timestamp: 0, recovery: "pending" }
+      const late: ErrorTracker.Occurrence = { error: storage(), timestamp: 0, recovery: "pending" }
+      tracker.offer(early)
+      tracker.resolve(early, "failed") // before the tracker took it in
+      tracker.offer(late)
+      let summary = yield* tracker.summary
+      assert.deepStrictEqual(summary.recovery, { attempted: 2, pending: 1, succeeded: 0, failed: 1, unobserved: 0 })
+      assert.deepStrictEqual((yield* tracker.history).map((e) => e.recovery), ["failed", "pending"])
+      tracker.resolve(late, "succeeded")
+      tracker.resolve(late, "failed") // a second outcome is ignored
+      summary = yield* tracker.summary
+      assert.deepStrictEqual(summary.recovery, { attempted: 2, pending: 0, succeeded: 1, failed: 1, unobserved: 0 })
+      assert.deepStrictEqual((yield* tracker.history).map((e) => e.recovery), ["failed", "succeeded"])
+    }).pipe(Effect.provide(ErrorTracker.layer())))
+
+  it.effect("trackers sharing a metric registry add up; closing one leaves the other's figures", () =>
+    Effect.gen(function*() {
+      const a = yield* Scope.make()
+      const b = yield* Scope.make()
+      const first = yield* ErrorTracker.make().pipe(Scope.provide(a))
+      const second = yield* ErrorTracker.make().pipe(Scope.provide(b))
+      for (let i = 0; i < 5; i++) yield* first.record(network())
+      yield* second.record(network())
+      yield* Effect.yieldNow // the trackers take them in (a series appears with its tag's first event)
+      const count = Effect.map(Metric.snapshot, (all) =>
+        all.filter((m) => m.id === "resilience_errors_total").map((m) => (m.state as { count: number }).count))
+      assert.deepStrictEqual(yield* count, [6])
+      yield* Scope.close(b, Exit.void)
+      assert.deepStrictEqual(yield* count, [5])
+      // a tag first seen after closing registers nothing
+      yield* second.record(storage())
+      yield* Scope.close(a, Exit.void)
+      assert.deepStrictEqual((yield* Metric.snapshot).filter((m) => m.id.startsWith("resilience_")), [])
+    }).pipe(Effect.provideService(Metric.MetricRegistry, new Map())))
 })

@@ -94,6 +94,36 @@ describe("tracking through protect and the retry policy", () => {
       assert.deepStrictEqual(yield* calls("slow"), undefined)
     }).pipe(Effect.provide(Errors)))
 
+  it.effect("a failure is counted while its retry waits, and a hanging fallback leaves it pending", () =>
+    Effect.gen(function*() {
+      const slow = ErrorLayer.layer({
+        logFormat: false,
+        policies: [Policy.forFamily(StorageError, { maxAttempts: 2, baseDelay: "1 hour" })]
+      })
+      const summary = ErrorTracker.summary
+      yield* Effect.gen(function*() {
+        const op = scripted(repeat(1, storage))
+        const call = yield* Effect.forkChild(op.effect.pipe(protect({ operation: "slow" })))
+        yield* TestClock.adjust("1 second")
+        const during = yield* summary
+        assert.strictEqual(during.total, 1)
+        assert.strictEqual(during.rates.lastMinute, 1)
+        assert.strictEqual(during.recovery.pending, 1)
+        assert.deepStrictEqual(brief(yield* history), ["protect StorageError #1 pending"])
+        yield* TestClock.adjust("1 hour")
+        yield* Fiber.join(call)
+        assert.deepStrictEqual(brief(yield* history), ["protect StorageError #1 succeeded"])
+
+        yield* Effect.forkChild(Effect.fail(new NetworkError({ target: "x" })).pipe(
+          protect({ operation: "hang", recover: { NetworkError: () => Effect.never } })
+        ))
+        yield* TestClock.adjust("1 minute")
+        const after = yield* summary
+        assert.strictEqual(after.total, 4) // storage, and network 3 times (the built-in default policy)
+        assert.strictEqual(after.recovery.pending, 1) // the fallback never ends
+      }).pipe(Effect.provide(slow))
+    }))
+
   it.effect("a defect on the first attempt is a failed call, not a tracked error", () =>
     Effect.gen(function*() {
       yield* run(Effect.die("bug").pipe(protect({ operation: "buggy" }), Effect.catchDefect(() => Effect.void)))
