@@ -15,11 +15,7 @@ import * as ErrorFamily from "./ErrorFamily.js"
  * @category schemas
  */
 export const Alert = Schema.Struct({
-  tag: Schema.String,
-  code: Schema.String,
-  kind: ErrorFamily.KindSchema,
-  severity: ErrorFamily.SeveritySchema,
-  message: Schema.String,
+  ...ErrorFamily.PublicView.fields, // tag, code, kind, severity, public message
   operation: Schema.optional(Schema.String),
   timestamp: Schema.Number
 })

@@ -66,11 +66,7 @@ export type Source = typeof Source.Type
  */
 export const ErrorEvent = Schema.Struct({
   timestamp: Schema.Number,
-  tag: Schema.String,
-  code: Schema.String,
-  kind: ErrorFamily.KindSchema,
-  severity: ErrorFamily.SeveritySchema,
-  message: Schema.String,
+  ...ErrorFamily.PublicView.fields, // tag, code, kind, severity, public message
   operation: Schema.optional(Schema.String),
   attempt: Schema.optional(Schema.Number),
   annotations: Schema.Record(Schema.String, Schema.Union([Schema.String, Schema.Number, Schema.Boolean])),
