@@ -4,11 +4,11 @@
  *
  * @since 0.1.0
  */
-import { Cause, Context, Effect, Layer, Pull, References, Schedule } from "effect"
+import { Cause, Context, Effect, Layer, Pull, Schedule } from "effect"
 import * as ErrorFamily from "./ErrorFamily.js"
 import * as ErrorLogger from "./ErrorLogger.js"
-import * as ErrorTracker from "./ErrorTracker.js"
 import { logRetry, makeDispatcher, type RetryDecision as Decision } from "./internal/dispatch.js"
+import { recorderFor } from "./internal/track.js"
 import * as Policy from "./Policy.js"
 
 /**
@@ -187,19 +187,16 @@ const logger = ErrorLogger.make("effect-resilience/retry")
 export const retry: Schedule.Schedule<RetryDecision, unknown, never, PolicyService> = Schedule.fromStep(
   Effect.withFiber((fiber) => {
     const service = Context.getUnsafe(fiber.context, PolicyService)
-    const tracker = Context.getOrUndefined(fiber.context, ErrorTracker.ErrorTracker)
-    const annotations = tracker === undefined ? undefined : fiber.getRef(References.CurrentLogAnnotations)
+    const recorder = recorderFor(fiber, "retry")
     const dispatch = makeDispatcher(service.policyFor)
-    const track = (error: unknown, at: number, attempt: number, recovery: ErrorTracker.Recovery) =>
-      tracker?.offer({ error, timestamp: at, attempt, recovery, source: "retry", annotations })
     return Effect.succeed((now: number, error: unknown) =>
       dispatch(now, error).pipe(
         Effect.tap(([decision, delay]) => {
-          track(error, now, decision.total, "unobserved")
+          recorder?.record(error, now, decision.total, "unobserved")
           return logRetry(logger, error, decision, delay)
         }),
         Pull.catchDone((decision) => {
-          track(error, now, (decision as RetryDecision).total, "none")
+          recorder?.record(error, now, (decision as RetryDecision).total, "none")
           return Cause.done(decision as RetryDecision)
         })
       )

@@ -6,14 +6,15 @@
  * @since 0.1.0
  */
 import type { Fiber } from "effect"
-import { Cause, Clock, Context, Duration, Effect, Pull, References, Result } from "effect"
+import { Cause, Clock, Context, Duration, Effect, Pull, Result } from "effect"
 import { dual } from "effect/Function"
 import * as Alerts from "./Alerts.js"
 import { TimeoutError } from "./CommonErrors.js"
 import * as ErrorFamily from "./ErrorFamily.js"
 import * as ErrorLogger from "./ErrorLogger.js"
-import * as ErrorTracker from "./ErrorTracker.js"
+import type * as ErrorTracker from "./ErrorTracker.js"
 import { logRetry, makeDispatcher, type RetryDecision } from "./internal/dispatch.js"
+import { recorderFor } from "./internal/track.js"
 import { PolicyService } from "./PolicyService.js"
 import * as ResilienceMetrics from "./ResilienceMetrics.js"
 
@@ -181,27 +182,16 @@ export const protect: {
       if (metrics !== undefined && !Cause.hasInterruptsOnly(cause)) metrics.recordCall(operation, "failed")
       return Effect.failCause(cause)
     }
-    const tracker = Context.getOrUndefined(fiber.context, ErrorTracker.ErrorTracker)
-    const annotations = tracker === undefined ? undefined : fiber.getRef(References.CurrentLogAnnotations)
+    const recorder = recorderFor(fiber, "protect", operation)
     // the failure whose retry or fallback is running: recorded as pending, resolved when that ends
     let pending: ErrorTracker.Occurrence | undefined
     const track = (error: unknown, at: number, attempt: number, recovery: "none" | "pending") => {
-      if (tracker === undefined) return
-      const occurrence: ErrorTracker.Occurrence = {
-        error,
-        timestamp: at,
-        operation,
-        attempt,
-        recovery,
-        source: "protect",
-        annotations
-      }
-      tracker.offer(occurrence)
+      const occurrence = recorder?.record(error, at, attempt, recovery)
       if (recovery === "pending") pending = occurrence
     }
     const settle = (outcome: "succeeded" | "failed") => {
       if (pending === undefined) return
-      tracker!.resolve(pending, outcome)
+      recorder!.tracker.resolve(pending, outcome)
       pending = undefined
     }
 
