@@ -1,12 +1,14 @@
 /**
- * `ErrorLayer`: the one Layer a user provides to get the error registry, the policies, the error tracker and its
- * metrics, the alert hub and the error logger.
+ * `ErrorLayer`: the one Layer a user provides to get the error registry, the policies, the circuit breakers, the
+ * error tracker and its metrics, the alert hub and the error logger.
  *
  * @since 0.1.0
  */
 import type { Config } from "effect"
 import { Context, Effect, Layer } from "effect"
 import * as Alerts from "./Alerts.js"
+import * as BreakerRegistry from "./BreakerRegistry.js"
+import type * as CircuitBreaker from "./CircuitBreaker.js"
 import type * as ErrorFamily from "./ErrorFamily.js"
 import * as ErrorLogger from "./ErrorLogger.js"
 import * as ErrorRegistry from "./ErrorRegistry.js"
@@ -23,6 +25,7 @@ import * as ResilienceMetrics from "./ResilienceMetrics.js"
  * - `logFormat`: `"pretty"` or `"json"`; without it, `LOG_FORMAT` is read. `false` leaves the logger alone.
  * - `alertCapacity`: alerts buffered per subscriber before the oldest are dropped (default 1024).
  * - `tracker`: options of the error tracker (history size, rate window, buffers), see `ErrorTracker.Options`.
+ * - `breakers`: options of the circuit breakers, the default ones and per name, see `BreakerRegistry.Options`.
  *
  * @since 0.1.0
  * @category models
@@ -34,6 +37,7 @@ export interface Options {
   readonly logFormat?: ErrorLogger.Format | false | undefined
   readonly alertCapacity?: number | undefined
   readonly tracker?: ErrorTracker.Options | undefined
+  readonly breakers?: BreakerRegistry.Options | undefined
 }
 
 /**
@@ -47,11 +51,12 @@ export type Services =
   | PolicyService.PolicyService
   | ErrorTracker.ErrorTracker
   | ResilienceMetrics.ResilienceMetrics
+  | BreakerRegistry.BreakerRegistry
   | Alerts.Alerts
 
 /**
  * Why building `ErrorLayer` can fail: an invalid policy config, a duplicate error code or tag, invalid tracker
- * options, or an invalid `LOG_FORMAT`. Nothing is provided from a layer that failed.
+ * or breaker options, or an invalid `LOG_FORMAT`. Nothing is provided from a layer that failed.
  *
  * @since 0.1.0
  * @category errors
@@ -60,6 +65,7 @@ export type Error =
   | Policy.PolicyConfigError
   | ErrorRegistry.ErrorRegistryError
   | ErrorTracker.ErrorTrackerConfigError
+  | CircuitBreaker.BreakerConfigError
   | Config.ConfigError
 
 /**
@@ -105,9 +111,11 @@ export const layer = (options: Options = {}): Layer.Layer<Services, Error> => {
   )
   // the tracker's fiber lives as long as the layer; its ErrorReporter is installed next to any already there
   const tracking = ResilienceMetrics.layer.pipe(Layer.provideMerge(ErrorTracker.layer(options.tracker)))
+  // the breakers record their state changes in the tracker
+  const monitored = BreakerRegistry.layer(options.breakers).pipe(Layer.provideMerge(tracking))
   const alerts = Alerts.layer({ capacity: options.alertCapacity })
   const logger = options.logFormat === false ? Layer.empty : ErrorLogger.layer({ format: options.logFormat })
-  return Layer.mergeAll(core, tracking, alerts, logger)
+  return Layer.mergeAll(core, monitored, alerts, logger)
 }
 
 /**

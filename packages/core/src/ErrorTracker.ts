@@ -9,6 +9,7 @@ import type { Fiber, SchemaIssue, Scope } from "effect"
 import { Cause, Clock, Context, Duration, Effect, ErrorReporter, Layer, Queue, Redacted, References, Schema, Stream } from "effect"
 import * as ErrorFamily from "./ErrorFamily.js"
 import { fieldIssues } from "./internal/issues.js"
+import * as CircuitBreaker from "./CircuitBreaker.js"
 import { addCounterSource } from "./internal/metricSeries.js"
 import { RateWindow } from "./internal/rateWindow.js"
 
@@ -126,6 +127,7 @@ const PerSeverity = Schema.Struct({
  * - `subscribers`: active subscribers, events put in their buffers (`delivered`), events they dropped because
  *   their buffer was full (oldest first), and callback runs that threw, failed, died, were interrupted or timed
  *   out (`failed`).
+ * - `breakers`: circuit breaker state changes recorded (`transitions`) and the last 50 of them, oldest first.
  *
  * @since 0.1.0
  * @category schemas
@@ -164,6 +166,10 @@ export const Summary = Schema.Struct({
     delivered: Schema.Number,
     dropped: Schema.Number,
     failed: Schema.Number
+  }),
+  breakers: Schema.Struct({
+    transitions: Schema.Number,
+    recent: Schema.Array(CircuitBreaker.Transition)
   })
 })
 
@@ -356,6 +362,8 @@ interface Subscriber {
 export interface ErrorTrackerShape {
   readonly offer: (occurrence: Occurrence) => void
   readonly resolve: (occurrence: Occurrence, outcome: "succeeded" | "failed") => void
+  /** Records a circuit breaker's state change (breakers of `BreakerRegistry` report theirs). */
+  readonly recordTransition: (transition: CircuitBreaker.Transition) => void
   readonly record: (
     error: unknown,
     options?: Omit<Occurrence, "error" | "timestamp" | "annotations"> | undefined
@@ -454,6 +462,7 @@ const decodeLimits = Schema.decodeUnknownEffect(SubscribeLimits)
 
 /** One minute in six 10-second buckets, whatever the window's resolution. */
 const lastMinuteBuckets = 6
+const recentTransitions = 50
 
 /**
  * Makes a tracker and starts its fiber in the current scope. Invalid options fail with
@@ -528,6 +537,10 @@ export const make = (
     // errors already recorded, so the reporter does not count again an error that protect or retry recorded
     const tracked = new WeakSet<object>()
     const pendings = new WeakMap<Occurrence, Pending>()
+
+    // breaker state changes: rare, so a plain array of the most recent ones
+    const transitions: Array<CircuitBreaker.Transition> = []
+    let transitionCount = 0
 
     // history: a ring of the last `historySize` events
     const history: Array<ErrorEvent | undefined> = new Array(historySize)
@@ -766,7 +779,8 @@ export const make = (
         },
         history: { size: historyCount, capacity: historySize },
         dropped,
-        subscribers: { active: subscribers.size, ...subscriberStats }
+        subscribers: { active: subscribers.size, ...subscriberStats },
+        breakers: { transitions: transitionCount, recent: transitions.slice() }
       }
     }
 
@@ -817,6 +831,11 @@ export const make = (
     const tracker: ErrorTrackerShape = {
       offer,
       resolve,
+      recordTransition: (transition) => {
+        transitionCount++
+        if (transitions.length === recentTransitions) transitions.shift()
+        transitions.push(transition)
+      },
       record: (error, options) =>
         Effect.withFiber((fiber) => {
           offer({

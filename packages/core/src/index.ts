@@ -11,6 +11,21 @@
 export * as Alerts from "./Alerts.js"
 
 /**
+ * Named circuit breakers shared by a program, with their state changes as one stream, recorded by the tracker and
+ * exported as metrics.
+ *
+ * @since 0.1.0
+ */
+export * as BreakerRegistry from "./BreakerRegistry.js"
+
+/**
+ * A circuit breaker on a transactional state machine (`TxRef`), with a per-call path that runs no transaction.
+ *
+ * @since 0.1.0
+ */
+export * as CircuitBreaker from "./CircuitBreaker.js"
+
+/**
  * @since 0.1.0
  */
 export * as CommonErrors from "./CommonErrors.js"
@@ -67,6 +82,13 @@ export * as Protect from "./Protect.js"
  * @since 0.1.0
  */
 export * as ResilienceMetrics from "./ResilienceMetrics.js"
+
+/**
+ * Trip rules: consecutive failures, failure rate and slow-call rate over a count or time window.
+ *
+ * @since 0.1.0
+ */
+export * as TripRule from "./TripRule.js"
 
 /**
  * `protect`, re-exported at the top level: the one call that applies the whole rule set to an operation.

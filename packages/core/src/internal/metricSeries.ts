@@ -20,24 +20,47 @@ export const addCounterSource = (
   description: string,
   attributes: Readonly<Record<string, string>>,
   get: () => number
+): () => void => addSource("counter", context, name, description, attributes, get)
+
+/** As {@link addCounterSource}, for a gauge series (the sum of its sources' current values). */
+export const addGaugeSource = (
+  context: Context.Context<never>,
+  name: string,
+  description: string,
+  attributes: Readonly<Record<string, string>>,
+  get: () => number
+): () => void => addSource("gauge", context, name, description, attributes, get)
+
+const addSource = (
+  kind: "counter" | "gauge",
+  context: Context.Context<never>,
+  name: string,
+  description: string,
+  attributes: Readonly<Record<string, string>>,
+  get: () => number
 ): () => void => {
   const registry = Context.get(context, Metric.MetricRegistry)
-  const key = JSON.stringify([name, attributes, Context.get(context, Metric.CurrentMetricAttributes)])
+  const key = JSON.stringify([kind, name, attributes, Context.get(context, Metric.CurrentMetricAttributes)])
   let series = shared.get(registry)
   if (series === undefined) shared.set(registry, series = new Map())
   let entry = series.get(key)
   if (entry === undefined) {
     const sources = new Set<() => number>()
-    const metric = Metric.counter(name, { description, attributes, incremental: true })
-    const registration = Metric.registerUnsafe(metric, context, {
-      get: () => {
-        let count = 0
-        for (const source of sources) count += source()
-        return { count, incremental: true }
-      },
-      update: () => {},
-      modify: () => {}
-    })
+    const sum = () => {
+      let total = 0
+      for (const source of sources) total += source()
+      return total
+    }
+    const hooks = { update: () => {}, modify: () => {} }
+    const registration = kind === "counter"
+      ? Metric.registerUnsafe(Metric.counter(name, { description, attributes, incremental: true }), context, {
+        ...hooks,
+        get: () => ({ count: sum(), incremental: true })
+      })
+      : Metric.registerUnsafe(Metric.gauge(name, { description, attributes }), context, {
+        ...hooks,
+        get: () => ({ value: sum() })
+      })
     entry = { sources, registration }
     series.set(key, entry)
   }

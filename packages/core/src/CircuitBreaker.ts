@@ -1,0 +1,772 @@
+/**
+ * A circuit breaker: fails fast while a dependency is unhealthy, and lets a few probe calls through to see whether
+ * it has recovered.
+ *
+ * - **closed**: calls run; their outcomes feed the {@link TripRule}s, and the first rule that trips opens it.
+ * - **open**: calls are rejected at once with a {@link BreakerOpenError} carrying `retryAfter`, for a duration
+ *   taken from the `openDuration` schedule, stepped once per consecutive opening (so it can grow, capped).
+ * - **half_open**: the first call after the open duration is a probe, and up to `halfOpenProbes` probes run at
+ *   once; other calls are rejected. `closeAfter` successful probes close it; a failed probe opens it again.
+ * - Manual states: **forced_open** (isolated: every call rejected), **forced_closed** (every call runs, nothing
+ *   trips) and **disabled** (every call runs and is recorded; trips are only counted, as `wouldOpen`). `reset`
+ *   returns to closed with fresh counts.
+ *
+ * The state machine lives in a `TxRef` and every transition is an `Effect.tx` transaction that checks the state
+ * it starts from, so each transition happens once however many fibers race for it. The per-call path runs no
+ * transaction: it reads the committed state and updates the trip counts in one synchronous step, which no other
+ * fiber can interleave with (the same atomicity `Ref.modify` gives, without allocating an effect per call).
+ *
+ * @since 0.1.0
+ */
+import type { Fiber } from "effect"
+import { Cause, Clock, Duration, Effect, Exit, PubSub, Result, Schedule, Schema, Scope, Stream, TxRef } from "effect"
+import * as ErrorFamily from "./ErrorFamily.js"
+import { makeTripper, needsClock, slowThreshold, type Tripper, type TripReason } from "./internal/tripWindow.js"
+import * as TripRule from "./TripRule.js"
+
+// ---------------------------------------------------------------------------------------------------------------
+// models
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * The states of a breaker: the three of the automatic state machine and the three set by hand.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Status = Schema.Literals(["closed", "open", "half_open", "forced_open", "forced_closed", "disabled"])
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Status = typeof Status.Type
+
+/**
+ * Why a breaker changed state.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Reason = Schema.Literals([
+  "consecutive_failures",
+  "failure_rate",
+  "slow_call_rate",
+  "open_elapsed",
+  "probe_failed",
+  "probes_succeeded",
+  "isolated",
+  "forced_closed",
+  "disabled",
+  "reset"
+])
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Reason = typeof Reason.Type
+
+/**
+ * One state change. `openings` is the number of consecutive openings so far and `openMillis` how long an opening
+ * lasts (set when `to` is `"open"`). `generation` increases by one per change of that breaker, so consumers can
+ * order and de-duplicate them.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Transition = Schema.Struct({
+  breaker: Schema.String,
+  from: Status,
+  to: Status,
+  reason: Reason,
+  at: Schema.Number,
+  generation: Schema.Number,
+  openings: Schema.Number,
+  openMillis: Schema.optional(Schema.Number)
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Transition = typeof Transition.Type
+
+/**
+ * Calls through a breaker by outcome. `slow` counts calls slower than the slow-call threshold (they are also
+ * counted as `success` or `failure`); `rejected` counts calls the breaker did not run.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Calls = Schema.Struct({
+  success: Schema.Number,
+  failure: Schema.Number,
+  ignored: Schema.Number,
+  rejected: Schema.Number,
+  slow: Schema.Number
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Calls = typeof Calls.Type
+
+/**
+ * A breaker's state as read: its status and since when, the consecutive openings, how long until an open breaker
+ * lets a probe through (`retryAfterMillis`), the probes running and succeeded in half-open, the calls by outcome,
+ * and `wouldOpen`, the trips counted while disabled.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const State = Schema.Struct({
+  breaker: Schema.String,
+  status: Status,
+  since: Schema.Number,
+  openings: Schema.Number,
+  retryAfterMillis: Schema.optional(Schema.Number),
+  probes: Schema.Struct({ running: Schema.Number, succeeded: Schema.Number, limit: Schema.Number }),
+  calls: Calls,
+  wouldOpen: Schema.Number
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type State = typeof State.Type
+
+/**
+ * The rejection of a call by an open, half-open (all probe slots taken) or isolated breaker. It carries the
+ * breaker's name, its state and `retryAfter`: how long until the breaker lets a probe through (zero in half-open,
+ * where probes are already running; the first open duration when isolated by hand). The HTTP edge turns it into
+ * a 503 with `Retry-After`.
+ *
+ * **Details**
+ *
+ * A recoverable error that `PolicyService` does not retry unless given a policy of its own, so `protect` never
+ * spends retries on rejections. Rejections are built without a stack trace and shared between calls rejected in
+ * the same millisecond, which keeps a rejection about as cheap as `Effect.fail` of a ready value.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { CircuitBreaker } from "@effect-resilience/core"
+ *
+ * declare const charge: Effect.Effect<string, CircuitBreaker.BreakerOpenError>
+ *
+ * const answer = charge.pipe(
+ *   Effect.catchTag("BreakerOpenError", (e) =>
+ *     Effect.succeed(`payments unavailable, retry in ${e.retryAfterMillis} ms`))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class BreakerOpenError extends ErrorFamily.TaggedError<BreakerOpenError>()("BreakerOpenError", {
+  breaker: Schema.String,
+  status: Schema.Literals(["open", "half_open", "forced_open"]),
+  retryAfterMillis: Schema.Number
+}, {
+  code: "resilience.E0008",
+  kind: "recoverable",
+  severity: "medium",
+  publicMessage: "The service is temporarily unavailable. Please try again later."
+}) {
+  /**
+   * `retryAfterMillis` as a `Duration`.
+   *
+   * @since 0.1.0
+   */
+  get retryAfter(): Duration.Duration {
+    return Duration.millis(this.retryAfterMillis)
+  }
+}
+
+/**
+ * Which failures count against a breaker: a predicate on the error, or the error tags that count. Either way,
+ * interruptions count as neither success nor failure, and defects count as failures.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Counts = ((error: unknown) => boolean) | ReadonlyArray<string>
+
+/**
+ * Options of a breaker.
+ *
+ * | option | meaning | default |
+ * | --- | --- | --- |
+ * | `trip` | one {@link TripRule} or several (the first that trips opens the breaker) | `TripRule.consecutive(5)` |
+ * | `openDuration` | how long it stays open: a duration, or a `Schedule` stepped once per consecutive opening (input: the opening's number, from 1); when the schedule ends its last duration is kept | exponential from 5 s, capped at 1 min |
+ * | `halfOpenProbes` | probe calls allowed at once in half-open | `1` |
+ * | `closeAfter` | successful probes that close it | `halfOpenProbes` |
+ * | `counts` | which failures count (see {@link Counts}) | every error but business errors |
+ *
+ * Consecutive openings start again from the first duration once the breaker has stayed closed at least as long
+ * as it was last open, so a dependency that flaps keeps its longer open durations.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly trip?: TripRule.TripRule | ReadonlyArray<TripRule.TripRule> | undefined
+  readonly openDuration?: Duration.Input | Schedule.Schedule<unknown, number> | undefined
+  readonly halfOpenProbes?: number | undefined
+  readonly closeAfter?: number | undefined
+  readonly counts?: Counts | undefined
+}
+
+/**
+ * Breaker options that failed validation: one issue per problem, each naming the breaker, the path to the option
+ * and the reason. Nothing is built from options with a problem.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { CircuitBreaker } from "@effect-resilience/core"
+ *
+ * const error = new CircuitBreaker.BreakerConfigError({
+ *   issues: [{ breaker: "payments", path: ["halfOpenProbes"], message: "Expected an integer of at least 1, got 0" }]
+ * })
+ * error.message // 'Invalid circuit breaker options: payments.halfOpenProbes: Expected an integer of at least 1, got 0'
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class BreakerConfigError extends Schema.TaggedError<BreakerConfigError>()("BreakerConfigError", {
+  issues: Schema.Array(Schema.Struct({
+    breaker: Schema.String,
+    path: Schema.Array(Schema.String),
+    message: Schema.String
+  }))
+}) {
+  override get message(): string {
+    const issues = this.issues.map((i) => `${[i.breaker, ...i.path].join(".")}: ${i.message}`)
+    return `Invalid circuit breaker options: ${issues.join("; ")}`
+  }
+}
+
+/**
+ * A named circuit breaker.
+ *
+ * - `execute(effect)` runs an effect through the breaker, adding {@link BreakerOpenError} to its error type.
+ * - `state` reads the current {@link State}; `changes` streams every {@link Transition} from when it is run.
+ * - `isolate`, `forceClosed`, `disable` and `reset` set the state by hand (each one a transition).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CircuitBreaker {
+  readonly name: string
+  readonly execute: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | BreakerOpenError, R>
+  readonly state: Effect.Effect<State>
+  readonly changes: Stream.Stream<Transition>
+  readonly isolate: Effect.Effect<void>
+  readonly forceClosed: Effect.Effect<void>
+  readonly disable: Effect.Effect<void>
+  readonly reset: Effect.Effect<void>
+}
+
+/**
+ * Options after validation.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Config {
+  readonly rules: ReadonlyArray<TripRule.TripRule>
+  readonly openDuration: Schedule.Schedule<unknown, number> | Duration.Duration
+  readonly halfOpenProbes: number
+  readonly closeAfter: number
+  readonly counts: (error: unknown) => boolean
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// config
+// ---------------------------------------------------------------------------------------------------------------
+
+const defaultOpenDuration: Schedule.Schedule<unknown, number> = Schedule.min([
+  Schedule.exponential("5 seconds"),
+  Schedule.spaced("1 minute")
+]) as Schedule.Schedule<unknown, number>
+
+const countsBusiness = (error: unknown) => !(ErrorFamily.isClassified(error) && error.kind === "business")
+
+/**
+ * Validates breaker options. Every problem is reported at once in a {@link BreakerConfigError}.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { CircuitBreaker, TripRule } from "@effect-resilience/core"
+ *
+ * const config = CircuitBreaker.validate("payments", { trip: TripRule.consecutive(3), openDuration: "10 seconds" })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const validate = (name: string, options: Options = {}): Effect.Effect<Config, BreakerConfigError> =>
+  Effect.suspend(() => {
+    const issues: Array<{ breaker: string; path: Array<string>; message: string }> = []
+    const add = (path: ReadonlyArray<string | number>, message: string) =>
+      issues.push({ breaker: name, path: path.map(String), message })
+    const rules = options.trip === undefined
+      ? [TripRule.consecutive(5)]
+      : Array.isArray(options.trip)
+      ? options.trip as ReadonlyArray<TripRule.TripRule>
+      : [options.trip as TripRule.TripRule]
+    if (rules.length === 0) add(["trip"], "Expected at least one trip rule")
+    rules.forEach((rule, i) => {
+      for (const issue of TripRule.validate(rule)) {
+        add(rules.length === 1 && !Array.isArray(options.trip) ? ["trip", ...issue.path] : ["trip", i, ...issue.path], issue.message)
+      }
+    })
+    const count = (key: "halfOpenProbes" | "closeAfter", value: unknown) => {
+      if (value !== undefined && !(typeof value === "number" && Number.isInteger(value) && value >= 1)) {
+        add([key], `Expected an integer of at least 1, got ${String(value)}`)
+      }
+    }
+    count("halfOpenProbes", options.halfOpenProbes)
+    count("closeAfter", options.closeAfter)
+    let openDuration: Config["openDuration"] = defaultOpenDuration
+    if (options.openDuration !== undefined) {
+      if (Schedule.isSchedule(options.openDuration)) {
+        openDuration = options.openDuration
+      } else {
+        const duration = Duration.fromInput(options.openDuration as Duration.Input)
+        if (duration._tag === "None" || !Duration.isFinite(duration.value)) {
+          add(["openDuration"], `Expected a finite duration or a Schedule, got ${JSON.stringify(options.openDuration)}`)
+        } else {
+          openDuration = duration.value
+        }
+      }
+    }
+    const counts = options.counts
+    if (counts !== undefined && typeof counts !== "function" && !Array.isArray(counts)) {
+      add(["counts"], "Expected a predicate or a list of error tags")
+    }
+    if (issues.length > 0) return Effect.fail(new BreakerConfigError({ issues }))
+    const halfOpenProbes = options.halfOpenProbes ?? 1
+    return Effect.succeed<Config>({
+      rules,
+      openDuration,
+      halfOpenProbes,
+      closeAfter: options.closeAfter ?? halfOpenProbes,
+      counts: counts === undefined
+        ? countsBusiness
+        : typeof counts === "function"
+        ? counts
+        : ((tags) => (error: unknown) => {
+          const tag = ErrorFamily.tagOf(error)
+          return tag !== undefined && tags.has(tag)
+        })(new Set(counts as ReadonlyArray<string>))
+    })
+  })
+
+// ---------------------------------------------------------------------------------------------------------------
+// the breaker
+// ---------------------------------------------------------------------------------------------------------------
+
+// The committed state. Every transition commits a new object with the next generation; `tripper` holds the trip
+// counts of a closed period and is replaced with the state.
+interface Core {
+  readonly status: Status
+  readonly generation: number
+  readonly since: number
+  readonly openings: number
+  readonly epoch: number
+  readonly openUntil: number
+  readonly lastOpenMillis: number
+  readonly probes: number
+  readonly probeSuccesses: number
+  readonly tripper: Tripper
+}
+
+const V8Error = Error as unknown as { stackTraceLimit: number | undefined }
+
+/** @internal */
+export interface Hooks {
+  readonly publish: (transition: Transition) => void
+}
+
+type Outcome = "success" | "failure" | "ignored"
+
+/**
+ * Builds a breaker from validated options; `hooks.publish` receives every transition once committed.
+ *
+ * @internal
+ */
+export const makeUnsafe = (name: string, config: Config, hooks: Hooks, changes: Stream.Stream<Transition>): CircuitBreaker => {
+  const { closeAfter, counts, halfOpenProbes, rules } = config
+  const timed = needsClock(rules)
+  const slowMillis = slowThreshold(rules)
+  const calls = { success: 0, failure: 0, ignored: 0, rejected: 0, slow: 0 }
+  let wouldOpen = 0
+  let dryRun: Tripper = makeTripper(rules)
+
+  const ref = TxRef.makeUnsafe<Core>({
+    status: "closed",
+    generation: 0,
+    since: 0,
+    openings: 0,
+    epoch: 0,
+    openUntil: 0,
+    lastOpenMillis: 0,
+    probes: 0,
+    probeSuccesses: 0,
+    tripper: makeTripper(rules)
+  })
+
+  // --- open durations: stepped once per consecutive opening and remembered, so a transaction that runs again
+  // gets the same duration for the same opening
+  let delayEpoch = -1
+  let delays: Array<number> = []
+  let step: ((now: number, input: number) => Effect.Effect<[unknown, Duration.Duration], unknown, unknown>) | undefined
+  const openMillis = (epoch: number, opening: number, now: number): Effect.Effect<number> => {
+    const fixed = config.openDuration
+    if (Duration.isDuration(fixed)) return Effect.succeed(Duration.toMillis(fixed))
+    return Effect.suspend(() => {
+      if (epoch !== delayEpoch) {
+        delayEpoch = epoch
+        delays = []
+        step = undefined
+      }
+      if (opening <= delays.length) return Effect.succeed(delays[opening - 1]!)
+      const next = (s: NonNullable<typeof step>): Effect.Effect<number> =>
+        s(now, delays.length + 1).pipe(
+          Effect.map(([, duration]) => Duration.toMillis(duration)),
+          // the schedule ended: keep the last duration
+          Effect.catchCause(() => Effect.succeed(delays.length === 0 ? 0 : delays[delays.length - 1]!)),
+          Effect.flatMap((millis) => {
+            delays.push(millis)
+            return opening <= delays.length ? Effect.succeed(delays[opening - 1]!) : next(s)
+          })
+        ) as Effect.Effect<number>
+      if (step !== undefined) return next(step)
+      return Effect.flatMap(Schedule.toStep(fixed as Schedule.Schedule<unknown, number>), (s) => {
+        step = s as NonNullable<typeof step>
+        return next(step)
+      })
+    })
+  }
+
+  // --- transitions: each a transaction from the state it was decided on; none if another fiber got there first
+  const commit = (
+    decide: (core: Core, now: number) => Effect.Effect<readonly [Core, Reason | undefined] | undefined>
+  ): Effect.Effect<Core | undefined> =>
+    Effect.clockWith((clock) =>
+      Effect.suspend(() => {
+        const now = clock.currentTimeMillisUnsafe()
+        return Effect.tx(Effect.flatMap(TxRef.get(ref), (core) =>
+          Effect.flatMap(decide(core, now), (decided) =>
+            decided === undefined
+              ? Effect.succeed(undefined)
+              : Effect.as(TxRef.set(ref, decided[0]), [core, decided[0], decided[1], now] as const))))
+      }).pipe(Effect.map((committed) => {
+        if (committed === undefined) return undefined
+        const [from, to, reason, now] = committed
+        if (reason !== undefined) {
+          hooks.publish({
+            breaker: name,
+            from: from.status,
+            to: to.status,
+            reason,
+            at: now,
+            generation: to.generation,
+            openings: to.openings,
+            ...(to.status === "open" ? { openMillis: to.lastOpenMillis } : {})
+          })
+        }
+        return to
+      }))
+    )
+
+  const next = (core: Core, status: Status, now: number, changes?: Partial<Core>): Core => ({
+    ...core,
+    status,
+    generation: core.generation + 1,
+    since: now,
+    probes: 0,
+    probeSuccesses: 0,
+    ...changes
+  })
+
+  const opened = (core: Core, now: number): Effect.Effect<Core> => {
+    // openings carry on from a half-open probe, or when the breaker closed less time ago than it was last open
+    const keep = core.status === "half_open" || (core.openings > 0 && now - core.since < core.lastOpenMillis)
+    const epoch = keep ? core.epoch : core.epoch + 1
+    const openings = keep ? core.openings + 1 : 1
+    return Effect.map(openMillis(epoch, openings, now), (millis) =>
+      next(core, "open", now, { openings, epoch, openUntil: now + millis, lastOpenMillis: millis }))
+  }
+
+  const trip = (from: Core, reason: TripReason) =>
+    commit((core, now) =>
+      core !== from ? Effect.succeed(undefined) : Effect.map(opened(core, now), (open) => [open, reason] as const)
+    )
+
+  // claims a probe slot: from open once its duration is over (becoming half-open), or in half-open while a slot
+  // is free. Returns the half-open state the probe belongs to.
+  const claim = (from: Core) =>
+    commit((core, now) => {
+      if (core.generation !== from.generation) return Effect.succeed(undefined)
+      if (core.status === "open" && now >= core.openUntil) {
+        return Effect.succeed([next(core, "half_open", now, { probes: 1 }), "open_elapsed"] as const)
+      }
+      if (core.status === "half_open" && core.probes < halfOpenProbes) {
+        return Effect.succeed([{ ...core, probes: core.probes + 1 }, undefined] as const)
+      }
+      return Effect.succeed(undefined)
+    })
+
+  const settleProbe = (generation: number, outcome: Outcome) =>
+    commit((core, now) => {
+      if (core.generation !== generation || core.status !== "half_open") return Effect.succeed(undefined)
+      if (outcome === "ignored") return Effect.succeed([{ ...core, probes: core.probes - 1 }, undefined] as const)
+      if (outcome === "failure") return Effect.map(opened(core, now), (open) => [open, "probe_failed"] as const)
+      const succeeded = core.probeSuccesses + 1
+      return Effect.succeed(
+        succeeded >= closeAfter
+          ? [next(core, "closed", now, { tripper: makeTripper(rules) }), "probes_succeeded"] as const
+          : [{ ...core, probes: core.probes - 1, probeSuccesses: succeeded }, undefined] as const
+      )
+    })
+
+  const manual = (status: Status, reason: Reason) =>
+    Effect.asVoid(commit((core, now) => {
+      if (status === "closed") {
+        return Effect.succeed([
+          next(core, "closed", now, { openings: 0, epoch: core.epoch + 1, lastOpenMillis: 0, tripper: makeTripper(rules) }),
+          reason
+        ] as const)
+      }
+      if (status === "disabled") dryRun = makeTripper(rules)
+      return Effect.succeed([next(core, status, now), reason] as const)
+    }))
+
+  // --- outcomes
+  const classify = (cause: Cause.Cause<unknown>): Outcome => {
+    if (Cause.hasInterruptsOnly(cause)) return "ignored"
+    const found = Cause.findError(cause)
+    return Result.isFailure(found) || counts(found.success) ? "failure" : "ignored"
+  }
+
+  const count = (outcome: Outcome, millis: number) => {
+    calls[outcome]++
+    if (millis > slowMillis) calls.slow++
+  }
+
+  // a call admitted in `core` (closed or disabled) completed: count it, and trip if a rule says so
+  const settle = (core: Core, outcome: Outcome, millis: number, now: number): Effect.Effect<unknown> | undefined => {
+    count(outcome, millis)
+    if (outcome === "ignored") return undefined
+    const current = ref.value
+    if (current !== core) return undefined
+    if (core.status === "disabled") {
+      if (dryRun.record(outcome === "failure", millis, now) !== undefined) {
+        wouldOpen++
+        dryRun = makeTripper(rules)
+      }
+      return undefined
+    }
+    if (core.status !== "closed") return undefined
+    const reason = core.tripper.record(outcome === "failure", millis, now)
+    return reason === undefined ? undefined : trip(core, reason)
+  }
+
+  const cache = new Map<string, BreakerOpenError>()
+  const reject = (status: "open" | "half_open" | "forced_open", retryAfterMillis: number) => {
+    calls.rejected++
+    const millis = Math.max(0, Math.ceil(retryAfterMillis))
+    const key = status
+    let error = cache.get(key)
+    if (error === undefined || error.retryAfterMillis !== millis) {
+      // no stack: a rejection is a value about the breaker, not about where the call was made
+      const limit = V8Error.stackTraceLimit
+      V8Error.stackTraceLimit = 0
+      try {
+        error = new BreakerOpenError({ breaker: name, status, retryAfterMillis: millis }, { disableChecks: true })
+      } finally {
+        V8Error.stackTraceLimit = limit
+      }
+      cache.set(key, error)
+    }
+    return Effect.fail(error)
+  }
+
+  const firstOpenMillis = Duration.isDuration(config.openDuration) ? Duration.toMillis(config.openDuration) : 5_000
+
+  const execute = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | BreakerOpenError, R> => {
+    // the closed path without a clock is built once per closed period, so a call allocates nothing of its own
+    let cachedFor: Core | undefined
+    let cached: Effect.Effect<A, E, R> = self
+    const closedUntimed = (core: Core): Effect.Effect<A, E, R> =>
+      Effect.matchCauseEffect(self, {
+        onSuccess: (value) => {
+          calls.success++
+          if (ref.value === core) core.tripper.record(false, 0, 0)
+          return Effect.succeed(value)
+        },
+        onFailure: (cause) => {
+          const tripping = settle(core, classify(cause), 0, 0)
+          return tripping === undefined ? Effect.failCause(cause) : Effect.andThen(tripping, Effect.failCause(cause))
+        }
+      })
+
+    // a call whose duration matters (slow-call rules, time windows, probes)
+    const timedRun = (
+      clock: Clock.Clock,
+      done: (outcome: Outcome, millis: number, now: number) => Effect.Effect<unknown> | undefined
+    ): Effect.Effect<A, E, R> => {
+      const start = clock.currentTimeMillisUnsafe()
+      return Effect.onExit(self, (exit) => {
+        const now = clock.currentTimeMillisUnsafe()
+        const outcome = Exit.isSuccess(exit) ? "success" : classify(exit.cause)
+        return done(outcome, now - start, now) ?? Effect.void
+      })
+    }
+
+    const probe = (fiber: Fiber.Fiber<unknown, unknown>, from: Core): Effect.Effect<A, E | BreakerOpenError, R> =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(claim(from), (halfOpen) => {
+          if (halfOpen === undefined) return restore(Effect.withFiber(admit))
+          const clock = fiber.getRef(Clock.Clock)
+          return restore(timedRun(clock, (outcome, millis) => {
+            count(outcome, millis)
+            // a slow probe fails when slow calls can trip the breaker
+            const verdict = outcome === "success" && millis > slowMillis ? "failure" : outcome
+            return settleProbe(halfOpen.generation, verdict)
+          }))
+        })
+      )
+
+    const admit = (fiber: Fiber.Fiber<unknown, unknown>): Effect.Effect<A, E | BreakerOpenError, R> => {
+      const core = ref.value
+      switch (core.status) {
+        case "closed": {
+          if (!timed) {
+            if (cachedFor !== core) {
+              cachedFor = core
+              cached = closedUntimed(core)
+            }
+            return cached
+          }
+          return timedRun(fiber.getRef(Clock.Clock), (outcome, millis, now) => settle(core, outcome, millis, now))
+        }
+        case "open": {
+          const wait = core.openUntil - fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
+          return wait > 0 ? reject("open", wait) : probe(fiber, core)
+        }
+        case "half_open":
+          return core.probes >= halfOpenProbes ? reject("half_open", 0) : probe(fiber, core)
+        case "forced_open":
+          return reject("forced_open", firstOpenMillis)
+        case "forced_closed":
+        case "disabled":
+          return timedRun(fiber.getRef(Clock.Clock), (outcome, millis, now) =>
+            core.status === "disabled" ? settle(core, outcome, millis, now) : (count(outcome, millis), undefined))
+      }
+    }
+    return Effect.withFiber(admit)
+  }
+
+  const state = Effect.clockWith((clock) =>
+    Effect.sync((): State => {
+      const core = ref.value
+      const now = clock.currentTimeMillisUnsafe()
+      return {
+        breaker: name,
+        status: core.status,
+        since: core.since,
+        openings: core.openings,
+        ...(core.status === "open" ? { retryAfterMillis: Math.max(0, core.openUntil - now) } : {}),
+        probes: { running: core.probes, succeeded: core.probeSuccesses, limit: halfOpenProbes },
+        calls: { ...calls },
+        wouldOpen
+      }
+    })
+  )
+
+  return {
+    name,
+    execute,
+    state,
+    changes,
+    isolate: manual("forced_open", "isolated"),
+    forceClosed: manual("forced_closed", "forced_closed"),
+    disable: manual("disabled", "disabled"),
+    reset: manual("closed", "reset")
+  }
+}
+
+/**
+ * Builds a standalone breaker, outside any registry (`BreakerRegistry` gives named breakers shared by a whole
+ * program). Its `changes` stream ends when the scope closes.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect, Schedule } from "effect"
+ * import { CircuitBreaker, CommonErrors, TripRule } from "@effect-resilience/core"
+ *
+ * declare const charge: Effect.Effect<string, CommonErrors.NetworkError>
+ *
+ * const program = Effect.gen(function*() {
+ *   const breaker = yield* CircuitBreaker.make("payments", {
+ *     trip: [TripRule.consecutive(5), TripRule.failureRate({ threshold: 0.5, lastCalls: 20 })],
+ *     openDuration: Schedule.exponential("1 second").pipe(Schedule.either(Schedule.spaced("30 seconds"))),
+ *     halfOpenProbes: 2
+ *   })
+ *   return yield* breaker.execute(charge)
+ * }).pipe(Effect.scoped)
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  name: string,
+  options?: Options
+): Effect.Effect<CircuitBreaker, BreakerConfigError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const config = yield* validate(name, options)
+    const pubsub = yield* PubSub.sliding<Transition>(1024)
+    yield* Effect.addFinalizer(() => PubSub.shutdown(pubsub))
+    return makeUnsafe(name, config, { publish: (t) => PubSub.publishUnsafe(pubsub, t) }, Stream.fromPubSub(pubsub))
+  })
+
+/**
+ * Runs an effect through a breaker.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { CircuitBreaker } from "@effect-resilience/core"
+ *
+ * declare const breaker: CircuitBreaker.CircuitBreaker
+ * declare const charge: Effect.Effect<string, Error>
+ *
+ * const guarded = charge.pipe(CircuitBreaker.execute(breaker))
+ * ```
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const execute: {
+  (breaker: CircuitBreaker): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | BreakerOpenError, R>
+  <A, E, R>(self: Effect.Effect<A, E, R>, breaker: CircuitBreaker): Effect.Effect<A, E | BreakerOpenError, R>
+} = function() {
+  if (arguments.length === 1) {
+    const breaker = arguments[0] as CircuitBreaker
+    return (self: Effect.Effect<any, any, any>) => breaker.execute(self)
+  }
+  return (arguments[1] as CircuitBreaker).execute(arguments[0])
+} as any

@@ -1,0 +1,240 @@
+/**
+ * Trip rules: when a circuit breaker opens. Each rule is a small plain value (a `_tag` and its numbers), so rules
+ * can be swapped, combined (a breaker opens when any of its rules trips), compared and written in config.
+ *
+ * - {@link consecutive}: a number of counted failures in a row.
+ * - {@link failureRate}: the share of failures over the last N calls, or over the last T seconds in buckets, once a
+ *   minimum number of calls has been seen.
+ * - {@link slowCallRate}: the share of calls slower than a threshold, over the same kinds of window.
+ *
+ * @since 0.1.0
+ */
+import { Duration } from "effect"
+
+/**
+ * Opens the breaker after `failures` counted failures in a row; a success starts the count again.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Consecutive {
+  readonly _tag: "Consecutive"
+  readonly failures: number
+}
+
+/**
+ * The calls a rate is taken over: the last `size` calls, or the calls of the last `duration`, kept in `buckets`
+ * buckets (the window slides one bucket at a time).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Window =
+  | { readonly _tag: "Calls"; readonly size: number }
+  | { readonly _tag: "Time"; readonly duration: Duration.Duration; readonly buckets: number }
+
+/**
+ * Opens the breaker when failures are at least `threshold` (0 to 1) of the calls in the window, once the window
+ * holds at least `minimumCalls` calls.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface FailureRate {
+  readonly _tag: "FailureRate"
+  readonly threshold: number
+  readonly minimumCalls: number
+  readonly window: Window
+}
+
+/**
+ * Opens the breaker when calls that took longer than `slowerThan` (successes and failures alike) are at least
+ * `threshold` (0 to 1) of the calls in the window, once the window holds at least `minimumCalls` calls.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SlowCallRate {
+  readonly _tag: "SlowCallRate"
+  readonly threshold: number
+  readonly minimumCalls: number
+  readonly slowerThan: Duration.Duration
+  readonly window: Window
+}
+
+/**
+ * A trip rule.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type TripRule = Consecutive | FailureRate | SlowCallRate
+
+/**
+ * The window of a rate rule: `lastCalls` for a count window, or `lastDuration` (with `buckets`, default 10) for a
+ * time window.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type WindowInput =
+  | { readonly lastCalls: number; readonly lastDuration?: undefined; readonly buckets?: undefined }
+  | { readonly lastDuration: Duration.Input; readonly buckets?: number | undefined; readonly lastCalls?: undefined }
+
+/**
+ * Options of {@link failureRate}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type FailureRateOptions = WindowInput & {
+  readonly threshold: number
+  readonly minimumCalls?: number | undefined
+}
+
+/**
+ * Options of {@link slowCallRate}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type SlowCallRateOptions = FailureRateOptions & { readonly slowerThan: Duration.Input }
+
+/**
+ * Opens after `failures` counted failures in a row.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { TripRule } from "@effect-resilience/core"
+ *
+ * const rule = TripRule.consecutive(5)
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const consecutive = (failures: number): TripRule => ({ _tag: "Consecutive", failures })
+
+const windowOf = (input: WindowInput): Window =>
+  input.lastCalls !== undefined
+    ? { _tag: "Calls", size: input.lastCalls }
+    : {
+      _tag: "Time",
+      duration: Duration.fromInput(input.lastDuration).pipe((o) => o._tag === "Some" ? o.value : Duration.infinity),
+      buckets: input.buckets ?? 10
+    }
+
+/**
+ * Opens when the failure rate over a window reaches `threshold`. `minimumCalls` defaults to the window size for a
+ * count window, and to 10 for a time window.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { TripRule } from "@effect-resilience/core"
+ *
+ * // half of the last 20 calls failed, once 10 calls were seen
+ * const overCalls = TripRule.failureRate({ threshold: 0.5, lastCalls: 20, minimumCalls: 10 })
+ * // half of the calls of the last 30 seconds (10 buckets of 3 seconds), once 20 calls were seen
+ * const overTime = TripRule.failureRate({ threshold: 0.5, lastDuration: "30 seconds", minimumCalls: 20 })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const failureRate = (options: FailureRateOptions): TripRule => ({
+  _tag: "FailureRate",
+  threshold: options.threshold,
+  minimumCalls: options.minimumCalls ?? (options.lastCalls ?? 10),
+  window: windowOf(options)
+})
+
+/**
+ * Opens when the share of calls slower than `slowerThan` over a window reaches `threshold`: a dependency that
+ * answers, but too slowly to be useful, is isolated like one that fails.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { TripRule } from "@effect-resilience/core"
+ *
+ * // 80% of the last 50 calls took longer than 2 seconds
+ * const slow = TripRule.slowCallRate({ slowerThan: "2 seconds", threshold: 0.8, lastCalls: 50 })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const slowCallRate = (options: SlowCallRateOptions): TripRule => ({
+  _tag: "SlowCallRate",
+  threshold: options.threshold,
+  minimumCalls: options.minimumCalls ?? (options.lastCalls ?? 10),
+  slowerThan: Duration.fromInput(options.slowerThan).pipe((o) => o._tag === "Some" ? o.value : Duration.infinity),
+  window: windowOf(options)
+})
+
+const isCount = (n: unknown): n is number => typeof n === "number" && Number.isInteger(n) && n >= 1
+
+/**
+ * The problems of a rule, each with the path to the field at fault (empty when the rule is valid).
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { TripRule } from "@effect-resilience/core"
+ *
+ * TripRule.validate(TripRule.failureRate({ threshold: 1.5, lastCalls: 0 }))
+ * // [{ path: ["threshold"], message: "Expected a rate between 0 (exclusive) and 1, got 1.5" }, ...]
+ * ```
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const validate = (
+  rule: TripRule
+): ReadonlyArray<{ readonly path: ReadonlyArray<string>; readonly message: string }> => {
+  const issues: Array<{ path: Array<string>; message: string }> = []
+  const count = (path: Array<string>, value: unknown) => {
+    if (!isCount(value)) issues.push({ path, message: `Expected an integer of at least 1, got ${String(value)}` })
+  }
+  switch (rule._tag) {
+    case "Consecutive": {
+      count(["failures"], rule.failures)
+      break
+    }
+    case "FailureRate":
+    case "SlowCallRate": {
+      if (!(typeof rule.threshold === "number" && rule.threshold > 0 && rule.threshold <= 1)) {
+        issues.push({
+          path: ["threshold"],
+          message: `Expected a rate between 0 (exclusive) and 1, got ${String(rule.threshold)}`
+        })
+      }
+      count(["minimumCalls"], rule.minimumCalls)
+      if (rule._tag === "SlowCallRate" && !Duration.isFinite(rule.slowerThan)) {
+        issues.push({ path: ["slowerThan"], message: "Expected a finite duration such as \"2 seconds\"" })
+      }
+      const window = rule.window
+      if (window._tag === "Calls") {
+        count(["lastCalls"], window.size)
+        if (isCount(window.size) && isCount(rule.minimumCalls) && rule.minimumCalls > window.size) {
+          issues.push({
+            path: ["minimumCalls"],
+            message: `Expected at most lastCalls (${window.size}), got ${rule.minimumCalls}`
+          })
+        }
+      } else {
+        if (!Duration.isFinite(window.duration) || Duration.toMillis(window.duration) <= 0) {
+          issues.push({ path: ["lastDuration"], message: "Expected a finite, positive duration such as \"30 seconds\"" })
+        }
+        count(["buckets"], window.buckets)
+      }
+      break
+    }
+    default: {
+      issues.push({ path: ["_tag"], message: `Unknown trip rule ${JSON.stringify((rule as any)?._tag)}` })
+    }
+  }
+  return issues
+}

@@ -1,0 +1,144 @@
+import { Duration } from "effect"
+import type * as TripRule from "../TripRule.js"
+
+/** Why a rule tripped, as a transition reports it. */
+export type TripReason = "consecutive_failures" | "failure_rate" | "slow_call_rate"
+
+/**
+ * The running counts of a breaker's trip rules for one closed period. `record` counts one call (its duration is
+ * only read by slow-call rules, `now` only by time windows) and returns the reason of the first rule that trips,
+ * if any. Updated synchronously by the fiber that completes the call, so each update is atomic.
+ */
+export interface Tripper {
+  readonly record: (failure: boolean, millis: number, now: number) => TripReason | undefined
+}
+
+interface Counter {
+  // counts one call; `flag` is whether it counts against the rule; returns true when the rule trips
+  add(flag: boolean, now: number): boolean
+}
+
+// the last `size` calls, as a ring of flags with a running sum
+const countWindow = (size: number, minimumCalls: number, threshold: number): Counter => {
+  const ring = new Uint8Array(size)
+  let position = 0
+  let filled = 0
+  let flagged = 0
+  return {
+    add(flag) {
+      if (filled === size) flagged -= ring[position]!
+      else filled++
+      const bit = flag ? 1 : 0
+      ring[position] = bit
+      flagged += bit
+      position = position + 1 === size ? 0 : position + 1
+      return filled >= minimumCalls && flagged >= threshold * filled
+    }
+  }
+}
+
+// the calls of the last `duration`, in `buckets` buckets with running totals; buckets that leave the window are
+// subtracted as the window slides
+const timeWindow = (duration: Duration.Duration, buckets: number, minimumCalls: number, threshold: number): Counter => {
+  const bucketMillis = Math.max(1, Duration.toMillis(duration) / buckets)
+  const calls = new Float64Array(buckets)
+  const flags = new Float64Array(buckets)
+  let head = -Infinity // the newest bucket number seen
+  let totalCalls = 0
+  let totalFlags = 0
+  return {
+    add(flag, now) {
+      const id = Math.floor(now / bucketMillis)
+      if (id > head) {
+        // clear the buckets between the last one written and this one (at most all of them)
+        const from = head === -Infinity || id - head > buckets ? id - buckets + 1 : head + 1
+        for (let k = from; k <= id; k++) {
+          const slot = ((k % buckets) + buckets) % buckets
+          totalCalls -= calls[slot]!
+          totalFlags -= flags[slot]!
+          calls[slot] = 0
+          flags[slot] = 0
+        }
+        head = id
+      }
+      // a call older than the window (the clock went back) is not counted
+      if (id > head - buckets) {
+        const slot = ((id % buckets) + buckets) % buckets
+        calls[slot]!++
+        totalCalls++
+        if (flag) {
+          flags[slot]!++
+          totalFlags++
+        }
+      }
+      return totalCalls >= minimumCalls && totalFlags >= threshold * totalCalls
+    }
+  }
+}
+
+const windowCounter = (window: TripRule.Window, minimumCalls: number, threshold: number): Counter =>
+  window._tag === "Calls"
+    ? countWindow(window.size, minimumCalls, threshold)
+    : timeWindow(window.duration, window.buckets, minimumCalls, threshold)
+
+/** Whether any rule reads the clock (time windows and slow-call rules). */
+export const needsClock = (rules: ReadonlyArray<TripRule.TripRule>): boolean =>
+  rules.some((rule) => rule._tag === "SlowCallRate" || (rule._tag === "FailureRate" && rule.window._tag === "Time"))
+
+/** The slow-call threshold in milliseconds (the smallest of the rules'), or `Infinity` without a slow-call rule. */
+export const slowThreshold = (rules: ReadonlyArray<TripRule.TripRule>): number =>
+  rules.reduce((min, rule) => rule._tag === "SlowCallRate" ? Math.min(min, Duration.toMillis(rule.slowerThan)) : min, Infinity)
+
+/** Fresh counts for `rules` (assumed valid). */
+export const makeTripper = (rules: ReadonlyArray<TripRule.TripRule>): Tripper => {
+  // the common case, one consecutive rule, without the loop
+  if (rules.length === 1 && rules[0]!._tag === "Consecutive") {
+    const limit = rules[0]!.failures
+    let run = 0
+    return {
+      record: (failure) => {
+        if (!failure) {
+          run = 0
+          return undefined
+        }
+        return ++run >= limit ? "consecutive_failures" : undefined
+      }
+    }
+  }
+  const parts = rules.map((rule) => {
+    switch (rule._tag) {
+      case "Consecutive": {
+        let run = 0
+        return (failure: boolean): TripReason | undefined => {
+          if (!failure) {
+            run = 0
+            return undefined
+          }
+          return ++run >= rule.failures ? "consecutive_failures" : undefined
+        }
+      }
+      case "FailureRate": {
+        const counter = windowCounter(rule.window, rule.minimumCalls, rule.threshold)
+        return (failure: boolean, _millis: number, now: number): TripReason | undefined =>
+          counter.add(failure, now) ? "failure_rate" : undefined
+      }
+      case "SlowCallRate": {
+        const counter = windowCounter(rule.window, rule.minimumCalls, rule.threshold)
+        const slowerThan = Duration.toMillis(rule.slowerThan)
+        return (_failure: boolean, millis: number, now: number): TripReason | undefined =>
+          counter.add(millis > slowerThan, now) ? "slow_call_rate" : undefined
+      }
+    }
+  })
+  return {
+    record: (failure, millis, now) => {
+      // every rule counts the call, the first that trips names the reason
+      let reason: TripReason | undefined
+      for (const part of parts) {
+        const tripped = part(failure, millis, now)
+        if (reason === undefined) reason = tripped
+      }
+      return reason
+    }
+  }
+}
