@@ -114,7 +114,8 @@ export const Calls = Schema.Struct({
 export type Calls = typeof Calls.Type
 
 /**
- * A breaker's state as read: its status and since when, the consecutive openings, how long until an open breaker
+ * A breaker's state as read: its status and since when, its `generation` (the number of state changes so far, as
+ * in {@link Transition}), the consecutive openings, how long until an open breaker
  * lets a probe through (`retryAfterMillis`), the probes running and succeeded in half-open, the calls by outcome,
  * and `wouldOpen`, the trips counted while disabled.
  *
@@ -125,6 +126,7 @@ export const State = Schema.Struct({
   breaker: Schema.String,
   status: Status,
   since: Schema.Number,
+  generation: Schema.Number,
   openings: Schema.Number,
   retryAfterMillis: Schema.optional(Schema.Number),
   probes: Schema.Struct({ running: Schema.Number, succeeded: Schema.Number, limit: Schema.Number }),
@@ -611,8 +613,9 @@ export const makeUnsafe = (name: string, config: Config, hooks: Hooks, changes: 
       Effect.matchCauseEffect(self, {
         onSuccess: (value) => {
           calls.success++
-          if (ref.value === core) core.tripper.record(false, 0, 0)
-          return Effect.succeed(value)
+          // a success can trip a rate rule too, by bringing the window to its minimum number of calls
+          const reason = ref.value === core ? core.tripper.record(false, 0, 0) : undefined
+          return reason === undefined ? Effect.succeed(value) : Effect.as(trip(core, reason), value)
         },
         onFailure: (cause) => {
           const tripping = settle(core, classify(cause), 0, 0)
@@ -685,6 +688,7 @@ export const makeUnsafe = (name: string, config: Config, hooks: Hooks, changes: 
         breaker: name,
         status: core.status,
         since: core.since,
+        generation: core.generation,
         openings: core.openings,
         ...(core.status === "open" ? { retryAfterMillis: Math.max(0, core.openUntil - now) } : {}),
         probes: { running: core.probes, succeeded: core.probeSuccesses, limit: halfOpenProbes },

@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 import { Cause, Context, Effect, Layer, Pull, Schedule } from "effect"
+import { BreakerOpenError } from "./CircuitBreaker.js"
 import * as ErrorFamily from "./ErrorFamily.js"
 import * as ErrorLogger from "./ErrorLogger.js"
 import { logRetry, makeDispatcher, type RetryDecision as Decision } from "./internal/dispatch.js"
@@ -26,7 +27,8 @@ export interface PolicyServiceShape {
   readonly families: ReadonlyArray<ErrorFamily.Any>
   /**
    * The policy that applies to an error: its tag's own policy if there is one; otherwise no retry for business
-   * errors (logged at `"Debug"`) and unrecoverable errors (logged at `"Error"`); otherwise the default policy.
+   * errors and circuit breaker rejections (logged at `"Debug"`) and unrecoverable errors (logged at `"Error"`);
+   * otherwise the default policy.
    */
   readonly policyFor: (error: unknown) => Policy.Policy<any>
 }
@@ -59,6 +61,7 @@ export interface Options {
 
 const businessPolicy = Policy.noRetry({ logLevel: "Debug" })
 const unrecoverablePolicy = Policy.noRetry({ logLevel: "Error" })
+const rejectionPolicy = Policy.noRetry({ logLevel: "Debug" })
 const builtinDefault = Policy.make({ schedule: Policy.scheduleFromConfig({}) })
 
 const toPolicy = (input: Policy.Input<any>, name: string) =>
@@ -119,6 +122,7 @@ export const make = (options: Options = {}): Effect.Effect<PolicyServiceShape, P
         const tag = ErrorFamily.tagOf(error)
         const own = tag === undefined ? undefined : policies.get(tag)
         if (own !== undefined) return own
+        if (error instanceof BreakerOpenError) return rejectionPolicy
         if (ErrorFamily.isClassified(error)) {
           if (error.kind === "business") return businessPolicy
           if (error.kind === "unrecoverable") return unrecoverablePolicy

@@ -9,6 +9,8 @@ import type { Fiber } from "effect"
 import { Cause, Clock, Context, Duration, Effect, Pull, Result } from "effect"
 import { dual } from "effect/Function"
 import * as Alerts from "./Alerts.js"
+import { BreakerRegistry } from "./BreakerRegistry.js"
+import type { BreakerOpenError, CircuitBreaker } from "./CircuitBreaker.js"
 import { TimeoutError } from "./CommonErrors.js"
 import * as ErrorFamily from "./ErrorFamily.js"
 import * as ErrorLogger from "./ErrorLogger.js"
@@ -47,6 +49,8 @@ export type RecoverHandlers<E> = {
  *   `cond ? { operation, timeout } : { operation }` to the type without `timeout`, which would hide the
  *   `TimeoutError`.
  * - `recover` holds fallbacks per error tag, run when that tag's retries are exhausted.
+ * - `breaker` names the circuit breaker of `BreakerRegistry` every attempt goes through; it adds
+ *   `BreakerOpenError` to the error type and `BreakerRegistry` to the services.
  * - `module` is the module name on log lines (default `"effect-resilience/protect"`).
  *
  * @since 0.1.0
@@ -55,7 +59,8 @@ export type RecoverHandlers<E> = {
 export interface Options<E> {
   readonly operation: string
   readonly timeout?: Duration.Input | undefined
-  readonly recover?: RecoverHandlers<E> | undefined
+  readonly recover?: RecoverHandlers<E | BreakerOpenError> | undefined
+  readonly breaker?: string | undefined
   readonly module?: string | undefined
 }
 
@@ -68,19 +73,23 @@ type SureRecoverOf<O> = O extends { readonly recover: infer H } ? (undefined ext
 
 type HandledTags<H> = { [K in keyof H]-?: undefined extends H[K] ? never : K }[keyof H]
 
+// whether the options surely name no breaker
+type NoBreaker<O> = "breaker" extends keyof O ? ([O["breaker"]] extends [undefined] ? true : false) : true
+
 type HandlerResults<O> = {
   [K in keyof RecoverOf<O>]-?: NonNullable<RecoverOf<O>[K]> extends (...args: any) => infer R ? R : never
 }[keyof RecoverOf<O>]
 
 /**
- * The error type of a protected effect: the program's own errors, less the tags a fallback handles, plus the
- * fallbacks' errors, plus `TimeoutError` when a `timeout` is set.
+ * The error type of a protected effect: the program's own errors (and `BreakerOpenError` when a `breaker` is
+ * named), less the tags a fallback handles, plus the fallbacks' errors, plus `TimeoutError` when a `timeout` is
+ * set.
  *
  * @since 0.1.0
  * @category type-level
  */
 export type ProtectedError<E, O> = O extends unknown ? // distributes over a union of options
-    | Exclude<E, { readonly _tag: HandledTags<SureRecoverOf<O>> }>
+    | Exclude<E | (NoBreaker<O> extends true ? never : BreakerOpenError), { readonly _tag: HandledTags<SureRecoverOf<O>> }>
     | Effect.Error<HandlerResults<O>>
     | ("timeout" extends keyof O ? ([O["timeout"]] extends [undefined] ? never : TimeoutError) : never)
   : never
@@ -94,12 +103,17 @@ export type ProtectedError<E, O> = O extends unknown ? // distributes over a uni
 export type ProtectedSuccess<A, O> = A | Effect.Success<HandlerResults<O>>
 
 /**
- * The services a protected effect needs: the program's, the fallbacks', and `PolicyService`.
+ * The services a protected effect needs: the program's, the fallbacks', `PolicyService`, and `BreakerRegistry`
+ * when a `breaker` is named.
  *
  * @since 0.1.0
  * @category type-level
  */
-export type ProtectedServices<R, O> = R | Effect.Services<HandlerResults<O>> | PolicyService
+export type ProtectedServices<R, O> =
+  | R
+  | Effect.Services<HandlerResults<O>>
+  | PolicyService
+  | (O extends unknown ? (NoBreaker<O> extends true ? never : BreakerRegistry) : never)
 
 /**
  * Applies the whole rule set to one operation.
@@ -160,20 +174,23 @@ export const protect: {
   const recover = options.recover as Record<string, (error: unknown) => Effect.Effect<unknown, unknown, unknown>>
   const baseTimeout = options.timeout === undefined ? undefined : Duration.fromInputUnsafe(options.timeout)
 
-  const attempt = (timeout: Duration.Duration | undefined): Effect.Effect<A, unknown, R> =>
-    timeout === undefined ? self : Effect.timeoutOrElse(self, {
+  // one attempt: the breaker (if named) around the timeout around the call, so a timeout counts against the
+  // breaker and a rejection never waits for a timeout
+  const attemptWith = (breaker: CircuitBreaker | undefined) => (timeout: Duration.Duration | undefined) => {
+    const timed: Effect.Effect<A, unknown, R> = timeout === undefined ? self : Effect.timeoutOrElse(self, {
       duration: timeout,
       orElse: () => Effect.fail(new TimeoutError({ operation, timeoutMillis: Duration.toMillis(timeout) }))
     })
-
-  const first = attempt(baseTimeout)
+    return breaker === undefined ? timed : breaker.execute(timed)
+  }
 
   // Everything after a failure. Each failure is recorded in the tracker when it occurs: as pending when a retry
   // or fallback follows, resolved when that ends, or as "none" when nothing follows.
   const onFailure = (
     cause: Cause.Cause<unknown>,
     fiber: Fiber.Fiber<unknown, unknown>,
-    metrics: ResilienceMetrics.ResilienceMetricsShape | undefined
+    metrics: ResilienceMetrics.ResilienceMetricsShape | undefined,
+    attempt: (timeout: Duration.Duration | undefined) => Effect.Effect<A, unknown, R>
   ): Effect.Effect<unknown, unknown, unknown> => {
     const clock = fiber.getRef(Clock.Clock)
     const found = Cause.findError(cause)
@@ -260,8 +277,14 @@ export const protect: {
     })
   }
 
-  const build = (metrics: ResilienceMetrics.ResilienceMetricsShape | undefined) => {
-    const failed = (cause: Cause.Cause<unknown>) => Effect.withFiber((fiber) => onFailure(cause, fiber, metrics))
+  const build = (
+    metrics: ResilienceMetrics.ResilienceMetricsShape | undefined,
+    breaker: CircuitBreaker | undefined
+  ) => {
+    const attempt = attemptWith(breaker)
+    const first = attempt(baseTimeout)
+    const failed = (cause: Cause.Cause<unknown>) =>
+      Effect.withFiber((fiber) => onFailure(cause, fiber, metrics, attempt))
     // one node either way: counting the success costs no more than the error handler alone
     return metrics === undefined ? Effect.catchCause(first, failed) : Effect.matchCauseEffect(first, {
       onSuccess: (value) => {
@@ -272,14 +295,18 @@ export const protect: {
     })
   }
 
-  // the protected effect is built once per metrics service seen, not once per run
+  // the protected effect is built once per metrics service and breaker registry seen, not once per run
+  const breakerName = options.breaker
   let cachedFor: ResilienceMetrics.ResilienceMetricsShape | undefined | null = null
-  let cached: Effect.Effect<unknown, unknown, unknown> = first
+  let cachedRegistry: BreakerRegistry["Service"] | undefined
+  let cached: Effect.Effect<unknown, unknown, unknown> = self
   return Effect.withFiber((fiber) => {
     const metrics = Context.getOrUndefined(fiber.context, ResilienceMetrics.ResilienceMetrics)
-    if (metrics !== cachedFor) {
+    const registry = breakerName === undefined ? undefined : Context.getUnsafe(fiber.context, BreakerRegistry)
+    if (metrics !== cachedFor || registry !== cachedRegistry) {
       cachedFor = metrics
-      cached = build(metrics)
+      cachedRegistry = registry
+      cached = build(metrics, registry?.breaker(breakerName!))
     }
     return cached
   })

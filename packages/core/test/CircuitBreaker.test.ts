@@ -1,0 +1,337 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Cause, Duration, Effect, Exit, Fiber, Schedule, Scope, Stream } from "effect"
+import { TestClock } from "effect/testing"
+import { CircuitBreaker, CommonErrors, TripRule } from "../src/index.js"
+import { repeat } from "./utils.js"
+
+const { BreakerOpenError } = CircuitBreaker
+const network = () => new CommonErrors.NetworkError({ target: "bank" })
+const fail = Effect.fail(network())
+const ok = Effect.succeed("ok")
+
+const make = (options?: CircuitBreaker.Options) => CircuitBreaker.make("bank", options)
+
+const status = (breaker: CircuitBreaker.CircuitBreaker) => Effect.map(breaker.state, (s) => s.status)
+
+/** Runs `effect` through the breaker `n` times in sequence, ignoring the outcomes. */
+const times = (breaker: CircuitBreaker.CircuitBreaker, n: number, effect: Effect.Effect<unknown, unknown>) =>
+  Effect.forEach(repeat(n, () => effect), (e) => Effect.exit(breaker.execute(e)), { discard: true })
+
+/** The rejection a call met, or undefined when it was not rejected. */
+const rejection = <A, E>(exit: Exit.Exit<A, E>) => {
+  if (Exit.isSuccess(exit)) return undefined
+  const error = Cause.findErrorOption(exit.cause)
+  return error._tag === "Some" && error.value instanceof BreakerOpenError ? error.value : undefined
+}
+
+/** Collects the transitions published while `body` runs. */
+const collecting = <A, E, R>(breaker: CircuitBreaker.CircuitBreaker, body: Effect.Effect<A, E, R>) =>
+  Effect.gen(function*() {
+    const seen: Array<CircuitBreaker.Transition> = []
+    const fiber = yield* Effect.forkChild(Stream.runForEach(breaker.changes, (t) => Effect.sync(() => seen.push(t))))
+    yield* Effect.yieldNow
+    const result = yield* body
+    for (let i = 0; i < 10; i++) yield* Effect.yieldNow
+    yield* Fiber.interrupt(fiber)
+    return [seen, result] as const
+  })
+
+describe("CircuitBreaker", () => {
+  it.effect("opens after consecutive counted failures, and a success starts the count again", () =>
+    Effect.gen(function*() {
+      const breaker = yield* make({ trip: TripRule.consecutive(3), openDuration: "10 seconds" })
+      yield* times(breaker, 2, fail)
+      yield* breaker.execute(ok)
+      yield* times(breaker, 2, fail)
+      assert.strictEqual(yield* status(breaker), "closed")
+      yield* times(breaker, 1, fail)
+      assert.strictEqual(yield* status(breaker), "open")
+
+      yield* TestClock.adjust("4 seconds")
+      let ran = false
+      const exit = yield* Effect.exit(breaker.execute(Effect.sync(() => (ran = true))))
+      const error = rejection(exit)!
+      assert.isFalse(ran, "an open breaker must not run the call")
+      assert.strictEqual(error.breaker, "bank")
+      assert.strictEqual(error.status, "open")
+      assert.strictEqual(error.retryAfterMillis, 6000)
+      assert.strictEqual(error.code, "resilience.E0008")
+      const state = yield* breaker.state
+      assert.strictEqual(state.retryAfterMillis, 6000)
+      assert.deepStrictEqual(state.calls, { success: 1, failure: 5, ignored: 0, rejected: 1, slow: 0 })
+    }).pipe(Effect.scoped))
+
+  it.effect("rejections are built without a stack and shared within a millisecond", () =>
+    Effect.gen(function*() {
+      const breaker = yield* make({ trip: TripRule.consecutive(1), openDuration: "1 second" })
+      yield* times(breaker, 1, fail)
+      const a = rejection(yield* Effect.exit(breaker.execute(ok)))!
+      const b = rejection(yield* Effect.exit(breaker.execute(ok)))!
+      assert.strictEqual(a, b)
+      assert.notInclude(String(a.stack), "\n    at ")
+      yield* TestClock.adjust("1 millis")
+      const c = rejection(yield* Effect.exit(breaker.execute(ok)))!
+      assert.notStrictEqual(c, a)
+      assert.strictEqual(c.retryAfterMillis, 999)
+      assert.strictEqual(Duration.toMillis(c.retryAfter), 999)
+    }).pipe(Effect.scoped))
+
+  it.effect("by default business errors and interruptions count as neither, defects count as failures", () =>
+    Effect.gen(function*() {
+      const breaker = yield* make({ trip: TripRule.consecutive(2) })
+      const business = Effect.fail(new CommonErrors.NotFoundError({ resource: "item" }))
+      yield* times(breaker, 1, fail)
+      yield* times(breaker, 5, business)
+      yield* times(breaker, 5, Effect.interrupt)
+      assert.strictEqual(yield* status(breaker), "closed")
+      yield* times(breaker, 1, Effect.die("boom"))
+      const state = yield* breaker.state
+      assert.strictEqual(state.status, "open")
+      assert.deepStrictEqual(state.calls, { success: 0, failure: 2, ignored: 10, rejected: 0, slow: 0 })
+    }).pipe(Effect.scoped))
+
+  it.effect("counts only the listed tags, or what a predicate accepts", () =>
+    Effect.gen(function*() {
+      const tags = yield* CircuitBreaker.make("tags", { trip: TripRule.consecutive(2), counts: ["StorageError"] })
+      yield* times(tags, 4, fail)
+      assert.strictEqual(yield* status(tags), "closed")
+      yield* times(tags, 2, Effect.fail(new CommonErrors.StorageError({ operation: "w" })))
+      assert.strictEqual(yield* status(tags), "open")
+
+      const predicate = yield* CircuitBreaker.make("predicate", {
+        trip: TripRule.consecutive(2),
+        counts: (e) => e instanceof CommonErrors.NotFoundError
+      })
+      yield* times(predicate, 2, Effect.fail(new CommonErrors.NotFoundError({ resource: "item" })))
+      assert.strictEqual(yield* status(predicate), "open")
+    }).pipe(Effect.scoped))
+
+  it.effect("failure rate over the last N calls waits for the minimum number of calls", () =>
+    Effect.gen(function*() {
+      const breaker = yield* make({ trip: TripRule.failureRate({ threshold: 0.5, lastCalls: 10, minimumCalls: 6 }) })
+      // 4 failures out of 5: above the rate, below the minimum
+      yield* times(breaker, 4, fail)
+      yield* times(breaker, 1, ok)
+      assert.strictEqual(yield* status(breaker), "closed")
+      // the 6th call is a success: 4/6 >= 0.5
+      yield* times(breaker, 1, ok)
+      assert.strictEqual(yield* status(breaker), "open")
+
+      // only the last 10 calls count: 10 successes push the failures out
+      const windowed = yield* CircuitBreaker.make("w", {
+        trip: TripRule.failureRate({ threshold: 0.5, lastCalls: 10, minimumCalls: 10 })
+      })
+      yield* times(windowed, 4, fail)
+      yield* times(windowed, 10, ok)
+      yield* times(windowed, 4, fail)
+      assert.strictEqual(yield* status(windowed), "closed") // 4 of the last 10
+      yield* times(windowed, 1, fail)
+      assert.strictEqual(yield* status(windowed), "open") // 5 of the last 10
+    }).pipe(Effect.scoped))
+
+  it.effect("failure rate over the last T seconds forgets buckets that leave the window", () =>
+    Effect.gen(function*() {
+      const breaker = yield* make({
+        trip: TripRule.failureRate({ threshold: 0.5, lastDuration: "10 seconds", buckets: 10, minimumCalls: 4 })
+      })
+      yield* times(breaker, 3, fail)
+      yield* TestClock.adjust("11 seconds") // those 3 failures leave the window
+      yield* times(breaker, 3, ok)
+      yield* times(breaker, 2, fail) // 2 of 5: below the rate
+      assert.strictEqual(yield* status(breaker), "closed")
+      yield* TestClock.adjust("5 seconds")
+      yield* times(breaker, 1, fail) // 3 of 6 within the last 10 seconds
+      assert.strictEqual(yield* status(breaker), "open")
+    }).pipe(Effect.scoped))
+
+  it.effect("slow calls trip the breaker at their rate, even when they succeed", () =>
+    Effect.gen(function*() {
+      const breaker = yield* make({
+        trip: TripRule.slowCallRate({ slowerThan: "1 second", threshold: 0.5, lastCalls: 4 })
+      })
+      const slow = Effect.as(Effect.sleep("2 seconds"), "late")
+      const run = (effect: Effect.Effect<string>) =>
+        Effect.gen(function*() {
+          const fiber = yield* Effect.forkChild(Effect.exit(breaker.execute(effect)))
+          yield* TestClock.adjust("2 seconds")
+          return yield* Fiber.join(fiber)
+        })
+      yield* run(ok)
+      yield* run(slow)
+      yield* run(ok)
+      assert.strictEqual(yield* status(breaker), "closed")
+      const last = yield* run(slow) // 2 of 4 slow
+      assert.isTrue(Exit.isSuccess(last), "the slow call itself still succeeds")
+      const state = yield* breaker.state
+      assert.strictEqual(state.status, "open")
+      assert.deepStrictEqual(state.calls, { success: 4, failure: 0, ignored: 0, rejected: 0, slow: 2 })
+    }).pipe(Effect.scoped))
+
+  it.effect("half-open lets the configured number of probes run at once and rejects the rest", () =>
+    Effect.gen(function*() {
+      const breaker = yield* make({ trip: TripRule.consecutive(1), openDuration: "5 seconds", halfOpenProbes: 2 })
+      yield* times(breaker, 1, fail)
+      yield* TestClock.adjust("5 seconds")
+      let running = 0
+      let peak = 0
+      const probe = Effect.gen(function*() {
+        running++
+        peak = Math.max(peak, running)
+        yield* Effect.sleep("1 second")
+        running--
+        return "ok"
+      })
+      const fibers = yield* Effect.forEach(repeat(5, () => probe), (p) => Effect.forkChild(Effect.exit(breaker.execute(p))))
+      yield* Effect.yieldNow
+      const state = yield* breaker.state
+      assert.strictEqual(state.status, "half_open")
+      assert.strictEqual(state.probes.running, 2)
+      yield* TestClock.adjust("1 second")
+      const exits = yield* Effect.forEach(fibers, Fiber.join)
+      assert.strictEqual(peak, 2)
+      assert.strictEqual(exits.filter(Exit.isSuccess).length, 2)
+      const rejected = exits.map(rejection).filter((e) => e !== undefined)
+      assert.strictEqual(rejected.length, 3)
+      assert.isTrue(rejected.every((e) => e.status === "half_open" && e.retryAfterMillis === 0))
+      // closeAfter defaults to halfOpenProbes: two successes close it
+      assert.strictEqual(yield* status(breaker), "closed")
+    }).pipe(Effect.scoped))
+
+  it.effect("a failed probe opens it again for the next open duration of the schedule, capped", () =>
+    Effect.gen(function*() {
+      const breaker = yield* make({
+        trip: TripRule.consecutive(1),
+        openDuration: Schedule.min([Schedule.exponential("1 second"), Schedule.spaced("5 seconds")]),
+        closeAfter: 1
+      })
+      const [seen] = yield* collecting(
+        breaker,
+        Effect.gen(function*() {
+          yield* times(breaker, 1, fail) // open 1 s
+          for (const wait of [1, 2, 4, 5, 5]) {
+            yield* TestClock.adjust(`${wait - 1} seconds`)
+            assert.isDefined(rejection(yield* Effect.exit(breaker.execute(ok))), "still open before its duration")
+            yield* TestClock.adjust("1 second")
+            yield* times(breaker, 1, fail) // the probe fails: open again, longer
+          }
+        })
+      )
+      const opens = seen.filter((t) => t.to === "open")
+      assert.deepStrictEqual(opens.map((t) => t.openMillis), [1000, 2000, 4000, 5000, 5000, 5000])
+      assert.deepStrictEqual(opens.map((t) => t.openings), [1, 2, 3, 4, 5, 6])
+      assert.deepStrictEqual(
+        seen.slice(0, 3).map((t) => [t.from, t.to, t.reason]),
+        [["closed", "open", "consecutive_failures"], ["open", "half_open", "open_elapsed"], [
+          "half_open",
+          "open",
+          "probe_failed"
+        ]]
+      )
+    }).pipe(Effect.scoped))
+
+  it.effect("openings start again once the breaker stayed closed as long as it was last open", () =>
+    Effect.gen(function*() {
+      const breaker = yield* make({ trip: TripRule.consecutive(1), openDuration: Schedule.exponential("1 second") })
+      const cycle = (closedFor: string) =>
+        Effect.gen(function*() {
+          yield* times(breaker, 1, fail)
+          const open = (yield* breaker.state).retryAfterMillis!
+          yield* TestClock.adjust(open)
+          yield* times(breaker, 1, ok) // probe succeeds: closed
+          yield* TestClock.adjust(closedFor)
+          return open
+        })
+      // flapping: closed for less than it was open, so the open durations keep growing
+      assert.deepStrictEqual([yield* cycle("100 millis"), yield* cycle("100 millis"), yield* cycle("4 seconds")], [
+        1000,
+        2000,
+        4000
+      ])
+      // closed for 4 s after a 4 s opening: back to the first duration
+      assert.strictEqual(yield* cycle("0 millis"), 1000)
+    }).pipe(Effect.scoped))
+
+  it.effect("manual states: isolate rejects, forced closed never trips, disabled records would-be trips, reset", () =>
+    Effect.gen(function*() {
+      const breaker = yield* make({ trip: TripRule.consecutive(2), openDuration: "3 seconds" })
+      const [seen] = yield* collecting(
+        breaker,
+        Effect.gen(function*() {
+          yield* breaker.isolate
+          const error = rejection(yield* Effect.exit(breaker.execute(ok)))!
+          assert.strictEqual(error.status, "forced_open")
+          assert.strictEqual(error.retryAfterMillis, 3000)
+
+          yield* breaker.forceClosed
+          yield* times(breaker, 10, fail)
+          assert.strictEqual(yield* status(breaker), "forced_closed")
+
+          yield* breaker.disable
+          yield* times(breaker, 5, fail)
+          const disabled = yield* breaker.state
+          assert.strictEqual(disabled.status, "disabled")
+          assert.strictEqual(disabled.wouldOpen, 2) // 2 + 2 failures, each pair would have opened it
+
+          yield* breaker.reset
+          yield* times(breaker, 1, fail)
+          assert.strictEqual(yield* status(breaker), "closed") // fresh counts: one failure is not two
+          yield* times(breaker, 1, fail)
+          assert.strictEqual(yield* status(breaker), "open")
+        })
+      )
+      assert.deepStrictEqual(seen.map((t) => [t.to, t.reason]), [
+        ["forced_open", "isolated"],
+        ["forced_closed", "forced_closed"],
+        ["disabled", "disabled"],
+        ["closed", "reset"],
+        ["open", "consecutive_failures"]
+      ])
+      assert.deepStrictEqual(seen.map((t) => t.generation), [1, 2, 3, 4, 5])
+    }).pipe(Effect.scoped))
+
+  it.effect("interrupting a probe frees its slot without deciding anything", () =>
+    Effect.gen(function*() {
+      const breaker = yield* make({ trip: TripRule.consecutive(1), openDuration: "1 second" })
+      yield* times(breaker, 1, fail)
+      yield* TestClock.adjust("1 second")
+      const hanging = yield* Effect.forkChild(breaker.execute(Effect.never))
+      yield* Effect.yieldNow
+      assert.isDefined(rejection(yield* Effect.exit(breaker.execute(ok))), "the only slot is taken")
+      yield* Fiber.interrupt(hanging)
+      const state = yield* breaker.state
+      assert.strictEqual(state.status, "half_open")
+      assert.strictEqual(state.probes.running, 0)
+      yield* times(breaker, 1, ok)
+      assert.strictEqual(yield* status(breaker), "closed")
+    }).pipe(Effect.scoped))
+
+  it.effect("invalid options are reported together, naming the breaker and the field", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(CircuitBreaker.make("payments", {
+        trip: [TripRule.consecutive(0), TripRule.failureRate({ threshold: 2, lastCalls: 5, minimumCalls: 6 })],
+        halfOpenProbes: 0,
+        openDuration: "soon" as any
+      }))
+      assert.strictEqual(error._tag, "BreakerConfigError")
+      assert.deepStrictEqual(error.issues.map((i) => [i.breaker, i.path.join(".")]), [
+        ["payments", "trip.0.failures"],
+        ["payments", "trip.1.threshold"],
+        ["payments", "trip.1.minimumCalls"],
+        ["payments", "halfOpenProbes"],
+        ["payments", "openDuration"]
+      ])
+      assert.include(error.message, "payments.halfOpenProbes: Expected an integer of at least 1, got 0")
+    }).pipe(Effect.scoped))
+
+  it.effect("the changes stream ends when the breaker's scope closes", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const breaker = yield* CircuitBreaker.make("b").pipe(Scope.provide(scope))
+      const fiber = yield* Effect.forkChild(Stream.runCollect(breaker.changes))
+      yield* Effect.yieldNow
+      yield* breaker.isolate
+      yield* Scope.close(scope, Exit.void)
+      const collected = yield* Fiber.join(fiber)
+      assert.deepStrictEqual(Array.from(collected).map((t) => t.to), ["forced_open"])
+    }))
+})
