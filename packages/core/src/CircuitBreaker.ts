@@ -725,7 +725,7 @@ export const makeUnsafe = (name: string, config: Config, hooks: Hooks, changes: 
  * const program = Effect.gen(function*() {
  *   const breaker = yield* CircuitBreaker.make("payments", {
  *     trip: [TripRule.consecutive(5), TripRule.failureRate({ threshold: 0.5, lastCalls: 20 })],
- *     openDuration: Schedule.exponential("1 second").pipe(Schedule.either(Schedule.spaced("30 seconds"))),
+ *     openDuration: Schedule.min([Schedule.exponential("1 second"), Schedule.spaced("30 seconds")]),
  *     halfOpenProbes: 2
  *   })
  *   return yield* breaker.execute(charge)

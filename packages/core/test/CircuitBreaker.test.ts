@@ -232,7 +232,7 @@ describe("CircuitBreaker", () => {
   it.effect("openings start again once the breaker stayed closed as long as it was last open", () =>
     Effect.gen(function*() {
       const breaker = yield* make({ trip: TripRule.consecutive(1), openDuration: Schedule.exponential("1 second") })
-      const cycle = (closedFor: string) =>
+      const cycle = (closedFor: Duration.Input) =>
         Effect.gen(function*() {
           yield* times(breaker, 1, fail)
           const open = (yield* breaker.state).retryAfterMillis!

@@ -3,6 +3,8 @@
 import { describe, expectTypeOf, it } from "@effect/vitest"
 import { type Duration, Effect, type Layer, Schema, type Scope, type Stream } from "effect"
 import {
+  BreakerRegistry,
+  CircuitBreaker,
   CommonErrors,
   ErrorFamily,
   ErrorLayer,
@@ -138,11 +140,39 @@ describe("types", () => {
         | Policies
         | ErrorTracker.ErrorTracker
         | ResilienceMetrics.ResilienceMetrics
+        | BreakerRegistry.BreakerRegistry
         | AlertsService,
         ErrorLayer.Error
       >
     >()
     expectTypeOf<ErrorTracker.ErrorTrackerConfigError>().toExtend<ErrorLayer.Error>()
+    expectTypeOf<CircuitBreaker.BreakerConfigError>().toExtend<ErrorLayer.Error>()
+  })
+
+  it("a breaker adds its rejection to the error type, and protect adds the registry only when it names one", () => {
+    type Open = CircuitBreaker.BreakerOpenError
+    type Breakers = BreakerRegistry.BreakerRegistry
+    effectIs<number, StorageError | ValidationError | Open, Breakers>()(save.pipe(BreakerRegistry.withBreaker("db")))
+    const typeOnly = (breaker: CircuitBreaker.CircuitBreaker) => {
+      effectIs<string, NetworkError | ValidationError | Open, "Db">()(breaker.execute(load))
+      effectIs<string, NetworkError | ValidationError | Open, "Db">()(load.pipe(CircuitBreaker.execute(breaker)))
+    }
+    expectTypeOf(typeOnly).toBeFunction()
+    effectIs<number, StorageError | ValidationError | Open, Policies | Breakers>()(
+      save.pipe(protect({ operation: "save", breaker: "db" }))
+    )
+    effectIs<number, StorageError | ValidationError, Policies>()(save.pipe(protect({ operation: "save" })))
+    // a fallback for the rejection removes it
+    effectIs<number | "cached", StorageError | ValidationError, Policies | Breakers>()(
+      save.pipe(protect({
+        operation: "save",
+        breaker: "db",
+        recover: { BreakerOpenError: () => Effect.succeed("cached" as const) }
+      }))
+    )
+    // a breaker that may or may not be named still declares the rejection
+    const maybe: { readonly operation: string; readonly breaker?: string } = { operation: "save" }
+    effectIs<number, StorageError | ValidationError | Open, Policies | Breakers>()(save.pipe(protect(maybe)))
   })
 
   it("tracker subscriptions live in a scope; summaries and events need only the tracker", () => {
