@@ -5,6 +5,7 @@
  */
 import {
   Alerts,
+  BreakerRegistry,
   CommonErrors,
   ErrorFamily,
   ErrorLayer,
@@ -13,7 +14,8 @@ import {
   Policy,
   PolicyService,
   protect,
-  ResilienceMetrics
+  ResilienceMetrics,
+  TripRule
 } from "@effect-resilience/core"
 import { Console, Effect, Fiber, Layer, Schema, Stream } from "effect"
 import { PrometheusMetrics } from "effect/observability"
@@ -46,7 +48,10 @@ const ShopErrors = ErrorLayer.layer({
       logLevel: "Error",
       cleanup: (e) => Console.log(`   cleanup: ledger ${e.ledger} set read-only`)
     }))
-  ]
+  ],
+  breakers: {
+    breakers: { inventory: { trip: TripRule.consecutive(3), openDuration: "200 millis", halfOpenProbes: 1 } }
+  }
 })
 
 // --- simulated dependencies -----------------------------------------------------------------------------------
@@ -120,6 +125,34 @@ const tour = Effect.gen(function*() {
   const stock = yield* Effect.flip(Effect.fail(new OutOfStock({ sku: "A-1" })).pipe(Effect.retry(PolicyService.retry)))
   yield* Console.log(`   -> ${stock.publicMessage}`)
 
+  yield* section("A circuit breaker: the inventory service goes down, then comes back")
+  const transitions = yield* BreakerRegistry.BreakerRegistry.use((r) => Effect.succeed(r.changes)).pipe(
+    Stream.unwrap,
+    Stream.runForEach((t) =>
+      Console.log(`   breaker ${t.breaker}: ${t.from} -> ${t.to} (${t.reason}${t.openMillis ? `, ${t.openMillis} ms` : ""})`)
+    ),
+    Effect.forkChild
+  )
+  yield* Effect.yieldNow
+  let inventoryUp = false
+  const inventory = Effect.suspend(() =>
+    inventoryUp ? Effect.succeed(7) : Effect.fail(new CommonErrors.NetworkError({ target: "inventory" }))
+  )
+  // NetworkError's policy allows 3 attempts: the third failure opens the breaker, so the next call is rejected
+  const first = yield* Effect.flip(inventory.pipe(protect({ operation: "stock.read", breaker: "inventory" })))
+  yield* Console.log(`   -> ${first._tag} after 3 attempts`)
+  const rejected = yield* Effect.flip(inventory.pipe(protect({ operation: "stock.read", breaker: "inventory" })))
+  yield* Console.log(
+    `   -> ${rejected._tag}: rejected at once, retry after ${
+      rejected._tag === "BreakerOpenError" ? rejected.retryAfterMillis : "?"
+    } ms; no retries spent`
+  )
+  inventoryUp = true
+  yield* Effect.sleep("250 millis")
+  yield* Console.log(`   -> ${yield* inventory.pipe(protect({ operation: "stock.read", breaker: "inventory" }))} in stock (the probe closed it)`)
+  yield* Effect.yieldNow
+  yield* Fiber.interrupt(transitions)
+
   yield* section("A bad policy config fails the layer build, naming each field")
   const bad = yield* Effect.flip(Layer.build(ErrorLayer.layer({
     logFormat: false,
@@ -148,7 +181,8 @@ const tour = Effect.gen(function*() {
 
   yield* section("The same figures as effect metrics (effect's PrometheusMetrics, no formatter of ours)")
   const exposition = yield* PrometheusMetrics.format()
-  for (const line of exposition.split("\n").filter((l) => l.startsWith("resilience_errors_total"))) {
+  const shown = ["resilience_errors_total", "resilience_breaker_calls_total", "resilience_breaker_state"]
+  for (const line of exposition.split("\n").filter((l) => shown.some((m) => l.startsWith(m)) && !l.endsWith(" 0"))) {
     yield* Console.log(`   ${line}`)
   }
 })

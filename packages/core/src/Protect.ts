@@ -129,6 +129,11 @@ export type ProtectedServices<R, O> =
  * retried unless their policy says so. Defects and interruptions are never retried: interrupting during a
  * backoff stops the retries.
  *
+ * With `breaker`, every attempt runs through that breaker of the `BreakerRegistry`: the order is fallback ( retry
+ * ( breaker ( timeout ( call ) ) ) ), so a timed-out attempt counts against the breaker. A rejection
+ * (`BreakerOpenError`) is not retried unless it has a policy of its own, so the run stops at the first rejection
+ * instead of spending its remaining retries, and a `recover.BreakerOpenError` fallback can answer in its place.
+ *
  * With an `ErrorTracker` and `ResilienceMetrics` in the context (both come with `ErrorLayer`), each failure is
  * recorded when it occurs, as `"pending"` when a retry or fallback follows and resolved to `"succeeded"` or
  * `"failed"` when that ends, and each call's outcome is counted for its `operation`.
