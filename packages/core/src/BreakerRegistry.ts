@@ -17,6 +17,8 @@ import { addCounterSource, addGaugeSource } from "./internal/metricSeries.js"
  * The registry.
  *
  * - `breaker(name)` returns the breaker of that name, built on first use.
+ * - `forOperation(operation)` returns the breaker the `operations` option maps an operation to, or the breaker
+ *   named after the operation.
  * - `states` reads the state of every breaker built so far, sorted by name.
  * - `changes` streams the state changes of all breakers, from when it is run until the registry closes.
  *
@@ -25,6 +27,7 @@ import { addCounterSource, addGaugeSource } from "./internal/metricSeries.js"
  */
 export interface BreakerRegistryShape {
   readonly breaker: (name: string) => CircuitBreaker.CircuitBreaker
+  readonly forOperation: (operation: string) => CircuitBreaker.CircuitBreaker
   readonly states: Effect.Effect<ReadonlyArray<CircuitBreaker.State>>
   readonly changes: Stream.Stream<CircuitBreaker.Transition>
 }
@@ -40,8 +43,9 @@ export class BreakerRegistry extends Context.Service<BreakerRegistry, BreakerReg
 ) {}
 
 /**
- * Options of {@link make}: the options of breakers without their own (`default`), and of named ones (`breakers`).
- * Named options replace the default ones as a whole.
+ * Options of {@link make}: the options of breakers without their own (`default`), of named ones (`breakers`), and
+ * which breaker guards which `protect` operation (`operations`, used by `protect({ breaker: true })`). Named
+ * options replace the default ones as a whole.
  *
  * @since 0.1.0
  * @category models
@@ -49,6 +53,7 @@ export class BreakerRegistry extends Context.Service<BreakerRegistry, BreakerReg
 export interface Options {
   readonly default?: CircuitBreaker.Options | undefined
   readonly breakers?: Readonly<Record<string, CircuitBreaker.Options>> | undefined
+  readonly operations?: Readonly<Record<string, string>> | undefined
 }
 
 const statuses = CircuitBreaker.Status.literals
@@ -176,8 +181,10 @@ export const make = (
     // the named breakers exist from the start, so their state and metrics show before their first call
     for (const name of configs.keys()) breaker(name)
 
+    const operations = new Map(Object.entries(options.operations ?? {}))
     return {
       breaker,
+      forOperation: (operation) => breaker(operations.get(operation) ?? operation),
       states: Effect.suspend(() =>
         Effect.forEach([...breakers.keys()].sort(), (name) => breakers.get(name)!.state)
       ),

@@ -49,8 +49,9 @@ export type RecoverHandlers<E> = {
  *   `cond ? { operation, timeout } : { operation }` to the type without `timeout`, which would hide the
  *   `TimeoutError`.
  * - `recover` holds fallbacks per error tag, run when that tag's retries are exhausted.
- * - `breaker` names the circuit breaker of `BreakerRegistry` every attempt goes through; it adds
- *   `BreakerOpenError` to the error type and `BreakerRegistry` to the services.
+ * - `breaker` names the circuit breaker of `BreakerRegistry` every attempt goes through, or is `true` for the one
+ *   the registry's `operations` option maps `operation` to (by default the breaker named after the operation);
+ *   it adds `BreakerOpenError` to the error type and `BreakerRegistry` to the services.
  * - `module` is the module name on log lines (default `"effect-resilience/protect"`).
  *
  * @since 0.1.0
@@ -60,7 +61,7 @@ export interface Options<E> {
   readonly operation: string
   readonly timeout?: Duration.Input | undefined
   readonly recover?: RecoverHandlers<E | BreakerOpenError> | undefined
-  readonly breaker?: string | undefined
+  readonly breaker?: string | true | undefined
   readonly module?: string | undefined
 }
 
@@ -311,7 +312,14 @@ export const protect: {
     if (metrics !== cachedFor || registry !== cachedRegistry) {
       cachedFor = metrics
       cachedRegistry = registry
-      cached = build(metrics, registry?.breaker(breakerName!))
+      cached = build(
+        metrics,
+        registry === undefined
+          ? undefined
+          : breakerName === true
+          ? registry.forOperation(operation)
+          : registry.breaker(breakerName!)
+      )
     }
     return cached
   })

@@ -25,7 +25,8 @@ const Layer3 = ErrorLayer.layer({
   ],
   breakers: {
     default: { trip: TripRule.consecutive(10) },
-    breakers: { storage: { trip: TripRule.consecutive(3), openDuration: "10 seconds" } }
+    breakers: { storage: { trip: TripRule.consecutive(3), openDuration: "10 seconds" } },
+    operations: { "items.save": "storage", "items.load": "storage" }
   }
 })
 
@@ -175,5 +176,21 @@ describe("protect with a breaker", () => {
       yield* TestClock.adjust("5 seconds")
       assert.strictEqual(yield* Fiber.join(fiber), "cached (storage open)")
       assert.strictEqual((yield* breaker.state).calls.failure, 3)
+    }).pipe(Effect.provide(Layer3)))
+
+  it.effect("breaker: true takes the breaker the config maps the operation to, or the one named after it", () =>
+    Effect.gen(function*() {
+      yield* Effect.flatMap(BreakerRegistry.breaker("storage"), (b) => b.isolate)
+      const mapped = scripted([])
+      const exit = yield* Effect.exit(mapped.effect.pipe(protect({ operation: "items.save", breaker: true })))
+      assert.strictEqual(mapped.calls(), 0, "the storage breaker is isolated, so the call never runs")
+      assert.isTrue(Exit.isFailure(exit))
+      const own = yield* Effect.succeed(1).pipe(protect({ operation: "reports.build", breaker: true }))
+      assert.strictEqual(own, 1)
+      const states = yield* BreakerRegistry.states
+      assert.deepStrictEqual(states.map((s) => [s.breaker, s.status, s.calls.success]), [
+        ["reports.build", "closed", 1],
+        ["storage", "forced_open", 0]
+      ])
     }).pipe(Effect.provide(Layer3)))
 })

@@ -170,6 +170,9 @@ describe("types", () => {
         recover: { BreakerOpenError: () => Effect.succeed("cached" as const) }
       }))
     )
+    effectIs<number, StorageError | ValidationError | Open, Policies | Breakers>()(
+      save.pipe(protect({ operation: "save", breaker: true }))
+    )
     // a breaker that may or may not be named still declares the rejection
     const maybe: { readonly operation: string; readonly breaker?: string } = { operation: "save" }
     effectIs<number, StorageError | ValidationError | Open, Policies | Breakers>()(save.pipe(protect(maybe)))
