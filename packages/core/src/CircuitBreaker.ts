@@ -603,7 +603,17 @@ export const makeUnsafe = (name: string, config: Config, hooks: Hooks, changes: 
     return Effect.fail(error)
   }
 
-  const firstOpenMillis = Duration.isDuration(config.openDuration) ? Duration.toMillis(config.openDuration) : 5_000
+  // the hint an isolated breaker gives: the first open duration (schedules are stepped once, on a fresh step)
+  const firstOpenMillis = Duration.isDuration(config.openDuration)
+    ? Duration.toMillis(config.openDuration)
+    : ((exit) => Exit.isSuccess(exit) ? exit.value : 0)(
+      Effect.runSyncExit(
+        Effect.map(
+          Effect.flatMap(Schedule.toStep(config.openDuration), (s) => s(0, 1)),
+          ([, duration]) => Duration.toMillis(duration)
+        ) as Effect.Effect<number, unknown>
+      )
+    )
 
   const execute = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | BreakerOpenError, R> => {
     // the closed path without a clock is built once per closed period, so a call allocates nothing of its own

@@ -289,6 +289,13 @@ describe("CircuitBreaker", () => {
       assert.deepStrictEqual(seen.map((t) => t.generation), [1, 2, 3, 4, 5])
     }).pipe(Effect.scoped))
 
+  it.effect("an isolated breaker's retryAfter is the first open duration of its schedule", () =>
+    Effect.gen(function*() {
+      const breaker = yield* make({ openDuration: Schedule.exponential("750 millis") })
+      yield* breaker.isolate
+      assert.strictEqual(rejection(yield* Effect.exit(breaker.execute(ok)))!.retryAfterMillis, 750)
+    }).pipe(Effect.scoped))
+
   it.effect("interrupting a probe frees its slot without deciding anything", () =>
     Effect.gen(function*() {
       const breaker = yield* make({ trip: TripRule.consecutive(1), openDuration: "1 second" })
