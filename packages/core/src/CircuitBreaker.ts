@@ -20,6 +20,7 @@
  */
 import type { Fiber } from "effect"
 import { Cause, Clock, Duration, Effect, Exit, PubSub, Result, Schedule, Schema, Scope, Stream, TxRef } from "effect"
+import { dual, identity } from "effect/Function"
 import * as ErrorFamily from "./ErrorFamily.js"
 import { makeTripper, needsClock, slowThreshold, type Tripper, type TripReason } from "./internal/tripWindow.js"
 import * as TripRule from "./TripRule.js"
@@ -298,6 +299,18 @@ const defaultOpenDuration: Schedule.Schedule<unknown, number> = Schedule.min([
   Schedule.spaced("1 minute")
 ]) as Schedule.Schedule<unknown, number>
 
+// the first duration a schedule gives, stepped on a fresh step; undefined when it gives none (or cannot be run
+// synchronously)
+const firstStepMillis = (schedule: Schedule.Schedule<unknown, number>): number | undefined => {
+  const exit = Effect.runSyncExit(
+    Effect.map(Effect.flatMap(Schedule.toStep(schedule), (s) => s(0, 1)), ([, d]) => Duration.toMillis(d)) as Effect.Effect<
+      number,
+      unknown
+    >
+  )
+  return Exit.isSuccess(exit) && exit.value >= 0 ? exit.value : undefined
+}
+
 const countsBusiness = (error: unknown) => !(ErrorFamily.isClassified(error) && error.kind === "business")
 
 /**
@@ -324,10 +337,11 @@ export const validate = (name: string, options: Options = {}): Effect.Effect<Con
       : Array.isArray(options.trip)
       ? options.trip as ReadonlyArray<TripRule.TripRule>
       : [options.trip as TripRule.TripRule]
+    const many = Array.isArray(options.trip)
     if (rules.length === 0) add(["trip"], "Expected at least one trip rule")
     rules.forEach((rule, i) => {
       for (const issue of TripRule.validate(rule)) {
-        add(rules.length === 1 && !Array.isArray(options.trip) ? ["trip", ...issue.path] : ["trip", i, ...issue.path], issue.message)
+        add(many ? ["trip", i, ...issue.path] : ["trip", ...issue.path], issue.message)
       }
     })
     const count = (key: "halfOpenProbes" | "closeAfter", value: unknown) => {
@@ -341,10 +355,20 @@ export const validate = (name: string, options: Options = {}): Effect.Effect<Con
     if (options.openDuration !== undefined) {
       if (Schedule.isSchedule(options.openDuration)) {
         openDuration = options.openDuration
+        if (firstStepMillis(openDuration) === undefined) {
+          add(["openDuration"], "Expected a Schedule that gives at least one duration")
+        }
       } else {
         const duration = Duration.fromInput(options.openDuration as Duration.Input)
-        if (duration._tag === "None" || !Duration.isFinite(duration.value)) {
-          add(["openDuration"], `Expected a finite duration or a Schedule, got ${JSON.stringify(options.openDuration)}`)
+        if (
+          (typeof options.openDuration === "number" && !(options.openDuration >= 0)) ||
+          duration._tag === "None" || !Duration.isFinite(duration.value) ||
+          !(Duration.toMillis(duration.value) >= 0)
+        ) {
+          add(
+            ["openDuration"],
+            `Expected a finite, non-negative duration or a Schedule, got ${JSON.stringify(options.openDuration)}`
+          )
         } else {
           openDuration = duration.value
         }
@@ -382,6 +406,7 @@ interface Core {
   readonly status: Status
   readonly generation: number
   readonly since: number
+  readonly sinceMono: number
   readonly openings: number
   readonly epoch: number
   readonly openUntil: number
@@ -392,6 +417,15 @@ interface Core {
 }
 
 const V8Error = Error as unknown as { stackTraceLimit: number | undefined }
+
+// Durations, windows and open periods are measured on the monotonic clock, so a step of the wall clock (NTP, a
+// suspended machine) neither reopens nor stretches anything; wall time is only reported (`since`, `at`).
+const monotonicMillis = (clock: Clock.Clock): number => Number(clock.monotonicTimeNanosUnsafe()) / 1e6
+
+interface Now {
+  readonly mono: number
+  readonly wall: number
+}
 
 /** @internal */
 export interface Hooks {
@@ -412,11 +446,13 @@ export const makeUnsafe = (name: string, config: Config, hooks: Hooks, changes: 
   const calls = { success: 0, failure: 0, ignored: 0, rejected: 0, slow: 0 }
   let wouldOpen = 0
   let dryRun: Tripper = makeTripper(rules)
+  let dryRunFor: Core | undefined
 
   const ref = TxRef.makeUnsafe<Core>({
     status: "closed",
     generation: 0,
     since: 0,
+    sinceMono: -Infinity,
     openings: 0,
     epoch: 0,
     openUntil: 0,
@@ -443,7 +479,7 @@ export const makeUnsafe = (name: string, config: Config, hooks: Hooks, changes: 
       if (opening <= delays.length) return Effect.succeed(delays[opening - 1]!)
       const next = (s: NonNullable<typeof step>): Effect.Effect<number> =>
         s(now, delays.length + 1).pipe(
-          Effect.map(([, duration]) => Duration.toMillis(duration)),
+          Effect.map(([, duration]) => Math.max(0, Duration.toMillis(duration))),
           // the schedule ended: keep the last duration
           Effect.catchCause(() => Effect.succeed(delays.length === 0 ? 0 : delays[delays.length - 1]!)),
           Effect.flatMap((millis) => {
@@ -460,27 +496,40 @@ export const makeUnsafe = (name: string, config: Config, hooks: Hooks, changes: 
   }
 
   // --- transitions: each a transaction from the state it was decided on; none if another fiber got there first
+  // Transitions are published in generation order (each generation has exactly one), even when the fiber that
+  // committed one pauses before publishing it and another commits and publishes the next.
+  let nextGeneration = 1
+  const unpublished = new Map<number, Transition>()
+  const publish = (transition: Transition) => {
+    unpublished.set(transition.generation, transition)
+    for (let t = unpublished.get(nextGeneration); t !== undefined; t = unpublished.get(nextGeneration)) {
+      unpublished.delete(nextGeneration++)
+      hooks.publish(t)
+    }
+  }
+
+  // Uninterruptible from the transaction to the publication, so a committed transition is always published.
   const commit = (
-    decide: (core: Core, now: number) => Effect.Effect<readonly [Core, Reason | undefined] | undefined>
+    decide: (core: Core, now: Now) => Effect.Effect<readonly [Core, Reason | undefined] | undefined>
   ): Effect.Effect<Core | undefined> =>
-    Effect.clockWith((clock) =>
+    Effect.uninterruptible(Effect.clockWith((clock) =>
       Effect.suspend(() => {
-        const now = clock.currentTimeMillisUnsafe()
+        const now: Now = { mono: monotonicMillis(clock), wall: clock.currentTimeMillisUnsafe() }
         return Effect.tx(Effect.flatMap(TxRef.get(ref), (core) =>
           Effect.flatMap(decide(core, now), (decided) =>
             decided === undefined
               ? Effect.succeed(undefined)
-              : Effect.as(TxRef.set(ref, decided[0]), [core, decided[0], decided[1], now] as const))))
+              : Effect.as(TxRef.set(ref, decided[0]), [core, decided[0], decided[1], now.wall] as const))))
       }).pipe(Effect.map((committed) => {
         if (committed === undefined) return undefined
-        const [from, to, reason, now] = committed
+        const [from, to, reason, at] = committed
         if (reason !== undefined) {
-          hooks.publish({
+          publish({
             breaker: name,
             from: from.status,
             to: to.status,
             reason,
-            at: now,
+            at,
             generation: to.generation,
             openings: to.openings,
             ...(to.status === "open" ? { openMillis: to.lastOpenMillis } : {})
@@ -488,25 +537,26 @@ export const makeUnsafe = (name: string, config: Config, hooks: Hooks, changes: 
         }
         return to
       }))
-    )
+    ))
 
-  const next = (core: Core, status: Status, now: number, changes?: Partial<Core>): Core => ({
+  const next = (core: Core, status: Status, now: Now, changes?: Partial<Core>): Core => ({
     ...core,
     status,
     generation: core.generation + 1,
-    since: now,
+    since: now.wall,
+    sinceMono: now.mono,
     probes: 0,
     probeSuccesses: 0,
     ...changes
   })
 
-  const opened = (core: Core, now: number): Effect.Effect<Core> => {
+  const opened = (core: Core, now: Now): Effect.Effect<Core> => {
     // openings carry on from a half-open probe, or when the breaker closed less time ago than it was last open
-    const keep = core.status === "half_open" || (core.openings > 0 && now - core.since < core.lastOpenMillis)
+    const keep = core.status === "half_open" || (core.openings > 0 && now.mono - core.sinceMono < core.lastOpenMillis)
     const epoch = keep ? core.epoch : core.epoch + 1
     const openings = keep ? core.openings + 1 : 1
-    return Effect.map(openMillis(epoch, openings, now), (millis) =>
-      next(core, "open", now, { openings, epoch, openUntil: now + millis, lastOpenMillis: millis }))
+    return Effect.map(openMillis(epoch, openings, now.wall), (millis) =>
+      next(core, "open", now, { openings, epoch, openUntil: now.mono + millis, lastOpenMillis: millis }))
   }
 
   const trip = (from: Core, reason: TripReason) =>
@@ -519,7 +569,7 @@ export const makeUnsafe = (name: string, config: Config, hooks: Hooks, changes: 
   const claim = (from: Core) =>
     commit((core, now) => {
       if (core.generation !== from.generation) return Effect.succeed(undefined)
-      if (core.status === "open" && now >= core.openUntil) {
+      if (core.status === "open" && now.mono >= core.openUntil) {
         return Effect.succeed([next(core, "half_open", now, { probes: 1 }), "open_elapsed"] as const)
       }
       if (core.status === "half_open" && core.probes < halfOpenProbes) {
@@ -541,6 +591,7 @@ export const makeUnsafe = (name: string, config: Config, hooks: Hooks, changes: 
       )
     })
 
+  // a manual state entered again changes nothing; reset always starts afresh
   const manual = (status: Status, reason: Reason) =>
     Effect.asVoid(commit((core, now) => {
       if (status === "closed") {
@@ -549,20 +600,26 @@ export const makeUnsafe = (name: string, config: Config, hooks: Hooks, changes: 
           reason
         ] as const)
       }
-      if (status === "disabled") dryRun = makeTripper(rules)
-      return Effect.succeed([next(core, status, now), reason] as const)
+      if (core.status === status) return Effect.succeed(undefined)
+      return Effect.succeed([next(core, status, now, { tripper: makeTripper(rules) }), reason] as const)
     }))
 
   // --- outcomes
   const classify = (cause: Cause.Cause<unknown>): Outcome => {
     if (Cause.hasInterruptsOnly(cause)) return "ignored"
     const found = Cause.findError(cause)
-    return Result.isFailure(found) || counts(found.success) ? "failure" : "ignored"
+    if (Result.isFailure(found)) return "failure"
+    try {
+      return counts(found.success) ? "failure" : "ignored"
+    } catch {
+      // a predicate that throws cannot say the failure is harmless
+      return "failure"
+    }
   }
 
   const count = (outcome: Outcome, millis: number) => {
     calls[outcome]++
-    if (millis > slowMillis) calls.slow++
+    if (outcome !== "ignored" && millis > slowMillis) calls.slow++
   }
 
   // a call admitted in `core` (closed or disabled) completed: count it, and trip if a rule says so
@@ -572,6 +629,11 @@ export const makeUnsafe = (name: string, config: Config, hooks: Hooks, changes: 
     const current = ref.value
     if (current !== core) return undefined
     if (core.status === "disabled") {
+      // counts of its own, started afresh with each disabled period and after each trip they count
+      if (dryRunFor !== core) {
+        dryRunFor = core
+        dryRun = makeTripper(rules)
+      }
       if (dryRun.record(outcome === "failure", millis, now) !== undefined) {
         wouldOpen++
         dryRun = makeTripper(rules)
@@ -583,13 +645,15 @@ export const makeUnsafe = (name: string, config: Config, hooks: Hooks, changes: 
     return reason === undefined ? undefined : trip(core, reason)
   }
 
-  const cache = new Map<string, BreakerOpenError>()
+  // the last rejection per status, as a ready failed effect
+  const cache = new Map<string, readonly [BreakerOpenError, Effect.Effect<never, BreakerOpenError>]>()
   const reject = (status: "open" | "half_open" | "forced_open", retryAfterMillis: number) => {
     calls.rejected++
     const millis = Math.max(0, Math.ceil(retryAfterMillis))
-    const key = status
-    let error = cache.get(key)
-    if (error === undefined || error.retryAfterMillis !== millis) {
+    const cached = cache.get(status)
+    if (cached !== undefined && cached[0].retryAfterMillis === millis) return cached[1]
+    let error: BreakerOpenError
+    {
       // no stack: a rejection is a value about the breaker, not about where the call was made
       const limit = V8Error.stackTraceLimit
       V8Error.stackTraceLimit = 0
@@ -598,22 +662,16 @@ export const makeUnsafe = (name: string, config: Config, hooks: Hooks, changes: 
       } finally {
         V8Error.stackTraceLimit = limit
       }
-      cache.set(key, error)
     }
-    return Effect.fail(error)
+    const failed = Effect.fail(error)
+    cache.set(status, [error, failed])
+    return failed
   }
 
-  // the hint an isolated breaker gives: the first open duration (schedules are stepped once, on a fresh step)
+  // the hint an isolated breaker gives: the first open duration
   const firstOpenMillis = Duration.isDuration(config.openDuration)
     ? Duration.toMillis(config.openDuration)
-    : ((exit) => Exit.isSuccess(exit) ? exit.value : 0)(
-      Effect.runSyncExit(
-        Effect.map(
-          Effect.flatMap(Schedule.toStep(config.openDuration), (s) => s(0, 1)),
-          ([, duration]) => Duration.toMillis(duration)
-        ) as Effect.Effect<number, unknown>
-      )
-    )
+    : firstStepMillis(config.openDuration) ?? 0
 
   const execute = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | BreakerOpenError, R> => {
     // the closed path without a clock is built once per closed period, so a call allocates nothing of its own
@@ -634,13 +692,16 @@ export const makeUnsafe = (name: string, config: Config, hooks: Hooks, changes: 
       })
 
     // a call whose duration matters (slow-call rules, time windows, probes)
+    // (`restore` runs the call interruptibly inside a mask, so its exit handler is in place before it can be
+    // interrupted)
     const timedRun = (
       clock: Clock.Clock,
-      done: (outcome: Outcome, millis: number, now: number) => Effect.Effect<unknown> | undefined
+      done: (outcome: Outcome, millis: number, now: number) => Effect.Effect<unknown> | undefined,
+      restore: (effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R> = identity
     ): Effect.Effect<A, E, R> => {
-      const start = clock.currentTimeMillisUnsafe()
-      return Effect.onExit(self, (exit) => {
-        const now = clock.currentTimeMillisUnsafe()
+      const start = monotonicMillis(clock)
+      return Effect.onExit(restore(self), (exit) => {
+        const now = monotonicMillis(clock)
         const outcome = Exit.isSuccess(exit) ? "success" : classify(exit.cause)
         return done(outcome, now - start, now) ?? Effect.void
       })
@@ -651,12 +712,13 @@ export const makeUnsafe = (name: string, config: Config, hooks: Hooks, changes: 
         Effect.flatMap(claim(from), (halfOpen) => {
           if (halfOpen === undefined) return restore(Effect.withFiber(admit))
           const clock = fiber.getRef(Clock.Clock)
-          return restore(timedRun(clock, (outcome, millis) => {
+          // the probe's slot is given back however it ends, interruption included
+          return timedRun(clock, (outcome, millis) => {
             count(outcome, millis)
             // a slow probe fails when slow calls can trip the breaker
             const verdict = outcome === "success" && millis > slowMillis ? "failure" : outcome
             return settleProbe(halfOpen.generation, verdict)
-          }))
+          }, restore)
         })
       )
 
@@ -674,7 +736,7 @@ export const makeUnsafe = (name: string, config: Config, hooks: Hooks, changes: 
           return timedRun(fiber.getRef(Clock.Clock), (outcome, millis, now) => settle(core, outcome, millis, now))
         }
         case "open": {
-          const wait = core.openUntil - fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
+          const wait = core.openUntil - monotonicMillis(fiber.getRef(Clock.Clock))
           return wait > 0 ? reject("open", wait) : probe(fiber, core)
         }
         case "half_open":
@@ -693,14 +755,14 @@ export const makeUnsafe = (name: string, config: Config, hooks: Hooks, changes: 
   const state = Effect.clockWith((clock) =>
     Effect.sync((): State => {
       const core = ref.value
-      const now = clock.currentTimeMillisUnsafe()
+      const now = monotonicMillis(clock)
       return {
         breaker: name,
         status: core.status,
         since: core.since,
         generation: core.generation,
         openings: core.openings,
-        ...(core.status === "open" ? { retryAfterMillis: Math.max(0, core.openUntil - now) } : {}),
+        ...(core.status === "open" ? { retryAfterMillis: Math.max(0, Math.ceil(core.openUntil - now)) } : {}),
         probes: { running: core.probes, succeeded: core.probeSuccesses, limit: halfOpenProbes },
         calls: { ...calls },
         wouldOpen
@@ -777,10 +839,4 @@ export const make = (
 export const execute: {
   (breaker: CircuitBreaker): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | BreakerOpenError, R>
   <A, E, R>(self: Effect.Effect<A, E, R>, breaker: CircuitBreaker): Effect.Effect<A, E | BreakerOpenError, R>
-} = function() {
-  if (arguments.length === 1) {
-    const breaker = arguments[0] as CircuitBreaker
-    return (self: Effect.Effect<any, any, any>) => breaker.execute(self)
-  }
-  return (arguments[1] as CircuitBreaker).execute(arguments[0])
-} as any
+} = dual(2, <A, E, R>(self: Effect.Effect<A, E, R>, breaker: CircuitBreaker) => breaker.execute(self))

@@ -122,7 +122,7 @@ export const make = (options: Options = {}): Effect.Effect<PolicyServiceShape, P
         const tag = ErrorFamily.tagOf(error)
         const own = tag === undefined ? undefined : policies.get(tag)
         if (own !== undefined) return own
-        if (error instanceof BreakerOpenError) return rejectionPolicy
+        if (tag === BreakerOpenError.family.tag) return rejectionPolicy
         if (ErrorFamily.isClassified(error)) {
           if (error.kind === "business") return businessPolicy
           if (error.kind === "unrecoverable") return unrecoverablePolicy

@@ -176,6 +176,12 @@ export const slowCallRate = (options: SlowCallRateOptions): TripRule => ({
 
 const isCount = (n: unknown): n is number => typeof n === "number" && Number.isInteger(n) && n >= 1
 
+/** The largest count window, and the most buckets of a time window: bounds on the memory of one rule. */
+export const limits = { lastCalls: 100_000, buckets: 10_000 } as const
+
+const positiveFinite = (d: unknown): d is Duration.Duration =>
+  Duration.isDuration(d) && Duration.isFinite(d) && Duration.toMillis(d) > 0
+
 /**
  * The problems of a rule, each with the path to the field at fault (empty when the rule is valid).
  *
@@ -195,8 +201,12 @@ export const validate = (
   rule: TripRule
 ): ReadonlyArray<{ readonly path: ReadonlyArray<string>; readonly message: string }> => {
   const issues: Array<{ path: Array<string>; message: string }> = []
-  const count = (path: Array<string>, value: unknown) => {
+  const count = (path: Array<string>, value: unknown, max = Infinity) => {
     if (!isCount(value)) issues.push({ path, message: `Expected an integer of at least 1, got ${String(value)}` })
+    else if (value > max) issues.push({ path, message: `Expected at most ${max}, got ${value}` })
+  }
+  if (typeof rule !== "object" || rule === null) {
+    return [{ path: [], message: `Expected a trip rule (TripRule.consecutive, failureRate, slowCallRate), got ${String(rule)}` }]
   }
   switch (rule._tag) {
     case "Consecutive": {
@@ -212,12 +222,14 @@ export const validate = (
         })
       }
       count(["minimumCalls"], rule.minimumCalls)
-      if (rule._tag === "SlowCallRate" && !Duration.isFinite(rule.slowerThan)) {
-        issues.push({ path: ["slowerThan"], message: "Expected a finite duration such as \"2 seconds\"" })
+      if (rule._tag === "SlowCallRate" && !positiveFinite(rule.slowerThan)) {
+        issues.push({ path: ["slowerThan"], message: "Expected a finite, positive duration such as \"2 seconds\"" })
       }
       const window = rule.window
-      if (window._tag === "Calls") {
-        count(["lastCalls"], window.size)
+      if (typeof window !== "object" || window === null) {
+        issues.push({ path: ["window"], message: "Expected lastCalls or lastDuration" })
+      } else if (window._tag === "Calls") {
+        count(["lastCalls"], window.size, limits.lastCalls)
         if (isCount(window.size) && isCount(rule.minimumCalls) && rule.minimumCalls > window.size) {
           issues.push({
             path: ["minimumCalls"],
@@ -225,10 +237,13 @@ export const validate = (
           })
         }
       } else {
-        if (!Duration.isFinite(window.duration) || Duration.toMillis(window.duration) <= 0) {
+        if (!positiveFinite(window.duration)) {
           issues.push({ path: ["lastDuration"], message: "Expected a finite, positive duration such as \"30 seconds\"" })
         }
-        count(["buckets"], window.buckets)
+        count(["buckets"], window.buckets, limits.buckets)
+        if (positiveFinite(window.duration) && isCount(window.buckets) && window.buckets > Duration.toMillis(window.duration)) {
+          issues.push({ path: ["buckets"], message: `Expected at most one bucket per millisecond of lastDuration, got ${window.buckets}` })
+        }
       }
       break
     }

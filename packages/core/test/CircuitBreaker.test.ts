@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Duration, Effect, Exit, Fiber, Schedule, Scope, Stream } from "effect"
+import { Cause, Duration, Effect, Exit, Fiber, Schedule, Scheduler, Scope, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { CircuitBreaker, CommonErrors, TripRule } from "../src/index.js"
 import { repeat } from "./utils.js"
@@ -341,4 +341,167 @@ describe("CircuitBreaker", () => {
       const collected = yield* Fiber.join(fiber)
       assert.deepStrictEqual(Array.from(collected).map((t) => t.to), ["forced_open"])
     }))
+
+  it.effect("a rate exactly at the threshold trips", () =>
+    Effect.gen(function*() {
+      // 0.56 * 25 is 14.000000000000002 in floating point: 14 of 25 must still trip
+      const breaker = yield* make({ trip: TripRule.failureRate({ threshold: 0.56, lastCalls: 25 }) })
+      yield* times(breaker, 11, ok)
+      yield* times(breaker, 14, fail)
+      assert.strictEqual(yield* status(breaker), "open")
+    }).pipe(Effect.scoped))
+
+  it.effect("a wall clock stepped back neither stretches an opening nor blinds a time window", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(10 * 3_600_000)
+      const timed = yield* make({
+        trip: TripRule.failureRate({ threshold: 0.5, lastDuration: "10 seconds", minimumCalls: 4 }),
+        openDuration: "10 seconds"
+      })
+      yield* TestClock.setTime(9 * 3_600_000) // one hour back
+      yield* times(timed, 4, fail)
+      const state = yield* timed.state
+      assert.strictEqual(state.status, "open", "failures after the step must still count")
+      assert.strictEqual(state.retryAfterMillis, 10_000)
+      yield* TestClock.setTime(8 * 3_600_000) // another hour back, while open
+      yield* TestClock.adjust("10 seconds")
+      yield* times(timed, 1, ok)
+      assert.strictEqual(yield* status(timed), "closed", "the probe is let through after 10 s of monotonic time")
+    }).pipe(Effect.scoped))
+
+  it.effect("entering a manual state it is already in changes nothing; reset always starts afresh", () =>
+    Effect.gen(function*() {
+      const breaker = yield* make()
+      const [seen] = yield* collecting(
+        breaker,
+        Effect.gen(function*() {
+          yield* breaker.isolate
+          yield* breaker.isolate
+          yield* breaker.disable
+          yield* breaker.disable
+          yield* breaker.reset
+          yield* breaker.reset
+        })
+      )
+      assert.deepStrictEqual(seen.map((t) => `${t.from}>${t.to}`), [
+        "closed>forced_open",
+        "forced_open>disabled",
+        "disabled>closed",
+        "closed>closed"
+      ])
+    }).pipe(Effect.scoped))
+
+  it.effect("a counts predicate that throws counts the failure, and never leaves a probe slot taken", () =>
+    Effect.gen(function*() {
+      const breaker = yield* make({
+        trip: TripRule.consecutive(1),
+        openDuration: "1 second",
+        counts: (e) => (e as { response: { status: number } }).response.status >= 500
+      })
+      const exit = yield* Effect.exit(breaker.execute(fail))
+      assert.isTrue(Exit.isFailure(exit) && Cause.hasFails(exit.cause) && !Cause.hasDies(exit.cause))
+      assert.strictEqual(yield* status(breaker), "open")
+      yield* TestClock.adjust("1 second")
+      yield* times(breaker, 1, fail) // the probe: its predicate throws again, so it failed
+      const state = yield* breaker.state
+      assert.strictEqual(state.status, "open")
+      assert.strictEqual(state.probes.running, 0)
+    }).pipe(Effect.scoped))
+
+  it.effect("options that would misbehave are rejected up front", () =>
+    Effect.gen(function*() {
+      const issues = (options: CircuitBreaker.Options) =>
+        Effect.map(Effect.flip(CircuitBreaker.make("x", options)), (e) => e.issues.map((i) => i.path.join(".")))
+      assert.deepStrictEqual(yield* issues({ openDuration: "-5 seconds" as Duration.Input }), ["openDuration"])
+      assert.deepStrictEqual(yield* issues({ openDuration: Number.NaN }), ["openDuration"])
+      assert.deepStrictEqual(yield* issues({ openDuration: Schedule.recurs(0) as any }), ["openDuration"])
+      assert.deepStrictEqual(
+        yield* issues({ trip: TripRule.slowCallRate({ slowerThan: "-1 second" as Duration.Input, threshold: 0.5, lastCalls: 10 }) }),
+        ["trip.slowerThan"]
+      )
+      assert.deepStrictEqual(yield* issues({ trip: TripRule.failureRate({ threshold: 0.5, lastCalls: 2 ** 32 }) }), [
+        "trip.lastCalls"
+      ])
+      assert.deepStrictEqual(
+        yield* issues({ trip: TripRule.failureRate({ threshold: 0.5, lastDuration: "1 second", buckets: 5000 }) }),
+        ["trip.buckets"]
+      )
+      assert.deepStrictEqual(yield* issues({ trip: null as any }), ["trip"])
+      // a rule written as plain JSON, with a string where a Duration belongs
+      assert.deepStrictEqual(
+        yield* issues({
+          trip: { _tag: "SlowCallRate", slowerThan: "2 seconds", threshold: 0.5, minimumCalls: 5, window: { _tag: "Calls", size: 10 } } as any
+        }),
+        ["trip.slowerThan"]
+      )
+    }).pipe(Effect.scoped))
+})
+
+describe("CircuitBreaker under interruption at every point", () => {
+  // lets a forked fiber run up to its next yield to the scheduler (a macrotask turn, not a sleep)
+  const tick = Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
+
+  it.live("a probe interrupted at any point gives its slot back", () =>
+    Effect.gen(function*() {
+      const leaks: Array<number> = []
+      for (let k = 0; k < 20; k++) {
+        const breaker = yield* CircuitBreaker.make("leak", { trip: TripRule.consecutive(1), openDuration: "0 millis" })
+        yield* times(breaker, 1, fail)
+        // a tiny op budget makes the fiber yield inside the breaker's own steps, where the interrupt lands
+        const fiber = yield* Effect.forkChild(
+          breaker.execute(Effect.never).pipe(Effect.provideService(Scheduler.MaxOpsBeforeYield, 3))
+        )
+        for (let i = 0; i < k; i++) yield* tick
+        yield* Fiber.interrupt(fiber)
+        const state = yield* breaker.state
+        if (state.probes.running > 0) leaks.push(k)
+      }
+      assert.deepStrictEqual(leaks, [])
+    }).pipe(Effect.scoped))
+
+  // `pad` void steps before the transition put the fiber's yield (every 2 048 steps by default) at each point of
+  // the transition in turn
+  const padded = (pad: number, effect: Effect.Effect<void>) =>
+    Effect.andThen(Effect.forEach(repeat(pad, () => Effect.void), (e) => e, { discard: true }), effect)
+
+  it.live("a committed transition is always published, however its fiber is interrupted", () =>
+    Effect.gen(function*() {
+      const lost: Array<number> = []
+      for (let pad = 2000; pad < 2060; pad++) {
+        const breaker = yield* CircuitBreaker.make("pub", { trip: TripRule.consecutive(1) })
+        const seen: Array<number> = []
+        const watcher = yield* Effect.forkChild(Stream.runForEach(breaker.changes, (t) => Effect.sync(() => seen.push(t.generation))))
+        yield* tick
+        const fiber = yield* Effect.forkChild(padded(pad, breaker.isolate))
+        yield* tick
+        yield* Fiber.interrupt(fiber)
+        for (let i = 0; i < 5; i++) yield* tick
+        const state = yield* breaker.state
+        yield* Fiber.interrupt(watcher)
+        if (seen.length !== state.generation) lost.push(pad)
+      }
+      assert.deepStrictEqual(lost, [])
+    }).pipe(Effect.scoped))
+
+  it.live("transitions are published in generation order when their fibers pause in between", () =>
+    Effect.gen(function*() {
+      const disorder: Array<string> = []
+      for (let pad = 1990; pad < 2040; pad++) {
+        const breaker = yield* CircuitBreaker.make("order", { trip: TripRule.consecutive(1) })
+        const seen: Array<number> = []
+        const watcher = yield* Effect.forkChild(Stream.runForEach(breaker.changes, (t) => Effect.sync(() => seen.push(t.generation))))
+        yield* tick
+        const first = yield* Effect.forkChild(padded(pad, breaker.isolate))
+        const second = yield* Effect.forkChild(Effect.gen(function*() {
+          while ((yield* breaker.state).generation === 0) yield* Effect.yieldNow
+          yield* breaker.forceClosed
+        }))
+        yield* Fiber.join(first)
+        yield* Fiber.join(second)
+        for (let i = 0; i < 5; i++) yield* tick
+        yield* Fiber.interrupt(watcher)
+        if (seen.join() !== "1,2") disorder.push(`pad ${pad}: ${seen.join()}`)
+      }
+      assert.deepStrictEqual(disorder, [])
+    }).pipe(Effect.scoped))
 })

@@ -32,7 +32,7 @@ const countWindow = (size: number, minimumCalls: number, threshold: number): Cou
       ring[position] = bit
       flagged += bit
       position = position + 1 === size ? 0 : position + 1
-      return filled >= minimumCalls && flagged >= threshold * filled
+      return filled >= minimumCalls && flagged / filled >= threshold
     }
   }
 }
@@ -40,7 +40,7 @@ const countWindow = (size: number, minimumCalls: number, threshold: number): Cou
 // the calls of the last `duration`, in `buckets` buckets with running totals; buckets that leave the window are
 // subtracted as the window slides
 const timeWindow = (duration: Duration.Duration, buckets: number, minimumCalls: number, threshold: number): Counter => {
-  const bucketMillis = Math.max(1, Duration.toMillis(duration) / buckets)
+  const bucketMillis = Duration.toMillis(duration) / buckets // at least 1 (validated)
   const calls = new Float64Array(buckets)
   const flags = new Float64Array(buckets)
   let head = -Infinity // the newest bucket number seen
@@ -49,6 +49,14 @@ const timeWindow = (duration: Duration.Duration, buckets: number, minimumCalls: 
   return {
     add(flag, now) {
       const id = Math.floor(now / bucketMillis)
+      if (id <= head - buckets) {
+        // the clock went back past the whole window: start again rather than ignore every call until it catches up
+        head = -Infinity
+        totalCalls = 0
+        totalFlags = 0
+        calls.fill(0)
+        flags.fill(0)
+      }
       if (id > head) {
         // clear the buckets between the last one written and this one (at most all of them)
         const from = head === -Infinity || id - head > buckets ? id - buckets + 1 : head + 1
@@ -61,17 +69,15 @@ const timeWindow = (duration: Duration.Duration, buckets: number, minimumCalls: 
         }
         head = id
       }
-      // a call older than the window (the clock went back) is not counted
-      if (id > head - buckets) {
-        const slot = ((id % buckets) + buckets) % buckets
-        calls[slot]!++
-        totalCalls++
-        if (flag) {
-          flags[slot]!++
-          totalFlags++
-        }
+      // a call a little in the past (within the window) goes to its own bucket
+      const slot = ((id % buckets) + buckets) % buckets
+      calls[slot]!++
+      totalCalls++
+      if (flag) {
+        flags[slot]!++
+        totalFlags++
       }
-      return totalCalls >= minimumCalls && totalFlags >= threshold * totalCalls
+      return totalCalls >= minimumCalls && totalFlags / totalCalls >= threshold
     }
   }
 }
