@@ -259,7 +259,8 @@ export class BreakerConfigError extends Schema.TaggedError<BreakerConfigError>()
  * A named circuit breaker.
  *
  * - `execute(effect)` runs an effect through the breaker, adding {@link BreakerOpenError} to its error type.
- * - `state` reads the current {@link State}; `changes` streams every {@link Transition} from when it is run.
+ * - `state` reads the current {@link State}; `changes` streams every {@link Transition} from when it is run (each
+ *   consumer has a buffer of 1 024 transitions; a consumer that falls further behind loses the oldest).
  * - `isolate`, `forceClosed`, `disable` and `reset` set the state by hand (each one a transition).
  *
  * @since 0.1.0
