@@ -95,34 +95,26 @@ export const needsClock = (rules: ReadonlyArray<TripRule.TripRule>): boolean =>
 export const slowThreshold = (rules: ReadonlyArray<TripRule.TripRule>): number =>
   rules.reduce((min, rule) => rule._tag === "SlowCallRate" ? Math.min(min, Duration.toMillis(rule.slowerThan)) : min, Infinity)
 
+// failures in a row; a success starts the count again
+const consecutiveCounter = (limit: number) => {
+  let run = 0
+  return (failure: boolean): TripReason | undefined => {
+    if (!failure) {
+      run = 0
+      return undefined
+    }
+    return ++run >= limit ? "consecutive_failures" : undefined
+  }
+}
+
 /** Fresh counts for `rules` (assumed valid). */
 export const makeTripper = (rules: ReadonlyArray<TripRule.TripRule>): Tripper => {
   // the common case, one consecutive rule, without the loop
-  if (rules.length === 1 && rules[0]!._tag === "Consecutive") {
-    const limit = rules[0]!.failures
-    let run = 0
-    return {
-      record: (failure) => {
-        if (!failure) {
-          run = 0
-          return undefined
-        }
-        return ++run >= limit ? "consecutive_failures" : undefined
-      }
-    }
-  }
+  if (rules.length === 1 && rules[0]!._tag === "Consecutive") return { record: consecutiveCounter(rules[0]!.failures) }
   const parts = rules.map((rule) => {
     switch (rule._tag) {
-      case "Consecutive": {
-        let run = 0
-        return (failure: boolean): TripReason | undefined => {
-          if (!failure) {
-            run = 0
-            return undefined
-          }
-          return ++run >= rule.failures ? "consecutive_failures" : undefined
-        }
-      }
+      case "Consecutive":
+        return consecutiveCounter(rule.failures)
       case "FailureRate": {
         const counter = windowCounter(rule.window, rule.minimumCalls, rule.threshold)
         return (failure: boolean, _millis: number, now: number): TripReason | undefined =>
