@@ -602,7 +602,7 @@ export const makeUnsafe = (name: string, config: Config, hooks: Hooks, changes: 
         ] as const)
       }
       if (core.status === status) return Effect.succeed(undefined)
-      return Effect.succeed([next(core, status, now, { tripper: makeTripper(rules) }), reason] as const)
+      return Effect.succeed([next(core, status, now), reason] as const)
     }))
 
   // --- outcomes
@@ -627,8 +627,7 @@ export const makeUnsafe = (name: string, config: Config, hooks: Hooks, changes: 
   const settle = (core: Core, outcome: Outcome, millis: number, now: number): Effect.Effect<unknown> | undefined => {
     count(outcome, millis)
     if (outcome === "ignored") return undefined
-    const current = ref.value
-    if (current !== core) return undefined
+    if (ref.value !== core) return undefined
     if (core.status === "disabled") {
       // counts of its own, started afresh with each disabled period and after each trip they count
       if (dryRunFor !== core) {
@@ -681,10 +680,9 @@ export const makeUnsafe = (name: string, config: Config, hooks: Hooks, changes: 
     const closedUntimed = (core: Core): Effect.Effect<A, E, R> =>
       Effect.matchCauseEffect(self, {
         onSuccess: (value) => {
-          calls.success++
           // a success can trip a rate rule too, by bringing the window to its minimum number of calls
-          const reason = ref.value === core ? core.tripper.record(false, 0, 0) : undefined
-          return reason === undefined ? Effect.succeed(value) : Effect.as(trip(core, reason), value)
+          const tripping = settle(core, "success", 0, 0)
+          return tripping === undefined ? Effect.succeed(value) : Effect.as(tripping, value)
         },
         onFailure: (cause) => {
           const tripping = settle(core, classify(cause), 0, 0)
