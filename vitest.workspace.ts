@@ -31,6 +31,13 @@ export default defineConfig({
           root: "packages/core",
           include: ["test/**/*.test.ts"]
         }
+      },
+      {
+        test: {
+          name: "http",
+          root: "packages/http",
+          include: ["test/**/*.test.ts"]
+        }
       }
     ]
   }

@@ -1,0 +1,278 @@
+/**
+ * The one place errors become HTTP statuses and problems. Defaults come from an error's classification; a user
+ * overrides the status (and title, type, detail) per tag. The mapping's type lists the tags it was given, so an
+ * edge can refuse at compile time a handler whose error channel holds an error it cannot map.
+ *
+ * @since 0.1.0
+ */
+import { Cause } from "effect"
+import { CircuitBreaker, CommonErrors, ErrorFamily } from "@effect-resilience/core"
+import * as Problem from "./Problem.js"
+
+/**
+ * What an override gives for one tag: a status alone, or a status with the problem's `title`, `type` URI,
+ * `detail` and `code`. For a classified error, `detail` and `code` default to its public message and its code;
+ * for an unclassified one to the title and `resilience.E0000`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Override = number | {
+  readonly status: number
+  readonly title?: string | undefined
+  readonly type?: string | undefined
+  readonly detail?: string | undefined
+  readonly code?: ErrorFamily.Code | undefined
+}
+
+/**
+ * Overrides by `_tag`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Overrides = { readonly [tag: string]: Override }
+
+/**
+ * Options of {@link make}.
+ *
+ * - `statuses`: overrides by tag. A tag listed here may be an unclassified error (a `Data.TaggedError`, say),
+ *   which then becomes mappable.
+ * - `validationStatus`: the status of `ValidationError` (400, or 422 for APIs that separate syntax from
+ *   semantics). Default 400.
+ * - `businessStatus`: the status of business errors with no more specific default. Default 422.
+ * - `typeBase`: when set, a classified problem's `type` is `typeBase + code` (e.g.
+ *   `https://docs.example.com/problems/shop.E0001`); otherwise `about:blank`, with the reason phrase as title,
+ *   as RFC 9457 asks.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options<O extends Overrides = {}> {
+  readonly statuses?: O | undefined
+  readonly validationStatus?: 400 | 422 | undefined
+  readonly businessStatus?: number | undefined
+  readonly typeBase?: string | undefined
+}
+
+/**
+ * The errors a mapping with override tags `Tags` can turn into a response: any classified error (every
+ * `ErrorFamily`), effect's own `TimeoutError` (from `Effect.timeout`; it shares its tag with the common
+ * `TimeoutError`), and any error whose `_tag` has an override.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Mappable<Tags extends string = never> =
+  | ErrorFamily.Classified
+  | Cause.TimeoutError
+  | { readonly _tag: Tags }
+
+/**
+ * What a problem needs from the request it answers.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RequestInfo {
+  readonly path: string
+  readonly requestId: string
+}
+
+/**
+ * A mapping from errors to problems.
+ *
+ * - `problem(error, request)` maps one typed failure.
+ * - `fromCause(cause, request)` maps a whole cause: its first typed failure, else a defect (500 with a generic
+ *   detail), or `undefined` when the cause holds only interruptions.
+ * - `statusOf(error)` is the status alone.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ErrorMapping<Tags extends string = never> {
+  readonly options: Options<Overrides>
+  readonly problem: (error: unknown, request: RequestInfo) => Problem.Problem
+  readonly fromCause: (cause: Cause.Cause<unknown>, request: RequestInfo) => Problem.Problem | undefined
+  readonly statusOf: (error: unknown) => number
+  /** Type-level only: the tags of the overrides. */
+  readonly "~tags"?: Tags | undefined
+}
+
+const unknownCode = "resilience.E0000"
+
+const byTag = (tag: string, options: Options<Overrides>): number | undefined => {
+  switch (tag) {
+    case "ValidationError":
+      return options.validationStatus ?? 400
+    case "NotFoundError":
+    case "RouteNotFoundError":
+      return 404
+    case "ConflictError":
+      return 409
+    case "MalformedBodyError":
+      return 400
+    case "UnsupportedMediaTypeError":
+      return 415
+    case "PayloadTooLargeError":
+      return 413
+    case "BreakerOpenError":
+    case "UnavailableError":
+      return 503
+    case "TimeoutError":
+      return 504
+    default:
+      return undefined
+  }
+}
+
+const isErrorStatus = (status: unknown): status is number =>
+  typeof status === "number" && Number.isInteger(status) && status >= 400 && status <= 599
+
+const overrideOf = (
+  options: Options<Overrides>,
+  tag: string | undefined
+): Exclude<Override, number> | undefined => {
+  if (tag === undefined || options.statuses === undefined || !Object.hasOwn(options.statuses, tag)) return undefined
+  const o = options.statuses[tag]
+  const normalized = typeof o === "number" ? { status: o } : o
+  // an invalid override is a config error at layer build (HttpEdge.validate); at request time it is ignored
+  return normalized !== undefined && isErrorStatus(normalized.status) ? normalized : undefined
+}
+
+/**
+ * The default status of an error, with no overrides:
+ *
+ * | error | status |
+ * | --- | --- |
+ * | `ValidationError`, `MalformedBodyError` | 400 |
+ * | `NotFoundError`, `RouteNotFoundError` | 404 |
+ * | `ConflictError` | 409 |
+ * | `PayloadTooLargeError` / `UnsupportedMediaTypeError` | 413 / 415 |
+ * | other business errors | 422 |
+ * | `BreakerOpenError`, `UnavailableError` | 503, with `Retry-After` |
+ * | `TimeoutError` (ours and effect's) | 504 |
+ * | other recoverable errors (they reach the edge once their policy is exhausted) | 503 |
+ * | unrecoverable errors, unclassified errors, defects | 500 |
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { CommonErrors } from "@effect-resilience/core"
+ * import { ErrorMapping } from "@effect-resilience/http"
+ *
+ * ErrorMapping.defaultStatus(new CommonErrors.StorageError({ operation: "save" })) // 503
+ * ErrorMapping.defaultStatus(new Error("boom")) // 500
+ * ```
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const defaultStatus = (error: unknown, options: Options<Overrides> = {}): number => {
+  if (Cause.isTimeoutError(error)) return 504
+  if (!ErrorFamily.isClassified(error)) return 500
+  const known = byTag(error._tag, options)
+  if (known !== undefined) return known
+  switch (error.kind) {
+    case "business":
+      return isErrorStatus(options.businessStatus) ? options.businessStatus : 422
+    case "recoverable":
+      return 503
+    case "unrecoverable":
+      return 500
+  }
+}
+
+const retryAfterSecondsOf = (error: unknown): number | undefined => {
+  if (error instanceof CircuitBreaker.BreakerOpenError || error instanceof CommonErrors.UnavailableError) {
+    const millis = error.retryAfterMillis
+    if (millis === undefined || !Number.isFinite(millis)) return undefined
+    return Math.max(1, Math.ceil(millis / 1000))
+  }
+  return undefined
+}
+
+const fieldProblemsOf = (error: unknown): ReadonlyArray<Problem.FieldProblem> | undefined =>
+  error instanceof CommonErrors.ValidationError
+    ? error.issues.map((issue) => ({ pointer: Problem.pointer(issue.path), detail: issue.message }))
+    : undefined
+
+const genericDetail = ErrorFamily.publicView(undefined).message
+const timeoutDetail = new CommonErrors.TimeoutError({ operation: "request", timeoutMillis: 0 }).publicMessage
+
+/**
+ * Builds a mapping. The tags of `statuses` become part of its type, so `HttpEdge` accepts handlers failing with
+ * those (possibly unclassified) errors and no others.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Data } from "effect"
+ * import { CommonErrors } from "@effect-resilience/core"
+ * import { ErrorMapping } from "@effect-resilience/http"
+ *
+ * class PaymentDeclined extends Data.TaggedError("PaymentDeclined")<{}> {}
+ *
+ * const mapping = ErrorMapping.make({
+ *   statuses: { PaymentDeclined: { status: 402, detail: "The payment was declined." }, StorageError: 502 },
+ *   validationStatus: 422
+ * })
+ * mapping.statusOf(new PaymentDeclined()) // 402
+ * mapping.statusOf(new CommonErrors.StorageError({ operation: "save" })) // 502
+ * mapping.problem(new CommonErrors.ValidationError({ issues: [{ path: ["name"], message: "is missing" }] }),
+ *   { path: "/save", requestId: "r1" }).errors // [{ pointer: "#/name", detail: "is missing" }]
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <const O extends Overrides = {}>(options: Options<O> = {}): ErrorMapping<
+  Extract<keyof O, string>
+> => {
+  const opts: Options<Overrides> = options
+  const statusOf = (error: unknown): number =>
+    overrideOf(opts, ErrorFamily.tagOf(error))?.status ?? defaultStatus(error, opts)
+
+  const problem = (error: unknown, request: RequestInfo): Problem.Problem => {
+    const tag = ErrorFamily.tagOf(error)
+    const override = overrideOf(opts, tag)
+    const status = override?.status ?? defaultStatus(error, opts)
+    const classified = ErrorFamily.isClassified(error)
+    const code = override?.code ?? (classified ? error.code : Cause.isTimeoutError(error) ? "resilience.E0006" : unknownCode)
+    const title = override?.title ?? Problem.reasonPhrase(status)
+    const detail = override?.detail ??
+      (classified
+        ? error.publicMessage
+        : Cause.isTimeoutError(error)
+        ? timeoutDetail
+        : override !== undefined
+        ? title
+        : genericDetail)
+    const type = override?.type ??
+      (opts.typeBase !== undefined && code !== unknownCode ? `${opts.typeBase}${code}` : "about:blank")
+    const errors = fieldProblemsOf(error)
+    const retryAfterSeconds = retryAfterSecondsOf(error)
+    return {
+      status,
+      type,
+      title,
+      detail,
+      instance: request.path,
+      code,
+      tag: classified || override !== undefined || Cause.isTimeoutError(error) ? tag ?? "UnknownError" : "UnknownError",
+      requestId: request.requestId,
+      ...(errors !== undefined ? { errors } : {}),
+      ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {})
+    }
+  }
+
+  const fromCause = (cause: Cause.Cause<unknown>, request: RequestInfo): Problem.Problem | undefined => {
+    const failure = cause.reasons.find(Cause.isFailReason)
+    if (failure !== undefined) return problem(failure.error, request)
+    if (cause.reasons.some(Cause.isDieReason)) return problem(undefined, request)
+    return undefined
+  }
+
+  return { options: opts, problem, fromCause, statusOf }
+}
+

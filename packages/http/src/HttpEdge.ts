@@ -1,0 +1,492 @@
+/**
+ * The edge of a web service: the one layer that turns typed errors into problem responses, gives every request
+ * an id, logs every request, and reports every 5xx.
+ *
+ * - `edge.handle(handler)` answers a route's typed failures with problems. Its type refuses a handler whose error
+ *   channel holds an error the edge cannot map.
+ * - `edge.layer` is a global `HttpRouter` middleware: request ids (on every response, 404 and 500 included, in
+ *   every log line and in problem bodies), the body size limit, the request log, and problems for whatever no
+ *   handler answered (unknown routes, defects in routes not wrapped by `handle`).
+ * - `HttpEdge.json(schema)` reads a JSON body with typed errors for a wrong media type, a body over the limit,
+ *   malformed JSON and invalid fields.
+ *
+ * @since 0.1.0
+ */
+import { Cause, Clock, Context, Effect, ErrorReporter, Layer, Schema } from "effect"
+import { HttpEffect, HttpIncomingMessage, HttpRouter, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { CommonErrors, ErrorFamily } from "@effect-resilience/core"
+import * as ByteSize from "effect/ByteSize"
+import * as ErrorMapping from "./ErrorMapping.js"
+import { CurrentRequestState, type RequestState } from "./internal/requestState.js"
+import type * as Problem from "./Problem.js"
+import * as ProblemFormat from "./ProblemFormat.js"
+import * as RequestErrors from "./RequestErrors.js"
+import * as RequestId from "./RequestId.js"
+import * as RequestLog from "./RequestLog.js"
+
+/**
+ * Options of {@link make}: the mapping's options (`statuses`, `validationStatus`, `businessStatus`,
+ * `typeBase`) plus
+ *
+ * - `format`: the body format of problems, {@link ProblemFormat.rfc9457} by default.
+ * - `redact`: names of headers, query keys and body keys to redact in request logs, added to
+ *   `RequestLog.defaults`.
+ * - `maxBodyBytes`: the largest request body read (default 1 MiB); a larger one is answered 413.
+ * - `requestIdHeader`: the header carrying the request id (default `x-request-id`).
+ * - `logRequests`: whether the middleware logs one line per request (default `true`); `logHeaders` adds the
+ *   (redacted) request headers to it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options<O extends ErrorMapping.Overrides = {}> extends ErrorMapping.Options<O> {
+  readonly format?: ProblemFormat.ProblemFormat | undefined
+  readonly redact?: RequestLog.Redaction | undefined
+  readonly maxBodyBytes?: number | undefined
+  readonly requestIdHeader?: string | undefined
+  readonly logRequests?: boolean | undefined
+  readonly logHeaders?: boolean | undefined
+}
+
+/**
+ * An edge: a mapping, a body format, and the pieces that apply them.
+ *
+ * - `handle(handler)`: the handler with every failure answered by a problem response. `E` must be
+ *   {@link ErrorMapping.Mappable} for this edge's override tags: a handler that can fail with an error that has
+ *   no classification and no override does not compile.
+ * - `respond(cause)`: the problem response for a cause (interruptions are passed on).
+ * - `layer`: the global middleware; fails to build with {@link HttpEdgeConfigError} on invalid options.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface HttpEdge<Tags extends string = never> {
+  readonly mapping: ErrorMapping.ErrorMapping<Tags>
+  readonly format: ProblemFormat.ProblemFormat
+  readonly requestIdHeader: string
+  readonly handle: <E extends ErrorMapping.Mappable<Tags>, R>(
+    handler: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
+  ) => Effect.Effect<HttpServerResponse.HttpServerResponse, never, R | HttpServerRequest.HttpServerRequest>
+  readonly respond: <E>(
+    cause: Cause.Cause<E>
+  ) => Effect.Effect<HttpServerResponse.HttpServerResponse, E, HttpServerRequest.HttpServerRequest>
+  readonly layer: Layer.Layer<never, HttpEdgeConfigError, HttpRouter.HttpRouter>
+}
+
+/**
+ * One invalid option: where it is and what is wrong with it.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const ConfigIssue = Schema.Struct({ path: Schema.String, message: Schema.String })
+
+/**
+ * The edge's options are invalid; `issues` lists every problem at once. The middleware layer fails to build with
+ * it, so a misconfigured edge never serves.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { HttpEdge } from "@effect-resilience/http"
+ *
+ * HttpEdge.validate({ statuses: { Teapot: 200 }, maxBodyBytes: -1 })
+ * // [{ path: "statuses.Teapot", message: "must be an error status (an integer from 400 to 599), got 200" },
+ * //  { path: "maxBodyBytes", message: "must be a positive integer, got -1" }]
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class HttpEdgeConfigError extends Schema.TaggedError<HttpEdgeConfigError>()("HttpEdgeConfigError", {
+  issues: Schema.Array(ConfigIssue)
+}) {
+  override get message(): string {
+    return `invalid HttpEdge options: ${this.issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`
+  }
+}
+
+const defaultMaxBodyBytes = 1024 * 1024
+const headerToken = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/
+
+const isErrorStatus = (u: unknown): boolean => typeof u === "number" && Number.isInteger(u) && u >= 400 && u <= 599
+
+/**
+ * Every problem with a set of options, or an empty array when they are valid.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { HttpEdge } from "@effect-resilience/http"
+ *
+ * HttpEdge.validate({ validationStatus: 422, statuses: { PaymentDeclined: 402 } }) // []
+ * ```
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const validate = (options: Options<ErrorMapping.Overrides>): ReadonlyArray<typeof ConfigIssue.Type> => {
+  const issues: Array<typeof ConfigIssue.Type> = []
+  const show = (u: unknown) => (typeof u === "string" ? JSON.stringify(u) : String(u))
+  if (options.statuses !== undefined) {
+    if (options.statuses === null || typeof options.statuses !== "object") {
+      issues.push({ path: "statuses", message: `must be an object of overrides by tag, got ${show(options.statuses)}` })
+    } else {
+      for (const [tag, o] of Object.entries(options.statuses)) {
+        const status = typeof o === "number" ? o : o !== null && typeof o === "object" ? o.status : o
+        if (!isErrorStatus(status)) {
+          issues.push({
+            path: typeof o === "object" && o !== null ? `statuses.${tag}.status` : `statuses.${tag}`,
+            message: `must be an error status (an integer from 400 to 599), got ${show(status)}`
+          })
+        }
+        if (typeof o === "object" && o !== null) {
+          for (const key of ["title", "type", "detail"] as const) {
+            if (o[key] !== undefined && typeof o[key] !== "string") {
+              issues.push({ path: `statuses.${tag}.${key}`, message: `must be a string, got ${show(o[key])}` })
+            }
+          }
+          if (o.code !== undefined && !ErrorFamily.codePattern.test(String(o.code))) {
+            issues.push({ path: `statuses.${tag}.code`, message: `must look like service.E0001, got ${show(o.code)}` })
+          }
+        }
+      }
+    }
+  }
+  if (options.validationStatus !== undefined && options.validationStatus !== 400 && options.validationStatus !== 422) {
+    issues.push({ path: "validationStatus", message: `must be 400 or 422, got ${show(options.validationStatus)}` })
+  }
+  if (options.businessStatus !== undefined && !isErrorStatus(options.businessStatus)) {
+    issues.push({
+      path: "businessStatus",
+      message: `must be an error status (an integer from 400 to 599), got ${show(options.businessStatus)}`
+    })
+  }
+  if (options.typeBase !== undefined && typeof options.typeBase !== "string") {
+    issues.push({ path: "typeBase", message: `must be a string, got ${show(options.typeBase)}` })
+  }
+  if (
+    options.maxBodyBytes !== undefined &&
+    !(typeof options.maxBodyBytes === "number" && Number.isSafeInteger(options.maxBodyBytes) && options.maxBodyBytes > 0)
+  ) {
+    issues.push({ path: "maxBodyBytes", message: `must be a positive integer, got ${show(options.maxBodyBytes)}` })
+  }
+  if (
+    options.requestIdHeader !== undefined &&
+    !(typeof options.requestIdHeader === "string" && headerToken.test(options.requestIdHeader))
+  ) {
+    issues.push({ path: "requestIdHeader", message: `must be a header name, got ${show(options.requestIdHeader)}` })
+  }
+  if (
+    options.format !== undefined &&
+    (typeof options.format?.render !== "function" || typeof options.format?.contentType !== "string" ||
+      typeof options.format?.schema !== "function")
+  ) {
+    issues.push({ path: "format", message: "must be a ProblemFormat (contentType, render, schema)" })
+  }
+  for (const where of ["headers", "query", "body"] as const) {
+    const names = options.redact?.[where]
+    if (names !== undefined && !(Array.isArray(names) && names.every((n) => typeof n === "string"))) {
+      issues.push({ path: `redact.${where}`, message: "must be an array of names" })
+    }
+  }
+  return issues
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// reading bodies
+// ---------------------------------------------------------------------------------------------------------------
+
+const isJsonMediaType = (mediaType: string) => mediaType === "application/json" || mediaType.endsWith("+json")
+
+const limitOf = (size: ByteSize.ByteSize | undefined): number | undefined =>
+  size === undefined ? undefined : Number(size)
+
+/**
+ * The errors {@link json} can fail with.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type BodyError =
+  | CommonErrors.ValidationError
+  | RequestErrors.MalformedBodyError
+  | RequestErrors.UnsupportedMediaTypeError
+  | RequestErrors.PayloadTooLargeError
+
+/**
+ * Reads the request's JSON body and decodes it with a Schema, reporting every failing field.
+ *
+ * - A media type other than `application/json` (or `*+json`): `UnsupportedMediaTypeError` (415).
+ * - A body over the edge's `maxBodyBytes` (by `Content-Length`, or while reading): `PayloadTooLargeError` (413).
+ * - Malformed JSON: `MalformedBodyError` (400).
+ * - Fields the Schema rejects: `ValidationError` (400 or 422), one issue per field, which the problem lists as
+ *   `errors: [{ pointer, detail }]`.
+ *
+ * The parsed body is kept for the request log line, with its sensitive keys redacted.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { HttpRouter, HttpServerResponse } from "effect/http"
+ * import { HttpEdge } from "@effect-resilience/http"
+ *
+ * const Edge = HttpEdge.make()
+ * const Item = Schema.Struct({ name: Schema.NonEmptyString, quantity: Schema.Int })
+ *
+ * const Save = HttpRouter.add("POST", "/items", Edge.handle(Effect.gen(function*() {
+ *   const item = yield* HttpEdge.json(Item)
+ *   return HttpServerResponse.jsonUnsafe({ saved: item.name })
+ * })))
+ * ```
+ *
+ * @since 0.1.0
+ * @category bodies
+ */
+export const json = <S extends Schema.Top>(
+  schema: S
+): Effect.Effect<S["Type"], BodyError, HttpServerRequest.HttpServerRequest | S["DecodingServices"]> =>
+  Effect.withFiber<S["Type"], BodyError, S["DecodingServices"]>((fiber) => {
+    const request = Context.getUnsafe(fiber.context, HttpServerRequest.HttpServerRequest)
+    const state = fiber.getRef(CurrentRequestState)
+    const contentType = request.headers["content-type"] ?? ""
+    const mediaType = (contentType.split(";")[0] ?? "").trim().toLowerCase()
+    if (!isJsonMediaType(mediaType)) {
+      return Effect.fail(new RequestErrors.UnsupportedMediaTypeError({ received: mediaType, expected: "application/json" }))
+    }
+    const limit = limitOf(fiber.getRef(HttpIncomingMessage.MaxBodySize))
+    const declared = Number(request.headers["content-length"])
+    if (limit !== undefined && Number.isFinite(declared) && declared > limit) {
+      return Effect.fail(new RequestErrors.PayloadTooLargeError({ limitBytes: limit }))
+    }
+    return request.json.pipe(
+      Effect.mapError((error) => bodyErrorOf(error, limit)),
+      Effect.flatMap((raw) => {
+        if (state !== undefined) state.body = raw
+        return Schema.decodeUnknownEffect(schema)(raw, { errors: "all" }).pipe(
+          Effect.mapError(CommonErrors.validationErrorFromSchema)
+        )
+      })
+    )
+  })
+
+const bodyErrorOf = (
+  error: HttpServerError.HttpServerError,
+  limit: number | undefined
+): RequestErrors.MalformedBodyError | RequestErrors.PayloadTooLargeError => {
+  const reason = error.reason
+  if (reason._tag === "RequestParseError" && reason.reason === "BodyTooLarge") {
+    return new RequestErrors.PayloadTooLargeError({ limitBytes: limit ?? 0 })
+  }
+  const underlying = reason._tag === "RequestParseError" ? reason.cause : undefined
+  if (underlying instanceof globalThis.Error && underlying.name === "MaxBytesError") {
+    return new RequestErrors.PayloadTooLargeError({ limitBytes: limit ?? 0 })
+  }
+  return new RequestErrors.MalformedBodyError({
+    detail: underlying instanceof globalThis.Error ? underlying.message : String(reason)
+  })
+}
+
+// effect's own server errors (unknown route, a body read outside `json`) as this package's families
+const translateServerError = (error: unknown, request: HttpServerRequest.HttpServerRequest, limit: number | undefined) => {
+  if (!HttpServerError.isHttpServerError(error)) return error
+  switch (error.reason._tag) {
+    case "RouteNotFound":
+      return new RequestErrors.RouteNotFoundError({ method: request.method, path: pathOf(request.url) })
+    case "RequestParseError":
+      return bodyErrorOf(error, limit)
+    default:
+      return error
+  }
+}
+
+const pathOf = (url: string): string => {
+  const q = url.indexOf("?")
+  return q === -1 ? url : url.slice(0, q)
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// the edge
+// ---------------------------------------------------------------------------------------------------------------
+
+const decodeQueryPart = (part: string): string => {
+  try {
+    return decodeURIComponent(part.replaceAll("+", " "))
+  } catch {
+    return part
+  }
+}
+
+const queryOf = (url: string): Record<string, string | Array<string>> | undefined => {
+  const q = url.indexOf("?")
+  if (q === -1) return undefined
+  const out: Record<string, string | Array<string>> = {}
+  for (const pair of url.slice(q + 1).split("&")) {
+    if (pair === "") continue
+    const eq = pair.indexOf("=")
+    const key = decodeQueryPart(eq === -1 ? pair : pair.slice(0, eq))
+    const value = eq === -1 ? "" : decodeQueryPart(pair.slice(eq + 1))
+    const prior = out[key]
+    out[key] = prior === undefined ? value : Array.isArray(prior) ? [...prior, value] : [prior, value]
+  }
+  return out
+}
+
+/**
+ * Builds an edge. The tags of `statuses` join the errors its `handle` accepts.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Data, Effect, Layer } from "effect"
+ * import { HttpRouter, HttpServerResponse } from "effect/http"
+ * import { CommonErrors } from "@effect-resilience/core"
+ * import { HttpEdge } from "@effect-resilience/http"
+ *
+ * class PaymentDeclined extends Data.TaggedError("PaymentDeclined")<{}> {}
+ *
+ * const Edge = HttpEdge.make({ statuses: { PaymentDeclined: 402 } })
+ *
+ * const Item = HttpRouter.add("GET", "/items/:id", Edge.handle(Effect.gen(function*() {
+ *   const { id } = yield* HttpRouter.params
+ *   return yield* Effect.fail(new CommonErrors.NotFoundError({ resource: "item", ...(id ? { id } : {}) }))
+ * })))
+ * const Pay = HttpRouter.add("POST", "/pay", Edge.handle(Effect.fail(new PaymentDeclined())))
+ *
+ * // GET /items/42 -> 404 application/problem+json
+ * //   { "type": "about:blank", "title": "Not Found", "status": 404, "detail": "item 42 was not found",
+ * //     "instance": "/items/42", "code": "resilience.E0002", "requestId": "…" }
+ * // POST /pay -> 402
+ * const App = Layer.mergeAll(Item, Pay, Edge.layer)
+ *
+ * // Does not compile: `Error` has no classification and no override.
+ * // HttpRouter.add("GET", "/x", Edge.handle(Effect.fail(new Error("boom"))))
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <const O extends ErrorMapping.Overrides = {}>(
+  options: Options<O> = {}
+): HttpEdge<Extract<keyof O, string>> => {
+  const mapping = ErrorMapping.make(options)
+  const format = options.format ?? ProblemFormat.rfc9457
+  const requestIdHeader = (options.requestIdHeader ?? "x-request-id").toLowerCase()
+  const redaction = RequestLog.merge(options.redact)
+  const maxBodyBytes = options.maxBodyBytes ?? defaultMaxBodyBytes
+  const maxBodySize = ByteSize.bytes(maxBodyBytes)
+  const logRequests = options.logRequests ?? true
+  const logHeaders = options.logHeaders ?? false
+
+  // The response for a cause. With a request state (the middleware is installed) the failure is kept for the
+  // request's log line; without one it is logged and reported here, so nothing goes unlogged.
+  const respond = <E>(cause: Cause.Cause<E>) =>
+    Effect.withFiber<HttpServerResponse.HttpServerResponse, E, HttpServerRequest.HttpServerRequest>((fiber) => {
+      if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause)
+      const request = Context.getUnsafe(fiber.context, HttpServerRequest.HttpServerRequest)
+      const state = fiber.getRef(CurrentRequestState)
+      const requestId = state?.requestId ?? RequestId.accept(request.headers[requestIdHeader])
+      const limit = limitOf(fiber.getRef(HttpIncomingMessage.MaxBodySize))
+      const translated = Cause.map(cause, (e) => translateServerError(e, request, limit))
+      const problem = mapping.fromCause(translated, { path: pathOf(request.url), requestId }) ??
+        mapping.problem(undefined, { path: pathOf(request.url), requestId })
+      const response = ProblemFormat.toResponse(format, problem, requestIdHeader)
+      if (state !== undefined) {
+        state.failure = { problem, cause }
+        return Effect.succeed(response)
+      }
+      return logFailure(problem, cause, request).pipe(Effect.as(response))
+    })
+
+  const logFailure = (problem: ProblemFields, cause: Cause.Cause<unknown>, request: HttpServerRequest.HttpServerRequest) =>
+    problem.status >= 500
+      ? Effect.logError(`${request.method} ${pathOf(request.url)} failed: ${problem.status} ${problem.tag}`, cause).pipe(
+        Effect.andThen(ErrorReporter.report(cause)),
+        Effect.annotateLogs({ requestId: problem.requestId, code: problem.code })
+      )
+      : Effect.logInfo(`${request.method} ${pathOf(request.url)} refused: ${problem.status} ${problem.tag}`).pipe(
+        Effect.annotateLogs({ requestId: problem.requestId, code: problem.code })
+      )
+
+  const handle = <E extends ErrorMapping.Mappable<Extract<keyof O, string>>, R>(
+    handler: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
+  ): Effect.Effect<HttpServerResponse.HttpServerResponse, never, R | HttpServerRequest.HttpServerRequest> =>
+    Effect.withFiber((fiber) => {
+      const state = fiber.getRef(CurrentRequestState)
+      if (state !== undefined && state.params === undefined) {
+        const route = Context.getOrUndefined(fiber.context, HttpRouter.RouteContext)
+        if (route !== undefined) state.params = route.params
+      }
+      return Effect.catchCause(handler, (cause) => respond(cause) as Effect.Effect<HttpServerResponse.HttpServerResponse, never, HttpServerRequest.HttpServerRequest>)
+    })
+
+  const logLine = (
+    request: HttpServerRequest.HttpServerRequest,
+    response: HttpServerResponse.HttpServerResponse,
+    state: RequestState,
+    durationMs: number
+  ) => {
+    const path = pathOf(request.url)
+    const status = response.status
+    const failure = state.failure
+    const annotations: Record<string, unknown> = {
+      requestId: state.requestId,
+      method: request.method,
+      path,
+      status,
+      durationMs: Math.round(durationMs * 1000) / 1000
+    }
+    const query = queryOf(request.url)
+    if (query !== undefined) annotations.query = RequestLog.redact(query, redaction.query)
+    if (state.params !== undefined && Object.keys(state.params).length > 0) {
+      annotations.params = RequestLog.redact(state.params, redaction.query)
+    }
+    if (state.body !== undefined) annotations.body = RequestLog.redact(state.body, redaction.body)
+    if (logHeaders) annotations.headers = RequestLog.redact(request.headers, redaction.headers)
+    if (failure !== undefined) annotations.code = failure.problem.code
+    const message = `${request.method} ${path} ${status}${failure !== undefined ? ` ${failure.problem.tag}` : ""}`
+    const log = failure !== undefined && status >= 500
+      ? Effect.logError(message, failure.cause).pipe(Effect.andThen(ErrorReporter.report(failure.cause)))
+      : status >= 500
+      ? Effect.logWarning(message)
+      : logRequests
+      ? Effect.logInfo(message)
+      : Effect.void
+    return Effect.annotateLogs(log, annotations)
+  }
+
+  const middleware = HttpRouter.middleware(
+    (httpEffect) =>
+      Effect.withFiber((fiber) => {
+        const request = Context.getUnsafe(fiber.context, HttpServerRequest.HttpServerRequest)
+        const requestId = RequestId.accept(request.headers[requestIdHeader])
+        const state: RequestState = { requestId }
+        const clock = fiber.getRef(Clock.Clock)
+        const start = clock.monotonicTimeNanosUnsafe()
+        return HttpEffect.appendPreResponseHandler((_request, response) =>
+          Effect.succeed(HttpServerResponse.setHeader(response, requestIdHeader, requestId))
+        ).pipe(
+          Effect.andThen(httpEffect),
+          Effect.catchCause(respond),
+          Effect.tap((response) =>
+            logLine(request, response, state, Number(clock.monotonicTimeNanosUnsafe() - start) / 1e6)
+          ),
+          Effect.provideService(CurrentRequestState, state),
+          Effect.provideService(RequestId.CurrentRequestId, requestId),
+          Effect.provideService(HttpIncomingMessage.MaxBodySize, maxBodySize),
+          Effect.annotateLogs({ requestId })
+        )
+      }),
+    { global: true }
+  )
+
+  const issues = validate(options)
+  const layer = issues.length > 0
+    ? Layer.effectDiscard(Effect.fail(new HttpEdgeConfigError({ issues })))
+    : middleware
+
+  return { mapping, format, requestIdHeader, handle, respond, layer } as never
+}
+
+type ProblemFields = Pick<Problem.Problem, "status" | "tag" | "requestId" | "code">

@@ -1,0 +1,19 @@
+import type { Cause } from "effect"
+import { Context } from "effect"
+import type * as Problem from "../Problem.js"
+
+/**
+ * What the edge learns about a request while it runs, for the request's log line: route parameters and the
+ * parsed body (filled in by handlers), and the failure a handler was answered with.
+ */
+export interface RequestState {
+  readonly requestId: string
+  params?: Readonly<Record<string, string | undefined>> | undefined
+  body?: unknown
+  failure?: { readonly problem: Problem.Problem; readonly cause: Cause.Cause<unknown> } | undefined
+}
+
+export const CurrentRequestState = Context.Reference<RequestState | undefined>(
+  "@effect-resilience/http/internal/RequestState",
+  { defaultValue: () => undefined }
+)

@@ -1,0 +1,115 @@
+import { createServer } from "node:http"
+import { NodeHttpServer } from "@effect/platform-node"
+import { BreakerRegistry, CommonErrors, ErrorLayer, Policy, protect, TripRule } from "@effect-resilience/core"
+import { Context, Effect, Exit, Layer, Logger, References, Schema, Scope } from "effect"
+import { HttpRouter, HttpServer, HttpServerResponse } from "effect/http"
+import { HttpEdge, OpsRoutes, RequestId } from "@effect-resilience/http"
+
+/** A log record as the tests read it. */
+export interface Line {
+  readonly level: string
+  readonly message: unknown
+  readonly annotations: Record<string, unknown>
+  readonly cause: string | undefined
+}
+
+/** An in-memory store whose writes fail on demand: the next `failNext` writes, or every write while `down`. */
+export class FlakyStore {
+  failNext = 0
+  down = false
+  writes = 0
+  readonly items = new Map<string, { readonly name: string; readonly quantity: number }>()
+  save(id: string, item: { readonly name: string; readonly quantity: number }) {
+    return Effect.suspend(() => {
+      this.writes++
+      if (this.down || this.failNext > 0) {
+        if (this.failNext > 0) this.failNext--
+        return Effect.fail(
+          new CommonErrors.StorageError({ operation: "items.save", detail: "pg: ECONNRESET 10.1.2.3:5432 (secret-host)" })
+        )
+      }
+      this.items.set(id, item)
+      return Effect.void
+    })
+  }
+}
+
+export const SaveBody = Schema.Struct({
+  id: Schema.NonEmptyString,
+  name: Schema.NonEmptyString,
+  quantity: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
+})
+
+/** The edge under test: default mapping, rfc9457 format, a small body limit, `password` redacted by default. */
+export const makeApp = (store: FlakyStore, edgeOptions: HttpEdge.Options = {}) => {
+  const Edge = HttpEdge.make({ maxBodyBytes: 4096, ...edgeOptions })
+  const Routes = Layer.mergeAll(
+    HttpRouter.add(
+      "POST",
+      "/save",
+      Edge.handle(Effect.gen(function*() {
+        const body = yield* HttpEdge.json(SaveBody)
+        yield* store.save(body.id, body).pipe(protect({ operation: "items.save", breaker: "storage" }))
+        return HttpServerResponse.jsonUnsafe({ result: "ok" })
+      }))
+    ),
+    HttpRouter.add(
+      "GET",
+      "/items/:id",
+      Edge.handle(Effect.gen(function*() {
+        const { id = "" } = yield* HttpRouter.params
+        const item = store.items.get(id)
+        if (item === undefined) return yield* Effect.fail(new CommonErrors.NotFoundError({ resource: "item", id }))
+        return HttpServerResponse.jsonUnsafe({ id, ...item })
+      }))
+    ),
+    HttpRouter.add(
+      "GET",
+      "/defect",
+      Edge.handle(Effect.sync((): HttpServerResponse.HttpServerResponse => {
+        throw new Error("invariant broken in /srv/app/items.ts: secret-token-123")
+      }))
+    ),
+    // a route not wrapped by handle: the middleware still answers with a problem
+    HttpRouter.add("GET", "/raw-defect", Effect.die(new Error("raw defect with secret-token-456"))),
+    HttpRouter.add("GET", "/request-id", Effect.map(RequestId.current, (id) => HttpServerResponse.text(id)))
+  )
+  return { Edge, Routes: Layer.mergeAll(Routes, Edge.layer, OpsRoutes.layer) }
+}
+
+export const errorLayer = ErrorLayer.layer({
+  logFormat: false,
+  policies: [Policy.forFamily(CommonErrors.StorageError, { maxAttempts: 3, baseDelay: "1 millis" })],
+  breakers: { breakers: { storage: { trip: TripRule.consecutive(6), openDuration: "1 minute" } } }
+})
+
+/** Serves `routes` on a random localhost port, with logs captured; `close` stops the server. */
+export const serve = async <E>(routes: Layer.Layer<never, E, any>, lines: Array<Line>) => {
+  const capture = Layer.mergeAll(
+    Logger.layer([
+      Logger.map(Logger.formatStructured, (r) => {
+        lines.push({ level: r.level, message: r.message, annotations: r.annotations, cause: r.cause })
+      })
+    ]),
+    Layer.succeed(References.MinimumLogLevel, "Info")
+  )
+  const server = HttpRouter.serve(routes as Layer.Layer<never, E, HttpRouter.HttpRouter>, {
+    disableLogger: true,
+    disableListenLog: true
+  }).pipe(
+    Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" })),
+    Layer.provideMerge(errorLayer),
+    Layer.provide(capture)
+  )
+  const scope = Effect.runSync(Scope.make())
+  const context = await Effect.runPromise(Layer.buildWithScope(server, scope) as Effect.Effect<Context.Context<any>, unknown>)
+  const { address } = Context.get(context, HttpServer.HttpServer)
+  if (!("port" in address)) throw new Error("expected a TCP address")
+  const registry = Context.get(context, BreakerRegistry.BreakerRegistry)
+  return {
+    url: `http://127.0.0.1:${address.port}`,
+    registry,
+    run: <A>(effect: Effect.Effect<A>) => Effect.runPromise(effect.pipe(Effect.provide(capture))),
+    close: () => Effect.runPromise(Scope.close(scope, Exit.void))
+  }
+}
