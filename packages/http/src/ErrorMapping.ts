@@ -85,7 +85,8 @@ export interface RequestInfo {
  * - `problem(error, request)` maps one typed failure.
  * - `fromCause(cause, request)` maps a whole cause: its first typed failure, else a defect (500 with a generic
  *   detail), or `undefined` when the cause holds only interruptions.
- * - `statusOf(error)` is the status alone.
+ * - `statusOf(error)` is the status alone; `statusOfFamily(Family.family)` the status of a whole family, as API
+ *   documents need it.
  *
  * @since 0.1.0
  * @category models
@@ -95,6 +96,8 @@ export interface ErrorMapping<Tags extends string = never> {
   readonly problem: (error: unknown, request: RequestInfo) => Problem.Problem
   readonly fromCause: (cause: Cause.Cause<unknown>, request: RequestInfo) => Problem.Problem | undefined
   readonly statusOf: (error: unknown) => number
+  /** The status every error of a declared family gets (families are mapped by tag and kind, never by fields). */
+  readonly statusOfFamily: (family: Pick<ErrorFamily.FamilyInfo, "tag" | "kind">) => number
   /** Type-level only: the tags of the overrides. */
   readonly "~tags"?: Tags | undefined
 }
@@ -171,9 +174,13 @@ const overrideOf = (
 export const defaultStatus = (error: unknown, options: Options<Overrides> = {}): number => {
   if (Cause.isTimeoutError(error)) return 504
   if (!ErrorFamily.isClassified(error)) return 500
-  const known = byTag(error._tag, options)
+  return familyStatus(error._tag, error.kind, options)
+}
+
+const familyStatus = (tag: string, kind: ErrorFamily.Kind, options: Options<Overrides>): number => {
+  const known = byTag(tag, options)
   if (known !== undefined) return known
-  switch (error.kind) {
+  switch (kind) {
     case "business":
       return isErrorStatus(options.businessStatus) ? options.businessStatus : 422
     case "recoverable":
@@ -273,6 +280,9 @@ export const make = <const O extends Overrides = {}>(options: Options<O> = {}): 
     return undefined
   }
 
-  return { options: opts, problem, fromCause, statusOf }
+  const statusOfFamily = (family: Pick<ErrorFamily.FamilyInfo, "tag" | "kind">): number =>
+    overrideOf(opts, family.tag)?.status ?? familyStatus(family.tag, family.kind, opts)
+
+  return { options: opts, problem, fromCause, statusOf, statusOfFamily }
 }
 

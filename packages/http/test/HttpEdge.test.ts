@@ -1,6 +1,13 @@
-import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { connect } from "node:net"
+import { afterAll, assert, beforeAll, beforeEach, describe, it } from "@effect/vitest"
+import { Effect, Exit, Layer } from "effect"
+import { HttpRouter } from "effect/http"
+import { CommonErrors } from "@effect-resilience/core"
+import { HttpEdge, ProblemFormat, RequestId } from "@effect-resilience/http"
 import { FlakyStore, type Line, makeApp, serve } from "./fixtures.js"
+
+// test bodies are read loosely
+type Json = any
 
 const lines: Array<Line> = []
 const store = new FlakyStore()
@@ -10,27 +17,354 @@ beforeAll(async () => {
   server = await serve(makeApp(store).Routes, lines)
 })
 afterAll(() => server.close())
+beforeEach(async () => {
+  store.failNext = 0
+  store.down = false
+  await server.run(server.registry.breaker("storage").reset)
+  lines.length = 0
+})
 
 const post = (path: string, body: string, headers: Record<string, string> = { "content-type": "application/json" }) =>
   fetch(server.url + path, { method: "POST", body, headers })
+const get = (path: string, headers: Record<string, string> = {}) => fetch(server.url + path, { headers })
+const problemOf = async (res: Response): Promise<Json> => {
+  assert.strictEqual(res.headers.get("content-type"), "application/problem+json")
+  const body: Json = await res.json()
+  // the body's status is always the real status, and the body's request id the header's
+  assert.strictEqual(body.status, res.status)
+  assert.strictEqual(body.requestId, res.headers.get("x-request-id"))
+  return body
+}
+/** The request line the middleware logged for a request id. */
+const requestLine = (requestId: string) =>
+  lines.find((l) => l.annotations.requestId === requestId && l.annotations.status !== undefined)
+const internals = [/secret/i, /ECONNRESET/, /\/srv\//, /\bat\s+\S+\s*\(/, /stack/i, /\.ts:\d+/]
+const assertNothingInternal = (text: string) => {
+  for (const pattern of internals) assert.notMatch(text, pattern)
+}
 
-describe("HttpEdge on a real server", () => {
+describe("HttpEdge on a real server: the notes' three", () => {
   it("a save that succeeds after retries answers 200 {result: ok}", async () => {
     store.failNext = 2
     const res = await post("/save", JSON.stringify({ id: "a", name: "apple", quantity: 3 }))
     assert.strictEqual(res.status, 200)
     assert.deepStrictEqual(await res.json(), { result: "ok" })
     assert.strictEqual(store.items.get("a")?.name, "apple")
+    assert.strictEqual(store.writes >= 3, true)
   })
 
-  it("a save with missing fields answers 400 with one errors entry per bad field", async () => {
-    const res = await post("/save", JSON.stringify({ id: "b", quantity: -1 }))
+  it("a save whose storage keeps failing answers 503 with the storage error's code, nothing internal", async () => {
+    store.down = true
+    const res = await post("/save", JSON.stringify({ id: "b", name: "banana", quantity: 1 }))
+    assert.strictEqual(res.status, 503)
+    const text = await res.clone().text()
+    const body = await problemOf(res)
+    assert.deepStrictEqual(
+      { code: body.code, title: body.title, type: body.type, instance: body.instance },
+      { code: "resilience.E0004", title: "Service Unavailable", type: "about:blank", instance: "/save" }
+    )
+    assert.strictEqual(body.detail, "A storage operation failed. Please try again later.")
+    assertNothingInternal(text)
+    // the 5xx is logged at ERROR with the full cause (internal detail included) and the request id
+    const line = requestLine(body.requestId)
+    assert.strictEqual(line?.level, "ERROR")
+    assert.include(line?.cause ?? "", "ECONNRESET")
+    assert.strictEqual(line?.annotations.code, "resilience.E0004")
+  })
+
+  it("a save with missing or invalid fields answers 400 with one errors entry per bad field", async () => {
+    const res = await post("/save", JSON.stringify({ id: "c", quantity: -1 }))
     assert.strictEqual(res.status, 400)
-    assert.strictEqual(res.headers.get("content-type"), "application/problem+json")
-    const body = await res.json()
-    assert.strictEqual(body.status, 400)
+    const body = await problemOf(res)
     assert.strictEqual(body.code, "resilience.E0001")
-    assert.deepStrictEqual(body.errors.map((e: { pointer: string }) => e.pointer).sort(), ["#/name", "#/quantity"])
-    console.log(body)
+    assert.deepStrictEqual(
+      [...body.errors].sort((a: Json, b: Json) => a.pointer.localeCompare(b.pointer)),
+      [
+        { pointer: "#/name", detail: "Missing key" },
+        { pointer: "#/quantity", detail: "Expected a value greater than or equal to 0" }
+      ]
+    )
+    assert.isFalse(store.items.has("c"))
+    // 4xx: logged at INFO
+    assert.strictEqual(requestLine(body.requestId)?.level, "INFO")
+  })
+})
+
+describe("HttpEdge: the other statuses", () => {
+  it("an unknown id answers 404 with the not-found code, not retried", async () => {
+    const res = await get("/items/nope")
+    const body = await problemOf(res)
+    assert.deepStrictEqual([res.status, body.code, body.detail, body.instance], [
+      404,
+      "resilience.E0002",
+      "item nope was not found",
+      "/items/nope"
+    ])
+  })
+
+  it("an open breaker answers 503 with Retry-After; /health lists it until it closes", async () => {
+    store.down = true
+    const save = () => post("/save", JSON.stringify({ id: "d", name: "date", quantity: 1 }))
+    // 3 attempts per request, the breaker opens on the 6th consecutive failure
+    assert.strictEqual((await problemOf(await save())).code, "resilience.E0004")
+    assert.strictEqual((await problemOf(await save())).code, "resilience.E0004")
+    const writes = store.writes
+    const rejected = await save()
+    const body = await problemOf(rejected)
+    assert.strictEqual(rejected.status, 503)
+    assert.strictEqual(body.code, "resilience.E0008")
+    assert.strictEqual(rejected.headers.get("retry-after"), "60")
+    assert.strictEqual(store.writes, writes) // rejected without touching storage
+    const health = await get("/health")
+    assert.strictEqual(health.status, 503)
+    assert.strictEqual(health.headers.get("retry-after"), "60")
+    const healthBody: Json = await health.json()
+    assert.deepStrictEqual([healthBody.status, healthBody.breakers], ["unavailable", 1])
+    assert.deepStrictEqual(healthBody.open.map((o: Json) => [o.breaker, o.status]), [["storage", "open"]])
+    assert.isTrue(healthBody.open[0].retryAfterMillis > 59_000 && healthBody.open[0].retryAfterMillis <= 60_000)
+  })
+
+  it("a handler that dies answers 500 with a generic problem, logs the full cause and counts it", async () => {
+    const before: Json = await (await get("/errors")).json()
+    const res = await get("/defect")
+    assert.strictEqual(res.status, 500)
+    const text = await res.clone().text()
+    const body = await problemOf(res)
+    assert.deepStrictEqual([body.code, body.title, body.detail], [
+      "resilience.E0000",
+      "Internal Server Error",
+      "An internal error occurred."
+    ])
+    assertNothingInternal(text)
+    const line = requestLine(body.requestId)
+    assert.strictEqual(line?.level, "ERROR")
+    assert.include(line?.cause ?? "", "secret-token-123")
+    const after: Json = await (await get("/errors")).json()
+    assert.strictEqual(after.total, before.total + 1)
+  })
+
+  it("a route not wrapped by handle that dies still answers with a problem", async () => {
+    const res = await get("/raw-defect")
+    assert.strictEqual(res.status, 500)
+    const text = await res.clone().text()
+    assert.strictEqual((await problemOf(res)).code, "resilience.E0000")
+    assertNothingInternal(text)
+  })
+
+  it("an unknown route answers 404 with a problem and a request id", async () => {
+    const res = await get("/nowhere?x=1", { "x-request-id": "trace-404" })
+    const body = await problemOf(res)
+    assert.deepStrictEqual([res.status, body.code, body.requestId, body.instance], [
+      404,
+      "resilience.E0104",
+      "trace-404",
+      "/nowhere"
+    ])
+  })
+
+  it("malformed JSON answers 400, a wrong content type 415, an oversized body 413", async () => {
+    const malformed = await post("/save", "{\"id\": \"e\",")
+    assert.deepStrictEqual([malformed.status, (await problemOf(malformed)).code], [400, "resilience.E0101"])
+    const text = await post("/save", JSON.stringify({ id: "e", name: "x", quantity: 1 }), { "content-type": "text/plain" })
+    const textBody = await problemOf(text)
+    assert.deepStrictEqual([text.status, textBody.code], [415, "resilience.E0102"])
+    assert.strictEqual(textBody.detail, "Expected a application/json body, got text/plain.")
+    const none = await post("/save", "{}", {})
+    assert.strictEqual(none.status, 415)
+    const big = JSON.stringify({ id: "e", name: "x".repeat(10_000), quantity: 1 })
+    const tooLarge = await post("/save", big)
+    assert.deepStrictEqual([tooLarge.status, (await problemOf(tooLarge)).code], [413, "resilience.E0103"])
+    // without Content-Length (chunked), the limit is enforced while reading
+    const chunked = await fetch(server.url + "/save", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: new ReadableStream({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode(big))
+          controller.close()
+        }
+      }),
+      duplex: "half"
+    } as RequestInit)
+    assert.deepStrictEqual([chunked.status, (await problemOf(chunked)).code], [413, "resilience.E0103"])
+    assert.isFalse(store.items.has("e"))
+  })
+})
+
+describe("HttpEdge: request ids", () => {
+  it("a well-formed incoming id is used everywhere: header, body, log lines, handlers", async () => {
+    const res = await get("/request-id", { "x-request-id": "abc-123:xyz" })
+    assert.strictEqual(res.headers.get("x-request-id"), "abc-123:xyz")
+    assert.strictEqual(await res.text(), "abc-123:xyz")
+    store.failNext = 1
+    const saved = await post("/save", JSON.stringify({ id: "f", name: "fig", quantity: 1 }), {
+      "content-type": "application/json",
+      "x-request-id": "save-1"
+    })
+    assert.strictEqual(saved.headers.get("x-request-id"), "save-1")
+    // the retry's log line (from protect, inside the handler) carries the request id too
+    const ofRequest = lines.filter((l) => l.annotations.requestId === "save-1")
+    assert.isAtLeast(ofRequest.length, 2)
+    assert.isTrue(ofRequest.some((l) => l.annotations.status === 200))
+    assert.isTrue(ofRequest.some((l) => l.annotations.status === undefined))
+  })
+
+  it("a malicious or oversized id is replaced, never echoed", async () => {
+    for (const bad of ["x".repeat(10_000), "<script>alert(1)</script>", "a b", "ünïcode", "a\tb", ""]) {
+      const res = await get("/items/nope", { "x-request-id": bad })
+      const id = res.headers.get("x-request-id") ?? ""
+      assert.notStrictEqual(id, bad)
+      assert.isTrue(RequestId.isWellFormed(id))
+      const text = await res.text()
+      if (bad.length > 0) assert.notInclude(text, bad)
+    }
+  })
+
+  it("a header with a line break never reaches a response", async () => {
+    const url = new URL(server.url)
+    const raw = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(url.port), url.hostname, () => {
+        socket.write("GET /request-id HTTP/1.1\r\nHost: x\r\nX-Request-Id: ok\r\n\tSet-Cookie: evil=1\r\nConnection: close\r\n\r\n")
+      })
+      let data = ""
+      socket.on("data", (chunk) => (data += chunk.toString()))
+      socket.on("end", () => resolve(data))
+      socket.on("error", reject)
+    })
+    assert.notInclude(raw, "evil")
+    assert.notInclude(raw.toLowerCase(), "set-cookie")
+  })
+})
+
+describe("HttpEdge: the request log", () => {
+  it("one INFO line per request: method, path, query, route params, status, duration; secrets redacted", async () => {
+    const res = await get("/items/zz?page=2&password=hunter2&token=t0k", { "x-request-id": "log-1" })
+    assert.strictEqual(res.status, 404)
+    const line = requestLine("log-1")
+    assert.strictEqual(line?.level, "INFO")
+    assert.strictEqual(line?.message, "GET /items/zz 404 NotFoundError")
+    const a = line?.annotations ?? {}
+    assert.deepStrictEqual([a.method, a.path, a.status, a.code], ["GET", "/items/zz", 404, "resilience.E0002"])
+    assert.deepStrictEqual(a.query, { page: "2", password: "<redacted>", token: "<redacted>" })
+    assert.deepStrictEqual(a.params, { id: "zz" })
+    assert.isTrue(typeof a.durationMs === "number" && a.durationMs >= 0)
+    assert.notInclude(JSON.stringify(lines), "hunter2")
+  })
+
+  it("body keys named as sensitive are redacted", async () => {
+    await post("/save", JSON.stringify({ id: "g", name: "grape", quantity: 1, password: "hunter2", nested: { token: "t" } }), {
+      "content-type": "application/json",
+      "x-request-id": "log-2"
+    })
+    const line = requestLine("log-2")
+    assert.deepStrictEqual(line?.annotations.body, {
+      id: "g",
+      name: "grape",
+      quantity: 1,
+      password: "<redacted>",
+      nested: { token: "<redacted>" }
+    })
+    assert.notInclude(JSON.stringify(lines), "hunter2")
+  })
+})
+
+describe("HttpEdge: ops endpoints", () => {
+  it("/health answers 200 with no breaker open", async () => {
+    const res = await get("/health")
+    assert.strictEqual(res.status, 200)
+    const body: Json = await res.json()
+    assert.deepStrictEqual([body.status, body.open], ["ok", []])
+  })
+
+  it("/metrics is Prometheus text with the project's series", async () => {
+    const res = await get("/metrics")
+    assert.strictEqual(res.status, 200)
+    const text = await res.text()
+    const sample = /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*"(,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*")*\})? -?(\d+(\.\d+)?([eE][-+]?\d+)?|NaN|\+Inf|-Inf)( \d+)?$/
+    const bad = text.split("\n").filter((l) => l !== "" && !l.startsWith("#") && !sample.test(l))
+    assert.deepStrictEqual(bad, [])
+    assert.match(text, /^resilience_breaker_state\{breaker="storage",state="closed"\} 1$/m)
+    assert.match(text, /^# TYPE resilience_breaker_calls_total counter$/m)
+  })
+
+  it("/errors is the tracker summary as JSON", async () => {
+    store.down = true
+    await post("/save", JSON.stringify({ id: "h", name: "x", quantity: 1 }))
+    const body: Json = await (await get("/errors")).json()
+    assert.isAbove(body.total, 0)
+    assert.isTrue(body.byTag.some((t: Json) => t.tag === "StorageError" && t.code === "resilience.E0004"))
+    assertNothingInternal(JSON.stringify(body))
+  })
+})
+
+describe("HttpEdge: formats, overrides and options", () => {
+  it("the envelope format changes every body without touching handlers", async () => {
+    const envelopeLines: Array<Line> = []
+    const other = await serve(makeApp(new FlakyStore(), { format: ProblemFormat.envelope }).Routes, envelopeLines)
+    try {
+      const res = await fetch(other.url + "/items/nope", { headers: { "x-request-id": "env-1" } })
+      assert.strictEqual(res.headers.get("content-type"), "application/json")
+      assert.deepStrictEqual(await res.json(), {
+        error: { code: "resilience.E0002", message: "item nope was not found", request_id: "env-1", status: 404 }
+      })
+    } finally {
+      await other.close()
+    }
+  })
+
+  it("overrides set status, title, detail and type per tag; typeBase names problem types by code", () => {
+    const Edge = HttpEdge.make({
+      statuses: { StorageError: 502, PaymentDeclined: { status: 402, title: "Payment declined", detail: "Declined." } },
+      typeBase: "https://docs.example.com/problems/",
+      validationStatus: 422
+    })
+    const request = { path: "/p", requestId: "r" }
+    const storage = Edge.mapping.problem({ _tag: "StorageError" }, request)
+    assert.strictEqual(storage.status, 502)
+    const declined = Edge.mapping.problem({ _tag: "PaymentDeclined", message: "card 4242 declined by issuer" }, request)
+    assert.deepStrictEqual([declined.status, declined.title, declined.detail, declined.code, declined.type], [
+      402,
+      "Payment declined",
+      "Declined.",
+      "resilience.E0000",
+      "about:blank"
+    ])
+    const invalid = Edge.mapping.problem(new CommonErrors.ValidationError({ issues: [] }), request)
+    assert.deepStrictEqual([invalid.status, invalid.type], [422, "https://docs.example.com/problems/resilience.E0001"])
+  })
+
+  it("invalid options fail the middleware layer with every problem named, before serving", async () => {
+    const Edge = HttpEdge.make({
+      statuses: { Teapot: 200, Other: { status: 404, code: "nope" as never } },
+      maxBodyBytes: 0,
+      validationStatus: 401 as never,
+      requestIdHeader: "bad header"
+    })
+    const exit = await Effect.runPromise(Effect.exit(Layer.build(Layer.provide(Edge.layer, HttpRouter.layer)).pipe(Effect.scoped)))
+    assert.isTrue(Exit.isFailure(exit))
+    const error: Json = Exit.isFailure(exit) ? exit.cause.reasons[0] : undefined
+    assert.deepStrictEqual(error.error.issues.map((i: Json) => i.path), [
+      "statuses.Teapot",
+      "statuses.Other.code",
+      "validationStatus",
+      "maxBodyBytes",
+      "requestIdHeader"
+    ])
+    assert.include(error.error.message, "statuses.Teapot: must be an error status (an integer from 400 to 599), got 200")
+  })
+
+  it("handle without the middleware still answers with a problem and a request id", async () => {
+    const Edge = HttpEdge.make()
+    const { handler, dispose } = HttpRouter.toWebHandler(
+      HttpRouter.add("GET", "/x", Edge.handle(Effect.die("boom"))),
+      { disableLogger: true }
+    )
+    try {
+      const res = await handler(new Request("http://localhost/x", { headers: { "x-request-id": "solo" } }))
+      assert.strictEqual(res.status, 500)
+      assert.deepStrictEqual([res.headers.get("x-request-id"), ((await res.json()) as Json).requestId], ["solo", "solo"])
+    } finally {
+      await dispose()
+    }
   })
 })
