@@ -1,190 +1,153 @@
 /**
- * The project's main job until the demo service exists: a tour of @effect-resilience/core on a small "shop",
- * ending with the error tracker's summary and the metrics effect's Prometheus exporter would publish.
- * Run it with `npm run demo` (set LOG_FORMAT=json for JSON log lines).
+ * The project's main job: the demo service (service.ts) on `PORT` (default 3000), driven by a built-in traffic
+ * generator that stages, in a 12-second cycle, a flaky storage (retries succeed), an outage (the breaker opens and
+ * requests are rejected with 503 + Retry-After) and a recovery (a half-open probe closes the breaker).
+ *
+ *   npm run demo                      runs until Ctrl-C
+ *   DEMO_DURATION_S=15 npm run demo   runs 15 s, prints the final summary, exits 0
+ *   STORAGE_FAILURE_RATE=0.3          the storage's failure rate outside the outage (default 0.25)
+ *   LOG_FORMAT=json                   JSON log lines
  */
-import {
-  Alerts,
-  BreakerRegistry,
-  CommonErrors,
-  ErrorFamily,
-  ErrorLayer,
-  ErrorRegistry,
-  ErrorTracker,
-  Policy,
-  PolicyService,
-  protect,
-  ResilienceMetrics,
-  TripRule
-} from "@effect-resilience/core"
-import { Console, Effect, Fiber, Layer, Schema, Stream } from "effect"
-import { PrometheusMetrics } from "effect/observability"
+import { NodeRuntime } from "@effect/platform-node"
+import { BreakerRegistry } from "@effect-resilience/core"
+import { Cause, Config, Console, Context, Duration, Effect, Fiber, Layer, Logger, Option, Random, References, Stream } from "effect"
+import { HttpServer } from "effect/http"
+import { ServiceLive, Storage } from "./service.js"
 
-// --- the shop's own error families: one declaration each -----------------------------------------------------
-class OutOfStock extends ErrorFamily.TaggedError<OutOfStock>()("OutOfStock", { sku: Schema.String }, {
-  code: "shop.E0001",
-  kind: "business",
-  severity: "low",
-  publicMessage: ({ sku }) => `Item ${sku} is out of stock`
-}) {}
+const phases = [
+  { name: "flaky storage", seconds: 4, rate: undefined, note: "some writes fail; the storage policy retries them" },
+  { name: "storage outage", seconds: 3, rate: 1, note: "every write fails: retries run out, the breaker opens" },
+  { name: "storage recovered", seconds: 5, rate: 0, note: "writes succeed again: a half-open probe closes the breaker" }
+] as const
 
-class LedgerCorrupted extends ErrorFamily.TaggedError<LedgerCorrupted>()("LedgerCorrupted", {
-  ledger: Schema.String
-}, {
-  code: "shop.E0002",
-  kind: "unrecoverable",
-  severity: "critical",
-  publicMessage: "Payments are temporarily disabled."
-}) {}
+type Tally = Map<string, number>
 
-// --- the rules, in one place ----------------------------------------------------------------------------------
-const ShopErrors = ErrorLayer.layer({
-  errors: [OutOfStock],
-  defaultPolicy: { maxAttempts: 2, baseDelay: "20 millis" },
-  policies: [
-    Policy.forFamily(CommonErrors.StorageError, { maxAttempts: 5, baseDelay: "20 millis", maxDelay: "100 millis" }),
-    Policy.forFamily(CommonErrors.NetworkError, { maxAttempts: 3, baseDelay: "30 millis", logLevel: "Warn" }),
-    Policy.forFamily(LedgerCorrupted, Policy.noRetry({
-      logLevel: "Error",
-      cleanup: (e) => Console.log(`   cleanup: ledger ${e.ledger} set read-only`)
-    }))
-  ],
-  breakers: {
-    breakers: { inventory: { trip: TripRule.consecutive(3), openDuration: "200 millis", halfOpenProbes: 1 } }
-  }
+/** One request of the generated traffic: mostly saves, some reads (known and unknown ids), some invalid saves. */
+const oneRequest = (base: string, n: number, tally: Tally) =>
+  Effect.gen(function*() {
+    const pick = yield* Random.next
+    const id = `item-${n % 50}`
+    const [label, request] = pick < 0.7
+      ? ["save", fetch(`${base}/save`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-request-id": `demo-${n}` },
+        body: JSON.stringify({ id, name: `Item ${n % 50}`, quantity: n % 7 })
+      })] as const
+      : pick < 0.85
+      ? ["read", fetch(`${base}/items/${pick < 0.8 ? id : `missing-${n}`}`, { headers: { "x-request-id": `demo-${n}` } })] as const
+      : ["invalid save", fetch(`${base}/save`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-request-id": `demo-${n}` },
+        body: JSON.stringify({ id, quantity: -1 })
+      })] as const
+    const response = yield* Effect.promise(() => request)
+    const body = yield* Effect.promise(() => response.text())
+    let code = ""
+    if (response.status >= 400) {
+      try {
+        code = ` ${JSON.parse(body).code}`
+      } catch {
+        code = ""
+      }
+    }
+    const key = `${label} ${response.status}${code}`
+    tally.set(key, (tally.get(key) ?? 0) + 1)
+  })
+
+/** Sends about 12 requests a second through the phases, in a cycle, printing a tally every second. */
+const traffic = (base: string, normalRate: number) =>
+  Effect.gen(function*() {
+    const storage = yield* Storage
+    let n = 0
+    for (let cycle = 1;; cycle++) {
+      for (const phase of phases) {
+        yield* storage.setFailureRate(phase.rate ?? normalRate)
+        yield* Console.log(`\n-- ${phase.name} (storage failure rate ${phase.rate ?? normalRate}): ${phase.note}`)
+        for (let second = 0; second < phase.seconds; second++) {
+          const tally: Tally = new Map()
+          yield* Effect.forEach(Array.from({ length: 12 }, () => n++), (i) =>
+            oneRequest(base, i, tally).pipe(Effect.delay(Duration.millis((i % 12) * 80))), { concurrency: "unbounded" })
+          const line = [...tally.entries()].sort().map(([k, v]) => `${v}× ${k}`).join(", ")
+          yield* Console.log(`   client: ${line}`)
+        }
+      }
+    }
+  })
+
+/** The final summary, read through the service's own ops endpoints. */
+const summary = (base: string) =>
+  Effect.gen(function*() {
+    const get = (path: string) => Effect.promise(() => fetch(base + path).then(async (r) => ({ status: r.status, text: await r.text() })))
+    const errors = JSON.parse((yield* get("/errors")).text)
+    const health = yield* get("/health")
+    const metrics = (yield* get("/metrics")).text
+    const { attempted, failed } = yield* (yield* Storage).writes
+    yield* Console.log("\n== summary")
+    yield* Console.log(`   storage writes: ${attempted} attempted, ${failed} failed on purpose`)
+    yield* Console.log(`   GET /health -> ${health.status} ${health.text}`)
+    yield* Console.log(`   GET /errors -> ${errors.total} errors tracked; recovery ${JSON.stringify(errors.recovery)}`)
+    for (const t of errors.byTag) {
+      yield* Console.log(`      ${String(t.count).padStart(5)}  ${t.tag.padEnd(20)} ${t.code}  ${t.kind}/${t.severity}`)
+    }
+    yield* Console.log(`      breaker transitions: ${errors.breakers.transitions}`)
+    yield* Console.log("   GET /metrics (breaker and call series, non-zero):")
+    const shown = ["resilience_breaker_state", "resilience_breaker_transitions_total", "resilience_calls_total"]
+    for (const line of metrics.split("\n").filter((l) => shown.some((m) => l.startsWith(m)) && !l.endsWith(" 0"))) {
+      yield* Console.log(`      ${line}`)
+    }
+  })
+
+/**
+ * One line per log record, for reading the demo in a terminal: time, level, message, the request id and the
+ * figures that matter, and the first line of a cause. `LOG_FORMAT=pretty|json` gives the library's formats.
+ */
+const compactLogger = Logger.make(({ cause, date, fiber, logLevel, message }) => {
+  const annotations = fiber.getRef(References.CurrentLogAnnotations)
+  const keys = ["requestId", "durationMs", "code"] as const
+  const pairs = keys.flatMap((k) => (annotations[k] === undefined ? [] : [`${k}=${String(annotations[k])}`]))
+  const text = Array.isArray(message) ? message.map(String).join(" ") : String(message)
+  const failure = cause.reasons.length > 0 ? `  cause: ${Cause.pretty(cause).split("\n")[0]}` : ""
+  globalThis.console.log(`${date.toISOString().slice(11, 23)} ${logLevel.toUpperCase().padEnd(5)} ${text}  ${pairs.join(" ")}${failure}`)
 })
 
-// --- simulated dependencies -----------------------------------------------------------------------------------
-const flakyStorage = (failures: number) => {
-  let calls = 0
-  return Effect.suspend(() =>
-    ++calls <= failures
-      ? Effect.fail(new CommonErrors.StorageError({ operation: "items.insert", detail: `ECONNRESET on call ${calls}` }))
-      : Effect.succeed(`saved after ${calls} calls`)
+const main = Effect.gen(function*() {
+  const port = yield* Config.Port("PORT").pipe(Config.withDefault(3000))
+  const normalRate = yield* Config.Number("STORAGE_FAILURE_RATE").pipe(Config.withDefault(0.25))
+  const duration = yield* Config.option(Config.Int("DEMO_DURATION_S"))
+  const logFormat = yield* Config.option(Config.String("LOG_FORMAT"))
+  const context = yield* Layer.build(
+    Option.isSome(logFormat)
+      ? ServiceLive({ port, failureRate: normalRate })
+      : ServiceLive({ port, failureRate: normalRate, logFormat: false }).pipe(
+        Layer.provide(Logger.layer([compactLogger]))
+      )
   )
-}
-const bank = Effect.fail(new CommonErrors.NetworkError({ target: "bank-api", detail: "connect ECONNREFUSED 10.0.0.7:443" }))
-const slowSearch = Effect.sleep("1 second").pipe(Effect.as(["result"]))
-
-const section = (title: string) => Console.log(`\n== ${title}`)
-
-const tour = Effect.gen(function*() {
-  const alerts = yield* Alerts.Alerts
-  const alertLog = yield* alerts.stream.pipe(
-    Stream.runForEach((a) => Console.log(`   ALERT ${a.severity} ${a.code} in ${a.operation}: ${a.message}`)),
-    Effect.forkChild
+  const { address } = Context.get(context, HttpServer.HttpServer)
+  const base = `http://localhost:${"port" in address ? address.port : port}`
+  yield* Console.log(`demo service listening on ${base}  (POST /save, GET /items/:id, GET /metrics, /health, /errors)`)
+  yield* Console.log(
+    Option.isSome(duration) ? `running for ${duration.value} s (DEMO_DURATION_S)` : "running until Ctrl-C"
   )
-  // the tracker calls this for every critical error, on its own fiber: a slow or failing pager blocks nothing
-  yield* ErrorTracker.subscribe(
-    (event) => Console.log(`   PAGE ${event.code} ${event.tag} in ${event.operation ?? "?"}: ${event.message}`),
-    { name: "pager", minSeverity: "critical" }
-  )
-  yield* Effect.yieldNow
 
-  yield* section("Registry: every declared error family")
-  for (const f of (yield* ErrorRegistry.ErrorRegistry).families) {
-    yield* Console.log(`   ${f.code.padEnd(18)} ${f.tag.padEnd(18)} ${f.kind.padEnd(14)} ${f.severity}`)
-  }
-
-  yield* section("Storage fails twice, its policy allows 5 attempts: success")
-  yield* Console.log(`   -> ${yield* flakyStorage(2).pipe(protect({ operation: "items.save" }))}`)
-
-  yield* section("Storage keeps failing: the original typed error after exactly 5 attempts")
-  const storageError = yield* Effect.flip(flakyStorage(99).pipe(protect({ operation: "items.save" })))
-  yield* Console.log(`   -> ${storageError._tag}; public: "${storageError.publicMessage}"; internal: "${storageError.detail}"`)
-  yield* Console.log(`   -> client view: ${JSON.stringify(ErrorFamily.publicView(storageError))}`)
-
-  yield* section("Invalid input is a business error: never retried")
-  const invalid = yield* Schema.decodeUnknownEffect(Schema.Struct({ name: Schema.NonEmptyString, qty: Schema.Int }))(
-    { name: "", qty: 1.5 },
-    { errors: "all" }
-  ).pipe(Effect.mapError(CommonErrors.validationErrorFromSchema), protect({ operation: "items.validate" }), Effect.flip)
-  yield* Console.log(`   -> ${invalid._tag} (${invalid.code}): ${invalid.publicMessage}`)
-
-  yield* section("The bank is unreachable: 3 attempts, then the fallback")
-  yield* Console.log(`   -> ${
-    yield* bank.pipe(protect({
-      operation: "payments.authorize",
-      recover: { NetworkError: (e) => Effect.succeed(`queued for later (${e.target} unreachable)`) }
-    }))
-  }`)
-
-  yield* section("Each attempt limited to 100 ms: TimeoutError after the default policy's 2 attempts")
-  const timeout = yield* Effect.flip(slowSearch.pipe(protect({ operation: "search.query", timeout: "100 millis" })))
-  yield* Console.log(`   -> ${timeout._tag} after ${timeout.timeoutMillis} ms per attempt`)
-
-  yield* section("An unrecoverable error: no retry, cleanup runs, an alert is raised")
-  const corrupted = yield* Effect.flip(
-    Effect.fail(new LedgerCorrupted({ ledger: "2026-11", detail: "checksum mismatch at page 88" })).pipe(
-      protect({ operation: "payments.settle" })
-    )
-  )
-  yield* Console.log(`   -> ${corrupted._tag} (${corrupted.code}, ${corrupted.severity})`)
-
-  yield* section("A business error without a policy of its own is answered at once")
-  const stock = yield* Effect.flip(Effect.fail(new OutOfStock({ sku: "A-1" })).pipe(Effect.retry(PolicyService.retry)))
-  yield* Console.log(`   -> ${stock.publicMessage}`)
-
-  yield* section("A circuit breaker: the inventory service goes down, then comes back")
-  const transitions = yield* BreakerRegistry.BreakerRegistry.use((r) => Effect.succeed(r.changes)).pipe(
-    Stream.unwrap,
+  // breaker state changes, as they happen
+  const registry = Context.get(context, BreakerRegistry.BreakerRegistry)
+  yield* registry.changes.pipe(
     Stream.runForEach((t) =>
-      Console.log(`   breaker ${t.breaker}: ${t.from} -> ${t.to} (${t.reason}${t.openMillis ? `, ${t.openMillis} ms` : ""})`)
+      Console.log(`   breaker ${t.breaker}: ${t.from} -> ${t.to} (${t.reason}${t.openMillis ? `, open ${t.openMillis} ms` : ""})`)
     ),
     Effect.forkChild
   )
-  yield* Effect.yieldNow
-  let inventoryUp = false
-  const inventory = Effect.suspend(() =>
-    inventoryUp ? Effect.succeed(7) : Effect.fail(new CommonErrors.NetworkError({ target: "inventory" }))
-  )
-  // NetworkError's policy allows 3 attempts: the third failure opens the breaker, so the next call is rejected
-  const first = yield* Effect.flip(inventory.pipe(protect({ operation: "stock.read", breaker: "inventory" })))
-  yield* Console.log(`   -> ${first._tag} after 3 attempts`)
-  const rejected = yield* Effect.flip(inventory.pipe(protect({ operation: "stock.read", breaker: "inventory" })))
-  yield* Console.log(
-    `   -> ${rejected._tag}: rejected at once, retry after ${
-      rejected._tag === "BreakerOpenError" ? rejected.retryAfterMillis : "?"
-    } ms; no retries spent`
-  )
-  inventoryUp = true
-  yield* Effect.sleep("250 millis")
-  yield* Console.log(`   -> ${yield* inventory.pipe(protect({ operation: "stock.read", breaker: "inventory" }))} in stock (the probe closed it)`)
-  yield* Effect.yieldNow
-  yield* Fiber.interrupt(transitions)
 
-  yield* section("A bad policy config fails the layer build, naming each field")
-  const bad = yield* Effect.flip(Layer.build(ErrorLayer.layer({
-    logFormat: false,
-    policies: { StorageError: { maxAttempts: 0, baseDelay: "soon" } }
-  })))
-  yield* Console.log(`   -> ${bad._tag}: ${bad.message}`)
-
-  yield* Effect.sleep("10 millis")
-  yield* Fiber.interrupt(alertLog)
-
-  yield* section("The error tracker's summary and the calls per operation (ResilienceMetrics.snapshot)")
-  const { errors, calls } = yield* ResilienceMetrics.snapshot
-  yield* Console.log(`   ${errors.total} errors tracked; ${errors.rates.perMinute.toFixed(1)}/min over the last ${
-    errors.rates.windowSeconds / 60
-  } minutes; ${errors.dropped} dropped`)
-  for (const t of errors.byTag) {
-    yield* Console.log(`   ${String(t.count).padStart(4)}  ${t.tag.padEnd(18)} ${t.code}  ${t.kind}/${t.severity}`)
-  }
-  yield* Console.log(`   recovery: ${JSON.stringify(errors.recovery)}`)
-  for (const c of calls) {
-    yield* Console.log(
-      `   ${c.operation.padEnd(18)} succeeded ${c.succeeded}, after retry ${c.succeeded_after_retry}; ` +
-        `failed ${c.failed}, after retry ${c.failed_after_retry}`
+  const generator = yield* traffic(base, normalRate).pipe(Effect.provideContext(context), Effect.forkChild)
+  if (Option.isSome(duration)) {
+    yield* Effect.sleep(Duration.seconds(duration.value))
+    yield* Fiber.interrupt(generator)
+    yield* summary(base).pipe(Effect.provideContext(context))
+  } else {
+    yield* Fiber.join(generator).pipe(
+      Effect.onInterrupt(() => summary(base).pipe(Effect.provideContext(context), Effect.ignore))
     )
   }
+}).pipe(Effect.scoped)
 
-  yield* section("The same figures as effect metrics (effect's PrometheusMetrics, no formatter of ours)")
-  const exposition = yield* PrometheusMetrics.format()
-  const shown = ["resilience_errors_total", "resilience_breaker_calls_total", "resilience_breaker_state"]
-  for (const line of exposition.split("\n").filter((l) => shown.some((m) => l.startsWith(m)) && !l.endsWith(" 0"))) {
-    yield* Console.log(`   ${line}`)
-  }
-})
-
-await Effect.runPromise(tour.pipe(Effect.scoped, Effect.provide(ShopErrors)))
+NodeRuntime.runMain(main)

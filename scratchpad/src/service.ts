@@ -1,0 +1,126 @@
+/**
+ * The demo service: a small item store behind the HTTP edge, built only from the public packages.
+ *
+ * - `POST /save` takes `{ id, name, quantity }` (validated by Schema) and writes it to an in-memory storage that
+ *   fails on purpose at a configurable rate. Writes are protected by the storage policy (retries with backoff)
+ *   and the `storage` circuit breaker.
+ * - `GET /items/:id` answers the item, or a 404 problem (a business error: not retried, not alerting).
+ * - `GET /metrics`, `/health`, `/errors`: the ops endpoints.
+ */
+import { createServer } from "node:http"
+import { NodeHttpServer } from "@effect/platform-node"
+import { CommonErrors, ErrorLayer, protect, TripRule } from "@effect-resilience/core"
+import { HttpEdge, OpsRoutes, RequestErrors } from "@effect-resilience/http"
+import { Context, Effect, Layer, Random, Ref, Schema } from "effect"
+import { HttpRouter, HttpServerResponse } from "effect/http"
+
+/** An item as stored and returned. */
+export const Item = Schema.Struct({
+  id: Schema.String.check(Schema.isPattern(/^[a-z0-9-]{1,64}$/)),
+  name: Schema.NonEmptyString.check(Schema.isMaxLength(100)),
+  quantity: Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 1_000_000 }))
+})
+export type Item = typeof Item.Type
+
+/**
+ * The in-memory storage. `failureRate` is the share of writes that fail with a `StorageError` (0 to 1); the demo's
+ * traffic generator changes it to stage an outage and a recovery.
+ */
+export class Storage extends Context.Service<Storage, {
+  readonly save: (item: Item) => Effect.Effect<void, CommonErrors.StorageError>
+  readonly get: (id: string) => Effect.Effect<Item | undefined>
+  readonly setFailureRate: (rate: number) => Effect.Effect<void>
+  readonly writes: Effect.Effect<{ readonly attempted: number; readonly failed: number }>
+}>()("demo/Storage") {
+  static readonly layer = (failureRate: number) =>
+    Layer.effect(
+      Storage,
+      Effect.gen(function*() {
+        const items = new Map<string, Item>()
+        const rate = yield* Ref.make(failureRate)
+        const counts = yield* Ref.make({ attempted: 0, failed: 0 })
+        return Storage.of({
+          save: (item) =>
+            Effect.gen(function*() {
+              const failing = (yield* Random.next) < (yield* Ref.get(rate))
+              yield* Ref.update(counts, (c) => ({ attempted: c.attempted + 1, failed: c.failed + (failing ? 1 : 0) }))
+              if (failing) {
+                return yield* Effect.fail(
+                  new CommonErrors.StorageError({ operation: "items.save", detail: `write of ${item.id}: connection reset` })
+                )
+              }
+              items.set(item.id, item)
+            }),
+          get: (id) => Effect.sync(() => items.get(id)),
+          setFailureRate: (r) => Ref.set(rate, Math.min(1, Math.max(0, r))),
+          writes: Ref.get(counts)
+        })
+      })
+    )
+}
+
+/** The service's edge: RFC 9457 problems with the default mapping; `password` and `token` redacted in logs. */
+export const Edge = HttpEdge.make({ maxBodyBytes: 16 * 1024 })
+
+/** The routes: the two endpoints, the ops endpoints and the edge's middleware. */
+export const Routes = Layer.mergeAll(
+  HttpRouter.add(
+    "POST",
+    "/save",
+    Edge.handle(Effect.gen(function*() {
+      const item = yield* HttpEdge.json(Item)
+      const storage = yield* Storage
+      yield* storage.save(item).pipe(protect({ operation: "items.save", breaker: "storage" }))
+      return HttpServerResponse.jsonUnsafe({ result: "ok" })
+    }))
+  ),
+  HttpRouter.add(
+    "GET",
+    "/items/:id",
+    Edge.handle(Effect.gen(function*() {
+      const { id = "" } = yield* HttpRouter.params
+      const item = yield* (yield* Storage).get(id)
+      if (item === undefined) return yield* Effect.fail(new CommonErrors.NotFoundError({ resource: "item", id }))
+      return HttpServerResponse.jsonUnsafe(item)
+    }))
+  ),
+  OpsRoutes.layer,
+  Edge.layer
+)
+
+/**
+ * The resilience rules, in one place: storage writes get 4 attempts with exponential backoff (20 ms doubling,
+ * capped at 200 ms); the `storage` breaker opens when half of the last 20 calls failed (at least 10 calls), stays
+ * open 2 s, then lets one probe through.
+ */
+export const Resilience = (logFormat?: ErrorLayer.Options["logFormat"]) => ErrorLayer.layer({
+  logFormat,
+  errors: RequestErrors.families,
+  policies: {
+    StorageError: { maxAttempts: 4, baseDelay: "20 millis", maxDelay: "200 millis", logLevel: "Warn" }
+  },
+  breakers: {
+    breakers: {
+      storage: {
+        trip: TripRule.failureRate({ threshold: 0.5, lastCalls: 20, minimumCalls: 10 }),
+        openDuration: "2 seconds",
+        halfOpenProbes: 1
+      }
+    }
+  }
+})
+
+/**
+ * The whole service on `port` (0 for a random one), with the storage failing at `failureRate`. `logFormat` is
+ * passed to `ErrorLayer` (`false` leaves the logger to the caller).
+ */
+export const ServiceLive = (options: {
+  readonly port: number
+  readonly failureRate: number
+  readonly logFormat?: ErrorLayer.Options["logFormat"]
+}) =>
+  HttpRouter.serve(Routes, { disableLogger: true, disableListenLog: true }).pipe(
+    Layer.provideMerge(NodeHttpServer.layer(createServer, { port: options.port })),
+    Layer.provideMerge(Storage.layer(options.failureRate)),
+    Layer.provideMerge(Resilience(options.logFormat))
+  )
