@@ -38,6 +38,13 @@ export default defineConfig({
           root: "packages/http",
           include: ["test/**/*.test.ts"]
         }
+      },
+      {
+        test: {
+          name: "demo",
+          root: "scratchpad",
+          include: ["test/**/*.test.ts"]
+        }
       }
     ]
   }

@@ -30,6 +30,8 @@ export class Storage extends Context.Service<Storage, {
   readonly save: (item: Item) => Effect.Effect<void, CommonErrors.StorageError>
   readonly get: (id: string) => Effect.Effect<Item | undefined>
   readonly setFailureRate: (rate: number) => Effect.Effect<void>
+  /** Makes the next `n` writes fail, whatever the rate (for scripted checks). */
+  readonly failNext: (n: number) => Effect.Effect<void>
   readonly writes: Effect.Effect<{ readonly attempted: number; readonly failed: number }>
 }>()("demo/Storage") {
   static readonly layer = (failureRate: number) =>
@@ -38,11 +40,13 @@ export class Storage extends Context.Service<Storage, {
       Effect.gen(function*() {
         const items = new Map<string, Item>()
         const rate = yield* Ref.make(failureRate)
+        const forced = yield* Ref.make(0)
         const counts = yield* Ref.make({ attempted: 0, failed: 0 })
         return Storage.of({
           save: (item) =>
             Effect.gen(function*() {
-              const failing = (yield* Random.next) < (yield* Ref.get(rate))
+              const failing = (yield* Ref.modify(forced, (n) => [n > 0, Math.max(0, n - 1)])) ||
+                (yield* Random.next) < (yield* Ref.get(rate))
               yield* Ref.update(counts, (c) => ({ attempted: c.attempted + 1, failed: c.failed + (failing ? 1 : 0) }))
               if (failing) {
                 return yield* Effect.fail(
@@ -53,6 +57,7 @@ export class Storage extends Context.Service<Storage, {
             }),
           get: (id) => Effect.sync(() => items.get(id)),
           setFailureRate: (r) => Ref.set(rate, Math.min(1, Math.max(0, r))),
+          failNext: (n) => Ref.set(forced, n),
           writes: Ref.get(counts)
         })
       })
