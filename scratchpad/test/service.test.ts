@@ -4,6 +4,9 @@ import { Context, Effect, Exit, Layer, Logger, Scope } from "effect"
 import { HttpServer } from "effect/http"
 import { ServiceLive, Storage } from "../src/service.js"
 
+// response bodies are read loosely
+type Json = any
+
 let base = ""
 let storage: Storage["Service"]
 const scope = Effect.runSync(Scope.make())
@@ -42,7 +45,7 @@ describe("demo service", () => {
     const res = await save({ id: "plum", name: "Plum", quantity: 1 })
     assert.strictEqual(res.status, 503)
     assert.strictEqual(res.headers.get("content-type"), "application/problem+json")
-    const body = await res.json()
+    const body: Json = await res.json()
     assert.deepStrictEqual([body.status, body.code, body.instance], [503, "resilience.E0004", "/save"])
     assert.notInclude(JSON.stringify(body), "connection reset")
   })
@@ -50,16 +53,16 @@ describe("demo service", () => {
   it("a save with missing fields answers 400 with one errors entry per bad field", async () => {
     const res = await save({ quantity: "many" })
     assert.strictEqual(res.status, 400)
-    const body = await res.json()
+    const body: Json = await res.json()
     assert.strictEqual(body.code, "resilience.E0001")
     assert.deepStrictEqual(body.errors.map((e: { pointer: string }) => e.pointer).sort(), ["#/id", "#/name", "#/quantity"])
   })
 
   it("an unknown id answers 404; the ops endpoints answer", async () => {
     const res = await fetch(`${base}/items/nothing-here`)
-    assert.deepStrictEqual([res.status, (await res.json()).code], [404, "resilience.E0002"])
+    assert.deepStrictEqual([res.status, ((await res.json()) as Json).code], [404, "resilience.E0002"])
     assert.strictEqual((await fetch(`${base}/health`)).status, 200)
-    assert.isAbove((await (await fetch(`${base}/errors`)).json()).total, 0)
+    assert.isAbove(((await (await fetch(`${base}/errors`)).json()) as Json).total, 0)
     assert.include(await (await fetch(`${base}/metrics`)).text(), 'resilience_calls_total{operation="items.save"')
   })
 })

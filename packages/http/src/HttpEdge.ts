@@ -18,6 +18,7 @@ import { CommonErrors, ErrorFamily } from "@effect-resilience/core"
 import * as ByteSize from "effect/ByteSize"
 import * as ErrorMapping from "./ErrorMapping.js"
 import { CurrentRequestState, type RequestState } from "./internal/requestState.js"
+import { pathOf, queryOf } from "./internal/url.js"
 import type * as Problem from "./Problem.js"
 import * as ProblemFormat from "./ProblemFormat.js"
 import * as RequestErrors from "./RequestErrors.js"
@@ -301,37 +302,10 @@ const translateServerError = (error: unknown, request: HttpServerRequest.HttpSer
   }
 }
 
-const pathOf = (url: string): string => {
-  const q = url.indexOf("?")
-  return q === -1 ? url : url.slice(0, q)
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // the edge
 // ---------------------------------------------------------------------------------------------------------------
-
-const decodeQueryPart = (part: string): string => {
-  try {
-    return decodeURIComponent(part.replaceAll("+", " "))
-  } catch {
-    return part
-  }
-}
-
-const queryOf = (url: string): Record<string, string | Array<string>> | undefined => {
-  const q = url.indexOf("?")
-  if (q === -1) return undefined
-  const out: Record<string, string | Array<string>> = {}
-  for (const pair of url.slice(q + 1).split("&")) {
-    if (pair === "") continue
-    const eq = pair.indexOf("=")
-    const key = decodeQueryPart(eq === -1 ? pair : pair.slice(0, eq))
-    const value = eq === -1 ? "" : decodeQueryPart(pair.slice(eq + 1))
-    const prior = out[key]
-    out[key] = prior === undefined ? value : Array.isArray(prior) ? [...prior, value] : [prior, value]
-  }
-  return out
-}
 
 /**
  * Builds an edge. The tags of `statuses` join the errors its `handle` accepts.

@@ -71,7 +71,13 @@ const redactValue = (value: unknown, names: ReadonlySet<string>, depth: number):
   if (Array.isArray(value)) return value.slice(0, 20).map((v) => redactValue(v, names, depth + 1))
   const out: Record<string, unknown> = {}
   for (const [key, v] of Object.entries(value)) {
-    out[key] = names.has(key.toLowerCase()) ? redacted : redactValue(v, names, depth + 1)
+    // defineProperty: a key such as `__proto__` (JSON.parse makes it an own key) stays a plain entry
+    Object.defineProperty(out, key, {
+      value: names.has(key.toLowerCase()) ? redacted : redactValue(v, names, depth + 1),
+      enumerable: true,
+      writable: true,
+      configurable: true
+    })
   }
   return out
 }

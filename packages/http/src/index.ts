@@ -14,6 +14,13 @@
 export * as ErrorMapping from "./ErrorMapping.js"
 
 /**
+ * Effect's `HttpApi` at the edge: error families as documented endpoint errors, answered as problems.
+ *
+ * @since 0.1.0
+ */
+export * as HttpApiEdge from "./HttpApiEdge.js"
+
+/**
  * The edge: `handle` for routes, the global middleware, and JSON bodies with typed errors.
  *
  * @since 0.1.0

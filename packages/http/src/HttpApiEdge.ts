@@ -1,0 +1,357 @@
+/**
+ * The edge for APIs declared with effect's `HttpApi`: error families declared as endpoint errors, documented in
+ * the OpenAPI document with their mapped status and the edge's problem schema, and answered at run time with
+ * exactly the problem response `HttpEdge` gives a router handler.
+ *
+ * - `HttpApiEdge.error(edge, Family)` declares a family as an endpoint error: status from the edge's mapping,
+ *   body schema and content type from the edge's format.
+ * - `HttpApiEdge.Middleware` (provided by `HttpApiEdge.layer(edge)`) answers an endpoint's failures with
+ *   `edge.respond`: declared families, request decoding failures (400 or the edge's `validationStatus`, with one
+ *   `errors` entry per failing field) and defects (500, generic detail).
+ * - `edge.layer`, the edge's global `HttpRouter` middleware, applies to an `HttpApi` served through `HttpRouter`
+ *   as to any route: request ids, the request log, the body size limit.
+ *
+ * @since 0.1.0
+ */
+import { Cause, Context, Effect, Layer, Schema, SchemaGetter, type SchemaIssue } from "effect"
+import { HttpRouter, HttpServerError, HttpServerRequest } from "effect/http"
+import { HttpApiError, type HttpApiEndpoint, HttpApiMiddleware, HttpApiSchema } from "effect/http-api"
+import { CommonErrors, ErrorFamily } from "@effect-resilience/core"
+import type * as ErrorMapping from "./ErrorMapping.js"
+import type * as HttpEdge from "./HttpEdge.js"
+import { CurrentRequestState } from "./internal/requestState.js"
+import { pathOf } from "./internal/url.js"
+import type * as ProblemFormat from "./ProblemFormat.js"
+import * as RequestErrors from "./RequestErrors.js"
+import * as RequestId from "./RequestId.js"
+
+/**
+ * An error family class, as {@link error} accepts it: a `Schema` class carrying its static `family`
+ * (every class built with `ErrorFamily.TaggedError`).
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { CircuitBreaker, CommonErrors } from "@effect-resilience/core"
+ * import type { HttpApiEdge } from "@effect-resilience/http"
+ *
+ * const families: ReadonlyArray<HttpApiEdge.Family> = [CommonErrors.StorageError, CircuitBreaker.BreakerOpenError]
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Family = Schema.Top & { readonly family: ErrorFamily.FamilyInfo }
+
+/**
+ * The schema {@link error} returns: its type is the family's instances (what handlers fail with), its encoded
+ * side the edge format's problem body, annotated with the mapped status and the format's content type.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { CommonErrors } from "@effect-resilience/core"
+ * import { HttpApiEdge, HttpEdge } from "@effect-resilience/http"
+ *
+ * const NotFound: HttpApiEdge.ErrorSchema<typeof CommonErrors.NotFoundError> =
+ *   HttpApiEdge.error(HttpEdge.make(), CommonErrors.NotFoundError)
+ * // NotFound.Type is CommonErrors.NotFoundError
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ErrorSchema<F extends Family> extends Schema.decodeTo<Schema.toType<F>, Schema.Top> {}
+
+// one body schema per format and status, so families sharing a status share one OpenAPI component
+const bodySchemas = new WeakMap<ProblemFormat.ProblemFormat, Map<number, Schema.Top>>()
+
+const bodySchemaOf = (format: ProblemFormat.ProblemFormat, status: number): Schema.Top => {
+  let byStatus = bodySchemas.get(format)
+  if (byStatus === undefined) bodySchemas.set(format, byStatus = new Map())
+  let schema = byStatus.get(status)
+  if (schema === undefined) byStatus.set(status, schema = format.schema(status))
+  return schema
+}
+
+/**
+ * Declares an error family as an endpoint error of an `HttpApi`.
+ *
+ * **Details**
+ *
+ * The schema is documented under the status `edge.mapping.statusOfFamily(Family.family)` gives (overrides
+ * included), with `edge.format.schema(status)` as body and `edge.format.contentType` as media type
+ * (`application/problem+json` for the default RFC 9457 format). Its type is the family's instances, so a handler
+ * of the endpoint may fail with them.
+ *
+ * At run time {@link Middleware} answers these failures before effect encodes them. Without it, encoding still
+ * renders the same problem body and status, but without `Retry-After` and without the failure in the request log.
+ * A typed `HttpApiClient` cannot rebuild the error from a problem body (the body holds no internal fields), so
+ * decoding fails with a schema issue.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Schema } from "effect"
+ * import { HttpApiEndpoint } from "effect/http-api"
+ * import { CommonErrors } from "@effect-resilience/core"
+ * import { HttpApiEdge, HttpEdge } from "@effect-resilience/http"
+ *
+ * const Edge = HttpEdge.make()
+ *
+ * // OpenAPI: 503 and 400, application/problem+json, with the problem schema
+ * const save = HttpApiEndpoint.post("save", "/save", {
+ *   payload: Schema.Struct({ name: Schema.NonEmptyString }),
+ *   success: Schema.Struct({ result: Schema.String }),
+ *   error: [HttpApiEdge.error(Edge, CommonErrors.StorageError), HttpApiEdge.error(Edge, CommonErrors.ValidationError)]
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const error = <Tags extends string, F extends Family>(
+  edge: HttpEdge.HttpEdge<Tags>,
+  family: F
+): ErrorSchema<F> => {
+  const status = edge.mapping.statusOfFamily(family.family)
+  const body = bodySchemaOf(edge.format, status)
+  const schema = body.pipe(
+    Schema.decodeTo(Schema.toType(family), {
+      decode: SchemaGetter.forbidden(() =>
+        `a ${family.family.tag} problem body cannot be decoded back into the error (it carries no internal fields)`
+      ),
+      // reached only when Middleware is not installed: the same body, from what the request fiber knows
+      encode: SchemaGetter.transformEffect((error: F["Type"]) =>
+        Effect.withFiber<unknown, SchemaIssue.Issue>((fiber) => {
+          const request = Context.getOrUndefined(fiber.context, HttpServerRequest.HttpServerRequest)
+          const requestId = fiber.getRef(CurrentRequestState)?.requestId ?? fiber.getRef(RequestId.CurrentRequestId) ??
+            RequestId.generate()
+          const problem = edge.mapping.problem(error, { path: request ? pathOf(request.url) : "", requestId })
+          return Effect.succeed(edge.format.render(problem))
+        })
+      )
+    }),
+    HttpApiSchema.status(status),
+    HttpApiSchema.asJson({ contentType: edge.format.contentType })
+  )
+  return schema as ErrorSchema<F>
+}
+
+/**
+ * The `HttpApi` middleware of the edge: every failure of an endpoint it applies to is answered by the edge
+ * (`edge.respond`), with the same status, body and headers (`x-request-id`, `Retry-After`) as a router handler
+ * wrapped by `edge.handle`. Provide it with {@link layer}.
+ *
+ * **Details**
+ *
+ * - Failures with a classified error (every family), effect's `TimeoutError` or a tag the edge overrides: the
+ *   mapped problem.
+ * - Request decoding failures (effect's `HttpApiSchemaError` for params, query, headers and payload): a
+ *   `ValidationError` (`resilience.E0001`, status 400 or the edge's `validationStatus`), with one
+ *   `errors: [{ pointer, detail }]` entry per failing field. Payload pointers are into the body (`#/name`, as
+ *   `HttpEdge.json` gives them); the others start with their slot (`#/query/page`, `#/params/id`,
+ *   `#/headers/x-tenant`). Schema stops at the first failing field unless the API is annotated with
+ *   `HttpApi.ParseOptions` `{ errors: "all" }`. A JSON payload that does not parse is a `MalformedBodyError`
+ *   (400, `resilience.E0101`), as with `HttpEdge.json`.
+ * - A payload over the limit (effect's `HttpApiPayloadTooLarge`, or a body over the edge's `maxBodyBytes`): 413.
+ * - Defects, and response encoding failures (a server bug): 500 with the generic detail, reported.
+ * - Other failures (effect's own `HttpApiError` classes, or errors declared with their own schema) are left to
+ *   effect, which encodes them by their declaration.
+ *
+ * Without it, effect turns a request decoding failure into a defect once the endpoint is done, which `edge.layer`
+ * then answers with a 500: an API served behind the edge needs this middleware.
+ *
+ * Add it with `.middleware(HttpApiEdge.Middleware)` after the groups (an API's middleware applies to the groups
+ * added before it) and after any other middleware, so it is the outermost one.
+ *
+ * It replaces effect's `HttpApiMiddleware.ProblemDetails`: that one renders decoding failures as a fixed
+ * `BadRequestProblem` (generic detail, `errors: [{ path, message }]`, no `code` or `requestId`, always RFC 9457),
+ * which neither the edge's format nor its `validationStatus` can change, and it leaves handler failures and
+ * defects alone. This middleware tells request decoding failures from response encoding failures the same way it
+ * does (by the `HttpApiSchemaError` kind).
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect, Layer, Schema } from "effect"
+ * import { HttpRouter } from "effect/http"
+ * import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup } from "effect/http-api"
+ * import { CommonErrors } from "@effect-resilience/core"
+ * import { HttpApiEdge, HttpEdge } from "@effect-resilience/http"
+ *
+ * const Edge = HttpEdge.make()
+ *
+ * const Items = HttpApiGroup.make("items").add(
+ *   HttpApiEndpoint.get("get", "/items/:id", {
+ *     params: { id: Schema.String },
+ *     success: Schema.Struct({ id: Schema.String }),
+ *     error: HttpApiEdge.error(Edge, CommonErrors.NotFoundError)
+ *   })
+ * )
+ * const Api = HttpApi.make("shop").add(Items).middleware(HttpApiEdge.Middleware)
+ *   .annotate(HttpApi.ParseOptions, { errors: "all" })
+ *
+ * const ItemsLive = HttpApiBuilder.group(Api, "items", (handlers) =>
+ *   handlers.handle("get", ({ params }) =>
+ *     Effect.fail(new CommonErrors.NotFoundError({ resource: "item", id: params.id })))
+ * )
+ *
+ * // GET /items/42 -> 404 application/problem+json, code resilience.E0002, x-request-id header = body requestId
+ * const App = Layer.mergeAll(
+ *   HttpApiBuilder.layer(Api, { openapiPath: "/openapi.json" }).pipe(
+ *     Layer.provide(ItemsLive),
+ *     Layer.provide(HttpApiEdge.layer(Edge))
+ *   ),
+ *   Edge.layer
+ * )
+ * const Server = HttpRouter.serve(App)
+ * ```
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export class Middleware
+  extends HttpApiMiddleware.Service<Middleware>()("@effect-resilience/http/HttpApiEdge/Middleware")
+{}
+
+const slotOf = {
+  Params: "params",
+  Query: "query",
+  Headers: "headers"
+} as const
+
+const isJsonPayload = (endpoint: HttpApiEndpoint.Top, request: HttpServerRequest.HttpServerRequest): boolean => {
+  if (endpoint.payload.size === 0) return false
+  const mediaType = (request.headers["content-type"] ?? "application/json").split(";")[0]!.trim().toLowerCase()
+  return endpoint.payload.get(mediaType)?.encoding._tag === "Json"
+}
+
+const parseFailureOf = (text: string): string | undefined => {
+  try {
+    JSON.parse(text)
+    return undefined
+  } catch (e) {
+    return e instanceof globalThis.Error ? e.message : String(e)
+  }
+}
+
+// A request that failed decoding, as the router edge would see it: malformed JSON (the body is read and cached
+// by then) is a MalformedBodyError as with HttpEdge.json, anything else a ValidationError with one issue per field.
+const requestErrorOf = (
+  kind: "Params" | "Query" | "Headers" | "Payload",
+  error: Schema.SchemaError,
+  endpoint: HttpApiEndpoint.Top,
+  request: HttpServerRequest.HttpServerRequest
+): Effect.Effect<CommonErrors.ValidationError | RequestErrors.MalformedBodyError> => {
+  const invalid = CommonErrors.validationErrorFromSchema(error)
+  if (kind !== "Payload") {
+    const slot = slotOf[kind]
+    return Effect.succeed(
+      new CommonErrors.ValidationError({
+        issues: invalid.issues.map((issue) => ({ path: [slot, ...issue.path], message: issue.message })),
+        ...(invalid.detail !== undefined ? { detail: invalid.detail } : {})
+      })
+    )
+  }
+  if (!isJsonPayload(endpoint, request)) return Effect.succeed(invalid)
+  return Effect.match(request.text, {
+    onFailure: () => invalid,
+    onSuccess: (text) => {
+      const detail = parseFailureOf(text)
+      return detail === undefined ? invalid : new RequestErrors.MalformedBodyError({ detail })
+    }
+  })
+}
+
+const isRequestParseError = (u: unknown): u is HttpServerError.HttpServerError =>
+  HttpServerError.isHttpServerError(u) && u.reason._tag === "RequestParseError"
+
+// Causes built here hold failures the edge always answers, so `respond` never passes them on: `Cause<never>`.
+const answered = (error: unknown): Cause.Cause<never> => Cause.fail(error) as Cause.Cause<never>
+
+// The cause the edge answers, or undefined to leave the failure to effect's encoding of declared errors.
+const answerable = <E>(
+  statuses: ErrorMapping.Overrides | undefined,
+  endpoint: HttpApiEndpoint.Top,
+  request: HttpServerRequest.HttpServerRequest,
+  cause: Cause.Cause<E>
+): Effect.Effect<Cause.Cause<E> | undefined> => {
+  const failure = cause.reasons.find(Cause.isFailReason)
+  if (failure === undefined) {
+    // effect reads bodies with orDie: a body over the limit or cut short is the client's fault, not a defect
+    for (const reason of cause.reasons) {
+      if (Cause.isDieReason(reason) && isRequestParseError(reason.defect)) {
+        return Effect.succeed(answered(reason.defect))
+      }
+    }
+    return Effect.succeed(cause)
+  }
+  const e = failure.error
+  if (HttpApiError.HttpApiSchemaError.is(e)) {
+    const kind = e.kind
+    // a response that fails its own schema is a bug of the server
+    if (kind === "Body" || kind === "ResponseHeaders") return Effect.succeed(Cause.die(e))
+    return Effect.map(requestErrorOf(kind, e.cause, endpoint, request), answered)
+  }
+  if (HttpApiError.HttpApiPayloadTooLarge.is(e)) {
+    return Effect.succeed(answered(new RequestErrors.PayloadTooLargeError({ limitBytes: Number(e.size) })))
+  }
+  if (ErrorFamily.isClassified(e) || Cause.isTimeoutError(e)) return Effect.succeed(cause)
+  const tag = ErrorFamily.tagOf(e)
+  return Effect.succeed(tag !== undefined && statuses !== undefined && Object.hasOwn(statuses, tag) ? cause : undefined)
+}
+
+/**
+ * Provides {@link Middleware} for an edge.
+ *
+ * **Details**
+ *
+ * With `edge.layer` installed (it is a global `HttpRouter` middleware, so it applies to an `HttpApi` served through
+ * `HttpRouter`), the answered failure goes to the request's log line, with the route parameters and the
+ * (redacted) JSON body, and 5xx are reported there; without it, the failure is logged and reported when answered.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Layer } from "effect"
+ * import { HttpApi, HttpApiBuilder, HttpApiGroup } from "effect/http-api"
+ * import { HttpApiEdge, HttpEdge } from "@effect-resilience/http"
+ *
+ * const Edge = HttpEdge.make({ validationStatus: 422 })
+ * const Api = HttpApi.make("shop").add(HttpApiGroup.make("items")).middleware(HttpApiEdge.Middleware)
+ *
+ * const ApiLive = HttpApiBuilder.layer(Api).pipe(
+ *   Layer.provide(HttpApiBuilder.group(Api, "items", (handlers) => handlers)),
+ *   Layer.provide(HttpApiEdge.layer(Edge))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = <Tags extends string>(edge: HttpEdge.HttpEdge<Tags>): Layer.Layer<Middleware> =>
+  Layer.succeed(Middleware, (httpEffect, { endpoint }) =>
+    Effect.withFiber((fiber) => {
+      const request = Context.getUnsafe(fiber.context, HttpServerRequest.HttpServerRequest)
+      const state = fiber.getRef(CurrentRequestState)
+      if (state !== undefined && state.params === undefined) {
+        const route = Context.getOrUndefined(fiber.context, HttpRouter.RouteContext)
+        if (route !== undefined) state.params = route.params
+      }
+      // the body is read and cached by the payload decoder; the log line shows it as HttpEdge.json's would
+      const recordBody = state !== undefined && isJsonPayload(endpoint, request)
+        ? Effect.ignore(Effect.map(request.json, (body) => {
+          state.body = body
+        }))
+        : Effect.void
+      return httpEffect.pipe(
+        Effect.catchCause((cause) =>
+          Effect.flatMap(
+            answerable(edge.mapping.options.statuses, endpoint, request, cause),
+            (edgeCause) => edgeCause === undefined ? Effect.failCause(cause) : edge.respond(edgeCause)
+          )
+        ),
+        Effect.ensuring(recordBody)
+      )
+    }))

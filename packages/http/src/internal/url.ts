@@ -1,0 +1,36 @@
+// The parts of a request URL the edge reads: the path (the problem's `instance`, the log line's `path`) and the
+// query (logged, redacted), without a URL parser, which not every runtime's types have.
+
+export const pathOf = (url: string): string => {
+  const q = url.indexOf("?")
+  return q === -1 ? url : url.slice(0, q)
+}
+
+const decodeQueryPart = (part: string): string => {
+  try {
+    return decodeURIComponent(part.replaceAll("+", " "))
+  } catch {
+    return part
+  }
+}
+
+export const queryOf = (url: string): Record<string, string | Array<string>> | undefined => {
+  const q = url.indexOf("?")
+  if (q === -1) return undefined
+  const out: Record<string, string | Array<string>> = {}
+  for (const pair of url.slice(q + 1).split("&")) {
+    if (pair === "") continue
+    const eq = pair.indexOf("=")
+    const key = decodeQueryPart(eq === -1 ? pair : pair.slice(0, eq))
+    const value = eq === -1 ? "" : decodeQueryPart(pair.slice(eq + 1))
+    const prior = Object.hasOwn(out, key) ? out[key] : undefined
+    // defineProperty: a key such as `__proto__` stays a plain entry
+    Object.defineProperty(out, key, {
+      value: prior === undefined ? value : Array.isArray(prior) ? [...prior, value] : [prior, value],
+      enumerable: true,
+      writable: true,
+      configurable: true
+    })
+  }
+  return out
+}

@@ -1,0 +1,306 @@
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import { Effect, Layer, Schema } from "effect"
+import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiError, HttpApiGroup, OpenApi } from "effect/http-api"
+import { CircuitBreaker, CommonErrors, protect } from "@effect-resilience/core"
+import { HttpApiEdge, HttpEdge } from "@effect-resilience/http"
+import { FlakyStore, type Line, makeApp, SaveBody, serve } from "./fixtures.js"
+
+// The API under test: the same /save as the router app of fixtures.ts, plus a GET with params and query.
+const Edge = HttpEdge.make({ maxBodyBytes: 4096 })
+
+const Item = Schema.Struct({ id: Schema.String, name: Schema.String, quantity: Schema.Number })
+
+class Items extends HttpApiGroup.make("items").add(
+  HttpApiEndpoint.post("save", "/save", {
+    payload: SaveBody,
+    success: Schema.Struct({ result: Schema.String }),
+    error: [
+      HttpApiEdge.error(Edge, CommonErrors.StorageError),
+      HttpApiEdge.error(Edge, CommonErrors.ValidationError),
+      HttpApiEdge.error(Edge, CircuitBreaker.BreakerOpenError)
+    ]
+  }),
+  HttpApiEndpoint.get("get", "/items/:id", {
+    params: { id: Schema.String },
+    query: { limit: Schema.optional(Schema.Int) },
+    success: Item,
+    error: [HttpApiEdge.error(Edge, CommonErrors.NotFoundError), HttpApiError.Forbidden]
+  })
+) {}
+
+class Api extends HttpApi.make("shop").add(Items).middleware(HttpApiEdge.Middleware)
+  .annotate(HttpApi.ParseOptions, { errors: "all" })
+{}
+
+const makeApiApp = (store: FlakyStore) => {
+  const ItemsLive = HttpApiBuilder.group(Api, "items", (handlers) =>
+    handlers
+      .handle("save", ({ payload }) =>
+        store.save(payload.id, payload).pipe(
+          protect({ operation: "items.save", breaker: "storage" }),
+          Effect.as({ result: "ok" })
+        ))
+      .handle("get", ({ params }) => {
+        if (params.id === "boom") return Effect.die(new Error("invariant broken in /srv/app/items.ts: secret-token-123"))
+        if (params.id === "forbidden") return Effect.fail(new HttpApiError.Forbidden())
+        // a success that fails its own schema: a bug of the server
+        if (params.id === "bad-item") return Effect.succeed({ id: "bad-item", name: 42 } as unknown as typeof Item.Type)
+        const item = store.items.get(params.id)
+        return item === undefined
+          ? Effect.fail(new CommonErrors.NotFoundError({ resource: "item", id: params.id }))
+          : Effect.succeed({ id: params.id, ...item })
+      }))
+  return Layer.mergeAll(
+    HttpApiBuilder.layer(Api, { openapiPath: "/openapi.json" }).pipe(
+      Layer.provide(ItemsLive),
+      Layer.provide(HttpApiEdge.layer(Edge))
+    ),
+    Edge.layer
+  )
+}
+
+const lines: Array<Line> = []
+const store = new FlakyStore()
+let api: Awaited<ReturnType<typeof serve>>
+
+beforeAll(async () => {
+  api = await serve(makeApiApp(store), lines)
+})
+afterAll(() => api.close())
+
+const json = { "content-type": "application/json" }
+
+const post = (url: string, body: string, headers: Record<string, string> = json) =>
+  fetch(url + "/save", { method: "POST", body, headers })
+
+type Json = Record<string, any>
+
+describe("HttpApiEdge: the OpenAPI document", () => {
+  const check = (doc: Json) => {
+    const save = doc.paths["/save"].post.responses
+    const get = doc.paths["/items/{id}"].get.responses
+    const resolve = (schema: Json): Json =>
+      schema.$ref !== undefined ? doc.components.schemas[schema.$ref.split("/").pop()] : schema
+    // the problem schemas of a status (families sharing a status are one anyOf entry each)
+    const schemasAt = (responses: Json, status: string): Array<Json> => {
+      const content = responses[status]?.content
+      assert.deepStrictEqual(Object.keys(content ?? {}), ["application/problem+json"], `content of ${status}`)
+      const schema = content["application/problem+json"].schema
+      return (schema.anyOf ?? [schema]).map(resolve)
+    }
+    const cases = [[save, "503", 2], [save, "400", 1], [get, "404", 1]] as const
+    for (const [responses, status, families] of cases) {
+      const schemas = schemasAt(responses, status)
+      assert.strictEqual(schemas.length, families, `schemas of ${status}`)
+      for (const schema of schemas) {
+        assert.deepStrictEqual(schema.properties.status.enum, [Number(status)], `status of ${status}`)
+        for (const key of ["type", "title", "status", "detail", "instance", "code", "requestId"]) {
+          assert.include(schema.required, key, `${status} requires ${key}`)
+        }
+        assert.property(schema.properties, "errors")
+      }
+    }
+    assert.strictEqual(save["503"].description, "StorageError | BreakerOpenError")
+    // effect's own declarations are left as they are
+    assert.property(get, "403")
+    assert.notProperty(get, "503")
+  }
+
+  it("is served at openapiPath with the mapped statuses and the problem schema", async () => {
+    const res = await fetch(api.url + "/openapi.json")
+    assert.strictEqual(res.status, 200)
+    check((await res.json()) as Json)
+  })
+
+  it("is the same from OpenApi.fromApi", () => {
+    check(OpenApi.fromApi(Api) as unknown as Json)
+  })
+
+  it("follows the edge's overrides and validationStatus", () => {
+    const Custom = HttpEdge.make({ validationStatus: 422, statuses: { StorageError: 502 } })
+    const Group = HttpApiGroup.make("g").add(HttpApiEndpoint.post("p", "/p", {
+      error: [HttpApiEdge.error(Custom, CommonErrors.StorageError), HttpApiEdge.error(Custom, CommonErrors.ValidationError)]
+    }))
+    const doc = OpenApi.fromApi(HttpApi.make("a").add(Group)) as unknown as Json
+    assert.deepStrictEqual(Object.keys(doc.paths["/p"].post.responses).filter((s) => s >= "400").sort(), ["422", "502"])
+  })
+})
+
+describe("HttpApiEdge on a real server", () => {
+  it("a save that succeeds after retries answers 200", async () => {
+    store.failNext = 2
+    const res = await post(api.url, JSON.stringify({ id: "a", name: "apple", quantity: 3 }))
+    assert.strictEqual(res.status, 200)
+    assert.deepStrictEqual(await res.json(), { result: "ok" })
+    assert.strictEqual(((await (await fetch(api.url + "/items/a")).json()) as Json).name, "apple")
+  })
+
+  it("a declared family answers with the edge's problem, its request id in body and header", async () => {
+    const res = await fetch(api.url + "/items/nope", { headers: { "x-request-id": "req-404" } })
+    assert.strictEqual(res.status, 404)
+    assert.strictEqual(res.headers.get("content-type"), "application/problem+json")
+    assert.strictEqual(res.headers.get("x-request-id"), "req-404")
+    assert.deepStrictEqual(await res.json(), {
+      type: "about:blank",
+      title: "Not Found",
+      status: 404,
+      detail: "item nope was not found",
+      instance: "/items/nope",
+      code: "resilience.E0002",
+      requestId: "req-404"
+    })
+  })
+
+  it("a generated request id is the same in the header and the body", async () => {
+    const res = await fetch(api.url + "/items/nope")
+    const id = res.headers.get("x-request-id")
+    assert.isString(id)
+    assert.strictEqual(((await res.json()) as Json).requestId, id)
+  })
+
+  it("a payload failing decoding answers 400 with one pointer per failing field", async () => {
+    const res = await post(api.url, JSON.stringify({ id: "b", quantity: -1 }), { ...json, "x-request-id": "req-400" })
+    assert.strictEqual(res.status, 400)
+    assert.strictEqual(res.headers.get("content-type"), "application/problem+json")
+    assert.strictEqual(res.headers.get("x-request-id"), "req-400")
+    const body = (await res.json()) as Json
+    assert.strictEqual(body.status, 400)
+    assert.strictEqual(body.code, "resilience.E0001")
+    assert.strictEqual(body.requestId, "req-400")
+    assert.strictEqual(body.instance, "/save")
+    assert.deepStrictEqual(body.errors.map((e: { pointer: string }) => e.pointer).sort(), ["#/name", "#/quantity"])
+    for (const e of body.errors) assert.isString(e.detail)
+  })
+
+  it("malformed JSON answers 400 with the malformed body code", async () => {
+    const res = await post(api.url, "{not json")
+    assert.strictEqual(res.status, 400)
+    assert.strictEqual(((await res.json()) as Json).code, "resilience.E0101")
+  })
+
+  it("a query failing decoding points into the query", async () => {
+    const res = await fetch(api.url + "/items/a?limit=abc")
+    assert.strictEqual(res.status, 400)
+    const body = (await res.json()) as Json
+    assert.strictEqual(body.code, "resilience.E0001")
+    assert.deepStrictEqual(body.errors.map((e: { pointer: string }) => e.pointer), ["#/query/limit"])
+  })
+
+  it("a body over the edge's limit answers 413", async () => {
+    const res = await post(api.url, JSON.stringify({ id: "c", name: "x".repeat(5000), quantity: 1 }))
+    assert.strictEqual(res.status, 413)
+    assert.strictEqual(((await res.json()) as Json).code, "resilience.E0103")
+  })
+
+  it("a defect answers 500 with the generic detail and nothing internal", async () => {
+    const res = await fetch(api.url + "/items/boom", { headers: { "x-request-id": "req-500" } })
+    assert.strictEqual(res.status, 500)
+    assert.strictEqual(res.headers.get("content-type"), "application/problem+json")
+    const text = await res.text()
+    assert.notInclude(text, "secret")
+    assert.notInclude(text, "/srv/app")
+    assert.notInclude(text, "invariant")
+    assert.deepStrictEqual(JSON.parse(text), {
+      type: "about:blank",
+      title: "Internal Server Error",
+      status: 500,
+      detail: "An internal error occurred.",
+      instance: "/items/boom",
+      code: "resilience.E0000",
+      requestId: "req-500"
+    })
+    const line = lines.find((l) => l.annotations.requestId === "req-500" && l.annotations.status === 500)
+    assert.strictEqual(line?.level, "ERROR")
+    assert.include(line?.cause ?? "", "secret-token-123")
+  })
+
+  it("a response failing its success schema answers 500, not a client error", async () => {
+    const res = await fetch(api.url + "/items/bad-item")
+    assert.strictEqual(res.status, 500)
+    const body = (await res.json()) as Json
+    assert.strictEqual(body.code, "resilience.E0000")
+    assert.strictEqual(body.detail, "An internal error occurred.")
+  })
+
+  it("an error declared with effect's own schema is left to effect", async () => {
+    const res = await fetch(api.url + "/items/forbidden")
+    assert.strictEqual(res.status, 403)
+    assert.notStrictEqual(res.headers.get("content-type"), "application/problem+json")
+  })
+
+  it("a storage failure answers 503 with no internal detail, and the request log records it", async () => {
+    store.down = true
+    try {
+      const res = await post(api.url, JSON.stringify({ id: "d", name: "date", quantity: 1, password: "hunter2" }), {
+        ...json,
+        "x-request-id": "req-503"
+      })
+      assert.strictEqual(res.status, 503)
+      const text = await res.text()
+      assert.notInclude(text, "ECONNRESET")
+      const body = JSON.parse(text)
+      assert.strictEqual(body.code, "resilience.E0004")
+      assert.strictEqual(body.detail, "A storage operation failed. Please try again later.")
+      assert.strictEqual(body.requestId, "req-503")
+      const line = lines.find((l) => l.annotations.requestId === "req-503" && l.annotations.status === 503)
+      assert.strictEqual(line?.message, "POST /save 503 StorageError")
+      assert.strictEqual(line?.annotations.code, "resilience.E0004")
+      assert.deepStrictEqual(line?.annotations.body, { id: "d", name: "date", quantity: 1, password: "<redacted>" })
+    } finally {
+      store.down = false
+    }
+  })
+})
+
+describe("HttpApiEdge answers as the router edge does", () => {
+  // the router app of fixtures.ts and the API app, each with its own store and breakers
+  const routerStore = new FlakyStore()
+  const apiStore = new FlakyStore()
+  let router: Awaited<ReturnType<typeof serve>>
+  let apiApp: Awaited<ReturnType<typeof serve>>
+  beforeAll(async () => {
+    router = await serve(makeApp(routerStore).Routes, [])
+    apiApp = await serve(makeApiApp(apiStore), [])
+  })
+  afterAll(async () => {
+    await router.close()
+    await apiApp.close()
+  })
+
+  const same = async (body: string, id: string) => {
+    const [a, b] = await Promise.all([router, apiApp].map((s) =>
+      post(s.url, body, { ...json, "x-request-id": id }).then(async (res) => ({
+        status: res.status,
+        contentType: res.headers.get("content-type"),
+        requestId: res.headers.get("x-request-id"),
+        retryAfter: res.headers.get("retry-after"),
+        body: (await res.json()) as Json
+      }))
+    ))
+    assert.deepStrictEqual(b, a)
+    return a!
+  }
+
+  it("for invalid input", async () => {
+    const answer = await same(JSON.stringify({ id: "", quantity: 1.5 }), "p-400")
+    assert.strictEqual(answer.status, 400)
+    assert.strictEqual(answer.body.errors.length, 3)
+  })
+
+  it("for malformed JSON", async () => {
+    assert.strictEqual((await same("{not json", "p-malformed")).body.code, "resilience.E0101")
+  })
+
+  it("for storage failures, then an open breaker with Retry-After", async () => {
+    routerStore.down = true
+    apiStore.down = true
+    const item = JSON.stringify({ id: "e", name: "elder", quantity: 1 })
+    // 3 attempts per request; the sixth consecutive failure opens the breaker
+    assert.strictEqual((await same(item, "p-503a")).body.code, "resilience.E0004")
+    assert.strictEqual((await same(item, "p-503b")).body.code, "resilience.E0004")
+    const open = await same(item, "p-503c")
+    assert.strictEqual(open.status, 503)
+    assert.strictEqual(open.body.code, "resilience.E0008")
+    assert.strictEqual(open.retryAfter, "60")
+  })
+})
