@@ -14,11 +14,12 @@
  * @since 0.1.0
  */
 import { Cause, Context, Effect, Layer, Schema, SchemaGetter, type SchemaIssue } from "effect"
-import { HttpRouter, HttpServerError, HttpServerRequest } from "effect/http"
+import { HttpRouter, HttpServerRequest } from "effect/http"
 import { HttpApiError, type HttpApiEndpoint, HttpApiMiddleware, HttpApiSchema } from "effect/http-api"
 import { CommonErrors, ErrorFamily } from "@effect-resilience/core"
 import type * as ErrorMapping from "./ErrorMapping.js"
 import type * as HttpEdge from "./HttpEdge.js"
+import { isRequestSlot, type RequestSlot, validationOf } from "./internal/clientErrors.js"
 import { CurrentRequestState } from "./internal/requestState.js"
 import { pathOf } from "./internal/url.js"
 import type * as ProblemFormat from "./ProblemFormat.js"
@@ -159,8 +160,10 @@ export const error = <Tags extends string, F extends Family>(
  * - Other failures (effect's own `HttpApiError` classes, or errors declared with their own schema) are left to
  *   effect, which encodes them by their declaration.
  *
- * Without it, effect turns a request decoding failure into a defect once the endpoint is done, which `edge.layer`
- * then answers with a 500: an API served behind the edge needs this middleware.
+ * Without it, `edge.layer` still answers request decoding failures (effect turns them into defects, which the
+ * edge recognizes) with the same `ValidationError` problem, and declared families through their error schema, but
+ * a malformed JSON payload is then a validation problem rather than a `MalformedBodyError`, `Retry-After` is
+ * missing, and undeclared failures are 500s.
  *
  * Add it with `.middleware(HttpApiEdge.Middleware)` after the groups (an API's middleware applies to the groups
  * added before it) and after any other middleware, so it is the outermost one.
@@ -215,12 +218,6 @@ export class Middleware
   extends HttpApiMiddleware.Service<Middleware>()("@effect-resilience/http/HttpApiEdge/Middleware")
 {}
 
-const slotOf = {
-  Params: "params",
-  Query: "query",
-  Headers: "headers"
-} as const
-
 const isJsonPayload = (endpoint: HttpApiEndpoint.Top, request: HttpServerRequest.HttpServerRequest): boolean => {
   if (endpoint.payload.size === 0) return false
   const mediaType = (request.headers["content-type"] ?? "application/json").split(";")[0]!.trim().toLowerCase()
@@ -239,22 +236,13 @@ const parseFailureOf = (text: string): string | undefined => {
 // A request that failed decoding, as the router edge would see it: malformed JSON (the body is read and cached
 // by then) is a MalformedBodyError as with HttpEdge.json, anything else a ValidationError with one issue per field.
 const requestErrorOf = (
-  kind: "Params" | "Query" | "Headers" | "Payload",
+  kind: RequestSlot,
   error: Schema.SchemaError,
   endpoint: HttpApiEndpoint.Top,
   request: HttpServerRequest.HttpServerRequest
 ): Effect.Effect<CommonErrors.ValidationError | RequestErrors.MalformedBodyError> => {
-  const invalid = CommonErrors.validationErrorFromSchema(error)
-  if (kind !== "Payload") {
-    const slot = slotOf[kind]
-    return Effect.succeed(
-      new CommonErrors.ValidationError({
-        issues: invalid.issues.map((issue) => ({ path: [slot, ...issue.path], message: issue.message })),
-        ...(invalid.detail !== undefined ? { detail: invalid.detail } : {})
-      })
-    )
-  }
-  if (!isJsonPayload(endpoint, request)) return Effect.succeed(invalid)
+  const invalid = validationOf(kind, error)
+  if (kind !== "Payload" || !isJsonPayload(endpoint, request)) return Effect.succeed(invalid)
   return Effect.match(request.text, {
     onFailure: () => invalid,
     onSuccess: (text) => {
@@ -263,9 +251,6 @@ const requestErrorOf = (
     }
   })
 }
-
-const isRequestParseError = (u: unknown): u is HttpServerError.HttpServerError =>
-  HttpServerError.isHttpServerError(u) && u.reason._tag === "RequestParseError"
 
 // Causes built here hold failures the edge always answers, so `respond` never passes them on: `Cause<never>`.
 const answered = (error: unknown): Cause.Cause<never> => Cause.fail(error) as Cause.Cause<never>
@@ -278,21 +263,14 @@ const answerable = <E>(
   cause: Cause.Cause<E>
 ): Effect.Effect<Cause.Cause<E> | undefined> => {
   const failure = cause.reasons.find(Cause.isFailReason)
-  if (failure === undefined) {
-    // effect reads bodies with orDie: a body over the limit or cut short is the client's fault, not a defect
-    for (const reason of cause.reasons) {
-      if (Cause.isDieReason(reason) && isRequestParseError(reason.defect)) {
-        return Effect.succeed(answered(reason.defect))
-      }
-    }
-    return Effect.succeed(cause)
-  }
+  // defects, among them bodies effect read with orDie (over the limit, cut short), which `respond` answers as the
+  // client's fault
+  if (failure === undefined) return Effect.succeed(cause)
   const e = failure.error
   if (HttpApiError.HttpApiSchemaError.is(e)) {
-    const kind = e.kind
     // a response that fails its own schema is a bug of the server
-    if (kind === "Body" || kind === "ResponseHeaders") return Effect.succeed(Cause.die(e))
-    return Effect.map(requestErrorOf(kind, e.cause, endpoint, request), answered)
+    if (!isRequestSlot(e.kind)) return Effect.succeed(Cause.die(e))
+    return Effect.map(requestErrorOf(e.kind, e.cause, endpoint, request), answered)
   }
   if (HttpApiError.HttpApiPayloadTooLarge.is(e)) {
     return Effect.succeed(answered(new RequestErrors.PayloadTooLargeError({ limitBytes: Number(e.size) })))

@@ -13,10 +13,11 @@
  * @since 0.1.0
  */
 import { Cause, Clock, Context, Effect, ErrorReporter, Layer, Schema } from "effect"
-import { HttpEffect, HttpIncomingMessage, HttpRouter, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { HttpEffect, HttpIncomingMessage, HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { CommonErrors, ErrorFamily } from "@effect-resilience/core"
 import * as ByteSize from "effect/ByteSize"
 import * as ErrorMapping from "./ErrorMapping.js"
+import { bodyErrorOf, clientCauseOf } from "./internal/clientErrors.js"
 import { CurrentRequestState, type RequestState } from "./internal/requestState.js"
 import { pathOf, queryOf } from "./internal/url.js"
 import type * as Problem from "./Problem.js"
@@ -272,37 +273,6 @@ export const json = <S extends Schema.Top>(
     )
   })
 
-const bodyErrorOf = (
-  error: HttpServerError.HttpServerError,
-  limit: number | undefined
-): RequestErrors.MalformedBodyError | RequestErrors.PayloadTooLargeError => {
-  const reason = error.reason
-  if (reason._tag === "RequestParseError" && reason.reason === "BodyTooLarge") {
-    return new RequestErrors.PayloadTooLargeError({ limitBytes: limit ?? 0 })
-  }
-  const underlying = reason._tag === "RequestParseError" ? reason.cause : undefined
-  if (underlying instanceof globalThis.Error && underlying.name === "MaxBytesError") {
-    return new RequestErrors.PayloadTooLargeError({ limitBytes: limit ?? 0 })
-  }
-  return new RequestErrors.MalformedBodyError({
-    detail: underlying instanceof globalThis.Error ? underlying.message : String(reason)
-  })
-}
-
-// effect's own server errors (unknown route, a body read outside `json`) as this package's families
-const translateServerError = (error: unknown, request: HttpServerRequest.HttpServerRequest, limit: number | undefined) => {
-  if (!HttpServerError.isHttpServerError(error)) return error
-  switch (error.reason._tag) {
-    case "RouteNotFound":
-      return new RequestErrors.RouteNotFoundError({ method: request.method, path: pathOf(request.url) })
-    case "RequestParseError":
-      return bodyErrorOf(error, limit)
-    default:
-      return error
-  }
-}
-
-
 // ---------------------------------------------------------------------------------------------------------------
 // the edge
 // ---------------------------------------------------------------------------------------------------------------
@@ -362,7 +332,7 @@ export const make = <const O extends ErrorMapping.Overrides = {}>(
       const state = fiber.getRef(CurrentRequestState)
       const requestId = state?.requestId ?? RequestId.accept(request.headers[requestIdHeader])
       const limit = limitOf(fiber.getRef(HttpIncomingMessage.MaxBodySize))
-      const translated = Cause.map(cause, (e) => translateServerError(e, request, limit))
+      const translated = clientCauseOf(cause, request, limit)
       const problem = mapping.fromCause(translated, { path: pathOf(request.url), requestId }) ??
         mapping.problem(undefined, { path: pathOf(request.url), requestId })
       const response = ProblemFormat.toResponse(format, problem, requestIdHeader)

@@ -304,3 +304,38 @@ describe("HttpApiEdge answers as the router edge does", () => {
     assert.strictEqual(open.retryAfter, "60")
   })
 })
+
+describe("HttpApiEdge: an API behind edge.layer without the middleware", () => {
+  class Bare extends HttpApi.make("bare").add(Items).annotate(HttpApi.ParseOptions, { errors: "all" }) {}
+  const bareStore = new FlakyStore()
+  let bare: Awaited<ReturnType<typeof serve>>
+  beforeAll(async () => {
+    const ItemsLive = HttpApiBuilder.group(Bare, "items", (handlers) =>
+      handlers
+        .handle("save", ({ payload }) =>
+          bareStore.save(payload.id, payload).pipe(
+            protect({ operation: "items.save", breaker: "storage" }),
+            Effect.as({ result: "ok" })
+          ))
+        .handle("get", ({ params }) => Effect.fail(new CommonErrors.NotFoundError({ resource: "item", id: params.id }))))
+    bare = await serve(
+      Layer.mergeAll(HttpApiBuilder.layer(Bare).pipe(Layer.provide(ItemsLive)), Edge.layer),
+      []
+    )
+  })
+  afterAll(() => bare.close())
+
+  it("still answers a payload failing decoding with a 400 validation problem, not a 500", async () => {
+    const res = await post(bare.url, JSON.stringify({ id: "", quantity: 1.5 }), { ...json, "x-request-id": "bare-1" })
+    assert.strictEqual(res.status, 400)
+    const body: Json = await res.json()
+    assert.deepStrictEqual([body.code, body.requestId, body.errors.length], ["resilience.E0001", "bare-1", 3])
+  })
+
+  it("still answers a declared family with its problem (encoded by the error schema)", async () => {
+    const res = await fetch(`${bare.url}/items/zz`, { headers: { "x-request-id": "bare-2" } })
+    assert.strictEqual(res.status, 404)
+    const body: Json = await res.json()
+    assert.deepStrictEqual([body.code, body.requestId, body.instance], ["resilience.E0002", "bare-2", "/items/zz"])
+  })
+})

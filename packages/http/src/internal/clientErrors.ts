@@ -1,0 +1,84 @@
+import { Cause, type Schema } from "effect"
+import { HttpServerError, type HttpServerRequest } from "effect/http"
+import { HttpApiError } from "effect/http-api"
+import { CommonErrors } from "@effect-resilience/core"
+import * as RequestErrors from "../RequestErrors.js"
+import { pathOf } from "./url.js"
+
+/** A request slot that failed decoding, and where its pointers start (the payload's are into the body). */
+export type RequestSlot = "Params" | "Query" | "Headers" | "Payload"
+
+const prefixOf: Record<RequestSlot, ReadonlyArray<string>> = {
+  Params: ["params"],
+  Query: ["query"],
+  Headers: ["headers"],
+  Payload: []
+}
+
+export const isRequestSlot = (kind: string): kind is RequestSlot => Object.hasOwn(prefixOf, kind)
+
+/** A request decoding failure as a `ValidationError`, one issue per failing field. */
+export const validationOf = (slot: RequestSlot, error: Schema.SchemaError): CommonErrors.ValidationError => {
+  const invalid = CommonErrors.validationErrorFromSchema(error)
+  const prefix = prefixOf[slot]
+  if (prefix.length === 0) return invalid
+  return new CommonErrors.ValidationError({
+    issues: invalid.issues.map((issue) => ({ path: [...prefix, ...issue.path], message: issue.message })),
+    ...(invalid.detail !== undefined ? { detail: invalid.detail } : {})
+  })
+}
+
+/** A body that could not be read: over the limit, or not parsable. */
+export const bodyErrorOf = (
+  error: HttpServerError.HttpServerError,
+  limit: number | undefined
+): RequestErrors.MalformedBodyError | RequestErrors.PayloadTooLargeError => {
+  const reason = error.reason
+  if (reason._tag === "RequestParseError" && reason.reason === "BodyTooLarge") {
+    return new RequestErrors.PayloadTooLargeError({ limitBytes: limit ?? 0 })
+  }
+  const underlying = reason._tag === "RequestParseError" ? reason.cause : undefined
+  if (underlying instanceof globalThis.Error && underlying.name === "MaxBytesError") {
+    return new RequestErrors.PayloadTooLargeError({ limitBytes: limit ?? 0 })
+  }
+  return new RequestErrors.MalformedBodyError({
+    detail: underlying instanceof globalThis.Error ? underlying.message : String(reason)
+  })
+}
+
+/**
+ * effect's own request errors as this package's families: an unknown route, a body that could not be read, and
+ * (from `HttpApi`, which turns them into defects when no middleware answers them) request decoding failures and
+ * bodies read with `orDie`. Everything else is left as it is.
+ */
+export const clientCauseOf = <E>(
+  cause: Cause.Cause<E>,
+  request: HttpServerRequest.HttpServerRequest,
+  limit: number | undefined
+): Cause.Cause<unknown> => {
+  const translate = (error: unknown): unknown => {
+    if (HttpServerError.isHttpServerError(error)) {
+      switch (error.reason._tag) {
+        case "RouteNotFound":
+          return new RequestErrors.RouteNotFoundError({ method: request.method, path: pathOf(request.url) })
+        case "RequestParseError":
+          return bodyErrorOf(error, limit)
+        default:
+          return error
+      }
+    }
+    return error
+  }
+  if (cause.reasons.some(Cause.isFailReason)) return Cause.map(cause, translate)
+  for (const reason of cause.reasons) {
+    if (!Cause.isDieReason(reason)) continue
+    const defect = reason.defect
+    if (HttpServerError.isHttpServerError(defect) && defect.reason._tag === "RequestParseError") {
+      return Cause.fail(bodyErrorOf(defect, limit))
+    }
+    if (HttpApiError.HttpApiSchemaError.is(defect) && isRequestSlot(defect.kind)) {
+      return Cause.fail(validationOf(defect.kind, defect.cause))
+    }
+  }
+  return cause
+}
