@@ -163,7 +163,7 @@ export const error = <Tags extends string, F extends Family>(
  * Without it, `edge.layer` still answers request decoding failures (effect turns them into defects, which the
  * edge recognizes) with the same `ValidationError` problem, and declared families through their error schema, but
  * a malformed JSON payload is then a validation problem rather than a `MalformedBodyError`, `Retry-After` is
- * missing, and undeclared failures are 500s.
+ * missing.
  *
  * Add it with `.middleware(HttpApiEdge.Middleware)` after the groups (an API's middleware applies to the groups
  * added before it) and after any other middleware, so it is the outermost one.

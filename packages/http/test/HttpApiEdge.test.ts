@@ -328,14 +328,14 @@ describe("HttpApiEdge: an API behind edge.layer without the middleware", () => {
   it("still answers a payload failing decoding with a 400 validation problem, not a 500", async () => {
     const res = await post(bare.url, JSON.stringify({ id: "", quantity: 1.5 }), { ...json, "x-request-id": "bare-1" })
     assert.strictEqual(res.status, 400)
-    const body: Json = await res.json()
+    const body = (await res.json()) as Json
     assert.deepStrictEqual([body.code, body.requestId, body.errors.length], ["resilience.E0001", "bare-1", 3])
   })
 
   it("still answers a declared family with its problem (encoded by the error schema)", async () => {
     const res = await fetch(`${bare.url}/items/zz`, { headers: { "x-request-id": "bare-2" } })
     assert.strictEqual(res.status, 404)
-    const body: Json = await res.json()
+    const body = (await res.json()) as Json
     assert.deepStrictEqual([body.code, body.requestId, body.instance], ["resilience.E0002", "bare-2", "/items/zz"])
   })
 })
