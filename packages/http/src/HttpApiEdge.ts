@@ -161,8 +161,8 @@ export const error = <Tags extends string, F extends Family>(
  *   effect, which encodes them by their declaration.
  *
  * Without it, `edge.layer` still answers request decoding failures (effect turns them into defects, which the
- * edge recognizes) with the same `ValidationError` problem, and declared families through their error schema, but
- * a malformed JSON payload is then a validation problem rather than a `MalformedBodyError`, `Retry-After` is
+ * edge recognizes) with the same `ValidationError` problem, and declared families through their error schema; but
+ * a malformed JSON payload is then a validation problem rather than a `MalformedBodyError`, and `Retry-After` is
  * missing.
  *
  * Add it with `.middleware(HttpApiEdge.Middleware)` after the groups (an API's middleware applies to the groups
