@@ -371,9 +371,11 @@ export const make = <const O extends ErrorMapping.Overrides = {}>(
     state: RequestState,
     durationMs: number
   ) => {
-    const path = pathOf(request.url)
     const status = response.status
     const failure = state.failure
+    // with the request log off, only 5xx are logged: build nothing for the others
+    if (!logRequests && status < 500) return Effect.void
+    const path = pathOf(request.url)
     const annotations: Record<string, unknown> = {
       requestId: state.requestId,
       method: request.method,
@@ -394,9 +396,7 @@ export const make = <const O extends ErrorMapping.Overrides = {}>(
       ? Effect.logError(message, failure.cause).pipe(Effect.andThen(ErrorReporter.report(failure.cause)))
       : status >= 500
       ? Effect.logWarning(message)
-      : logRequests
-      ? Effect.logInfo(message)
-      : Effect.void
+      : Effect.logInfo(message)
     return Effect.annotateLogs(log, annotations)
   }
 
