@@ -5,12 +5,27 @@
  *
  *   npm run demo                      runs until Ctrl-C
  *   DEMO_DURATION_S=15 npm run demo   runs 15 s, prints the final summary, exits 0
- *   STORAGE_FAILURE_RATE=0.3          the storage's failure rate outside the outage (default 0.25)
+ *   STORAGE_FAILURE_RATE=0.3          the storage's failure rate outside the outage (default 0.2)
  *   LOG_FORMAT=json                   JSON log lines
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { BreakerRegistry } from "@effect-resilience/core"
-import { Cause, Config, Console, Context, Duration, Effect, Fiber, Layer, Logger, Option, Random, References, Stream } from "effect"
+import {
+  Cause,
+  Config,
+  Console,
+  Context,
+  Duration,
+  Effect,
+  Fiber,
+  Layer,
+  Logger,
+  Option,
+  Random,
+  References,
+  Schema,
+  Stream
+} from "effect"
 import { HttpServer } from "effect/http"
 import { ServiceLive, Storage } from "./service.js"
 
@@ -65,8 +80,12 @@ const traffic = (base: string, normalRate: number) =>
         yield* Console.log(`\n-- ${phase.name} (storage failure rate ${phase.rate ?? normalRate}): ${phase.note}`)
         for (let second = 0; second < phase.seconds; second++) {
           const tally: Tally = new Map()
-          yield* Effect.forEach(Array.from({ length: 12 }, () => n++), (i) =>
-            oneRequest(base, i, tally).pipe(Effect.delay(Duration.millis((i % 12) * 80))), { concurrency: "unbounded" })
+          // 12 requests spread over the second; the second lasts at least one second, whatever they take
+          yield* Effect.all([
+            Effect.forEach(Array.from({ length: 12 }, () => n++), (i) =>
+              oneRequest(base, i, tally).pipe(Effect.delay(Duration.millis((i % 12) * 80))), { concurrency: "unbounded" }),
+            Effect.sleep(Duration.seconds(1))
+          ], { concurrency: "unbounded" })
           const line = [...tally.entries()].sort().map(([k, v]) => `${v}× ${k}`).join(", ")
           yield* Console.log(`   client: ${line}`)
         }
@@ -111,9 +130,13 @@ const compactLogger = Logger.make(({ cause, date, fiber, logLevel, message }) =>
 })
 
 const main = Effect.gen(function*() {
-  const port = yield* Config.Port("PORT").pipe(Config.withDefault(3000))
-  const normalRate = yield* Config.Number("STORAGE_FAILURE_RATE").pipe(Config.withDefault(0.25))
-  const duration = yield* Config.option(Config.Int("DEMO_DURATION_S"))
+  // PORT=0 picks a free port
+  const port = yield* Config.schema(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 })), "PORT").pipe(
+    Config.withDefault(3000)
+  )
+  const normalRate = yield* Config.schema(Schema.Number.check(Schema.isBetween({ minimum: 0, maximum: 1 })), "STORAGE_FAILURE_RATE")
+    .pipe(Config.withDefault(0.2))
+  const duration = yield* Config.option(Config.schema(Schema.Int.check(Schema.isGreaterThan(0)), "DEMO_DURATION_S"))
   const logFormat = yield* Config.option(Config.String("LOG_FORMAT"))
   const context = yield* Layer.build(
     Option.isSome(logFormat)

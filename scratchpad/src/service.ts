@@ -95,7 +95,7 @@ export const Routes = Layer.mergeAll(
 
 /**
  * The resilience rules, in one place: storage writes get 4 attempts with exponential backoff (20 ms doubling,
- * capped at 200 ms); the `storage` breaker opens when half of the last 20 calls failed (at least 10 calls), stays
+ * capped at 200 ms); the `storage` breaker opens when 60 % of the last 20 calls failed (at least 10 calls), stays
  * open 2 s, then lets one probe through.
  */
 export const Resilience = (logFormat?: ErrorLayer.Options["logFormat"]) => ErrorLayer.layer({
@@ -107,7 +107,7 @@ export const Resilience = (logFormat?: ErrorLayer.Options["logFormat"]) => Error
   breakers: {
     breakers: {
       storage: {
-        trip: TripRule.failureRate({ threshold: 0.5, lastCalls: 20, minimumCalls: 10 }),
+        trip: TripRule.failureRate({ threshold: 0.6, lastCalls: 20, minimumCalls: 10 }),
         openDuration: "2 seconds",
         halfOpenProbes: 1
       }

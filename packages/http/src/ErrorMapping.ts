@@ -6,6 +6,7 @@
  * @since 0.1.0
  */
 import { Cause } from "effect"
+import type { HttpServerError } from "effect/http"
 import { CircuitBreaker, CommonErrors, ErrorFamily } from "@effect-resilience/core"
 import * as Problem from "./Problem.js"
 
@@ -66,7 +67,17 @@ export interface Options<O extends Overrides = {}> {
 export type Mappable<Tags extends string = never> =
   | ErrorFamily.Classified
   | Cause.TimeoutError
+  | HttpServerError.HttpServerError
   | { readonly _tag: Tags }
+
+/**
+ * The override tags of an overrides object, as its type knows them. A widened record (`Record<string, ...>`, as a
+ * config loader gives) names no tag for sure, so it makes no error mappable.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type TagsOf<O> = string extends keyof O ? never : Extract<keyof O, string>
 
 /**
  * What a problem needs from the request it answers.
@@ -199,10 +210,24 @@ const retryAfterSecondsOf = (error: unknown): number | undefined => {
   return undefined
 }
 
+/**
+ * The most `errors` entries a problem lists, and the longest `detail`: a body of a million invalid items must not
+ * become a response of tens of megabytes.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const limits = { errors: 50, detail: 1000 } as const
+
 const fieldProblemsOf = (error: unknown): ReadonlyArray<Problem.FieldProblem> | undefined =>
   error instanceof CommonErrors.ValidationError
-    ? error.issues.map((issue) => ({ pointer: Problem.pointer(issue.path), detail: issue.message }))
+    ? error.issues.slice(0, limits.errors).map((issue) => ({
+      pointer: Problem.pointer(issue.path),
+      detail: cut(issue.message, 200)
+    }))
     : undefined
+
+const cut = (text: string, max: number): string => (text.length <= max ? text : `${text.slice(0, max - 1)}…`)
 
 const genericDetail = ErrorFamily.publicView(undefined).message
 const timeoutDetail = new CommonErrors.TimeoutError({ operation: "request", timeoutMillis: 0 }).publicMessage
@@ -233,9 +258,7 @@ const timeoutDetail = new CommonErrors.TimeoutError({ operation: "request", time
  * @since 0.1.0
  * @category constructors
  */
-export const make = <const O extends Overrides = {}>(options: Options<O> = {}): ErrorMapping<
-  Extract<keyof O, string>
-> => {
+export const make = <const O extends Overrides = {}>(options: Options<O> = {}): ErrorMapping<TagsOf<O>> => {
   const opts: Options<Overrides> = options
   const statusOf = (error: unknown): number =>
     overrideOf(opts, ErrorFamily.tagOf(error))?.status ?? defaultStatus(error, opts)
@@ -247,7 +270,7 @@ export const make = <const O extends Overrides = {}>(options: Options<O> = {}): 
     const classified = ErrorFamily.isClassified(error)
     const code = override?.code ?? (classified ? error.code : Cause.isTimeoutError(error) ? "resilience.E0006" : unknownCode)
     const title = override?.title ?? Problem.reasonPhrase(status)
-    const detail = override?.detail ??
+    const fullDetail = override?.detail ??
       (classified
         ? error.publicMessage
         : Cause.isTimeoutError(error)
@@ -255,6 +278,9 @@ export const make = <const O extends Overrides = {}>(options: Options<O> = {}): 
         : override !== undefined
         ? title
         : genericDetail)
+    const detail = error instanceof CommonErrors.ValidationError && error.issues.length > limits.errors
+      ? `The request is invalid: ${error.issues.length} fields failed; the first ${limits.errors} are listed.`
+      : cut(fullDetail, limits.detail)
     const type = override?.type ??
       (opts.typeBase !== undefined && code !== unknownCode ? `${opts.typeBase}${code}` : "about:blank")
     const errors = fieldProblemsOf(error)

@@ -224,6 +224,22 @@ const isJsonPayload = (endpoint: HttpApiEndpoint.Top, request: HttpServerRequest
   return endpoint.payload.get(mediaType)?.encoding._tag === "Json"
 }
 
+const methodsWithBody = new Set(["POST", "PUT", "PATCH"])
+
+const unsupportedMediaTypeOf = (
+  endpoint: HttpApiEndpoint.Top,
+  request: HttpServerRequest.HttpServerRequest
+): RequestErrors.UnsupportedMediaTypeError | undefined => {
+  const contentType = request.headers["content-type"]
+  if (endpoint.payload.size === 0 || contentType === undefined || !methodsWithBody.has(request.method)) return undefined
+  const mediaType = (contentType.split(";")[0] ?? "").trim().toLowerCase()
+  if (endpoint.payload.has(mediaType)) return undefined
+  return new RequestErrors.UnsupportedMediaTypeError({
+    received: mediaType,
+    expected: [...endpoint.payload.keys()].join(" or ")
+  })
+}
+
 const parseFailureOf = (text: string): string | undefined => {
   try {
     JSON.parse(text)
@@ -317,19 +333,34 @@ export const layer = <Tags extends string>(edge: HttpEdge.HttpEdge<Tags>): Layer
         const route = Context.getOrUndefined(fiber.context, HttpRouter.RouteContext)
         if (route !== undefined) state.params = route.params
       }
-      // the body is read and cached by the payload decoder; the log line shows it as HttpEdge.json's would
+      // The body, for the log line as HttpEdge.json would give it. It is read only where the payload decoder has
+      // already read (and cached) it: after success, a payload failure or a handler failure; never after a
+      // params, query or headers failure, which must not wait for a slow client's body.
       const recordBody = state !== undefined && isJsonPayload(endpoint, request)
         ? Effect.ignore(Effect.map(request.json, (body) => {
           state.body = body
         }))
         : Effect.void
+      // A media type the endpoint does not take: the edge's 415 problem (effect would answer plain text).
+      const unsupported = unsupportedMediaTypeOf(endpoint, request)
+      if (unsupported !== undefined) return edge.respond(answered(unsupported))
       return httpEffect.pipe(
+        Effect.tap(() => recordBody),
         Effect.catchCause((cause) =>
           Effect.flatMap(
             answerable(edge.mapping.options.statuses, endpoint, request, cause),
-            (edgeCause) => edgeCause === undefined ? Effect.failCause(cause) : edge.respond(edgeCause)
+            (edgeCause) => {
+              if (edgeCause === undefined) {
+                // left to effect, which answers and reports it; the request's log line still gets the cause
+                if (state !== undefined) state.unanswered = cause
+                return Effect.failCause(cause)
+              }
+              const failure = cause.reasons.find(Cause.isFailReason)?.error
+              const beforePayload = failure === undefined ||
+                (HttpApiError.HttpApiSchemaError.is(failure) && failure.kind !== "Payload")
+              return beforePayload ? edge.respond(edgeCause) : Effect.andThen(recordBody, edge.respond(edgeCause))
+            }
           )
-        ),
-        Effect.ensuring(recordBody)
+        )
       )
     }))

@@ -13,7 +13,14 @@
  * @since 0.1.0
  */
 import { Cause, Clock, Context, Effect, ErrorReporter, Layer, Schema } from "effect"
-import { HttpEffect, HttpIncomingMessage, HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
+import {
+  HttpEffect,
+  HttpIncomingMessage,
+  HttpMiddleware,
+  HttpRouter,
+  HttpServerRequest,
+  HttpServerResponse
+} from "effect/http"
 import { CommonErrors, ErrorFamily } from "@effect-resilience/core"
 import * as ByteSize from "effect/ByteSize"
 import * as ErrorMapping from "./ErrorMapping.js"
@@ -110,6 +117,24 @@ export class HttpEdgeConfigError extends Schema.TaggedError<HttpEdgeConfigError>
 
 const defaultMaxBodyBytes = 1024 * 1024
 const headerToken = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/
+// headers that frame or describe the response, or that the edge sets itself: an id there would break responses
+const reservedHeaders = new Set([
+  "connection",
+  "content-encoding",
+  "content-length",
+  "content-type",
+  "content-range",
+  "date",
+  "keep-alive",
+  "location",
+  "retry-after",
+  "set-cookie",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "vary",
+  "www-authenticate"
+])
 
 const isErrorStatus = (u: unknown): boolean => typeof u === "number" && Number.isInteger(u) && u >= 400 && u <= 599
 
@@ -178,6 +203,15 @@ export const validate = (options: Options<ErrorMapping.Overrides>): ReadonlyArra
     !(typeof options.requestIdHeader === "string" && headerToken.test(options.requestIdHeader))
   ) {
     issues.push({ path: "requestIdHeader", message: `must be a header name, got ${show(options.requestIdHeader)}` })
+  } else if (
+    typeof options.requestIdHeader === "string" &&
+    (reservedHeaders.has(options.requestIdHeader.toLowerCase()) ||
+      options.requestIdHeader.toLowerCase().startsWith("content-"))
+  ) {
+    issues.push({
+      path: "requestIdHeader",
+      message: `must not be a header that frames or describes the response, got ${show(options.requestIdHeader)}`
+    })
   }
   if (
     options.format !== undefined &&
@@ -200,6 +234,14 @@ export const validate = (options: Options<ErrorMapping.Overrides>): ReadonlyArra
 // ---------------------------------------------------------------------------------------------------------------
 
 const isJsonMediaType = (mediaType: string) => mediaType === "application/json" || mediaType.endsWith("+json")
+
+const safeDecode = (segment: string): string => {
+  try {
+    return decodeURIComponent(segment)
+  } catch {
+    return segment
+  }
+}
 
 const limitOf = (size: ByteSize.ByteSize | undefined): number | undefined =>
   size === undefined ? undefined : Number(size)
@@ -313,7 +355,7 @@ export const json = <S extends Schema.Top>(
  */
 export const make = <const O extends ErrorMapping.Overrides = {}>(
   options: Options<O> = {}
-): HttpEdge<Extract<keyof O, string>> => {
+): HttpEdge<ErrorMapping.TagsOf<O>> => {
   const mapping = ErrorMapping.make(options)
   const format = options.format ?? ProblemFormat.rfc9457
   const requestIdHeader = (options.requestIdHeader ?? "x-request-id").toLowerCase()
@@ -353,7 +395,7 @@ export const make = <const O extends ErrorMapping.Overrides = {}>(
         Effect.annotateLogs({ requestId: problem.requestId, code: problem.code })
       )
 
-  const handle = <E extends ErrorMapping.Mappable<Extract<keyof O, string>>, R>(
+  const handle = <E extends ErrorMapping.Mappable<ErrorMapping.TagsOf<O>>, R>(
     handler: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
   ): Effect.Effect<HttpServerResponse.HttpServerResponse, never, R | HttpServerRequest.HttpServerRequest> =>
     Effect.withFiber((fiber) => {
@@ -362,8 +404,39 @@ export const make = <const O extends ErrorMapping.Overrides = {}>(
         const route = Context.getOrUndefined(fiber.context, HttpRouter.RouteContext)
         if (route !== undefined) state.params = route.params
       }
-      return Effect.catchCause(handler, (cause) => respond(cause) as Effect.Effect<HttpServerResponse.HttpServerResponse, never, HttpServerRequest.HttpServerRequest>)
+      const answered = Effect.catchCause(
+        handler,
+        (cause) =>
+          respond(cause) as Effect.Effect<HttpServerResponse.HttpServerResponse, never, HttpServerRequest.HttpServerRequest>
+      )
+      // without the middleware, the edge's body limit still applies to what the handler reads
+      return state === undefined && fiber.getRef(HttpIncomingMessage.MaxBodySize) === undefined
+        ? Effect.provideService(answered, HttpIncomingMessage.MaxBodySize, maxBodySize)
+        : answered
     })
+
+  // a route parameter under a redacted name must not reappear in the logged path
+  const redactPath = (path: string, params: RequestState["params"]): string => {
+    if (params === undefined) return path
+    let out = path
+    for (const [name, value] of Object.entries(params)) {
+      if (value !== undefined && value !== "" && RequestLog.isRedacted(name, redaction.query)) {
+        out = out.split("/").map((segment) => (safeDecode(segment) === value ? RequestLog.redacted : segment)).join("/")
+      }
+    }
+    return out
+  }
+
+  const logInterrupted = (request: HttpServerRequest.HttpServerRequest, state: RequestState, durationMs: number) =>
+    Effect.logInfo(`${request.method} ${redactPath(pathOf(request.url), state.params)} interrupted`).pipe(
+      Effect.annotateLogs({
+        requestId: state.requestId,
+        method: request.method,
+        path: redactPath(pathOf(request.url), state.params),
+        status: 499,
+        durationMs: Math.round(durationMs * 1000) / 1000
+      })
+    )
 
   const logLine = (
     request: HttpServerRequest.HttpServerRequest,
@@ -375,7 +448,7 @@ export const make = <const O extends ErrorMapping.Overrides = {}>(
     const failure = state.failure
     // with the request log off, only 5xx are logged: build nothing for the others
     if (!logRequests && status < 500) return Effect.void
-    const path = pathOf(request.url)
+    const path = redactPath(pathOf(request.url), state.params)
     const annotations: Record<string, unknown> = {
       requestId: state.requestId,
       method: request.method,
@@ -394,6 +467,8 @@ export const make = <const O extends ErrorMapping.Overrides = {}>(
     const message = `${request.method} ${path} ${status}${failure !== undefined ? ` ${failure.problem.tag}` : ""}`
     const log = failure !== undefined && status >= 500
       ? Effect.logError(message, failure.cause).pipe(Effect.andThen(ErrorReporter.report(failure.cause)))
+      : state.unanswered !== undefined && status >= 500
+      ? Effect.logError(message, state.unanswered) // effect answered (and reported) it; the line keeps the cause
       : status >= 500
       ? Effect.logWarning(message)
       : Effect.logInfo(message)
@@ -416,6 +491,12 @@ export const make = <const O extends ErrorMapping.Overrides = {}>(
           Effect.tap((response) =>
             logLine(request, response, state, Number(clock.monotonicTimeNanosUnsafe() - start) / 1e6)
           ),
+          // a client that went away (or a server shutting down) interrupts the request: still one line for it
+          Effect.onInterrupt(() =>
+            logInterrupted(request, state, Number(clock.monotonicTimeNanosUnsafe() - start) / 1e6)
+          ),
+          // the edge logs each request once; effect's own "Sent HTTP response" line would repeat it without the id
+          HttpMiddleware.withLoggerDisabled,
           Effect.provideService(CurrentRequestState, state),
           Effect.provideService(RequestId.CurrentRequestId, requestId),
           Effect.provideService(HttpIncomingMessage.MaxBodySize, maxBodySize),

@@ -79,10 +79,14 @@ export const pointer = (path: ReadonlyArray<PropertyKey>): string => {
   let out = "#"
   for (const segment of path) {
     const raw = typeof segment === "symbol" ? segment.description ?? "" : String(segment)
-    out += "/" + encodeURIComponent(raw.replaceAll("~", "~0").replaceAll("/", "~1")).replaceAll("%7E", "~")
+    // a lone surrogate (a client can send one as a JSON key) cannot be percent-encoded: it becomes U+FFFD
+    const wellFormed = raw.replace(loneSurrogate, "\uFFFD")
+    out += "/" + encodeURIComponent(wellFormed.replaceAll("~", "~0").replaceAll("/", "~1")).replaceAll("%7E", "~")
   }
   return out
 }
+
+const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g
 
 const reasonPhrases: Readonly<Record<number, string>> = {
   400: "Bad Request",
@@ -97,16 +101,32 @@ const reasonPhrases: Readonly<Record<number, string>> = {
   410: "Gone",
   412: "Precondition Failed",
   413: "Content Too Large",
+  411: "Length Required",
+  414: "URI Too Long",
   415: "Unsupported Media Type",
+  416: "Range Not Satisfiable",
+  417: "Expectation Failed",
+  418: "I'm a teapot",
+  421: "Misdirected Request",
   422: "Unprocessable Content",
   423: "Locked",
+  424: "Failed Dependency",
+  425: "Too Early",
+  426: "Upgrade Required",
   428: "Precondition Required",
   429: "Too Many Requests",
+  431: "Request Header Fields Too Large",
+  451: "Unavailable For Legal Reasons",
   500: "Internal Server Error",
   501: "Not Implemented",
   502: "Bad Gateway",
   503: "Service Unavailable",
-  504: "Gateway Timeout"
+  504: "Gateway Timeout",
+  505: "HTTP Version Not Supported",
+  506: "Variant Also Negotiates",
+  507: "Insufficient Storage",
+  508: "Loop Detected",
+  511: "Network Authentication Required"
 }
 
 /**

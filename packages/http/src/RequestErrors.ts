@@ -10,7 +10,8 @@ import type { ErrorFamily } from "@effect-resilience/core"
 import { ErrorFamily as Family } from "@effect-resilience/core"
 
 /**
- * The request body is not well-formed JSON. The edge answers 400.
+ * The request body could not be parsed (JSON that is not well-formed, a broken multipart body). The edge
+ * answers 400.
  *
  * **Example**
  *
@@ -18,7 +19,7 @@ import { ErrorFamily as Family } from "@effect-resilience/core"
  * import { RequestErrors } from "@effect-resilience/http"
  *
  * new RequestErrors.MalformedBodyError({ detail: "Unexpected token } in JSON at position 9" }).publicMessage
- * // "The request body is not valid JSON."
+ * // "The request body could not be parsed."
  * ```
  *
  * @since 0.1.0
@@ -28,7 +29,7 @@ export class MalformedBodyError extends Family.TaggedError<MalformedBodyError>()
   code: "resilience.E0101",
   kind: "business",
   severity: "low",
-  publicMessage: "The request body is not valid JSON."
+  publicMessage: "The request body could not be parsed."
 }) {}
 
 /**

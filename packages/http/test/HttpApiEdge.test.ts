@@ -172,6 +172,14 @@ describe("HttpApiEdge on a real server", () => {
     for (const e of body.errors) assert.isString(e.detail)
   })
 
+  it("a media type the endpoint does not take answers 415 with the edge's problem", async () => {
+    const res = await post(api.url, "id=a", { "content-type": "text/plain", "x-request-id": "api-415" })
+    assert.strictEqual(res.status, 415)
+    assert.strictEqual(res.headers.get("content-type"), "application/problem+json")
+    const body = (await res.json()) as Json
+    assert.deepStrictEqual([body.code, body.requestId], ["resilience.E0102", "api-415"])
+  })
+
   it("malformed JSON answers 400 with the malformed body code", async () => {
     const res = await post(api.url, "{not json")
     assert.strictEqual(res.status, 400)

@@ -1,9 +1,10 @@
 import { connect } from "node:net"
 import { afterAll, assert, beforeAll, beforeEach, describe, it } from "@effect/vitest"
 import { Effect, Exit, Layer } from "effect"
-import { HttpRouter } from "effect/http"
+import { Schema } from "effect"
+import { HttpRouter, HttpServerResponse } from "effect/http"
 import { CommonErrors } from "@effect-resilience/core"
-import { HttpEdge, ProblemFormat, RequestId } from "@effect-resilience/http"
+import { HttpEdge, Problem, ProblemFormat, RequestId, RequestLog } from "@effect-resilience/http"
 import { FlakyStore, type Line, makeApp, serve } from "./fixtures.js"
 
 // test bodies are read loosely
@@ -220,7 +221,14 @@ describe("HttpEdge: request ids", () => {
     }
   })
 
-  it("a header with a line break never reaches a response", async () => {
+  it("an id with a line break is never accepted", () => {
+    for (const bad of ["ok\nSet-Cookie: evil=1", "ok\r\n", "\n"]) {
+      assert.isFalse(RequestId.isWellFormed(bad))
+      assert.notStrictEqual(RequestId.accept(bad), bad)
+    }
+  })
+
+  it("a folded header line never reaches a response (node refuses it before the edge runs)", async () => {
     const url = new URL(server.url)
     const raw = await new Promise<string>((resolve, reject) => {
       const socket = connect(Number(url.port), url.hostname, () => {
@@ -240,6 +248,9 @@ describe("HttpEdge: the request log", () => {
   it("one INFO line per request: method, path, query, route params, status, duration; secrets redacted", async () => {
     const res = await get("/items/zz?page=2&password=hunter2&token=t0k", { "x-request-id": "log-1" })
     assert.strictEqual(res.status, 404)
+    // exactly one line for the request (effect's own "Sent HTTP response" line is off)
+    assert.strictEqual(lines.filter((l) => l.annotations.requestId === "log-1" && l.annotations.status !== undefined).length, 1)
+    assert.isFalse(lines.some((l) => String(l.message).includes("Sent HTTP response")))
     const line = requestLine("log-1")
     assert.strictEqual(line?.level, "INFO")
     assert.strictEqual(line?.message, "GET /items/zz 404 NotFoundError")
@@ -264,6 +275,38 @@ describe("HttpEdge: the request log", () => {
         '"__proto__":{"secret":"<redacted>"}}'
     )
     assert.notInclude(JSON.stringify(lines), "hunter2")
+  })
+})
+
+describe("HttpEdge: the request log, hard cases", () => {
+  it("a route parameter under a sensitive name is redacted in the logged path too", async () => {
+    await get("/reset/s3cr3t-reset-token", { "x-request-id": "log-3" })
+    const line = requestLine("log-3")
+    assert.strictEqual(line?.annotations.path, "/reset/<redacted>")
+    assert.deepStrictEqual(line?.annotations.params, { token: "<redacted>" })
+    assert.notInclude(JSON.stringify(lines), "s3cr3t")
+  })
+
+  it("a client that goes away still gets its request logged, as interrupted", async () => {
+    const abort = new AbortController()
+    setTimeout(() => abort.abort(), 100)
+    await fetch(server.url + "/slow", { headers: { "x-request-id": "gone-1" }, signal: abort.signal }).catch(() => undefined)
+    for (let i = 0; i < 50 && requestLine("gone-1") === undefined; i++) await new Promise((r) => setTimeout(r, 20))
+    const line = requestLine("gone-1")
+    assert.strictEqual(line?.annotations.status, 499)
+    assert.strictEqual(line?.message, "GET /slow interrupted")
+  })
+
+  it("names are matched normalised and by sensitive stems; keys and entries are capped", () => {
+    for (const name of ["newPassword", "refresh_token", "client_secret", "Access-Token", "user[password]", "token[0]", "PWD"]) {
+      assert.isTrue(RequestLog.isRedacted(name, RequestLog.defaults.body), name)
+    }
+    assert.isFalse(RequestLog.isRedacted("page", RequestLog.defaults.query))
+    const many = Object.fromEntries(Array.from({ length: 60 }, (_, i) => [`k${i}`, i]))
+    const logged = RequestLog.redact({ ["x".repeat(500_000)]: 1, many }, []) as Json
+    assert.isTrue(Object.keys(logged).every((k) => k.length <= 101))
+    assert.strictEqual(Object.keys(logged.many).length, 51)
+    assert.strictEqual(logged.many["…"], "10 more keys")
   })
 })
 
@@ -332,7 +375,43 @@ describe("HttpEdge: formats, overrides and options", () => {
     assert.deepStrictEqual([invalid.status, invalid.type], [422, "https://docs.example.com/problems/resilience.E0001"])
   })
 
+  it("a flood of invalid fields is listed up to a limit, with a bounded detail", () => {
+    const Edge = HttpEdge.make()
+    const issues = Array.from({ length: 100_000 }, (_, i) => ({ path: [i, "name"], message: "Missing key" }))
+    const problem = Edge.mapping.problem(new CommonErrors.ValidationError({ issues }), { path: "/p", requestId: "r" })
+    assert.strictEqual(problem.errors?.length, 50)
+    assert.strictEqual(problem.detail, "The request is invalid: 100000 fields failed; the first 50 are listed.")
+    assert.isBelow(JSON.stringify(ProblemFormat.rfc9457.render(problem)).length, 5000)
+  })
+
+  it("a key with a lone surrogate still makes a pointer", () => {
+    assert.strictEqual(Problem.pointer(["\ud800", "a"]), "#/%EF%BF%BD/a")
+  })
+
+  it("handle without the middleware still applies the edge's body limit", async () => {
+    const Edge = HttpEdge.make({ maxBodyBytes: 100 })
+    const { handler, dispose } = HttpRouter.toWebHandler(
+      HttpRouter.add("POST", "/x", Edge.handle(Effect.as(HttpEdge.json(Schema.Unknown), HttpServerResponse.empty()))),
+      { disableLogger: true }
+    )
+    try {
+      const res = await handler(new Request("http://localhost/x", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ a: "x".repeat(1000) })
+      }))
+      assert.deepStrictEqual([res.status, ((await res.json()) as Json).code], [413, "resilience.E0103"])
+    } finally {
+      await dispose()
+    }
+  })
+
   it("invalid options fail the middleware layer with every problem named, before serving", async () => {
+    const reserved = await Effect.runPromise(Effect.flip(Layer.build(Layer.provide(
+      HttpEdge.make({ requestIdHeader: "Content-Type" }).layer,
+      HttpRouter.layer
+    )).pipe(Effect.scoped)))
+    assert.deepStrictEqual(reserved.issues.map((i) => i.path), ["requestIdHeader"])
     const Edge = HttpEdge.make({
       statuses: { Teapot: 200, Other: { status: 404, code: "nope" as never } },
       maxBodyBytes: 0,

@@ -72,6 +72,12 @@ export const makeApp = (store: FlakyStore, edgeOptions: HttpEdge.Options = {}) =
     ),
     // a route not wrapped by handle: the middleware still answers with a problem
     HttpRouter.add("GET", "/raw-defect", Effect.die(new Error("raw defect with secret-token-456"))),
+    HttpRouter.add("GET", "/slow", Edge.handle(Effect.as(Effect.sleep("10 seconds"), HttpServerResponse.empty()))),
+    HttpRouter.add(
+      "GET",
+      "/reset/:token",
+      Edge.handle(Effect.fail(new CommonErrors.NotFoundError({ resource: "reset link" })))
+    ),
     HttpRouter.add("GET", "/request-id", Effect.map(RequestId.current, (id) => HttpServerResponse.text(id)))
   )
   return { Edge, Routes: Layer.mergeAll(Routes, Edge.layer, OpsRoutes.layer) }

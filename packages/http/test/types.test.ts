@@ -2,8 +2,7 @@
 // or an inference changes. The runtime part only checks that the file loads.
 import { describe, expectTypeOf, it } from "@effect/vitest"
 import { Data, Effect, Schema } from "effect"
-import type { HttpServerRequest } from "effect/http"
-import { HttpServerResponse } from "effect/http"
+import { HttpServerRequest, HttpServerResponse } from "effect/http"
 import { CircuitBreaker, CommonErrors, ErrorFamily } from "@effect-resilience/core"
 import { HttpEdge } from "../src/index.js"
 
@@ -32,8 +31,9 @@ describe("types", () => {
     expectTypeOf(handled).toEqualTypeOf<
       Effect.Effect<HttpServerResponse.HttpServerResponse, never, "Db" | HttpServerRequest.HttpServerRequest>
     >()
-    // the JSON body reader's errors are all mappable
+    // the JSON body reader's errors are all mappable, and so are effect's own request errors
     Edge.handle(Effect.as(HttpEdge.json(Schema.Struct({ a: Schema.String })), ok))
+    Edge.handle(Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => Effect.as(request.json, ok)))
   })
 
   it("handle refuses an error with no classification and no override", () => {
@@ -51,6 +51,10 @@ describe("types", () => {
     Edge.handle(failing(new PaymentDeclined()))
     // @ts-expect-error: Unmapped has no override on this edge
     Edge.handle(failing(new Unmapped()))
+    // a widened record (from a config file) names no tag for sure: it makes nothing mappable
+    const Loaded = HttpEdge.make({ statuses: {} as Record<string, number> })
+    // @ts-expect-error: Unmapped is not mappable through a widened record
+    Loaded.handle(failing(new Unmapped()))
     const Other = HttpEdge.make({ statuses: { StorageError: { status: 502, title: "Bad Gateway" } } })
     // @ts-expect-error: overriding a classified tag does not make other tags mappable
     Other.handle(failing(new PaymentDeclined()))

@@ -1,5 +1,5 @@
 import { Cause, type Schema } from "effect"
-import { HttpServerError, type HttpServerRequest } from "effect/http"
+import { HttpServerError, type HttpServerRequest, Multipart } from "effect/http"
 import { HttpApiError } from "effect/http-api"
 import { CommonErrors } from "@effect-resilience/core"
 import * as RequestErrors from "../RequestErrors.js"
@@ -57,6 +57,19 @@ export const clientCauseOf = <E>(
   limit: number | undefined
 ): Cause.Cause<unknown> => {
   const translate = (error: unknown): unknown => {
+    if (Multipart.isMultipartError(error)) {
+      switch (error.reason._tag) {
+        case "FileTooLarge":
+        case "FieldTooLarge":
+        case "BodyTooLarge":
+        case "TooManyParts":
+          return new RequestErrors.PayloadTooLargeError({ limitBytes: limit ?? 0, detail: error.reason._tag })
+        case "Parse":
+          return new RequestErrors.MalformedBodyError({ detail: `multipart: ${String(error.reason.cause)}` })
+        default:
+          return error
+      }
+    }
     if (HttpServerError.isHttpServerError(error)) {
       switch (error.reason._tag) {
         case "RouteNotFound":

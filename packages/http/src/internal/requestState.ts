@@ -11,6 +11,8 @@ export interface RequestState {
   params?: Readonly<Record<string, string | undefined>> | undefined
   body?: unknown
   failure?: { readonly problem: Problem.Problem; readonly cause: Cause.Cause<unknown> } | undefined
+  /** A failure left to effect to answer (an HttpApi error declared with effect's own schema), for the log line. */
+  unanswered?: Cause.Cause<unknown> | undefined
 }
 
 export const CurrentRequestState = Context.Reference<RequestState | undefined>(
