@@ -385,7 +385,7 @@ export const make = <const O extends ErrorMapping.Overrides = {}>(
       return logFailure(problem, cause, request).pipe(Effect.as(response))
     })
 
-  const logFailure = (problem: ProblemFields, cause: Cause.Cause<unknown>, request: HttpServerRequest.HttpServerRequest) =>
+  const logFailure = (problem: Problem.Problem, cause: Cause.Cause<unknown>, request: HttpServerRequest.HttpServerRequest) =>
     problem.status >= 500
       ? Effect.logError(`${request.method} ${pathOf(request.url)} failed: ${problem.status} ${problem.tag}`, cause).pipe(
         Effect.andThen(ErrorReporter.report(cause)),
@@ -513,5 +513,3 @@ export const make = <const O extends ErrorMapping.Overrides = {}>(
 
   return { mapping, format, requestIdHeader, handle, respond, layer } as never
 }
-
-type ProblemFields = Pick<Problem.Problem, "status" | "tag" | "requestId" | "code">
