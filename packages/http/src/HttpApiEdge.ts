@@ -14,14 +14,14 @@
  * @since 0.1.0
  */
 import { Cause, Context, Effect, Layer, Schema, SchemaGetter, type SchemaIssue } from "effect"
-import { HttpRouter, HttpServerRequest } from "effect/http"
+import { HttpServerRequest } from "effect/http"
 import { HttpApiError, type HttpApiEndpoint, HttpApiMiddleware, HttpApiSchema } from "effect/http-api"
 import { CommonErrors, ErrorFamily } from "@effect-resilience/core"
 import type * as ErrorMapping from "./ErrorMapping.js"
 import type * as HttpEdge from "./HttpEdge.js"
 import { isRequestSlot, type RequestSlot, validationOf } from "./internal/clientErrors.js"
-import { CurrentRequestState } from "./internal/requestState.js"
-import { pathOf } from "./internal/url.js"
+import { CurrentRequestState, recordParams } from "./internal/requestState.js"
+import { mediaTypeOf, pathOf } from "./internal/url.js"
 import type * as ProblemFormat from "./ProblemFormat.js"
 import * as RequestErrors from "./RequestErrors.js"
 import * as RequestId from "./RequestId.js"
@@ -220,7 +220,7 @@ export class Middleware
 
 const isJsonPayload = (endpoint: HttpApiEndpoint.Top, request: HttpServerRequest.HttpServerRequest): boolean => {
   if (endpoint.payload.size === 0) return false
-  const mediaType = (request.headers["content-type"] ?? "application/json").split(";")[0]!.trim().toLowerCase()
+  const mediaType = mediaTypeOf(request.headers["content-type"] ?? "application/json")
   return endpoint.payload.get(mediaType)?.encoding._tag === "Json"
 }
 
@@ -232,7 +232,7 @@ const unsupportedMediaTypeOf = (
 ): RequestErrors.UnsupportedMediaTypeError | undefined => {
   const contentType = request.headers["content-type"]
   if (endpoint.payload.size === 0 || contentType === undefined || !methodsWithBody.has(request.method)) return undefined
-  const mediaType = (contentType.split(";")[0] ?? "").trim().toLowerCase()
+  const mediaType = mediaTypeOf(contentType)
   if (endpoint.payload.has(mediaType)) return undefined
   return new RequestErrors.UnsupportedMediaTypeError({
     received: mediaType,
@@ -329,10 +329,7 @@ export const layer = <Tags extends string>(edge: HttpEdge.HttpEdge<Tags>): Layer
     Effect.withFiber((fiber) => {
       const request = Context.getUnsafe(fiber.context, HttpServerRequest.HttpServerRequest)
       const state = fiber.getRef(CurrentRequestState)
-      if (state !== undefined && state.params === undefined) {
-        const route = Context.getOrUndefined(fiber.context, HttpRouter.RouteContext)
-        if (route !== undefined) state.params = route.params
-      }
+      recordParams(fiber, state)
       // The body, for the log line as HttpEdge.json would give it. It is read only where the payload decoder has
       // already read (and cached) it: after success, a payload failure or a handler failure; never after a
       // params, query or headers failure, which must not wait for a slow client's body.

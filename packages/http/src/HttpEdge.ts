@@ -25,8 +25,8 @@ import { CommonErrors, ErrorFamily } from "@effect-resilience/core"
 import * as ByteSize from "effect/ByteSize"
 import * as ErrorMapping from "./ErrorMapping.js"
 import { bodyErrorOf, clientCauseOf } from "./internal/clientErrors.js"
-import { CurrentRequestState, type RequestState } from "./internal/requestState.js"
-import { pathOf, queryOf } from "./internal/url.js"
+import { CurrentRequestState, recordParams, type RequestState } from "./internal/requestState.js"
+import { mediaTypeOf, pathOf, queryOf } from "./internal/url.js"
 import type * as Problem from "./Problem.js"
 import * as ProblemFormat from "./ProblemFormat.js"
 import * as RequestErrors from "./RequestErrors.js"
@@ -294,8 +294,7 @@ export const json = <S extends Schema.Top>(
   Effect.withFiber<S["Type"], BodyError, S["DecodingServices"]>((fiber) => {
     const request = Context.getUnsafe(fiber.context, HttpServerRequest.HttpServerRequest)
     const state = fiber.getRef(CurrentRequestState)
-    const contentType = request.headers["content-type"] ?? ""
-    const mediaType = (contentType.split(";")[0] ?? "").trim().toLowerCase()
+    const mediaType = mediaTypeOf(request.headers["content-type"])
     if (!isJsonMediaType(mediaType)) {
       return Effect.fail(new RequestErrors.UnsupportedMediaTypeError({ received: mediaType, expected: "application/json" }))
     }
@@ -400,10 +399,7 @@ export const make = <const O extends ErrorMapping.Overrides = {}>(
   ): Effect.Effect<HttpServerResponse.HttpServerResponse, never, R | HttpServerRequest.HttpServerRequest> =>
     Effect.withFiber((fiber) => {
       const state = fiber.getRef(CurrentRequestState)
-      if (state !== undefined && state.params === undefined) {
-        const route = Context.getOrUndefined(fiber.context, HttpRouter.RouteContext)
-        if (route !== undefined) state.params = route.params
-      }
+      recordParams(fiber, state)
       const answered = Effect.catchCause(
         handler,
         (cause) =>

@@ -1,5 +1,6 @@
-import type { Cause } from "effect"
+import type { Cause, Fiber } from "effect"
 import { Context } from "effect"
+import { HttpRouter } from "effect/http"
 import type * as Problem from "../Problem.js"
 
 /**
@@ -19,3 +20,10 @@ export const CurrentRequestState = Context.Reference<RequestState | undefined>(
   "@effect-resilience/http/internal/RequestState",
   { defaultValue: () => undefined }
 )
+
+/** Keeps the matched route's parameters for the request's log line, once, where a route runs. */
+export const recordParams = (fiber: Fiber.Fiber<unknown, unknown>, state: RequestState | undefined): void => {
+  if (state === undefined || state.params !== undefined) return
+  const route = Context.getOrUndefined(fiber.context, HttpRouter.RouteContext)
+  if (route !== undefined) state.params = route.params
+}

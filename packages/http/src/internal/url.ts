@@ -34,3 +34,7 @@ export const queryOf = (url: string): Record<string, string | Array<string>> | u
   }
   return out
 }
+
+/** The media type of a `Content-Type` value, without parameters, lowercased (`""` for none). */
+export const mediaTypeOf = (contentType: string | undefined): string =>
+  (contentType === undefined ? "" : contentType.split(";")[0] ?? "").trim().toLowerCase()
