@@ -75,6 +75,13 @@ export * as PolicyService from "./PolicyService.js"
 export * as Protect from "./Protect.js"
 
 /**
+ * `retry`: `Effect.retry` for policies, with a success path that costs one node.
+ *
+ * @since 0.1.0
+ */
+export * as Retry from "./Retry.js"
+
+/**
  * `ResilienceMetrics`: the figures users inspect. `snapshot` returns the tracker's summary plus the outcome of
  * every protected call per operation; the same figures are effect `Metric`s, so effect's `PrometheusMetrics` and
  * `Otlp` exporters publish them with no extra code.
@@ -96,3 +103,10 @@ export * as TripRule from "./TripRule.js"
  * @since 0.1.0
  */
 export { protect } from "./Protect.js"
+
+/**
+ * `retry`, re-exported at the top level: `Effect.retry` for policies, free on the success path.
+ *
+ * @since 0.1.0
+ */
+export { retry } from "./Retry.js"

@@ -1,7 +1,7 @@
 // Type-level tests: `npm run typecheck` (part of .ci/run) fails if any of these inferences change or an
 // `@ts-expect-error` line starts to compile. The runtime part only checks that the file loads.
 import { describe, expectTypeOf, it } from "@effect/vitest"
-import { type Duration, Effect, type Layer, Schema, type Scope, type Stream } from "effect"
+import { type Duration, Effect, type Layer, Schedule, Schema, type Scope, type Stream } from "effect"
 import {
   BreakerRegistry,
   CircuitBreaker,
@@ -9,9 +9,11 @@ import {
   ErrorFamily,
   ErrorLayer,
   ErrorTracker,
+  Policy,
   PolicyService,
   protect,
-  ResilienceMetrics
+  ResilienceMetrics,
+  retry
 } from "../src/index.js"
 
 type StorageError = CommonErrors.StorageError
@@ -189,5 +191,22 @@ describe("types", () => {
     >()
     // @ts-expect-error: not a severity
     ErrorTracker.events({ minSeverity: "urgent" })
+  })
+
+  it("retry keeps the error type, adds the schedule's errors and services, and refuses a policy too narrow", () => {
+    // Effect.retry's types, both forms
+    effectIs<number, StorageError | ValidationError, Policies>()(save.pipe(retry(PolicyService.retry)))
+    effectIs<number, StorageError | ValidationError, Policies>()(retry(save, PolicyService.retry))
+    effectIs<string, NetworkError | ValidationError, "Db">()(load.pipe(retry(Schedule.recurs(2))))
+    const anyError = Policy.make({ schedule: Schedule.recurs(2) })
+    effectIs<number, StorageError | ValidationError, never>()(save.pipe(retry(anyError)))
+    const storageOnly = Policy.make<StorageError>({ schedule: Schedule.recurs(2) })
+    // @ts-expect-error: the policy reads StorageErrors only, and save also fails with ValidationError
+    save.pipe(retry(storageOnly))
+    const storageSchedule = Schedule.recurs(2).pipe(
+      Schedule.while(({ input }: { input: StorageError }) => input.operation !== "")
+    )
+    // @ts-expect-error: the schedule reads StorageErrors only
+    save.pipe(retry(storageSchedule))
   })
 })
