@@ -418,8 +418,9 @@ interface TagEntry {
 interface Pending {
   queued: boolean
   outcome: "succeeded" | "failed" | undefined
-  event: ErrorEvent | undefined
+  /** Its place in the history once counted, and that event's sequence number (to tell it was not overwritten). */
   index: number
+  sequence: number
 }
 
 const maxAnnotationLength = 1024
@@ -542,10 +543,42 @@ export const make = (
     const transitions: Array<CircuitBreaker.Transition> = []
     let transitionCount = 0
 
-    // history: a ring of the last `historySize` events
-    const history: Array<ErrorEvent | undefined> = new Array(historySize)
+    // History: a ring of the last `historySize` events, kept as the parts an event is built from (references to
+    // values that already exist, and numbers) rather than one new object per event. An event object that lives
+    // for the next `historySize` errors survives the young generation, and V8 answers a steady stream of such
+    // survivors by growing the young generation to its maximum (tens of MB of RSS); the events are built when
+    // the history is read.
+    const slotTimestamp = new Float64Array(historySize)
+    const slotSequence = new Float64Array(historySize)
+    const slotEntry: Array<TagEntry> = new Array(historySize)
+    const slotMessage: Array<string> = new Array(historySize)
+    const slotAnnotations: Array<Record<string, string | number | boolean>> = new Array(historySize)
+    const slotRecovery: Array<Recovery> = new Array(historySize)
+    const slotSource: Array<Source> = new Array(historySize)
+    const slotOperation: Array<string | undefined> = new Array(historySize)
+    const slotAttempt: Array<number | undefined> = new Array(historySize)
     let historyNext = 0
     let historyCount = 0
+    let sequence = 0
+    const eventAt = (index: number): ErrorEvent => {
+      const entry = slotEntry[index]!
+      const event: { -readonly [K in keyof ErrorEvent]: ErrorEvent[K] } = {
+        timestamp: slotTimestamp[index]!,
+        tag: entry.tag,
+        code: entry.code,
+        kind: entry.kind,
+        severity: entry.severity,
+        message: slotMessage[index]!,
+        annotations: slotAnnotations[index]!,
+        recovery: slotRecovery[index]!,
+        source: slotSource[index]!
+      }
+      const operation = slotOperation[index]
+      const attempt = slotAttempt[index]
+      if (operation !== undefined) event.operation = operation
+      if (attempt !== undefined) event.attempt = attempt
+      return event
+    }
 
     const subscribers = new Set<Subscriber>()
 
@@ -632,29 +665,27 @@ export const make = (
       const error = occurrence.error
       const entry = entryOf(error)
       const outcome = count(occurrence, entry)
-      const event: { -readonly [K in keyof ErrorEvent]: ErrorEvent[K] } = {
-        timestamp: occurrence.timestamp,
-        tag: entry.tag,
-        code: entry.code,
-        kind: entry.kind,
-        severity: entry.severity,
-        message: ErrorFamily.isClassified(error) ? error.publicMessage : unknownView.message,
-        annotations: annotationsOf(occurrence.annotations),
-        recovery: outcome,
-        source: occurrence.source ?? "manual"
-      }
-      if (occurrence.operation !== undefined) event.operation = occurrence.operation
-      if (occurrence.attempt !== undefined) event.attempt = occurrence.attempt
+      const index = historyNext
+      slotTimestamp[index] = occurrence.timestamp
+      slotSequence[index] = ++sequence
+      slotEntry[index] = entry
+      slotMessage[index] = ErrorFamily.isClassified(error) ? error.publicMessage : unknownView.message
+      slotAnnotations[index] = annotationsOf(occurrence.annotations)
+      slotRecovery[index] = outcome
+      slotSource[index] = occurrence.source ?? "manual"
+      slotOperation[index] = occurrence.operation
+      slotAttempt[index] = occurrence.attempt
       if (outcome === "pending") {
         const pending = pendings.get(occurrence)
         if (pending !== undefined) {
-          pending.event = event
-          pending.index = historyNext
+          pending.index = index
+          pending.sequence = sequence
         }
       }
-      history[historyNext] = event
       historyNext = (historyNext + 1) % historySize
       if (historyCount < historySize) historyCount++
+      if (subscribers.size === 0) return
+      const event = eventAt(index)
       for (const subscriber of subscribers) {
         if (!subscriber.matches(event)) continue
         // sliding buffers: a full one drops its oldest event to take this one
@@ -674,7 +705,7 @@ export const make = (
       const error = occurrence.error
       if (typeof error === "object" && error !== null) tracked.add(error)
       if (occurrence.recovery === "pending") {
-        pendings.set(occurrence, { queued: true, outcome: undefined, event: undefined, index: -1 })
+        pendings.set(occurrence, { queued: true, outcome: undefined, index: -1, sequence: -1 })
       }
       if (closed) return process(occurrence)
       if (Queue.offerUnsafe(queue, occurrence)) return
@@ -701,10 +732,8 @@ export const make = (
       pendings.delete(occurrence)
       recovery.pending--
       recovery[outcome]++
-      const event = pending.event
-      if (event !== undefined && history[pending.index] === event) {
-        history[pending.index] = { ...event, recovery: outcome }
-      }
+      // its event, unless newer ones have overwritten it since
+      if (pending.index >= 0 && slotSequence[pending.index] === pending.sequence) slotRecovery[pending.index] = outcome
     }
 
     const fiber = yield* Effect.forkScoped(
@@ -838,15 +867,7 @@ export const make = (
       },
       record: (error, options) =>
         Effect.withFiber((fiber) => {
-          offer({
-            error,
-            timestamp: fiber.getRef(Clock.Clock).currentTimeMillisUnsafe(),
-            operation: options?.operation,
-            attempt: options?.attempt,
-            recovery: options?.recovery,
-            source: options?.source,
-            annotations: fiber.getRef(References.CurrentLogAnnotations)
-          })
+          offer(occurrenceIn(fiber, error, options))
           return Effect.void
         }),
       summary: Effect.withFiber((fiber) => {
@@ -857,7 +878,7 @@ export const make = (
         drain()
         const events: Array<ErrorEvent> = []
         const start = (historyNext - historyCount + historySize) % historySize
-        for (let i = 0; i < historyCount; i++) events.push(history[(start + i) % historySize]!)
+        for (let i = 0; i < historyCount; i++) events.push(eventAt((start + i) % historySize))
         return events
       }),
       events: (filter) =>
@@ -931,10 +952,52 @@ export const record = (
   error: unknown,
   options?: Omit<Occurrence, "error" | "timestamp" | "annotations">
 ): Effect.Effect<void> =>
+  // one node: the tracker is offered the occurrence directly rather than through its own `record` effect
   Effect.withFiber((fiber) => {
-    const tracker = Context.getOrUndefined(fiber.context, ErrorTracker)
-    return tracker === undefined ? Effect.void : tracker.record(error, options)
+    if (fiber.context !== seen.context) remember(fiber.context)
+    if (seen.tracker !== undefined) {
+      seen.tracker.offer({
+        error,
+        timestamp: seen.clock.currentTimeMillisUnsafe(),
+        operation: options?.operation,
+        attempt: options?.attempt,
+        recovery: options?.recovery,
+        source: options?.source,
+        annotations: seen.annotations
+      })
+    }
+    return Effect.void
   })
+
+// What `record` read from the last context it ran in. A context is immutable, so while a fiber's context is the
+// same object, so are its tracker, clock and log annotations: one comparison instead of three lookups per record.
+const seen: {
+  context: Context.Context<never> | undefined
+  tracker: ErrorTrackerShape | undefined
+  clock: Clock.Clock
+  annotations: Readonly<Record<string, unknown>>
+} = { context: undefined, tracker: undefined, clock: undefined as unknown as Clock.Clock, annotations: {} }
+const remember = (context: Context.Context<never>) => {
+  seen.context = context
+  seen.tracker = Context.getOrUndefined(context, ErrorTracker)
+  seen.clock = Context.get(context, Clock.Clock)
+  seen.annotations = Context.get(context, References.CurrentLogAnnotations)
+}
+
+// an occurrence of `error` now, in the fiber's log annotations
+const occurrenceIn = (
+  fiber: Fiber.Fiber<unknown, unknown>,
+  error: unknown,
+  options: Omit<Occurrence, "error" | "timestamp" | "annotations"> | undefined
+): Occurrence => ({
+  error,
+  timestamp: fiber.getRef(Clock.Clock).currentTimeMillisUnsafe(),
+  operation: options?.operation,
+  attempt: options?.attempt,
+  recovery: options?.recovery,
+  source: options?.source,
+  annotations: fiber.getRef(References.CurrentLogAnnotations)
+})
 
 /**
  * Subscribes a callback to the tracker's events for the life of the current scope (or until the tracker closes).

@@ -328,6 +328,24 @@ describe("ErrorTracker", () => {
       assert.deepStrictEqual((yield* tracker.history).map((e) => e.recovery), ["failed", "succeeded"])
     }).pipe(Effect.provide(ErrorTracker.layer())))
 
+  it.effect("resolving an occurrence whose event has left the history changes no newer event", () =>
+    Effect.gen(function*() {
+      const tracker = yield* Tracker
+      const old: ErrorTracker.Occurrence = { error: storage(), timestamp: 0, recovery: "pending", attempt: 1 }
+      tracker.offer(old)
+      yield* tracker.summary // taken in: its event is in the history
+      tracker.offer({ error: storage(), timestamp: 0, attempt: 2 })
+      tracker.offer({ error: storage(), timestamp: 0, attempt: 3 }) // overwrites the old event's place
+      yield* tracker.summary
+      tracker.resolve(old, "succeeded")
+      const summary = yield* tracker.summary
+      assert.deepStrictEqual(summary.recovery, { attempted: 1, pending: 0, succeeded: 1, failed: 0, unobserved: 0 })
+      assert.deepStrictEqual(
+        (yield* tracker.history).map((e) => [e.attempt, e.recovery]),
+        [[2, "none"], [3, "none"]]
+      )
+    }).pipe(Effect.provide(ErrorTracker.layer({ historySize: 2 }))))
+
   it.effect("trackers sharing a metric registry add up; closing one leaves the other's figures", () =>
     Effect.gen(function*() {
       const a = yield* Scope.make()
