@@ -5,8 +5,22 @@
  *
  * @since 0.1.0
  */
-import type { Fiber, SchemaIssue, Scope } from "effect"
-import { Cause, Clock, Context, Duration, Effect, ErrorReporter, Layer, Queue, Redacted, References, Schema, Stream } from "effect"
+import type { SchemaIssue, Scope } from "effect"
+import {
+  Cause,
+  Clock,
+  Context,
+  Duration,
+  Effect,
+  ErrorReporter,
+  Fiber,
+  Layer,
+  Queue,
+  Redacted,
+  References,
+  Schema,
+  Stream
+} from "effect"
 import * as ErrorFamily from "./ErrorFamily.js"
 import { fieldIssues } from "./internal/issues.js"
 import * as CircuitBreaker from "./CircuitBreaker.js"
@@ -952,9 +966,11 @@ export const record = (
   error: unknown,
   options?: Omit<Occurrence, "error" | "timestamp" | "annotations">
 ): Effect.Effect<void> =>
-  // one node: the tracker is offered the occurrence directly rather than through its own `record` effect
-  Effect.withFiber((fiber) => {
-    if (fiber.context !== seen.context) remember(fiber.context)
+  // One `sync` node, which costs less than `withFiber` (that one evaluates the effect it returns as a second
+  // step); the running fiber is at hand all the same. The tracker is offered the occurrence directly.
+  Effect.sync(() => {
+    const context = Fiber.getCurrent()!.context
+    if (context !== seen.context) remember(context)
     if (seen.tracker !== undefined) {
       seen.tracker.offer({
         error,
@@ -966,7 +982,6 @@ export const record = (
         annotations: seen.annotations
       })
     }
-    return Effect.void
   })
 
 // What `record` read from the last context it ran in. A context is immutable, so while a fiber's context is the

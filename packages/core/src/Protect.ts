@@ -256,7 +256,10 @@ export const protect: {
             track(error, at, decision.total, "pending")
             const timeout = baseTimeout === undefined ? undefined : decision.policy.timeout ?? baseTimeout
             return logRetry(logger, error, decision, delay, operation).pipe(
-              Effect.andThen(Effect.sleep(delay)),
+              // a zero delay retries at once: `Effect.sleep` would yield to the scheduler, a round trip through
+              // the event loop that costs more than the rest of the retry (effect's runloop yields on its own after
+              // enough work, so a zero-delay loop cannot starve other fibers)
+              Effect.andThen(Duration.isZero(delay) ? Effect.void : Effect.sleep(delay)),
               Effect.andThen(Effect.matchCauseEffect(attempt(timeout), {
                 onSuccess: (value) => {
                   settle("succeeded")
