@@ -10,7 +10,8 @@ const needed = [
   "node_modules/.bin/tsc",
   "node_modules/effect",
   "node_modules/@effect/platform-node",
-  "node_modules/@effect-resilience/http"
+  "node_modules/@effect-resilience/http",
+  "node_modules/opossum"
 ]
 if (needed.some((path) => !existsSync(path))) {
   console.error("[ensure-install] dependencies missing: running npm ci")
