@@ -361,7 +361,7 @@ export const make = async (sizes: Sizes = defaultSizes): Promise<Scenarios> => {
         {
           contender: "cockatiel",
           opCalls: 3 * batch,
-          // every retry waits on a zero-delay timer (about a millisecond in Node): a smaller batch keeps it short
+          // every retry waits on a zero-delay timer (about a millisecond in Node), so this case is slow to measure
           run: flakyBatch(() => promiseLoop(() => cockatielRetries.execute(flaky), batch))
         }
       ]
