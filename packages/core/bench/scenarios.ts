@@ -78,8 +78,6 @@ export const defaultSizes: Sizes = { batch: 1000, fibers: 1000, perFiber: 100 }
 
 export interface Scenarios {
   readonly scenarios: ReadonlyArray<Scenario>
-  /** Calls of the operation so far, by every case. */
-  readonly opCalls: () => number
   /** Runs one batch of a case and checks it did exactly what it must; throws otherwise. */
   readonly verify: (scenario: Scenario, kase: Case) => Promise<void>
   readonly dispose: () => Promise<void>
@@ -446,5 +444,5 @@ export const make = async (sizes: Sizes = defaultSizes): Promise<Scenarios> => {
     await Promise.all([policyRuntime, protectRuntime, layerRuntime, trackerRuntime].map((r) => r.dispose()))
   }
 
-  return { scenarios, opCalls: () => opCalls, verify, dispose }
+  return { scenarios, verify, dispose }
 }

@@ -880,9 +880,9 @@ export const make = (
         transitions.push(transition)
       },
       record: (error, options) =>
-        Effect.withFiber((fiber) => {
-          offer(occurrenceIn(fiber, error, options))
-          return Effect.void
+        Effect.sync(() => {
+          readContext()
+          offer(occurrenceNow(error, options))
         }),
       summary: Effect.withFiber((fiber) => {
         drain()
@@ -969,19 +969,8 @@ export const record = (
   // One `sync` node, which costs less than `withFiber` (that one evaluates the effect it returns as a second
   // step); the running fiber is at hand all the same. The tracker is offered the occurrence directly.
   Effect.sync(() => {
-    const context = Fiber.getCurrent()!.context
-    if (context !== seen.context) remember(context)
-    if (seen.tracker !== undefined) {
-      seen.tracker.offer({
-        error,
-        timestamp: seen.clock.currentTimeMillisUnsafe(),
-        operation: options?.operation,
-        attempt: options?.attempt,
-        recovery: options?.recovery,
-        source: options?.source,
-        annotations: seen.annotations
-      })
-    }
+    const tracker = readContext().tracker
+    if (tracker !== undefined) tracker.offer(occurrenceNow(error, options))
   })
 
 // What `record` read from the last context it ran in. A context is immutable, so while a fiber's context is the
@@ -992,26 +981,30 @@ const seen: {
   clock: Clock.Clock
   annotations: Readonly<Record<string, unknown>>
 } = { context: undefined, tracker: undefined, clock: undefined as unknown as Clock.Clock, annotations: {} }
-const remember = (context: Context.Context<never>) => {
-  seen.context = context
-  seen.tracker = Context.getOrUndefined(context, ErrorTracker)
-  seen.clock = Context.get(context, Clock.Clock)
-  seen.annotations = Context.get(context, References.CurrentLogAnnotations)
+// reads the running fiber's context into `seen` (called from inside an effect, where there is a running fiber)
+const readContext = () => {
+  const context = Fiber.getCurrent()!.context
+  if (context !== seen.context) {
+    seen.context = context
+    seen.tracker = Context.getOrUndefined(context, ErrorTracker)
+    seen.clock = Context.get(context, Clock.Clock)
+    seen.annotations = Context.get(context, References.CurrentLogAnnotations)
+  }
+  return seen
 }
 
-// an occurrence of `error` now, in the fiber's log annotations
-const occurrenceIn = (
-  fiber: Fiber.Fiber<unknown, unknown>,
+// an occurrence of `error` now, in the log annotations of the context last read by `readContext`
+const occurrenceNow = (
   error: unknown,
   options: Omit<Occurrence, "error" | "timestamp" | "annotations"> | undefined
 ): Occurrence => ({
   error,
-  timestamp: fiber.getRef(Clock.Clock).currentTimeMillisUnsafe(),
+  timestamp: seen.clock.currentTimeMillisUnsafe(),
   operation: options?.operation,
   attempt: options?.attempt,
   recovery: options?.recovery,
   source: options?.source,
-  annotations: fiber.getRef(References.CurrentLogAnnotations)
+  annotations: seen.annotations
 })
 
 /**
