@@ -125,7 +125,8 @@ export const ServiceLive = (options: {
   readonly logFormat?: ErrorLayer.Options["logFormat"]
 }) =>
   HttpRouter.serve(Routes, { disableLogger: true, disableListenLog: true }).pipe(
-    Layer.provideMerge(NodeHttpServer.layer(createServer, { port: options.port })),
+    // requests Node's parser refuses (raw non-ASCII bytes, oversized headers) are answered as problems too
+    Layer.provideMerge(NodeHttpServer.layer(() => HttpEdge.answerClientErrors(createServer(), Edge), { port: options.port })),
     Layer.provideMerge(Storage.layer(options.failureRate)),
     Layer.provideMerge(Resilience(options.logFormat))
   )

@@ -2,6 +2,7 @@
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { Context, Effect, Exit, Layer, Logger, Scope } from "effect"
 import { HttpServer } from "effect/http"
+import { connect } from "node:net"
 import { ServiceLive, Storage } from "../src/service.js"
 
 // response bodies are read loosely
@@ -64,5 +65,22 @@ describe("demo service", () => {
     assert.strictEqual((await fetch(`${base}/health`)).status, 200)
     assert.isAbove(((await (await fetch(`${base}/errors`)).json()) as Json).total, 0)
     assert.include(await (await fetch(`${base}/metrics`)).text(), 'resilience_calls_total{operation="items.save"')
+  })
+
+  it("a request Node's parser refuses (raw non-ASCII bytes in the path) answers 400 as a problem with a request id", async () => {
+    const url = new URL(base)
+    const raw = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(url.port), url.hostname)
+      let text = ""
+      socket.on("data", (chunk) => (text += chunk.toString("latin1")))
+      socket.on("end", () => resolve(text))
+      socket.on("error", reject)
+      socket.end(Buffer.concat([Buffer.from("GET /items/caf"), Buffer.from([0xc3, 0xa9]), Buffer.from(" HTTP/1.1\r\nHost: x\r\n\r\n")]))
+    })
+    const [head = "", body = ""] = raw.split("\r\n\r\n")
+    assert.match(head, /^HTTP\/1\.1 400 /)
+    assert.match(head, /\r\nx-request-id: \S+/i)
+    assert.match(head, /\r\ncontent-type: application\/problem\+json/i)
+    assert.strictEqual((JSON.parse(body) as Json).status, 400)
   })
 })

@@ -23,10 +23,13 @@ import {
 } from "effect/http"
 import { CommonErrors, ErrorFamily } from "@effect-resilience/core"
 import * as ByteSize from "effect/ByteSize"
+import type * as LogLevel from "effect/LogLevel"
 import * as ErrorMapping from "./ErrorMapping.js"
 import { bodyErrorOf, clientCauseOf } from "./internal/clientErrors.js"
+import { listenerOf } from "./internal/nodeClientErrors.js"
 import { CurrentRequestState, recordParams, type RequestState } from "./internal/requestState.js"
-import { mediaTypeOf, pathOf, queryOf } from "./internal/url.js"
+import { unknownKeys } from "./internal/unknownKeys.js"
+import { instanceOf, mediaTypeOf, pathOf, queryOf } from "./internal/url.js"
 import type * as Problem from "./Problem.js"
 import * as ProblemFormat from "./ProblemFormat.js"
 import * as RequestErrors from "./RequestErrors.js"
@@ -44,6 +47,12 @@ import * as RequestLog from "./RequestLog.js"
  * - `requestIdHeader`: the header carrying the request id (default `x-request-id`).
  * - `logRequests`: whether the middleware logs one line per request (default `true`); `logHeaders` adds the
  *   (redacted) request headers to it.
+ * - `rejectionTags`: tags of errors that are fast rejections (a breaker that is open, later a full bulkhead or
+ *   a rate limit), added to {@link defaultRejectionTags}. A 5xx answering only rejections is logged at
+ *   `rejectionLogLevel` (default `"Warn"`) without its cause: it is the service protecting itself, not an
+ *   incident. Every other 5xx stays at `"Error"` with its full cause.
+ *
+ * An unknown key (a misspelt `validationStatuss`) is an invalid option, reported with the nearest known name.
  *
  * @since 0.1.0
  * @category models
@@ -55,14 +64,116 @@ export interface Options<O extends ErrorMapping.Overrides = {}> extends ErrorMap
   readonly requestIdHeader?: string | undefined
   readonly logRequests?: boolean | undefined
   readonly logHeaders?: boolean | undefined
+  readonly rejectionTags?: ReadonlyArray<string> | undefined
+  readonly rejectionLogLevel?: LogLevel.Severity | undefined
 }
+
+/**
+ * The tags of the errors that are rejections by default: `BreakerOpenError`, a call an open breaker refused
+ * without running it. A 5xx answering one is logged at the edge's `rejectionLogLevel` (`"Warn"` by default),
+ * without its cause.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { HttpEdge } from "@effect-resilience/http"
+ *
+ * HttpEdge.defaultRejectionTags // ["BreakerOpenError"]
+ * // a service's own fast refusal joins them
+ * const Edge = HttpEdge.make({ rejectionTags: ["QuotaExceeded"], statuses: { QuotaExceeded: 503 } })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultRejectionTags: ReadonlyArray<string> = ["BreakerOpenError"]
+
+/**
+ * The compiler's message when `handle` is given a handler whose error channel holds an error the edge cannot
+ * map: the error has no `ErrorFamily` classification and the edge has no override for its tag.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { HttpEdge } from "@effect-resilience/http"
+ *
+ * const message: HttpEdge.UnclassifiedMessage =
+ *   "this error is not classified: declare it with ErrorFamily or add an override on the edge"
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type UnclassifiedMessage =
+  "this error is not classified: declare it with ErrorFamily or add an override on the edge"
+
+/**
+ * The errors of `E` that an edge with override tags `Tags` cannot map (`never` when it can map them all).
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { CommonErrors } from "@effect-resilience/core"
+ * import type { HttpEdge } from "@effect-resilience/http"
+ *
+ * type Left = HttpEdge.Unmappable<CommonErrors.StorageError | Error> // Error
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Unmappable<E, Tags extends string = never> = Exclude<E, ErrorMapping.Mappable<Tags>>
+
+/**
+ * What `handle` asks for instead of a handler that can fail with unmappable errors: an object whose one key is
+ * {@link UnclassifiedMessage} and whose value names the offending errors. A handler is never such an object, so
+ * the compiler reports `Property '"this error is not classified: declare it with ErrorFamily or add an override
+ * on the edge"' is missing in type 'Effect<HttpServerResponse, Error, never>'`, with the unmappable errors in
+ * the required type.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { HttpEdge } from "@effect-resilience/http"
+ *
+ * type Asked = HttpEdge.Unclassified<Error>
+ * // { readonly "this error is not classified: declare it with ErrorFamily or add an override on the edge": Error }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Unclassified<E> = { readonly [K in UnclassifiedMessage]: E }
+
+/**
+ * The handler type `handle` accepts for an error channel `E`: the handler itself when every error of `E` is
+ * mappable, {@link Unclassified} of the others otherwise.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { Effect } from "effect"
+ * import type { HttpServerResponse } from "effect/http"
+ * import type { HttpEdge } from "@effect-resilience/http"
+ *
+ * type Accepted = HttpEdge.Handler<never, never> // Effect<HttpServerResponse, never, never>
+ * type Refused = HttpEdge.Handler<Error, never> // HttpEdge.Unclassified<Error>
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Handler<E, R, Tags extends string = never> = [Unmappable<E, Tags>] extends [never]
+  ? Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
+  : Unclassified<Unmappable<E, Tags>>
 
 /**
  * An edge: a mapping, a body format, and the pieces that apply them.
  *
  * - `handle(handler)`: the handler with every failure answered by a problem response. `E` must be
  *   {@link ErrorMapping.Mappable} for this edge's override tags: a handler that can fail with an error that has
- *   no classification and no override does not compile.
+ *   no classification and no override does not compile, and the compiler's message says so
+ *   ({@link UnclassifiedMessage}).
  * - `respond(cause)`: the problem response for a cause (interruptions are passed on).
  * - `layer`: the global middleware; fails to build with {@link HttpEdgeConfigError} on invalid options.
  *
@@ -73,9 +184,15 @@ export interface HttpEdge<Tags extends string = never> {
   readonly mapping: ErrorMapping.ErrorMapping<Tags>
   readonly format: ProblemFormat.ProblemFormat
   readonly requestIdHeader: string
-  readonly handle: <E extends ErrorMapping.Mappable<Tags>, R>(
-    handler: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
-  ) => Effect.Effect<HttpServerResponse.HttpServerResponse, never, R | HttpServerRequest.HttpServerRequest>
+  readonly handle: {
+    <E extends ErrorMapping.Mappable<Tags>, R>(
+      handler: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
+    ): Effect.Effect<HttpServerResponse.HttpServerResponse, never, R | HttpServerRequest.HttpServerRequest>
+    // only reached by a handler the first signature refuses: the compiler's message is the Unclassified key
+    <E, R>(
+      handler: Handler<E, R, Tags>
+    ): Effect.Effect<HttpServerResponse.HttpServerResponse, never, R | HttpServerRequest.HttpServerRequest>
+  }
   readonly respond: <E>(
     cause: Cause.Cause<E>
   ) => Effect.Effect<HttpServerResponse.HttpServerResponse, E, HttpServerRequest.HttpServerRequest>
@@ -102,6 +219,11 @@ export const ConfigIssue = Schema.Struct({ path: Schema.String, message: Schema.
  * HttpEdge.validate({ statuses: { Teapot: 200 }, maxBodyBytes: -1 })
  * // [{ path: "statuses.Teapot", message: "must be an error status (an integer from 400 to 599), got 200" },
  * //  { path: "maxBodyBytes", message: "must be a positive integer, got -1" }]
+ *
+ * const loaded: HttpEdge.Options = JSON.parse(`{ "validationStatuss": 422 }`)
+ * HttpEdge.validate(loaded)
+ * // [{ path: "validationStatuss",
+ * //    message: 'unknown key "validationStatuss" (did you mean "validationStatus"?)' }]
  * ```
  *
  * @since 0.1.0
@@ -138,6 +260,32 @@ const reservedHeaders = new Set([
 
 const isErrorStatus = (u: unknown): boolean => typeof u === "number" && Number.isInteger(u) && u >= 400 && u <= 599
 
+// The known keys, as records over the option types: a key added to a type without being added here does not
+// compile, so a new option is never refused as unknown.
+const optionKeys: { readonly [K in keyof Options<ErrorMapping.Overrides>]-?: true } = {
+  statuses: true,
+  validationStatus: true,
+  businessStatus: true,
+  typeBase: true,
+  format: true,
+  redact: true,
+  maxBodyBytes: true,
+  requestIdHeader: true,
+  logRequests: true,
+  logHeaders: true,
+  rejectionTags: true,
+  rejectionLogLevel: true
+}
+const overrideKeys: { readonly [K in keyof Exclude<ErrorMapping.Override, number>]-?: true } = {
+  status: true,
+  title: true,
+  type: true,
+  detail: true,
+  code: true
+}
+const redactionKeys: { readonly [K in keyof RequestLog.Redaction]-?: true } = { headers: true, query: true, body: true }
+const logLevels: ReadonlyArray<LogLevel.Severity> = ["Fatal", "Error", "Warn", "Info", "Debug", "Trace"]
+
 /**
  * Every problem with a set of options, or an empty array when they are valid.
  *
@@ -155,6 +303,10 @@ const isErrorStatus = (u: unknown): boolean => typeof u === "number" && Number.i
 export const validate = (options: Options<ErrorMapping.Overrides>): ReadonlyArray<typeof ConfigIssue.Type> => {
   const issues: Array<typeof ConfigIssue.Type> = []
   const show = (u: unknown) => (typeof u === "string" ? JSON.stringify(u) : String(u))
+  if (options === null || typeof options !== "object") {
+    return [{ path: "", message: `must be an object of options, got ${show(options)}` }]
+  }
+  issues.push(...unknownKeys(options, Object.keys(optionKeys)))
   if (options.statuses !== undefined) {
     if (options.statuses === null || typeof options.statuses !== "object") {
       issues.push({ path: "statuses", message: `must be an object of overrides by tag, got ${show(options.statuses)}` })
@@ -168,6 +320,7 @@ export const validate = (options: Options<ErrorMapping.Overrides>): ReadonlyArra
           })
         }
         if (typeof o === "object" && o !== null) {
+          issues.push(...unknownKeys(o, Object.keys(overrideKeys), `statuses.${tag}`))
           for (const key of ["title", "type", "detail"] as const) {
             if (o[key] !== undefined && typeof o[key] !== "string") {
               issues.push({ path: `statuses.${tag}.${key}`, message: `must be a string, got ${show(o[key])}` })
@@ -220,11 +373,33 @@ export const validate = (options: Options<ErrorMapping.Overrides>): ReadonlyArra
   ) {
     issues.push({ path: "format", message: "must be a ProblemFormat (contentType, render, schema)" })
   }
-  for (const where of ["headers", "query", "body"] as const) {
-    const names = options.redact?.[where]
-    if (names !== undefined && !(Array.isArray(names) && names.every((n) => typeof n === "string"))) {
-      issues.push({ path: `redact.${where}`, message: "must be an array of names" })
+  if (options.redact !== undefined) {
+    if (options.redact === null || typeof options.redact !== "object") {
+      issues.push({ path: "redact", message: `must be an object of names by place, got ${show(options.redact)}` })
+    } else {
+      issues.push(...unknownKeys(options.redact, Object.keys(redactionKeys), "redact"))
+      for (const where of ["headers", "query", "body"] as const) {
+        const names = options.redact[where]
+        if (names !== undefined && !(Array.isArray(names) && names.every((n) => typeof n === "string"))) {
+          issues.push({ path: `redact.${where}`, message: "must be an array of names" })
+        }
+      }
     }
+  }
+  for (const key of ["logRequests", "logHeaders"] as const) {
+    if (options[key] !== undefined && typeof options[key] !== "boolean") {
+      issues.push({ path: key, message: `must be a boolean, got ${show(options[key])}` })
+    }
+  }
+  const rejectionTags: unknown = options.rejectionTags
+  if (rejectionTags !== undefined && !(Array.isArray(rejectionTags) && rejectionTags.every((t) => typeof t === "string"))) {
+    issues.push({ path: "rejectionTags", message: "must be an array of error tags" })
+  }
+  if (options.rejectionLogLevel !== undefined && !logLevels.includes(options.rejectionLogLevel)) {
+    issues.push({
+      path: "rejectionLogLevel",
+      message: `must be one of ${logLevels.map((l) => JSON.stringify(l)).join(", ")}, got ${show(options.rejectionLogLevel)}`
+    })
   }
   return issues
 }
@@ -345,7 +520,9 @@ export const json = <S extends Schema.Top>(
  * // POST /pay -> 402
  * const App = Layer.mergeAll(Item, Pay, Edge.layer)
  *
- * // Does not compile: `Error` has no classification and no override.
+ * // Does not compile: `Error` has no classification and no override. The compiler says
+ * // Property '"this error is not classified: declare it with ErrorFamily or add an override on the edge"'
+ * // is missing in type 'Effect<never, Error, never>'
  * // HttpRouter.add("GET", "/x", Edge.handle(Effect.fail(new Error("boom"))))
  * ```
  *
@@ -363,6 +540,21 @@ export const make = <const O extends ErrorMapping.Overrides = {}>(
   const maxBodySize = ByteSize.bytes(maxBodyBytes)
   const logRequests = options.logRequests ?? true
   const logHeaders = options.logHeaders ?? false
+  const rejectionTags = new Set([...defaultRejectionTags, ...(options.rejectionTags ?? [])])
+  const rejectionLogLevel = options.rejectionLogLevel ?? "Warn"
+
+  // A cause made only of rejections (interruptions aside): the service refusing fast, not an incident.
+  const isRejection = (cause: Cause.Cause<unknown>): boolean => {
+    let rejected = false
+    for (const reason of cause.reasons) {
+      if (Cause.isInterruptReason(reason)) continue
+      if (!Cause.isFailReason(reason)) return false
+      const tag = ErrorFamily.tagOf(reason.error)
+      if (tag === undefined || !rejectionTags.has(tag)) return false
+      rejected = true
+    }
+    return rejected
+  }
 
   // The response for a cause. With a request state (the middleware is installed) the failure is kept for the
   // request's log line; without one it is logged and reported here, so nothing goes unlogged.
@@ -374,8 +566,9 @@ export const make = <const O extends ErrorMapping.Overrides = {}>(
       const requestId = state?.requestId ?? RequestId.accept(request.headers[requestIdHeader])
       const limit = limitOf(fiber.getRef(HttpIncomingMessage.MaxBodySize))
       const translated = clientCauseOf(cause, request, limit)
-      const problem = mapping.fromCause(translated, { path: pathOf(request.url), requestId }) ??
-        mapping.problem(undefined, { path: pathOf(request.url), requestId })
+      // the instance is the path, bounded: a 15 kB path is not echoed in full
+      const info = { path: instanceOf(request.url), requestId }
+      const problem = mapping.fromCause(translated, info) ?? mapping.problem(undefined, info)
       const response = ProblemFormat.toResponse(format, problem, requestIdHeader)
       if (state !== undefined) {
         state.failure = { problem, cause }
@@ -385,7 +578,14 @@ export const make = <const O extends ErrorMapping.Overrides = {}>(
     })
 
   const logFailure = (problem: Problem.Problem, cause: Cause.Cause<unknown>, request: HttpServerRequest.HttpServerRequest) =>
-    problem.status >= 500
+    problem.status >= 500 && isRejection(cause)
+      ? Effect.logWithLevel(rejectionLogLevel)(
+        `${request.method} ${pathOf(request.url)} rejected: ${problem.status} ${problem.tag}`
+      ).pipe(
+        Effect.andThen(ErrorReporter.report(cause)),
+        Effect.annotateLogs({ requestId: problem.requestId, code: problem.code })
+      )
+      : problem.status >= 500
       ? Effect.logError(`${request.method} ${pathOf(request.url)} failed: ${problem.status} ${problem.tag}`, cause).pipe(
         Effect.andThen(ErrorReporter.report(cause)),
         Effect.annotateLogs({ requestId: problem.requestId, code: problem.code })
@@ -394,7 +594,7 @@ export const make = <const O extends ErrorMapping.Overrides = {}>(
         Effect.annotateLogs({ requestId: problem.requestId, code: problem.code })
       )
 
-  const handle = <E extends ErrorMapping.Mappable<ErrorMapping.TagsOf<O>>, R>(
+  const handle = <E, R>(
     handler: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
   ): Effect.Effect<HttpServerResponse.HttpServerResponse, never, R | HttpServerRequest.HttpServerRequest> =>
     Effect.withFiber((fiber) => {
@@ -461,7 +661,9 @@ export const make = <const O extends ErrorMapping.Overrides = {}>(
     if (logHeaders) annotations.headers = RequestLog.redact(request.headers, redaction.headers)
     if (failure !== undefined) annotations.code = failure.problem.code
     const message = `${request.method} ${path} ${status}${failure !== undefined ? ` ${failure.problem.tag}` : ""}`
-    const log = failure !== undefined && status >= 500
+    const log = failure !== undefined && status >= 500 && isRejection(failure.cause)
+      ? Effect.logWithLevel(rejectionLogLevel)(message).pipe(Effect.andThen(ErrorReporter.report(failure.cause)))
+      : failure !== undefined && status >= 500
       ? Effect.logError(message, failure.cause).pipe(Effect.andThen(ErrorReporter.report(failure.cause)))
       : state.unanswered !== undefined && status >= 500
       ? Effect.logError(message, state.unanswered) // effect answered (and reported) it; the line keeps the cause
@@ -508,4 +710,95 @@ export const make = <const O extends ErrorMapping.Overrides = {}>(
     : middleware
 
   return { mapping, format, requestIdHeader, handle, respond, layer } as never
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// requests the server's HTTP parser refuses
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * The socket of a Node `clientError` event, as far as {@link answerClientErrors} uses it (a `net.Socket` is one).
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { Socket } from "node:net"
+ * import type { HttpEdge } from "@effect-resilience/http"
+ *
+ * const asSocket = (socket: Socket): HttpEdge.ClientErrorSocket => socket
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ClientErrorSocket {
+  readonly writable: boolean
+  end(data: string): unknown
+  destroy(): unknown
+  setTimeout?(timeout: number, callback: () => void): unknown
+}
+
+/**
+ * A server that emits Node's `clientError` event (`http.Server`, `https.Server`).
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { createServer } from "node:http"
+ * import type { HttpEdge } from "@effect-resilience/http"
+ *
+ * const server: HttpEdge.ClientErrorServer = createServer()
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ClientErrorServer {
+  on(event: "clientError", listener: (error: Error, socket: ClientErrorSocket) => void): unknown
+}
+
+const answered = new WeakSet<object>()
+
+/**
+ * Answers the requests Node's HTTP parser refuses before any route runs with the edge's problems, instead of
+ * Node's bare status line: raw non-ASCII bytes or control characters in the path or query, control characters in
+ * a header, conflicting `Content-Length` headers, a malformed request line (400); headers over the server's
+ * `maxHeaderSize` (431); chunk extensions too large (413); a request not received within the server's
+ * `headersTimeout`/`requestTimeout` (408).
+ *
+ * Each answer is a problem in the edge's format (`code` `resilience.E0105`, tag `UnreadableRequestError`;
+ * an override of that tag on the edge sets its status), with a fresh request id in the edge's request id header
+ * and `Connection: close`; `instance` is the request's path with the bytes that are not printable ASCII
+ * percent-encoded, or `""` when the request line itself cannot be read. A connection reset, or a connection
+ * whose response has already started, is closed without an answer, as Node does. Returns the server; calling it
+ * twice on a server adds nothing.
+ *
+ * These requests never reach effect, so no request log line is written for them.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { createServer } from "node:http"
+ * import { Layer } from "effect"
+ * import { HttpRouter } from "effect/http"
+ * import { NodeHttpServer } from "@effect/platform-node"
+ * import { HttpEdge } from "@effect-resilience/http"
+ *
+ * const Edge = HttpEdge.make()
+ * const Server = HttpRouter.serve(Edge.layer).pipe(
+ *   Layer.provide(NodeHttpServer.layer(() => HttpEdge.answerClientErrors(createServer(), Edge), { port: 3000 }))
+ * )
+ * // GET /caf\xC3\xA9 -> 400 application/problem+json
+ * //   { "type": "about:blank", "title": "Bad Request", "status": 400, "detail": "The request could not be parsed.",
+ * //     "instance": "/caf%C3%A9", "code": "resilience.E0105", "requestId": "…" }
+ * ```
+ *
+ * @since 0.1.0
+ * @category servers
+ */
+export const answerClientErrors = <S extends ClientErrorServer>(server: S, edge: HttpEdge<any>): S => {
+  if (answered.has(server)) return server
+  answered.add(server)
+  server.on("clientError", listenerOf(edge))
+  return server
 }

@@ -1,9 +1,9 @@
 import { connect } from "node:net"
 import { afterAll, assert, beforeAll, beforeEach, describe, it } from "@effect/vitest"
-import { Effect, Exit, Layer } from "effect"
+import { Cause, Data, Effect, Exit, Layer } from "effect"
 import { Schema } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
-import { CommonErrors } from "@effect-resilience/core"
+import { CircuitBreaker, CommonErrors } from "@effect-resilience/core"
 import { HttpEdge, Problem, ProblemFormat, RequestId, RequestLog } from "@effect-resilience/http"
 import { FlakyStore, type Line, makeApp, serve } from "./fixtures.js"
 
@@ -116,6 +116,14 @@ describe("HttpEdge: the other statuses", () => {
     assert.strictEqual(body.code, "resilience.E0008")
     assert.strictEqual(rejected.headers.get("retry-after"), "60")
     assert.strictEqual(store.writes, writes) // rejected without touching storage
+    // a fast rejection is not an incident: WARN, without the cause; the failures before it stay ERROR
+    const rejectedLine = requestLine(body.requestId)
+    assert.deepStrictEqual([rejectedLine?.level, rejectedLine?.cause], ["WARN", undefined])
+    assert.strictEqual(rejectedLine?.message, "POST /save 503 BreakerOpenError")
+    assert.deepStrictEqual(
+      lines.filter((l) => l.annotations.status === 503).map((l) => l.level),
+      ["ERROR", "ERROR", "WARN"]
+    )
     const health = await get("/health")
     assert.strictEqual(health.status, 503)
     assert.strictEqual(health.headers.get("retry-after"), "60")
@@ -278,6 +286,29 @@ describe("HttpEdge: the request log", () => {
   })
 })
 
+describe("HttpEdge: the problem's instance", () => {
+  it("a 15 kB path comes back as a bounded instance, never echoed in full", async () => {
+    const long = "/items/" + "a".repeat(15_000)
+    const res = await get(long)
+    const body = await problemOf(res)
+    assert.strictEqual(res.status, 404)
+    assert.isAtMost(body.instance.length, 1000)
+    assert.isTrue(body.instance.startsWith("/items/aaaa"))
+    assert.isTrue(body.instance.endsWith("%E2%80%A6"), body.instance.slice(-20))
+    assert.isAtMost(body.detail.length, 1000)
+    assert.isBelow(JSON.stringify(body).length, 2500)
+  })
+
+  it("a cut never splits a percent escape", async () => {
+    for (let pad = 0; pad < 3; pad++) {
+      const res = await get("/items/" + "b".repeat(980 + pad) + "%C3%A9".repeat(100))
+      const instance: string = (await problemOf(res)).instance
+      assert.isAtMost(instance.length, 1000)
+      assert.match(instance, /^\/items\/b+(%C3%A9)*(%C3)?%E2%80%A6$/)
+    }
+  })
+})
+
 describe("HttpEdge: the request log, hard cases", () => {
   it("a route parameter under a sensitive name is redacted in the logged path too", async () => {
     await get("/reset/s3cr3t-reset-token", { "x-request-id": "log-3" })
@@ -406,6 +437,63 @@ describe("HttpEdge: formats, overrides and options", () => {
     }
   })
 
+  it("an unknown key is refused with its path and the nearest known name", async () => {
+    const loaded = { validationStatuss: 422, maxBodyBytes: 10 } as HttpEdge.Options
+    assert.deepStrictEqual(HttpEdge.validate(loaded), [
+      { path: "validationStatuss", message: 'unknown key "validationStatuss" (did you mean "validationStatus"?)' }
+    ])
+    const exit = await Effect.runPromise(
+      Effect.exit(Layer.build(Layer.provide(HttpEdge.make(loaded).layer, HttpRouter.layer)).pipe(Effect.scoped))
+    )
+    const error: Json = Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined
+    assert.instanceOf(error, HttpEdge.HttpEdgeConfigError)
+    assert.include(
+      error.message,
+      'validationStatuss: unknown key "validationStatuss" (did you mean "validationStatus"?)'
+    )
+    // nested keys too, and a key near no known name gets no suggestion
+    const nested = {
+      statuses: { PaymentDeclined: { status: 402, titel: "Declined" } },
+      redact: { header: ["x-secret"] },
+      LogRequests: false,
+      zzz: 1
+    } as HttpEdge.Options
+    assert.deepStrictEqual(HttpEdge.validate(nested).map((i) => i.message), [
+      'unknown key "LogRequests" (did you mean "logRequests"?)',
+      'unknown key "zzz"',
+      'unknown key "statuses.PaymentDeclined.titel" (did you mean "title"?)',
+      'unknown key "redact.header" (did you mean "headers"?)'
+    ])
+    assert.deepStrictEqual(HttpEdge.validate(nested).map((i) => i.path), [
+      "LogRequests",
+      "zzz",
+      "statuses.PaymentDeclined.titel",
+      "redact.header"
+    ])
+    // every documented option is known
+    assert.deepStrictEqual(
+      HttpEdge.validate({
+        statuses: {},
+        validationStatus: 400,
+        businessStatus: 422,
+        typeBase: "https://x/",
+        format: ProblemFormat.rfc9457,
+        redact: { headers: [], query: [], body: [] },
+        maxBodyBytes: 1,
+        requestIdHeader: "x-id",
+        logRequests: true,
+        logHeaders: false,
+        rejectionTags: ["QuotaExceeded"],
+        rejectionLogLevel: "Info"
+      }),
+      []
+    )
+    assert.deepStrictEqual(
+      HttpEdge.validate({ rejectionTags: "BreakerOpenError", rejectionLogLevel: "Loud" } as never).map((i) => i.path),
+      ["rejectionTags", "rejectionLogLevel"]
+    )
+  })
+
   it("invalid options fail the middleware layer with every problem named, before serving", async () => {
     const reserved = await Effect.runPromise(Effect.flip(Layer.build(Layer.provide(
       HttpEdge.make({ requestIdHeader: "Content-Type" }).layer,
@@ -444,5 +532,77 @@ describe("HttpEdge: formats, overrides and options", () => {
     } finally {
       await dispose()
     }
+  })
+})
+
+class QuotaExceeded extends Data.TaggedError("QuotaExceeded")<{}> {}
+
+describe("HttpEdge: rejections are logged below failures", () => {
+  const breakerOpen = new CircuitBreaker.BreakerOpenError({ breaker: "db", status: "open", retryAfterMillis: 5000 })
+  const routesOf = (Edge: HttpEdge.HttpEdge<"QuotaExceeded">, middleware = true) =>
+    Layer.mergeAll(
+      HttpRouter.add("GET", "/open", Edge.handle(Effect.fail(breakerOpen))),
+      HttpRouter.add("GET", "/quota", Edge.handle(Effect.fail(new QuotaExceeded()))),
+      HttpRouter.add(
+        "GET",
+        "/storage",
+        Edge.handle(Effect.fail(new CommonErrors.StorageError({ operation: "save", detail: "pg: ECONNRESET" })))
+      ),
+      // a rejection together with a defect is not only a rejection
+      HttpRouter.add(
+        "GET",
+        "/mixed",
+        Edge.handle(Effect.failCause(Cause.combine(Cause.fail(breakerOpen), Cause.die(new Error("lost invariant")))))
+      ),
+      middleware ? Edge.layer : Layer.empty
+    )
+  const levels = async (Edge: HttpEdge.HttpEdge<"QuotaExceeded">, middleware = true) => {
+    const captured: Array<Line> = []
+    const app = await serve(routesOf(Edge, middleware), captured)
+    try {
+      const out: Record<string, [string | undefined, boolean, number]> = {}
+      for (const path of ["/open", "/quota", "/storage", "/mixed"]) {
+        const res = await fetch(app.url + path)
+        const id = res.headers.get("x-request-id")
+        await res.arrayBuffer()
+        const line = captured.find((l) => l.annotations.requestId === id && String(l.message).includes(path))
+        out[path] = [line?.level, line?.cause !== undefined, res.status]
+      }
+      return out
+    } finally {
+      await app.close()
+    }
+  }
+
+  it("by default a breaker rejection is WARN without its cause; a real failure stays ERROR with it", async () => {
+    assert.deepStrictEqual(await levels(HttpEdge.make({ statuses: { QuotaExceeded: 503 } })), {
+      "/open": ["WARN", false, 503],
+      "/quota": ["ERROR", true, 503],
+      "/storage": ["ERROR", true, 503],
+      "/mixed": ["ERROR", true, 503]
+    })
+  })
+
+  it("rejectionTags adds rejections and rejectionLogLevel sets their level", async () => {
+    const Edge = HttpEdge.make({
+      statuses: { QuotaExceeded: 503 },
+      rejectionTags: ["QuotaExceeded"],
+      rejectionLogLevel: "Info"
+    })
+    assert.deepStrictEqual(await levels(Edge), {
+      "/open": ["INFO", false, 503],
+      "/quota": ["INFO", false, 503],
+      "/storage": ["ERROR", true, 503],
+      "/mixed": ["ERROR", true, 503]
+    })
+  })
+
+  it("without the middleware, handle logs rejections at the same level", async () => {
+    assert.deepStrictEqual(await levels(HttpEdge.make({ statuses: { QuotaExceeded: 503 } }), false), {
+      "/open": ["WARN", false, 503],
+      "/quota": ["ERROR", true, 503],
+      "/storage": ["ERROR", true, 503],
+      "/mixed": ["ERROR", true, 503]
+    })
   })
 })

@@ -1,4 +1,5 @@
-import { createServer } from "node:http"
+import { createServer, type Server } from "node:http"
+import { connect } from "node:net"
 import { NodeHttpServer } from "@effect/platform-node"
 import { BreakerRegistry, CommonErrors, ErrorLayer, Policy, protect, TripRule } from "@effect-resilience/core"
 import { Context, Effect, Exit, Layer, Logger, References, Schema, Scope } from "effect"
@@ -89,8 +90,15 @@ export const errorLayer = ErrorLayer.layer({
   breakers: { breakers: { storage: { trip: TripRule.consecutive(6), openDuration: "1 minute" } } }
 })
 
-/** Serves `routes` on a random localhost port, with logs captured; `close` stops the server. */
-export const serve = async <E>(routes: Layer.Layer<never, E, any>, lines: Array<Line>) => {
+/**
+ * Serves `routes` on a random localhost port, with logs captured; `close` stops the server. `server` makes the
+ * Node server (default `createServer()`).
+ */
+export const serve = async <E>(
+  routes: Layer.Layer<never, E, any>,
+  lines: Array<Line>,
+  options: { readonly server?: () => Server } = {}
+) => {
   const capture = Layer.mergeAll(
     Logger.layer([
       Logger.map(Logger.formatStructured, (r) => {
@@ -103,7 +111,7 @@ export const serve = async <E>(routes: Layer.Layer<never, E, any>, lines: Array<
     disableLogger: true,
     disableListenLog: true
   }).pipe(
-    Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" })),
+    Layer.provideMerge(NodeHttpServer.layer(options.server ?? (() => createServer()), { port: 0, host: "127.0.0.1" })),
     Layer.provideMerge(errorLayer),
     Layer.provide(capture)
   )
@@ -114,8 +122,31 @@ export const serve = async <E>(routes: Layer.Layer<never, E, any>, lines: Array<
   const registry = Context.get(context, BreakerRegistry.BreakerRegistry)
   return {
     url: `http://127.0.0.1:${address.port}`,
+    port: address.port,
     registry,
     run: <A>(effect: Effect.Effect<A>) => Effect.runPromise(effect.pipe(Effect.provide(capture))),
     close: () => Effect.runPromise(Scope.close(scope, Exit.void))
   }
+}
+
+/** Sends raw bytes on a new connection and resolves with everything the server wrote before closing it. */
+export const sendRaw = (port: number, bytes: string | Uint8Array): Promise<string> =>
+  new Promise((resolve, reject) => {
+    const socket = connect(port, "127.0.0.1", () => socket.write(bytes))
+    let data = ""
+    socket.on("data", (chunk) => (data += chunk.toString("latin1")))
+    socket.on("close", () => resolve(data))
+    socket.on("error", (error) => (data === "" ? reject(error) : resolve(data)))
+  })
+
+/** A raw HTTP/1.1 response: status, lowercased headers, body. */
+export const parseRaw = (raw: string) => {
+  const end = raw.indexOf("\r\n\r\n")
+  const [statusLine = "", ...headerLines] = raw.slice(0, end === -1 ? raw.length : end).split("\r\n")
+  const headers: Record<string, string> = {}
+  for (const line of headerLines) {
+    const colon = line.indexOf(":")
+    headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim()
+  }
+  return { statusLine, status: Number(statusLine.split(" ")[1]), headers, body: end === -1 ? "" : raw.slice(end + 4) }
 }

@@ -6,6 +6,28 @@ export const pathOf = (url: string): string => {
   return q === -1 ? url : url.slice(0, q)
 }
 
+/** The longest `instance` a problem carries, as long as the longest `detail` (`ErrorMapping.limits.detail`). */
+export const maxInstanceLength = 1000
+
+// the ellipsis, percent-encoded: a cut instance stays a URI reference
+const cutMark = "%E2%80%A6"
+
+/**
+ * The problem `instance` for a request URL: its path, cut to {@link maxInstanceLength} characters (ending with
+ * an encoded `…`) so a 15 kB path does not come back as a 15 kB body. The cut never splits a `%XX` escape or a
+ * surrogate pair.
+ */
+export const instanceOf = (url: string): string => {
+  const path = pathOf(url)
+  if (path.length <= maxInstanceLength) return path
+  let end = maxInstanceLength - cutMark.length
+  const escape = path.lastIndexOf("%", end - 1)
+  if (escape !== -1 && escape > end - 3) end = escape
+  const last = path.charCodeAt(end - 1)
+  if (last >= 0xd800 && last <= 0xdbff) end--
+  return path.slice(0, end) + cutMark
+}
+
 const decodeQueryPart = (part: string): string => {
   try {
     return decodeURIComponent(part.replaceAll("+", " "))
