@@ -223,7 +223,7 @@ export const ConfigIssue = Schema.Struct({ path: Schema.String, message: Schema.
  * const loaded: HttpEdge.Options = JSON.parse(`{ "validationStatuss": 422 }`)
  * HttpEdge.validate(loaded)
  * // [{ path: "validationStatuss",
- * //    message: 'unknown key "validationStatuss" (did you mean "validationStatus"?)' }]
+ * //    message: 'Unknown key "validationStatuss", did you mean "validationStatus"?' }]
  * ```
  *
  * @since 0.1.0

@@ -440,7 +440,7 @@ describe("HttpEdge: formats, overrides and options", () => {
   it("an unknown key is refused with its path and the nearest known name", async () => {
     const loaded = { validationStatuss: 422, maxBodyBytes: 10 } as HttpEdge.Options
     assert.deepStrictEqual(HttpEdge.validate(loaded), [
-      { path: "validationStatuss", message: 'unknown key "validationStatuss" (did you mean "validationStatus"?)' }
+      { path: "validationStatuss", message: 'Unknown key "validationStatuss", did you mean "validationStatus"?' }
     ])
     const exit = await Effect.runPromise(
       Effect.exit(Layer.build(Layer.provide(HttpEdge.make(loaded).layer, HttpRouter.layer)).pipe(Effect.scoped))
@@ -449,7 +449,7 @@ describe("HttpEdge: formats, overrides and options", () => {
     assert.instanceOf(error, HttpEdge.HttpEdgeConfigError)
     assert.include(
       error.message,
-      'validationStatuss: unknown key "validationStatuss" (did you mean "validationStatus"?)'
+      'validationStatuss: Unknown key "validationStatuss", did you mean "validationStatus"?'
     )
     // nested keys too, and a key near no known name gets no suggestion
     const nested = {
@@ -458,12 +458,13 @@ describe("HttpEdge: formats, overrides and options", () => {
       LogRequests: false,
       zzz: 1
     } as HttpEdge.Options
-    assert.deepStrictEqual(HttpEdge.validate(nested).map((i) => i.message), [
-      'unknown key "LogRequests" (did you mean "logRequests"?)',
-      'unknown key "zzz"',
-      'unknown key "statuses.PaymentDeclined.titel" (did you mean "title"?)',
-      'unknown key "redact.header" (did you mean "headers"?)'
+    const messages = HttpEdge.validate(nested).map((i) => i.message)
+    assert.deepStrictEqual([messages[0], messages[2], messages[3]], [
+      'Unknown key "LogRequests", did you mean "logRequests"?',
+      'Unknown key "titel", did you mean "title"?',
+      'Unknown key "header", did you mean "headers"?'
     ])
+    assert.match(messages[1]!, /^Unknown key "zzz", expected one of "[a-zA-Z]+"(, "[a-zA-Z]+")+$/)
     assert.deepStrictEqual(HttpEdge.validate(nested).map((i) => i.path), [
       "LogRequests",
       "zzz",

@@ -1,6 +1,6 @@
 // Unknown option keys: a misspelt key (`validationStatuss`) is an issue naming its path and the nearest known
 // name, instead of being ignored. The message has the same shape as core's options checks:
-// `unknown key "<path>"` + ` (did you mean "<name>"?)`.
+// `Unknown key "<key>", did you mean "<name>"?`, or the known names when none is near; the issue's path says where.
 
 /**
  * The edit distance between two strings: insertions, deletions, substitutions and swaps of adjacent characters
@@ -49,10 +49,13 @@ export const suggest = (key: string, known: ReadonlyArray<string>): string | und
   return best
 }
 
-/** `unknown key "<path>"`, with ` (did you mean "<name>"?)` when a known name is near. */
-export const unknownKeyMessage = (path: string, key: string, known: ReadonlyArray<string>): string => {
+/** `Unknown key "<key>"`, then `, did you mean "<name>"?` when a known name is near, else the known names. */
+export const unknownKeyMessage = (key: string, known: ReadonlyArray<string>): string => {
   const near = suggest(key, known)
-  return `unknown key ${JSON.stringify(path)}${near !== undefined ? ` (did you mean ${JSON.stringify(near)}?)` : ""}`
+  if (near !== undefined) return `Unknown key ${JSON.stringify(key)}, did you mean ${JSON.stringify(near)}?`
+  return known.length === 0
+    ? `Unknown key ${JSON.stringify(key)}, expected no keys`
+    : `Unknown key ${JSON.stringify(key)}, expected one of ${known.map((k) => JSON.stringify(k)).join(", ")}`
 }
 
 /** One issue per own enumerable key of `value` that is not in `known`; `prefix` is the path of `value`. */
@@ -65,7 +68,7 @@ export const unknownKeys = (
   for (const key of Object.keys(value)) {
     if (known.includes(key)) continue
     const path = prefix === "" ? key : `${prefix}.${key}`
-    issues.push({ path, message: unknownKeyMessage(path, key, known) })
+    issues.push({ path, message: unknownKeyMessage(key, known) })
   }
   return issues
 }
