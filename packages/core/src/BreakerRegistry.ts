@@ -12,6 +12,7 @@ import { dual } from "effect/Function"
 import * as CircuitBreaker from "./CircuitBreaker.js"
 import * as ErrorTracker from "./ErrorTracker.js"
 import { addCounterSource, addGaugeSource } from "./internal/metricSeries.js"
+import { isRecord, knownKeys, optionIssues } from "./internal/unknownKeys.js"
 
 /**
  * The registry.
@@ -45,7 +46,8 @@ export class BreakerRegistry extends Context.Service<BreakerRegistry, BreakerReg
 /**
  * Options of {@link make}: the options of breakers without their own (`default`), of named ones (`breakers`), and
  * which breaker guards which `protect` operation (`operations`, used by `protect({ breaker: true })`). Named
- * options replace the default ones as a whole.
+ * options replace the default ones as a whole. An unknown key, here or in a breaker's options, is refused with
+ * the nearest known name.
  *
  * @since 0.1.0
  * @category models
@@ -56,11 +58,14 @@ export interface Options {
   readonly operations?: Readonly<Record<string, string>> | undefined
 }
 
+const optionKeys = knownKeys<Options>({ default: true, breakers: true, operations: true })
+
 const statuses = CircuitBreaker.Status.literals
 const outcomes = ["success", "failure", "ignored", "rejected", "slow"] as const
 
 /**
- * Validates every breaker's options (all problems reported together in one `BreakerConfigError`) and builds the
+ * Validates every breaker's options (all problems reported together in one `BreakerConfigError`, unknown keys
+ * included: `storage.openDuraton: Unknown key "openDuraton", did you mean "openDuration"?`) and builds the
  * registry. The registry's stream ends and its metric series are removed when the scope closes.
  *
  * Metrics, per breaker (read when exported):
@@ -91,7 +96,14 @@ export const make = (
 ): Effect.Effect<BreakerRegistryShape, CircuitBreaker.BreakerConfigError, Scope.Scope> =>
   Effect.gen(function*() {
     // every config first: one error listing all problems, and nothing built from a partly valid set
-    const issues: Array<CircuitBreaker.BreakerConfigError["issues"][number]> = []
+    // a problem with the registry's own options (an unknown key) names no breaker
+    const issues: Array<CircuitBreaker.BreakerConfigError["issues"][number]> = optionIssues(options, optionKeys).map(
+      (issue) => ({ breaker: "", path: issue.path, message: issue.message })
+    )
+    if (!isRecord(options)) return yield* new CircuitBreaker.BreakerConfigError({ issues })
+    if (options.breakers !== undefined && !isRecord(options.breakers)) {
+      issues.push(...optionIssues(options.breakers, [], ["breakers"]).map((issue) => ({ breaker: "", ...issue })))
+    }
     const collect = (name: string, input: CircuitBreaker.Options | undefined) =>
       CircuitBreaker.validate(name, input).pipe(Effect.catch((error) => {
         issues.push(...error.issues)
@@ -99,7 +111,7 @@ export const make = (
       }))
     const defaults = yield* collect("default", options.default)
     const configs = new Map<string, CircuitBreaker.Config>()
-    for (const [name, input] of Object.entries(options.breakers ?? {})) {
+    for (const [name, input] of Object.entries(isRecord(options.breakers) ? options.breakers : {})) {
       const config = yield* collect(name, input)
       if (config !== undefined) configs.set(name, config)
     }

@@ -19,10 +19,11 @@
  * @since 0.1.0
  */
 import type { Fiber } from "effect"
-import { Cause, Clock, Duration, Effect, Exit, PubSub, Result, Schedule, Schema, Scope, Stream, TxRef } from "effect"
+import { Cause, Clock, Duration, Effect, Exit, PubSub, Schedule, Schema, Scope, Stream, TxRef } from "effect"
 import { dual, identity } from "effect/Function"
 import * as ErrorFamily from "./ErrorFamily.js"
 import { makeTripper, needsClock, slowThreshold, type Tripper, type TripReason } from "./internal/tripWindow.js"
+import { isRecord, knownKeys, optionIssues } from "./internal/unknownKeys.js"
 import * as TripRule from "./TripRule.js"
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -94,8 +95,11 @@ export const Transition = Schema.Struct({
 export type Transition = typeof Transition.Type
 
 /**
- * Calls through a breaker by outcome. `slow` counts calls slower than the slow-call threshold (they are also
- * counted as `success` or `failure`); `rejected` counts calls the breaker did not run.
+ * Calls through a breaker by outcome. `ignored` counts the calls that ended in a failure that does not count (see
+ * {@link Counts}) or were interrupted, whether they interrupted themselves or were interrupted from outside (a
+ * timeout or a race around the breaker, a caller going away); `rejected` counts calls the breaker did not run.
+ * So `success + failure + ignored + rejected` is the number of calls made, whatever the trip rules. `slow`
+ * counts calls slower than the slow-call threshold (they are also counted as `success` or `failure`).
  *
  * @since 0.1.0
  * @category schemas
@@ -192,7 +196,9 @@ export class BreakerOpenError extends ErrorFamily.TaggedError<BreakerOpenError>(
 
 /**
  * Which failures count against a breaker: a predicate on the error, or the error tags that count. Either way,
- * interruptions count as neither success nor failure, and defects count as failures.
+ * interruptions count as neither success nor failure (they are counted as `ignored` and never trip the breaker),
+ * and defects count as failures, even in a cause that also holds an error that does not count. A cause with
+ * several typed errors counts when any of them does.
  *
  * @since 0.1.0
  * @category models
@@ -213,6 +219,8 @@ export type Counts = ((error: unknown) => boolean) | ReadonlyArray<string>
  * Consecutive openings start again from the first duration once the breaker has stayed closed at least as long
  * as it was last open, so a dependency that flaps keeps its longer open durations.
  *
+ * An unknown key (a misspelt `openDuraton`) is refused, with the nearest option name.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -226,7 +234,8 @@ export interface Options {
 
 /**
  * Breaker options that failed validation: one issue per problem, each naming the breaker, the path to the option
- * and the reason. Nothing is built from options with a problem.
+ * and the reason. Nothing is built from options with a problem. An issue about the options of a registry
+ * themselves (an unknown key of `BreakerRegistry.Options`) names no breaker: its `breaker` is `""`.
  *
  * **Example**
  *
@@ -250,7 +259,7 @@ export class BreakerConfigError extends Schema.TaggedError<BreakerConfigError>()
   }))
 }) {
   override get message(): string {
-    const issues = this.issues.map((i) => `${[i.breaker, ...i.path].join(".")}: ${i.message}`)
+    const issues = this.issues.map((i) => `${[i.breaker, ...i.path].filter((s) => s !== "").join(".")}: ${i.message}`)
     return `Invalid circuit breaker options: ${issues.join("; ")}`
   }
 }
@@ -312,10 +321,19 @@ const firstStepMillis = (schedule: Schedule.Schedule<unknown, number>): number |
   return Exit.isSuccess(exit) && exit.value >= 0 ? exit.value : undefined
 }
 
+const optionKeys = knownKeys<Options>({
+  trip: true,
+  openDuration: true,
+  halfOpenProbes: true,
+  closeAfter: true,
+  counts: true
+})
+
 const countsBusiness = (error: unknown) => !(ErrorFamily.isClassified(error) && error.kind === "business")
 
 /**
- * Validates breaker options. Every problem is reported at once in a {@link BreakerConfigError}.
+ * Validates breaker options. Every problem is reported at once in a {@link BreakerConfigError}, an unknown key
+ * among them (`openDuraton`: `Unknown key "openDuraton", did you mean "openDuration"?`).
  *
  * **Example**
  *
@@ -333,6 +351,9 @@ export const validate = (name: string, options: Options = {}): Effect.Effect<Con
     const issues: Array<{ breaker: string; path: Array<string>; message: string }> = []
     const add = (path: ReadonlyArray<string | number>, message: string) =>
       issues.push({ breaker: name, path: path.map(String), message })
+    // options read from JSON are not typed: a value that is not an object has no options to read
+    for (const issue of optionIssues(options, optionKeys)) add(issue.path, issue.message)
+    if (!isRecord(options)) return Effect.fail(new BreakerConfigError({ issues }))
     const rules = options.trip === undefined
       ? [TripRule.consecutive(5)]
       : Array.isArray(options.trip)
@@ -606,16 +627,27 @@ export const makeUnsafe = (name: string, config: Config, hooks: Hooks, changes: 
     }))
 
   // --- outcomes
-  const classify = (cause: Cause.Cause<unknown>): Outcome => {
-    if (Cause.hasInterruptsOnly(cause)) return "ignored"
-    const found = Cause.findError(cause)
-    if (Result.isFailure(found)) return "failure"
+  const counted = (error: unknown): boolean => {
     try {
-      return counts(found.success) ? "failure" : "ignored"
+      return counts(error)
     } catch {
       // a predicate that throws cannot say the failure is harmless
-      return "failure"
+      return true
     }
+  }
+
+  // A failure counts when any of its reasons does: a defect always, a typed error when `counts` says so, so
+  // neither a defect nor an outage can hide behind an error the breaker ignores (a business error failing
+  // alongside it). Interruptions count as neither, and so does a cause of interruptions and ignored errors only.
+  const classify = (cause: Cause.Cause<unknown>): Outcome => {
+    const reasons = cause.reasons
+    if (reasons.length === 0) return "failure"
+    for (let i = 0; i < reasons.length; i++) {
+      const reason = reasons[i]!
+      if (Cause.isDieReason(reason)) return "failure"
+      if (Cause.isFailReason(reason) && counted(reason.error)) return "failure"
+    }
+    return "ignored"
   }
 
   const count = (outcome: Outcome, millis: number) => {
@@ -674,21 +706,17 @@ export const makeUnsafe = (name: string, config: Config, hooks: Hooks, changes: 
     : firstStepMillis(config.openDuration) ?? 0
 
   const execute = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | BreakerOpenError, R> => {
-    // the closed path without a clock is built once per closed period, so a call allocates nothing of its own
+    // Every call the breaker runs is settled by an exit handler, never by a match: a match is skipped when the
+    // fiber is interrupted from outside (a timeout or a race around the breaker, a caller going away), which left
+    // such calls out of the counts; an exit handler sees them, and counts them as `ignored`. The handlers return
+    // `undefined` when there is no transition to run, so a call that ends normally allocates nothing for them.
+    // The closed path without a clock is built once per closed period, so a call allocates nothing of its own.
     let cachedFor: Core | undefined
     let cached: Effect.Effect<A, E, R> = self
     const closedUntimed = (core: Core): Effect.Effect<A, E, R> =>
-      Effect.matchCauseEffect(self, {
-        onSuccess: (value) => {
-          // a success can trip a rate rule too, by bringing the window to its minimum number of calls
-          const tripping = settle(core, "success", 0, 0)
-          return tripping === undefined ? Effect.succeed(value) : Effect.as(tripping, value)
-        },
-        onFailure: (cause) => {
-          const tripping = settle(core, classify(cause), 0, 0)
-          return tripping === undefined ? Effect.failCause(cause) : Effect.andThen(tripping, Effect.failCause(cause))
-        }
-      })
+      // a success can trip a rate rule too, by bringing the window to its minimum number of calls
+      Effect.onExitPrimitive(self, (exit) =>
+        settle(core, Exit.isSuccess(exit) ? "success" : classify(exit.cause), 0, 0))
 
     // a call whose duration matters (slow-call rules, time windows, probes)
     // (`restore` runs the call interruptibly inside a mask, so its exit handler is in place before it can be
@@ -699,17 +727,28 @@ export const makeUnsafe = (name: string, config: Config, hooks: Hooks, changes: 
       restore: (effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R> = identity
     ): Effect.Effect<A, E, R> => {
       const start = monotonicMillis(clock)
-      return Effect.onExit(restore(self), (exit) => {
+      return Effect.onExitPrimitive(restore(self), (exit) => {
         const now = monotonicMillis(clock)
         const outcome = Exit.isSuccess(exit) ? "success" : classify(exit.cause)
-        return done(outcome, now - start, now) ?? Effect.void
+        return done(outcome, now - start, now)
       })
     }
 
     const probe = (fiber: Fiber.Fiber<unknown, unknown>, from: Core): Effect.Effect<A, E | BreakerOpenError, R> =>
       Effect.uninterruptibleMask((restore) =>
         Effect.flatMap(claim(from), (halfOpen) => {
-          if (halfOpen === undefined) return restore(Effect.withFiber(admit))
+          if (halfOpen === undefined) {
+            // another fiber changed the state first: the call is admitted afresh, and counted here if it is
+            // interrupted before that (leaving the mask delivers a pending interruption before `admit` runs)
+            let admitted = false
+            return Effect.onExitPrimitive(
+              restore(Effect.withFiber((current) => {
+                admitted = true
+                return admit(current)
+              })),
+              () => (admitted ? undefined : (count("ignored", 0), undefined))
+            )
+          }
           const clock = fiber.getRef(Clock.Clock)
           // the probe's slot is given back however it ends, interruption included
           return timedRun(clock, (outcome, millis) => {

@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 import type { Config } from "effect"
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, Schema } from "effect"
 import * as Alerts from "./Alerts.js"
 import * as BreakerRegistry from "./BreakerRegistry.js"
 import type * as CircuitBreaker from "./CircuitBreaker.js"
@@ -13,6 +13,7 @@ import type * as ErrorFamily from "./ErrorFamily.js"
 import * as ErrorLogger from "./ErrorLogger.js"
 import * as ErrorRegistry from "./ErrorRegistry.js"
 import * as ErrorTracker from "./ErrorTracker.js"
+import { knownKeys, optionIssues } from "./internal/unknownKeys.js"
 import type * as Policy from "./Policy.js"
 import * as PolicyService from "./PolicyService.js"
 import * as ResilienceMetrics from "./ResilienceMetrics.js"
@@ -27,6 +28,9 @@ import * as ResilienceMetrics from "./ResilienceMetrics.js"
  * - `tracker`: options of the error tracker (history size, rate window, buffers), see `ErrorTracker.Options`.
  * - `breakers`: options of the circuit breakers, the default ones and per name, see `BreakerRegistry.Options`.
  *
+ * An unknown key (a misspelt `polices`) fails the build with an {@link ErrorLayerConfigError} naming the nearest
+ * known one; the sections refuse their unknown keys too, each with its own error.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -39,6 +43,16 @@ export interface Options {
   readonly tracker?: ErrorTracker.Options | undefined
   readonly breakers?: BreakerRegistry.Options | undefined
 }
+
+const optionKeys = knownKeys<Options>({
+  errors: true,
+  defaultPolicy: true,
+  policies: true,
+  logFormat: true,
+  alertCapacity: true,
+  tracker: true,
+  breakers: true
+})
 
 /**
  * The services `ErrorLayer` provides.
@@ -55,13 +69,41 @@ export type Services =
   | Alerts.Alerts
 
 /**
- * Why building `ErrorLayer` can fail: an invalid policy config, a duplicate error code or tag, invalid tracker
- * or breaker options, or an invalid `LOG_FORMAT`. Nothing is provided from a layer that failed.
+ * Options of {@link layer} with a problem of their own, before any section is looked at: one issue per unknown
+ * key, with its path and the reason (naming the nearest known key). Nothing is built.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { ErrorLayer } from "@effect-resilience/core"
+ *
+ * const error = new ErrorLayer.ErrorLayerConfigError({
+ *   issues: [{ path: ["polices"], message: "Unknown key \"polices\", did you mean \"policies\"?" }]
+ * })
+ * error.message // 'Invalid ErrorLayer options: polices: Unknown key "polices", did you mean "policies"?'
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ErrorLayerConfigError extends Schema.TaggedError<ErrorLayerConfigError>()("ErrorLayerConfigError", {
+  issues: Schema.Array(Schema.Struct({ path: Schema.Array(Schema.String), message: Schema.String }))
+}) {
+  override get message(): string {
+    return `Invalid ErrorLayer options: ${this.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`
+  }
+}
+
+/**
+ * Why building `ErrorLayer` can fail: an unknown option, an invalid policy config (a policy for a tag no declared
+ * family has among them), a duplicate error code or tag, invalid tracker or breaker options, or an invalid
+ * `LOG_FORMAT`. Nothing is provided from a layer that failed.
  *
  * @since 0.1.0
  * @category errors
  */
 export type Error =
+  | ErrorLayerConfigError
   | Policy.PolicyConfigError
   | ErrorRegistry.ErrorRegistryError
   | ErrorTracker.ErrorTrackerConfigError
@@ -98,11 +140,21 @@ export type Error =
  * @category layers
  */
 export const layer = (options: Options = {}): Layer.Layer<Services, Error> => {
+  // an unknown key fails the build before any section is built, so no section runs with options that were meant
+  // for another
+  const issues = optionIssues(options, optionKeys)
+  if (issues.length > 0) {
+    return Layer.unwrap(Effect.fail(new ErrorLayerConfigError({ issues })) as Effect.Effect<never, Error>)
+  }
   // Policies first, then the registry of the listed families plus those the policies name: a failure in either
   // fails the whole build, so nothing is provided half-configured.
   const core = Layer.effectContext(
     Effect.gen(function*() {
-      const policies = yield* PolicyService.make({ default: options.defaultPolicy, policies: options.policies })
+      const policies = yield* PolicyService.make({
+        default: options.defaultPolicy,
+        policies: options.policies,
+        errors: options.errors
+      })
       const registry = yield* ErrorRegistry.make([...(options.errors ?? []), ...policies.families])
       return Context.make(PolicyService.PolicyService, policies).pipe(
         Context.add(ErrorRegistry.ErrorRegistry, registry)

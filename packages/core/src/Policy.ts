@@ -8,7 +8,7 @@
 import { Duration, Effect, Option, Predicate, Random, Schedule, Schema } from "effect"
 import type { Severity as LogLevel } from "effect/LogLevel"
 import type * as ErrorFamily from "./ErrorFamily.js"
-import { fieldIssues } from "./internal/issues.js"
+import { schemaIssues } from "./internal/unknownKeys.js"
 
 /**
  * @since 0.1.0
@@ -167,7 +167,8 @@ export const DurationConfig = Schema.Union([
  * | `timeout` | limit on each attempt that retries this error type | none |
  * | `logLevel` | `"Trace"`, `"Debug"`, `"Info"`, `"Warn"`, `"Error"` or `"Fatal"` | `"Warn"` |
  *
- * Unknown fields are rejected, so a misspelt field is an error, not a silently ignored one.
+ * Unknown fields are rejected, so a misspelt field is an error, not a silently ignored one: `maxAtempts` reads
+ * `Unknown key "maxAtempts", did you mean "maxAttempts"?`.
  *
  * @since 0.1.0
  * @category schemas
@@ -262,11 +263,7 @@ export const fromConfig = (config: unknown, name = "policy"): Effect.Effect<Poli
   decodeConfig(config, { errors: "all", onExcessProperty: "error" }).pipe(
     Effect.mapError((error) =>
       new PolicyConfigError({
-        issues: fieldIssues(error.issue).map((issue) => ({
-          policy: name,
-          path: issue.path.map(String),
-          message: issue.message
-        }))
+        issues: schemaIssues(error.issue).map((issue) => ({ policy: name, path: issue.path, message: issue.message }))
       })
     ),
     Effect.map((decoded) =>
@@ -325,8 +322,56 @@ export const forFamily = <F extends ErrorFamily.Any>(family: F, policy: Input<In
 })
 
 /**
+ * A policy bound to an error tag, as listed in `PolicyService` options next to {@link forFamily} entries.
+ * `undeclared` says the tag is meant for an error type that is not a declared family; without it, a tag that no
+ * declared family has is refused when the policies are built.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ForTag {
+  readonly tag: string
+  readonly policy: Input<any>
+  readonly undeclared: boolean
+}
+
+/**
+ * Binds a policy to an error tag. A policy keyed by a tag that no declared family has would never apply if the
+ * tag were misspelt, so `PolicyService` (and `ErrorLayer`) refuse it with a {@link PolicyConfigError} naming the
+ * tag and the nearest declared one, unless it is given `{ undeclared: true }`: the policy is then meant for an
+ * error type that is not a declared family (a `Data.TaggedError` of another library, say), whose tag is matched
+ * as it is.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Data } from "effect"
+ * import { Policy } from "@effect-resilience/core"
+ *
+ * class LegacyTimeout extends Data.TaggedError("LegacyTimeout")<{}> {}
+ *
+ * // not an ErrorFamily: without `undeclared: true` the layer build fails naming "LegacyTimeout"
+ * const legacy = Policy.forTag<LegacyTimeout>("LegacyTimeout", { maxAttempts: 4, baseDelay: "50 millis" }, {
+ *   undeclared: true
+ * })
+ * // a declared family's tag, checked like a record key
+ * const storage = Policy.forTag("StorageError", { maxAttempts: 5 })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const forTag = <E = any>(
+  tag: string,
+  policy: Input<E>,
+  options?: { readonly undeclared?: boolean | undefined }
+): ForTag => ({ tag, policy, undeclared: options?.undeclared === true })
+
+/**
  * Policy configs that failed validation: one issue per failing field, each naming its policy (an error tag, or
- * `"default"`), the path to the field and the reason.
+ * `"default"`), the path to the field and the reason. An issue with an empty path is about the policy as a whole
+ * (its tag is not a declared family's); one with an empty policy is about the options holding the policies (an
+ * unknown key).
  *
  * **Example**
  *
@@ -351,7 +396,7 @@ export class PolicyConfigError extends Schema.TaggedError<PolicyConfigError>()("
   }))
 }) {
   override get message(): string {
-    const issues = this.issues.map((i) => `${[i.policy, ...i.path].join(".")}: ${i.message}`)
+    const issues = this.issues.map((i) => `${[i.policy, ...i.path].filter((s) => s !== "").join(".")}: ${i.message}`)
     return `Invalid retry policy config: ${issues.join("; ")}`
   }
 }

@@ -6,10 +6,12 @@
  */
 import { Cause, Context, Effect, Layer, Pull, Schedule } from "effect"
 import { BreakerOpenError } from "./CircuitBreaker.js"
+import * as CommonErrors from "./CommonErrors.js"
 import * as ErrorFamily from "./ErrorFamily.js"
 import * as ErrorLogger from "./ErrorLogger.js"
 import { logRetry, makeDispatcher, type RetryDecision as Decision } from "./internal/dispatch.js"
 import { recorderFor } from "./internal/track.js"
+import { isRecord, knownKeys, optionIssues, suggest } from "./internal/unknownKeys.js"
 import * as Policy from "./Policy.js"
 
 /**
@@ -46,23 +48,45 @@ export class PolicyService extends Context.Service<PolicyService, PolicyServiceS
 /**
  * Options of {@link make}: the default policy and the per-type ones, each a built `Policy` or a plain config.
  *
- * - `policies` is either a list of `Policy.forFamily(Family, policy)` (typed, and registers the families) or a
- *   record keyed by error tag (convenient for config files; it also covers tagged errors that are not declared
- *   families).
+ * - `policies` is either a list of `Policy.forFamily(Family, policy)` (typed, and registers the families) and
+ *   `Policy.forTag(tag, policy)` entries, or a record keyed by error tag (convenient for config files).
+ * - A policy keyed by a tag must be for a declared family: a common one (`CommonErrors`), `BreakerOpenError`, one
+ *   listed in `errors` or one bound with `Policy.forFamily`. Any other tag is refused (a misspelt tag would never
+ *   apply), unless it is given with `Policy.forTag(tag, policy, { undeclared: true })`, for an error type that is
+ *   not a declared family.
+ * - `errors`: the families declared besides the common ones and those bound with `Policy.forFamily`
+ *   (`ErrorLayer` passes its own `errors`).
  * - Without `default`, the default policy is `{ maxAttempts: 3, baseDelay: "100 millis", factor: 2 }`.
+ * - Unknown keys are refused, with the nearest known name.
  *
  * @since 0.1.0
  * @category models
  */
 export interface Options {
   readonly default?: Policy.Input | undefined
-  readonly policies?: ReadonlyArray<Policy.ForFamily> | Readonly<Record<string, Policy.Input<any>>> | undefined
+  readonly policies?:
+    | ReadonlyArray<Policy.ForFamily | Policy.ForTag>
+    | Readonly<Record<string, Policy.Input<any>>>
+    | undefined
+  readonly errors?: ReadonlyArray<ErrorFamily.Any> | undefined
 }
+
+const optionKeys = knownKeys<Options>({ default: true, policies: true, errors: true })
 
 const businessPolicy = Policy.noRetry({ logLevel: "Debug" })
 const unrecoverablePolicy = Policy.noRetry({ logLevel: "Error" })
 const rejectionPolicy = Policy.noRetry({ logLevel: "Debug" })
 const builtinDefault = Policy.make({ schedule: Policy.scheduleFromConfig({}) })
+
+const undeclaredTagMessage = (tag: string, declared: Iterable<string>): string => {
+  const near = suggest(tag, declared)
+  const undeclared = `Policy.forTag(${JSON.stringify(tag)}, policy, { undeclared: true })`
+  return near === undefined
+    ? `No declared error family has the tag ${JSON.stringify(tag)}: list its family in \`errors\`, or bind a ` +
+      `policy for an error type that is not a family with ${undeclared}`
+    : `No declared error family has the tag ${JSON.stringify(tag)}, did you mean ${JSON.stringify(near)}? A ` +
+      `policy for an error type that is not a family is bound with ${undeclared}`
+}
 
 const toPolicy = (input: Policy.Input<any>, name: string) =>
   Policy.isPolicy(input) ? Effect.succeed(input) : Policy.fromConfig(input, name)
@@ -70,6 +94,8 @@ const toPolicy = (input: Policy.Input<any>, name: string) =>
 /**
  * Validates the options and builds the service. All invalid configs are reported together in one
  * `PolicyConfigError` (each issue names its policy and field), and no service is built from a partly valid set.
+ * A policy keyed by a tag no declared family has is one of them (see {@link Options}), named with the nearest
+ * declared tag; an unknown key of the options is another (its policy is `""`).
  *
  * **Example**
  *
@@ -87,17 +113,38 @@ const toPolicy = (input: Policy.Input<any>, name: string) =>
  */
 export const make = (options: Options = {}): Effect.Effect<PolicyServiceShape, Policy.PolicyConfigError> =>
   Effect.gen(function*() {
+    const issues: Array<Policy.PolicyConfigError["issues"][number]> = optionIssues(options, optionKeys).map(
+      (issue) => ({ policy: "", path: issue.path, message: issue.message })
+    )
+    if (!isRecord(options)) return yield* new Policy.PolicyConfigError({ issues })
     const entries: Array<readonly [string, Policy.Input<any>]> = []
     const families: Array<ErrorFamily.Any> = []
+    // tags bound by tag alone, which must be those of declared families unless said to be undeclared
+    const checkedTags: Array<string> = []
     if (Array.isArray(options.policies)) {
-      for (const { family, policy } of options.policies as ReadonlyArray<Policy.ForFamily>) {
-        families.push(family)
-        entries.push([family.family.tag, policy])
+      for (const entry of options.policies as ReadonlyArray<Policy.ForFamily | Policy.ForTag>) {
+        if ("family" in entry) {
+          families.push(entry.family)
+          entries.push([entry.family.family.tag, entry.policy])
+        } else {
+          if (!entry.undeclared) checkedTags.push(entry.tag)
+          entries.push([entry.tag, entry.policy])
+        }
       }
     } else if (options.policies !== undefined) {
-      entries.push(...Object.entries(options.policies as Record<string, Policy.Input<any>>))
+      for (const entry of Object.entries(options.policies as Record<string, Policy.Input<any>>)) {
+        checkedTags.push(entry[0])
+        entries.push(entry)
+      }
     }
-    const issues: Array<Policy.PolicyConfigError["issues"][number]> = []
+    if (checkedTags.length > 0) {
+      const declared = new Set(
+        [...CommonErrors.families, BreakerOpenError, ...(options.errors ?? []), ...families].map((f) => f.family.tag)
+      )
+      for (const tag of checkedTags) {
+        if (!declared.has(tag)) issues.push({ policy: tag, path: [], message: undeclaredTagMessage(tag, declared) })
+      }
+    }
     const collect = <A>(effect: Effect.Effect<A, Policy.PolicyConfigError>) =>
       Effect.catch(effect, (error) => {
         issues.push(...error.issues)

@@ -30,7 +30,8 @@ export type Tags<E> = E extends { readonly _tag: infer T extends string } ? T : 
 
 /**
  * Fallbacks keyed by error tag, like `Effect.catchTags`: each receives the error of its tag once that tag's
- * retries are exhausted, and its result replaces the failure.
+ * retries are exhausted, and its result replaces the failure. As with `Effect.catchTags`, none runs for a cause
+ * that also holds a defect.
  *
  * @since 0.1.0
  * @category models
@@ -116,6 +117,16 @@ export type ProtectedServices<R, O> =
   | PolicyService
   | (O extends unknown ? (NoBreaker<O> extends true ? never : BreakerRegistry) : never)
 
+// A cause with a defect ends the run as it is, except that its typed errors become defects too, as effect's own
+// typed recovery does (`Effect.retry`, `Effect.catch`, `Effect.result`): the defect is never dropped, and no error
+// whose tag `recover` handles, which the error type therefore no longer lists, is left in the typed channel.
+const electDefects = (cause: Cause.Cause<unknown>): Cause.Cause<unknown> =>
+  !Cause.hasDies(cause) || !Cause.hasFails(cause) ? cause : Cause.fromReasons(cause.reasons.map((reason) =>
+    Cause.isFailReason(reason) && !Cause.isDone(reason.error)
+      ? Cause.makeDieReason(reason.error).annotate(Cause.reasonAnnotations(reason))
+      : reason
+  ))
+
 /**
  * Applies the whole rule set to one operation.
  *
@@ -128,7 +139,8 @@ export type ProtectedServices<R, O> =
  * `cleanup` and raises an alert on the `Alerts` hub (if one is provided); then the fallback for the tag runs
  * if there is one, or the effect fails with the original error. Business and unrecoverable errors are not
  * retried unless their policy says so. Defects and interruptions are never retried: interrupting during a
- * backoff stops the retries.
+ * backoff stops the retries. A defect is never recovered or dropped either, even when the cause also holds a
+ * typed error: the run ends with that cause, its typed errors turned into defects as `Effect.retry` does.
  *
  * With `breaker`, every attempt runs through that breaker of the `BreakerRegistry`: the order is fallback ( retry
  * ( breaker ( timeout ( call ) ) ) ), so a timed-out attempt counts against the breaker. A rejection
@@ -200,10 +212,11 @@ export const protect: {
   ): Effect.Effect<unknown, unknown, unknown> => {
     const clock = fiber.getRef(Clock.Clock)
     const found = Cause.findError(cause)
-    if (Result.isFailure(found)) {
-      // a defect or an interruption on the first attempt: never retried
+    if (Result.isFailure(found) || Cause.hasDies(cause)) {
+      // a defect or an interruption on the first attempt: never retried, and a defect never recovered, even
+      // alongside a typed error
       if (metrics !== undefined && !Cause.hasInterruptsOnly(cause)) metrics.recordCall(operation, "failed")
-      return Effect.failCause(cause)
+      return Effect.failCause(electDefects(cause))
     }
     const recorder = recorderFor(fiber, "protect", operation)
     // the failure whose retry or fallback is running: recorded as pending, resolved when that ends
@@ -269,11 +282,13 @@ export const protect: {
                 onFailure: (cause) => {
                   settle("failed")
                   const next = Cause.findError(cause)
-                  if (Result.isSuccess(next)) return loop(next.success, clock.currentTimeMillisUnsafe())
+                  if (Result.isSuccess(next) && !Cause.hasDies(cause)) {
+                    return loop(next.success, clock.currentTimeMillisUnsafe())
+                  }
                   if (metrics !== undefined && !Cause.hasInterruptsOnly(cause)) {
                     metrics.recordCall(operation, "failed_after_retry")
                   }
-                  return Effect.failCause(cause)
+                  return Effect.failCause(electDefects(cause))
                 }
               }))
             )

@@ -10,6 +10,7 @@
  * @since 0.1.0
  */
 import { Duration } from "effect"
+import { type KeyIssue, unknownKeys } from "./internal/unknownKeys.js"
 
 /**
  * Opens the breaker after `failures` counted failures in a row; a success starts the count again.
@@ -116,6 +117,27 @@ export type SlowCallRateOptions = FailureRateOptions & { readonly slowerThan: Du
  */
 export const consecutive = (failures: number): TripRule => ({ _tag: "Consecutive", failures })
 
+const failureRateKeys = ["threshold", "minimumCalls", "lastCalls", "lastDuration", "buckets"]
+
+// The unknown keys of a constructor's options (`{ treshold: 0.5 }` from a config file) are kept on the rule it
+// built, out of sight of comparisons and JSON, so that `validate` (and so the breaker that gets the rule) reports
+// them instead of dropping them.
+const optionIssuesKey: unique symbol = Symbol.for("effect-resilience/TripRule/optionIssues")
+
+const withOptionIssues = (rule: TripRule, issues: ReadonlyArray<KeyIssue>): TripRule =>
+  issues.length === 0 ? rule : Object.defineProperty(rule, optionIssuesKey, { value: issues, enumerable: false })
+
+// the keys each kind of rule value has: a rule written by hand or read from JSON is checked against them
+const ruleKeys: Record<TripRule["_tag"], ReadonlyArray<string>> = {
+  Consecutive: ["_tag", "failures"],
+  FailureRate: ["_tag", "threshold", "minimumCalls", "window"],
+  SlowCallRate: ["_tag", "threshold", "minimumCalls", "slowerThan", "window"]
+}
+const windowKeys: Record<Window["_tag"], ReadonlyArray<string>> = {
+  Calls: ["_tag", "size"],
+  Time: ["_tag", "duration", "buckets"]
+}
+
 const windowOf = (input: WindowInput): Window =>
   input.lastCalls !== undefined
     ? { _tag: "Calls", size: input.lastCalls }
@@ -143,12 +165,13 @@ const windowOf = (input: WindowInput): Window =>
  * @since 0.1.0
  * @category constructors
  */
-export const failureRate = (options: FailureRateOptions): TripRule => ({
-  _tag: "FailureRate",
-  threshold: options.threshold,
-  minimumCalls: options.minimumCalls ?? (options.lastCalls ?? 10),
-  window: windowOf(options)
-})
+export const failureRate = (options: FailureRateOptions): TripRule =>
+  withOptionIssues({
+    _tag: "FailureRate",
+    threshold: options.threshold,
+    minimumCalls: options.minimumCalls ?? (options.lastCalls ?? 10),
+    window: windowOf(options)
+  }, unknownKeys(options, failureRateKeys))
 
 /**
  * Opens when the share of calls slower than `slowerThan` over a window reaches `threshold`: a dependency that
@@ -166,13 +189,14 @@ export const failureRate = (options: FailureRateOptions): TripRule => ({
  * @since 0.1.0
  * @category constructors
  */
-export const slowCallRate = (options: SlowCallRateOptions): TripRule => ({
-  _tag: "SlowCallRate",
-  threshold: options.threshold,
-  minimumCalls: options.minimumCalls ?? (options.lastCalls ?? 10),
-  slowerThan: Duration.fromInput(options.slowerThan).pipe((o) => o._tag === "Some" ? o.value : Duration.infinity),
-  window: windowOf(options)
-})
+export const slowCallRate = (options: SlowCallRateOptions): TripRule =>
+  withOptionIssues({
+    _tag: "SlowCallRate",
+    threshold: options.threshold,
+    minimumCalls: options.minimumCalls ?? (options.lastCalls ?? 10),
+    slowerThan: Duration.fromInput(options.slowerThan).pipe((o) => o._tag === "Some" ? o.value : Duration.infinity),
+    window: windowOf(options)
+  }, unknownKeys(options, [...failureRateKeys, "slowerThan"]))
 
 const isCount = (n: unknown): n is number => typeof n === "number" && Number.isInteger(n) && n >= 1
 
@@ -208,6 +232,9 @@ export const validate = (
   if (typeof rule !== "object" || rule === null) {
     return [{ path: [], message: `Expected a trip rule (TripRule.consecutive, failureRate, slowCallRate), got ${String(rule)}` }]
   }
+  issues.push(...((rule as { readonly [optionIssuesKey]?: ReadonlyArray<KeyIssue> })[optionIssuesKey] ?? []))
+  const known = ruleKeys[rule._tag as TripRule["_tag"]] as ReadonlyArray<string> | undefined
+  if (known !== undefined) issues.push(...unknownKeys(rule, known))
   switch (rule._tag) {
     case "Consecutive": {
       count(["failures"], rule.failures)
@@ -229,6 +256,7 @@ export const validate = (
       if (typeof window !== "object" || window === null) {
         issues.push({ path: ["window"], message: "Expected lastCalls or lastDuration" })
       } else if (window._tag === "Calls") {
+        issues.push(...unknownKeys(window, windowKeys.Calls, ["window"]))
         count(["lastCalls"], window.size, limits.lastCalls)
         if (isCount(window.size) && isCount(rule.minimumCalls) && rule.minimumCalls > window.size) {
           issues.push({
@@ -237,6 +265,7 @@ export const validate = (
           })
         }
       } else {
+        issues.push(...unknownKeys(window, windowKeys.Time, ["window"]))
         if (!positiveFinite(window.duration)) {
           issues.push({ path: ["lastDuration"], message: "Expected a finite, positive duration such as \"30 seconds\"" })
         }

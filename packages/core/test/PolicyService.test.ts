@@ -157,11 +157,13 @@ describe("PolicyService.layer", () => {
       assert.include(error.message, "StorageError.baseDelay: Expected a finite duration")
     }))
 
-  it.effect("policies given by tag apply to tagged errors that are not declared families", () =>
+  it.effect("policies given by tag apply to tagged errors that are not declared families, when said so", () =>
     Effect.gen(function*() {
       const op = scripted(repeat(9, () => new Weird()))
       const fiber = yield* retried(op.effect).pipe(
-        Effect.provide(PolicyService.layer({ policies: { Weird: { maxAttempts: 4, baseDelay: 50, factor: 1 } } }))
+        Effect.provide(PolicyService.layer({
+          policies: [Policy.forTag<Weird>("Weird", { maxAttempts: 4, baseDelay: 50, factor: 1 }, { undeclared: true })]
+        }))
       )
       yield* TestClock.adjust("1 minute")
       yield* Fiber.join(fiber)

@@ -1,7 +1,16 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Effect, Fiber, Layer, Schema, Stream } from "effect"
+import { Cause, Clock, Effect, Exit, Fiber, Layer, Schedule, Schema, Stream } from "effect"
 import { TestClock } from "effect/testing"
-import { Alerts, CommonErrors, ErrorFamily, ErrorLayer, Policy, PolicyService, protect } from "../src/index.js"
+import {
+  Alerts,
+  BreakerRegistry,
+  CommonErrors,
+  ErrorFamily,
+  ErrorLayer,
+  Policy,
+  PolicyService,
+  protect
+} from "../src/index.js"
 import { captureLogs, type Line, repeat, scripted } from "./utils.js"
 
 const { NetworkError, StorageError, TimeoutError, ValidationError } = CommonErrors
@@ -167,6 +176,79 @@ describe("protect", () => {
       )
       assert.strictEqual(exit._tag, "Failure")
       assert.strictEqual(calls, 1)
+    }).pipe(Effect.provide(Errors)))
+
+  // a typed error alongside a defect: neither retried nor recovered, and the defect is kept (the typed error
+  // becomes a defect too, as with `Effect.retry`, since `recover` took its tag out of the error type)
+  const mixed = () => Cause.combine(Cause.fail(storage()), Cause.die(new Error("bug")))
+  const exitOf = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+    Effect.gen(function*() {
+      const fiber = yield* Effect.forkChild(Effect.exit(effect))
+      yield* TestClock.adjust("1 minute")
+      return yield* Fiber.join(fiber)
+    })
+  const keepsDefect = (exit: Exit.Exit<unknown, unknown>) => {
+    assert.isTrue(Exit.isFailure(exit), "the call must fail")
+    if (Exit.isFailure(exit)) {
+      assert.include(exit.cause.reasons.filter(Cause.isDieReason).map((r) => String(r.defect)), "Error: bug")
+      assert.isFalse(Cause.hasFails(exit.cause), "no typed error may be left in the typed channel")
+    }
+  }
+
+  it.effect("a defect alongside a typed error is not retried, and the defect is kept, as with Effect.retry", () =>
+    Effect.gen(function*() {
+      const cause = mixed()
+      let calls = 0
+      const effect = Effect.suspend(() => (++calls, Effect.failCause(cause)))
+      const exit = yield* exitOf(effect.pipe(protect({ operation: "items.save" })))
+      assert.strictEqual(calls, 1)
+      keepsDefect(exit)
+      const stock = yield* exitOf(effect.pipe(Effect.retry(Schedule.recurs(3))))
+      assert.strictEqual(calls, 2)
+      assert.deepStrictEqual(exit, stock)
+    }).pipe(Effect.provide(Errors)))
+
+  it.effect("a defect alongside a typed error is not recovered by the fallback for that error", () =>
+    Effect.gen(function*() {
+      let calls = 0
+      let recovered = 0
+      const effect = Effect.suspend(() => (++calls, Effect.failCause(mixed())))
+      const exit = yield* exitOf(effect.pipe(protect({
+        operation: "items.save",
+        recover: { StorageError: () => Effect.sync(() => ++recovered) }
+      })))
+      assert.strictEqual(calls, 1)
+      assert.strictEqual(recovered, 0)
+      keepsDefect(exit)
+    }).pipe(Effect.provide(Errors)))
+
+  it.effect("a defect on a retry stops the retries, skips the fallback and is kept", () =>
+    Effect.gen(function*() {
+      const times: Array<number> = []
+      let recovered = 0
+      const effect = Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        times.push(now)
+        return times.length === 1 ? Effect.fail(storage()) : Effect.failCause(mixed())
+      })
+      keepsDefect(yield* exitOf(effect.pipe(protect({
+        operation: "items.save",
+        recover: { StorageError: () => Effect.sync(() => ++recovered) }
+      }))))
+      assert.deepStrictEqual(times, [0, 100])
+      assert.strictEqual(recovered, 0)
+    }).pipe(Effect.provide(Errors)))
+
+  it.effect("through a breaker, a defect hidden behind a business error counts against it once and is kept", () =>
+    Effect.gen(function*() {
+      let calls = 0
+      const cause = Cause.combine(Cause.fail(new CommonErrors.NotFoundError({ resource: "user" })), Cause.die("bug"))
+      const effect = Effect.suspend(() => (++calls, Effect.failCause(cause)))
+      const exit = yield* exitOf(effect.pipe(protect({ operation: "users.save", breaker: "users" })))
+      assert.strictEqual(calls, 1)
+      assert.isTrue(Exit.isFailure(exit) && Cause.hasDies(exit.cause) && !Cause.hasFails(exit.cause))
+      const registry = yield* BreakerRegistry.BreakerRegistry
+      const state = yield* registry.breaker("users").state
+      assert.deepStrictEqual(state.calls, { success: 0, failure: 1, ignored: 0, rejected: 0, slow: 0 })
     }).pipe(Effect.provide(Errors)))
 
   it.effect("interruption during a backoff stops the retries", () =>

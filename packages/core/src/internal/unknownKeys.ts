@@ -1,0 +1,147 @@
+import type { SchemaIssue } from "effect"
+import { SchemaAST, SchemaIssue as Issue } from "effect"
+
+// Unknown option keys: a misspelt key (`openDuraton`) is an issue naming its path and the nearest known name,
+// instead of being ignored. Option objects checked by hand use `unknownKeys`; configs decoded by Schema (with
+// `onExcessProperty: "error"`) use `schemaIssues`, so both give the same message:
+// `Unknown key "openDuraton", did you mean "openDuration"?`.
+
+/** One problem with an option: the path to it, from the object checked, and the reason. */
+export interface KeyIssue {
+  readonly path: Array<string>
+  readonly message: string
+}
+
+/** The edit distance of two strings: insertions, deletions, substitutions and swaps of adjacent characters. */
+export const editDistance = (a: string, b: string): number => {
+  if (a === b) return 0
+  if (a.length === 0) return b.length
+  if (b.length === 0) return a.length
+  // rows i - 2, i - 1 and i of the distance matrix
+  let before: Array<number> = []
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i]
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1
+      let distance = Math.min(current[j - 1]! + 1, previous[j]! + 1, previous[j - 1]! + cost)
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        distance = Math.min(distance, before[j - 2]! + 1)
+      }
+      current[j] = distance
+    }
+    before = previous
+    previous = current
+  }
+  return previous[b.length]!
+}
+
+/**
+ * The known name nearest to `name`, compared without case, when it is close: at most one edit per three
+ * characters of `name` (at least one, at most three). `undefined` when no known name is that close.
+ */
+export const suggest = (name: string, known: Iterable<string>): string | undefined => {
+  const lower = name.toLowerCase()
+  const budget = Math.min(3, Math.max(1, Math.floor(name.length / 3)))
+  let best: string | undefined
+  let bestDistance = Infinity
+  for (const candidate of known) {
+    if (candidate === name) continue
+    const distance = editDistance(lower, candidate.toLowerCase())
+    if (distance <= budget && distance < bestDistance) {
+      best = candidate
+      bestDistance = distance
+    }
+  }
+  return best
+}
+
+/** `Unknown key "<key>"`, then `, did you mean "<name>"?` when a known name is near, else the known names. */
+export const unknownKeyMessage = (key: string, known: ReadonlyArray<string>): string => {
+  const near = suggest(key, known)
+  if (near !== undefined) return `Unknown key ${JSON.stringify(key)}, did you mean ${JSON.stringify(near)}?`
+  return known.length === 0
+    ? `Unknown key ${JSON.stringify(key)}, expected no keys`
+    : `Unknown key ${JSON.stringify(key)}, expected one of ${known.map((k) => JSON.stringify(k)).join(", ")}`
+}
+
+/**
+ * Whether a value is an object that is not an array (nor `null`): one whose keys can be options. It narrows to
+ * `object` only, so a typed options value keeps its type.
+ */
+export const isRecord = (value: unknown): value is object =>
+  typeof value === "object" && value !== null && !Array.isArray(value)
+
+/**
+ * One issue per own enumerable string key of `value` that is not in `known`, in key order; `path` is the path of
+ * `value` itself, prepended to each issue's path. A value that is not a plain object (an array, a primitive,
+ * `null`, `undefined`) has no unknown keys: its type is checked elsewhere.
+ */
+export const unknownKeys = (
+  value: unknown,
+  known: ReadonlyArray<string>,
+  path: ReadonlyArray<string> = []
+): Array<KeyIssue> => {
+  if (!isRecord(value)) return []
+  const issues: Array<KeyIssue> = []
+  for (const key of Object.keys(value)) {
+    if (!known.includes(key)) issues.push({ path: [...path, key], message: unknownKeyMessage(key, known) })
+  }
+  return issues
+}
+
+const show = (value: unknown): string => {
+  try {
+    return JSON.stringify(value) ?? String(value)
+  } catch {
+    return String(value)
+  }
+}
+
+/**
+ * The issues of an options object read from untyped input (JSON): its unknown keys, or one issue at `path` when
+ * it is not an object at all. When `isRecord(value)` is false the caller has nothing more to read.
+ */
+export const optionIssues = (
+  value: unknown,
+  known: ReadonlyArray<string>,
+  path: ReadonlyArray<string> = []
+): Array<KeyIssue> =>
+  isRecord(value) ? unknownKeys(value, known, path) : [{ path: [...path], message: `Expected an object, got ${show(value)}` }]
+
+/**
+ * The keys of an options type, from a record that must list every one of them (so the list cannot fall behind
+ * the type): `knownKeys<Options>({ trip: true, openDuration: true })`.
+ */
+export const knownKeys = <T>(keys: { readonly [K in keyof Required<T>]: true }): ReadonlyArray<string> =>
+  Object.keys(keys)
+
+// A Schema issue tree, formatted with the unknown keys of each struct marked, so that their message can be built
+// from the key (the last path segment) and the struct's own keys.
+const marker = "\u0000unknown-key\u0000"
+
+/**
+ * A Schema issue tree as one `{ path, message }` per failing field (path segments as strings), as
+ * `internal/issues.ts` gives it, except that an excess property (decoded with `onExcessProperty: "error"`) reads
+ * `Unknown key "<key>", did you mean "<name>"?` with the struct's keys instead of "Expected no excess property".
+ */
+export const schemaIssues = (issue: SchemaIssue.Issue): Array<KeyIssue> => {
+  const structKeys: Array<ReadonlyArray<string>> = []
+  const format = Issue.makeFormatterStandardSchemaV1({
+    leafHook: (leaf) => {
+      if (leaf._tag !== "UnexpectedKey") return Issue.defaultLeafHook(leaf)
+      const keys = SchemaAST.isObjects(leaf.ast)
+        ? leaf.ast.propertySignatures.map((p) => String(p.name))
+        : []
+      return `${marker}${structKeys.push(keys) - 1}`
+    }
+  })
+  return format(issue).issues.map((i) => {
+    const path = (i.path ?? []).map((segment) =>
+      String(typeof segment === "object" && segment !== null ? segment.key : segment)
+    )
+    if (!i.message.startsWith(marker)) return { path, message: i.message }
+    const known = structKeys[Number(i.message.slice(marker.length))] ?? []
+    return { path, message: unknownKeyMessage(path[path.length - 1] ?? "", known) }
+  })
+}

@@ -1,0 +1,305 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Cause, Data, Effect, Fiber, Layer, Schema } from "effect"
+import { TestClock } from "effect/testing"
+import {
+  BreakerRegistry,
+  CircuitBreaker,
+  CommonErrors,
+  ErrorFamily,
+  ErrorLayer,
+  Policy,
+  PolicyService,
+  TripRule
+} from "../src/index.js"
+import { fieldIssues } from "../src/internal/issues.js"
+import { editDistance, knownKeys, schemaIssues, suggest, unknownKeys } from "../src/internal/unknownKeys.js"
+import { repeat, scripted } from "./utils.js"
+
+class Legacy extends Data.TaggedError("Legacy")<{}> {}
+class OutOfStock extends ErrorFamily.TaggedError<OutOfStock>()("OutOfStock", { sku: Schema.String }, {
+  code: "test.E0101",
+  kind: "recoverable"
+}) {}
+
+const built = <E>(layer: Layer.Layer<any, E>) => Effect.flip(Layer.build(layer))
+
+describe("unknown keys", () => {
+  it("edit distance counts a swap of adjacent characters as one edit", () => {
+    assert.strictEqual(editDistance("openDuraton", "openDuration"), 1)
+    assert.strictEqual(editDistance("defualt", "default"), 1)
+    assert.strictEqual(editDistance("", "abc"), 3)
+    assert.strictEqual(editDistance("kitten", "sitting"), 3)
+  })
+
+  it("suggests the nearest known name only when it is close, ignoring case", () => {
+    assert.strictEqual(suggest("openDuraton", ["trip", "openDuration", "closeAfter"]), "openDuration")
+    assert.strictEqual(suggest("OPENDURATION", ["openDuration"]), "openDuration")
+    assert.strictEqual(suggest("timeout", ["trip", "openDuration", "closeAfter"]), undefined)
+    assert.strictEqual(suggest("ab", ["cd"]), undefined)
+  })
+
+  it("reports each unknown key with its path, and lists the known keys when none is near", () => {
+    assert.deepStrictEqual(unknownKeys({ trip: 1, openDuraton: 2, zzz: 3 }, ["trip", "openDuration"], ["storage"]), [
+      { path: ["storage", "openDuraton"], message: "Unknown key \"openDuraton\", did you mean \"openDuration\"?" },
+      { path: ["storage", "zzz"], message: "Unknown key \"zzz\", expected one of \"trip\", \"openDuration\"" }
+    ])
+    assert.deepStrictEqual(unknownKeys([1, 2], ["a"]), [])
+    assert.deepStrictEqual(unknownKeys("text", ["a"]), [])
+    assert.deepStrictEqual(knownKeys<{ a?: number; b: string }>({ a: true, b: true }), ["a", "b"])
+  })
+
+  it("gives Schema's excess properties the same message, with the struct's keys", () => {
+    const Struct = Schema.Struct({ maxAttempts: Schema.optional(Schema.Number), nested: Schema.optional(Schema.Struct({ depth: Schema.Number })) })
+    const exit = Schema.decodeUnknownExit(Struct)({ maxAtempts: 1, nested: { dept: 1, depth: "x" } }, {
+      errors: "all",
+      onExcessProperty: "error"
+    })
+    assert.isTrue(exit._tag === "Failure")
+    if (exit._tag !== "Failure") return
+    const reason = exit.cause.reasons.find(Cause.isFailReason)
+    const messages = schemaIssues(reason!.error.issue).map((i) => `${i.path.join(".")}: ${i.message}`).sort()
+    assert.deepStrictEqual(messages, [
+      "maxAtempts: Unknown key \"maxAtempts\", did you mean \"maxAttempts\"?",
+      "nested.dept: Unknown key \"dept\", did you mean \"depth\"?",
+      "nested.depth: Expected number"
+    ])
+    // every other issue reads as the module's other Schema issues do
+    const others = fieldIssues(reason!.error.issue).filter((i) => i.message !== "Expected no excess property")
+    assert.deepStrictEqual(
+      schemaIssues(reason!.error.issue).filter((i) => !i.message.startsWith("Unknown key")),
+      others.map((i) => ({ path: i.path.map(String), message: i.message }))
+    )
+  })
+})
+
+describe("breaker options refuse unknown keys", () => {
+  it.effect("CircuitBreaker.validate names the key and the nearest option, in code and in JSON", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(
+        CircuitBreaker.validate("payments", { openDuraton: "10 seconds" } as CircuitBreaker.Options)
+      )
+      assert.deepStrictEqual(error.issues, [{
+        breaker: "payments",
+        path: ["openDuraton"],
+        message: "Unknown key \"openDuraton\", did you mean \"openDuration\"?"
+      }])
+      assert.strictEqual(
+        error.message,
+        "Invalid circuit breaker options: payments.openDuraton: Unknown key \"openDuraton\", did you mean \"openDuration\"?"
+      )
+      const fromJson: CircuitBreaker.Options = JSON.parse(`{ "halfOpenProbes": 2, "closeAftr": 2, "colour": "red" }`)
+      const json = yield* Effect.flip(CircuitBreaker.validate("payments", fromJson))
+      assert.deepStrictEqual(json.issues.map((i) => [i.path.join("."), i.message]), [
+        ["closeAftr", "Unknown key \"closeAftr\", did you mean \"closeAfter\"?"],
+        [
+          "colour",
+          "Unknown key \"colour\", expected one of \"trip\", \"openDuration\", \"halfOpenProbes\", \"closeAfter\", \"counts\""
+        ]
+      ])
+    }))
+
+  it.effect("an unknown key is reported with the other problems, and nothing is built", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Effect.scoped(CircuitBreaker.make("payments", {
+        halfOpenProbes: 0,
+        openDuraton: "1 second"
+      } as CircuitBreaker.Options)))
+      assert.deepStrictEqual(error.issues.map((i) => i.path.join(".")), ["openDuraton", "halfOpenProbes"])
+    }))
+
+  it.effect("options read from JSON that are not an object are refused, not read", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(CircuitBreaker.validate("payments", JSON.parse("null")))
+      assert.deepStrictEqual(error.issues, [{ breaker: "payments", path: [], message: "Expected an object, got null" }])
+      const registry = yield* Effect.flip(Effect.scoped(BreakerRegistry.make(JSON.parse(`{ "breakers": "storage" }`))))
+      assert.deepStrictEqual(registry.issues, [
+        { breaker: "", path: ["breakers"], message: "Expected an object, got \"storage\"" }
+      ])
+      const layer = yield* built(ErrorLayer.layer(JSON.parse("[]")))
+      assert.deepStrictEqual(layer._tag === "ErrorLayerConfigError" ? layer.issues : [], [
+        { path: [], message: "Expected an object, got []" }
+      ])
+      const policies = yield* built(PolicyService.layer(JSON.parse("null")))
+      assert.deepStrictEqual(policies.issues.map((i) => i.message), ["Expected an object, got null"])
+    }))
+
+  it.effect("BreakerRegistry: a named breaker's unknown key names the breaker, a registry key names none", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Effect.scoped(BreakerRegistry.make({
+        default: { trip: TripRule.consecutive(3) },
+        breakers: { storage: { openDuraton: "1 second" } as CircuitBreaker.Options },
+        operation: { "items.save": "storage" }
+      } as BreakerRegistry.Options)))
+      assert.deepStrictEqual(error.issues, [
+        { breaker: "", path: ["operation"], message: "Unknown key \"operation\", did you mean \"operations\"?" },
+        { breaker: "storage", path: ["openDuraton"], message: "Unknown key \"openDuraton\", did you mean \"openDuration\"?" }
+      ])
+      assert.include(error.message, "operation: Unknown key \"operation\", did you mean \"operations\"?")
+      assert.include(error.message, "storage.openDuraton: Unknown key")
+      assert.notInclude(error.message, ": .operation")
+    }))
+
+  it.effect("ErrorLayer: the breakers section refuses unknown keys from JSON config", () =>
+    Effect.gen(function*() {
+      const breakers: BreakerRegistry.Options = JSON.parse(
+        `{ "defualt": { "halfOpenProbes": 2 }, "breakers": { "storage": { "openDuraton": 1000 } } }`
+      )
+      const error = yield* built(ErrorLayer.layer({ logFormat: false, breakers }))
+      assert.strictEqual(error._tag, "BreakerConfigError")
+      assert.deepStrictEqual(
+        error._tag === "BreakerConfigError" ? error.issues.map((i) => [i.breaker, i.path.join("."), i.message]) : [],
+        [
+          ["", "defualt", "Unknown key \"defualt\", did you mean \"default\"?"],
+          ["storage", "openDuraton", "Unknown key \"openDuraton\", did you mean \"openDuration\"?"]
+        ]
+      )
+    }))
+})
+
+describe("ErrorLayer options refuse unknown keys", () => {
+  it.effect("a misspelt top-level key fails the build, before any section is built", () =>
+    Effect.gen(function*() {
+      const error = yield* built(ErrorLayer.layer({
+        logFormat: false,
+        polices: [Policy.forFamily(CommonErrors.StorageError, { maxAttempts: 5 })],
+        tracker: { historySize: 0 }
+      } as ErrorLayer.Options))
+      assert.strictEqual(error._tag, "ErrorLayerConfigError")
+      assert.deepStrictEqual(error._tag === "ErrorLayerConfigError" ? error.issues : [], [
+        { path: ["polices"], message: "Unknown key \"polices\", did you mean \"policies\"?" }
+      ])
+      assert.strictEqual(
+        error.message,
+        "Invalid ErrorLayer options: polices: Unknown key \"polices\", did you mean \"policies\"?"
+      )
+    }))
+
+  it.effect("the same from JSON config", () =>
+    Effect.gen(function*() {
+      const options: ErrorLayer.Options = JSON.parse(`{ "logFormat": false, "alertCapasity": 10 }`)
+      const error = yield* built(ErrorLayer.layer(options))
+      assert.strictEqual(error._tag, "ErrorLayerConfigError")
+      assert.include(error.message, "alertCapasity: Unknown key \"alertCapasity\", did you mean \"alertCapacity\"?")
+    }))
+})
+
+describe("policy options refuse unknown keys", () => {
+  it.effect("Policy.fromConfig names the nearest field", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Policy.fromConfig({ maxAtempts: 3, baseDelay: 10 }, "StorageError"))
+      assert.deepStrictEqual(error.issues, [{
+        policy: "StorageError",
+        path: ["maxAtempts"],
+        message: "Unknown key \"maxAtempts\", did you mean \"maxAttempts\"?"
+      }])
+    }))
+
+  it.effect("PolicyService options: an unknown key names no policy", () =>
+    Effect.gen(function*() {
+      const error = yield* built(PolicyService.layer({ polices: { StorageError: { maxAttempts: 2 } } } as PolicyService.Options))
+      assert.deepStrictEqual(error.issues, [
+        { policy: "", path: ["polices"], message: "Unknown key \"polices\", did you mean \"policies\"?" }
+      ])
+      assert.strictEqual(
+        error.message,
+        "Invalid retry policy config: polices: Unknown key \"polices\", did you mean \"policies\"?"
+      )
+    }))
+})
+
+describe("a policy for a tag no declared family has", () => {
+  it.effect("is refused at layer build, naming the tag and the nearest declared tag, with nothing built", () =>
+    Effect.gen(function*() {
+      const error = yield* built(ErrorLayer.layer({
+        logFormat: false,
+        policies: { StorageEror: { maxAttempts: 5 }, NetworkError: { maxAttempts: 0 } }
+      }))
+      assert.strictEqual(error._tag, "PolicyConfigError")
+      if (error._tag !== "PolicyConfigError") return
+      assert.deepStrictEqual(error.issues.map((i) => [i.policy, i.path.join(".")]), [
+        ["StorageEror", ""],
+        ["NetworkError", "maxAttempts"]
+      ])
+      assert.include(
+        error.issues[0]!.message,
+        "No declared error family has the tag \"StorageEror\", did you mean \"StorageError\"?"
+      )
+      assert.include(error.issues[0]!.message, "Policy.forTag(\"StorageEror\", policy, { undeclared: true })")
+      assert.include(error.message, "StorageEror: No declared error family has the tag")
+    }))
+
+  it.effect("is refused by PolicyService alone too, and from a list of forTag entries", () =>
+    Effect.gen(function*() {
+      const record = yield* built(PolicyService.layer({ policies: { Legacy: { maxAttempts: 2 } } }))
+      assert.deepStrictEqual(record.issues.map((i) => i.policy), ["Legacy"])
+      assert.include(record.issues[0]!.message, "list its family in `errors`")
+      const list = yield* built(PolicyService.layer({ policies: [Policy.forTag("OutOfStok", { maxAttempts: 2 })], errors: [OutOfStock] }))
+      assert.include(list.issues[0]!.message, "did you mean \"OutOfStock\"?")
+    }))
+
+  it.effect("is accepted for declared families: common, listed in errors, bound with forFamily, BreakerOpenError", () =>
+    Effect.gen(function*() {
+      const service = yield* PolicyService.make({
+        policies: {
+          StorageError: { maxAttempts: 2 },
+          OutOfStock: { maxAttempts: 3 },
+          BreakerOpenError: { maxAttempts: 2 }
+        },
+        errors: [OutOfStock]
+      })
+      assert.deepStrictEqual([...service.policies.keys()], ["StorageError", "OutOfStock", "BreakerOpenError"])
+      yield* Layer.build(ErrorLayer.layer({
+        logFormat: false,
+        errors: [OutOfStock],
+        policies: [Policy.forTag("OutOfStock", { maxAttempts: 3 }), Policy.forFamily(CommonErrors.NetworkError, {})]
+      }))
+    }))
+
+  it.effect("applies when said to be for an undeclared error type", () =>
+    Effect.gen(function*() {
+      const op = scripted(repeat(9, () => new Legacy()))
+      const fiber = yield* op.effect.pipe(
+        Effect.retry(PolicyService.retry),
+        Effect.result,
+        Effect.forkChild,
+        Effect.provide(ErrorLayer.layer({
+          logFormat: false,
+          policies: [
+            Policy.forTag<Legacy>("Legacy", { maxAttempts: 3, baseDelay: 50, factor: 1 }, { undeclared: true })
+          ]
+        }))
+      )
+      yield* TestClock.adjust("1 minute")
+      yield* Fiber.join(fiber)
+      assert.deepStrictEqual(op.times, [0, 50, 100])
+    }))
+})
+
+describe("trip rules refuse unknown keys", () => {
+  it("a misspelt key of a rule's options is reported by validate, with the nearest name", () => {
+    const fromConfig = JSON.parse('{ "threshold": 0.5, "lastCalls": 20, "minimumCall": 5 }')
+    assert.deepStrictEqual(TripRule.validate(TripRule.failureRate(fromConfig)), [
+      { path: ["minimumCall"], message: "Unknown key \"minimumCall\", did you mean \"minimumCalls\"?" }
+    ])
+    const slow = JSON.parse('{ "slowerThan": "1 second", "threshold": 0.5, "lastDuration": "10 seconds", "bucket": 5 }')
+    assert.deepStrictEqual(TripRule.validate(TripRule.slowCallRate(slow)).map((i) => i.path), [["bucket"]])
+    // a well-formed rule is unchanged: equal to one built without the check, and valid
+    assert.deepStrictEqual(TripRule.validate(TripRule.failureRate({ threshold: 0.5, lastCalls: 20 })), [])
+  })
+
+  it("a rule value written by hand (or read from JSON) is checked against its kind's keys", () => {
+    const rule = JSON.parse('{ "_tag": "Consecutive", "failures": 3, "failurs": 4 }')
+    assert.deepStrictEqual(TripRule.validate(rule), [
+      { path: ["failurs"], message: "Unknown key \"failurs\", did you mean \"failures\"?" }
+    ])
+    const windowed = JSON.parse('{ "_tag": "FailureRate", "threshold": 0.5, "minimumCalls": 2, "window": { "_tag": "Calls", "size": 5, "sise": 1 } }')
+    assert.deepStrictEqual(TripRule.validate(windowed).map((i) => i.path), [["window", "sise"]])
+  })
+
+  it("a breaker given such a rule fails with a config error naming the key", () => {
+    const rule = TripRule.failureRate(JSON.parse('{ "treshold": 0.5, "lastCalls": 20 }'))
+    const exit = Effect.runSyncExit(Effect.scoped(CircuitBreaker.make("storage", { trip: rule })))
+    assert.isTrue(exit._tag === "Failure")
+    assert.include(String(Cause.squash((exit as any).cause)), "did you mean \"threshold\"?")
+  })
+})
