@@ -24,7 +24,7 @@ import {
 import * as ErrorFamily from "./ErrorFamily.js"
 import { fieldIssues } from "./internal/issues.js"
 import * as CircuitBreaker from "./CircuitBreaker.js"
-import { addCounterSource } from "./internal/metricSeries.js"
+import { addCounterSource, addGaugeSource } from "./internal/metricSeries.js"
 import { RateWindow } from "./internal/rateWindow.js"
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -484,10 +484,12 @@ const recentTransitions = 50
  * {@link ErrorTrackerConfigError} before anything starts.
  *
  * The figures are also published as effect metrics, read when metrics are exported (so recording updates no
- * metric itself): `resilience_errors_total{tag,code,kind,severity}`, `resilience_recoveries_total{outcome}`,
- * `resilience_events_dropped_total` and `resilience_subscriber_failures_total`, in the `Metric.MetricRegistry`
- * of the context the tracker is made in. Trackers sharing a registry add up in the same series. Closing the
- * scope takes this tracker's figures out of them, and a series with no tracker left out of the registry.
+ * metric itself), in the `Metric.MetricRegistry` of the context the tracker is made in: the counters
+ * `resilience_errors_total{tag,code,kind,severity}`, `resilience_recoveries_total{outcome}` (`succeeded`,
+ * `failed`, `unobserved`), `resilience_events_dropped_total` and `resilience_subscriber_failures_total`, and the
+ * gauge `resilience_recoveries_pending` (recoveries still running). Trackers sharing a registry add up in the
+ * same series. Closing the scope freezes this tracker's counts in the counters (a counter never goes down) and
+ * takes its pending recoveries out of the gauge; a series with no tracker left leaves the registry.
  *
  * **Example**
  *
@@ -542,9 +544,16 @@ export const make = (
     const subscriberStats = { delivered: 0, dropped: 0, failed: 0 }
     const removals: Array<() => void> = []
     // read at export time, after taking in what is queued, so exporters see exact figures
-    const series = (name: string, description: string, attributes: Record<string, string>, get: () => number) => {
+    // counters (`_total`, never decreasing) unless `gauge` (a level, which goes up and down)
+    const series = (
+      name: string,
+      description: string,
+      attributes: Record<string, string>,
+      get: () => number,
+      gauge = false
+    ) => {
       if (closed) return
-      removals.push(addCounterSource(context, name, description, attributes, () => {
+      removals.push((gauge ? addGaugeSource : addCounterSource)(context, name, description, attributes, () => {
         drain()
         return get()
       }))
@@ -756,11 +765,19 @@ export const make = (
       }))
     )
 
-    for (const outcome of ["pending", "succeeded", "failed", "unobserved"] as const) {
+    // an error's recovery is pending until its outcome is known, so pending is a level: a gauge, not an outcome
+    for (const outcome of ["succeeded", "failed", "unobserved"] as const) {
       series("resilience_recoveries_total", "Tracked errors followed by a retry or fallback, by outcome", {
         outcome
       }, () => recovery[outcome])
     }
+    series(
+      "resilience_recoveries_pending",
+      "Tracked errors whose retry or fallback is still running",
+      {},
+      () => recovery.pending,
+      true
+    )
     series(
       "resilience_events_dropped_total",
       "Tracked errors that skipped history and subscribers",

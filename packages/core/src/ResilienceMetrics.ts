@@ -127,7 +127,8 @@ type Counts = { -readonly [K in CallOutcome]: number }
 /**
  * Makes the metrics service over a tracker. Call outcomes are published as the effect counter
  * `resilience_calls_total{operation,outcome}`, read when metrics are exported, in the `Metric.MetricRegistry` of
- * the context it is made in (services sharing a registry add up); closing the scope takes them out.
+ * the context it is made in (services sharing a registry add up); closing the scope freezes its counts in the
+ * series (a counter never goes down), and a series with no service left leaves the registry.
  *
  * **Example**
  *

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Metric, Schema } from "effect"
+import { Effect, Exit, Fiber, Layer, Metric, Schema, Scope } from "effect"
 import { PrometheusMetrics } from "effect/observability"
 import { TestClock } from "effect/testing"
 import {
@@ -9,7 +9,8 @@ import {
   Policy,
   PolicyService,
   protect,
-  ResilienceMetrics
+  ResilienceMetrics,
+  TripRule
 } from "../src/index.js"
 import { repeat, scripted } from "./utils.js"
 
@@ -22,7 +23,7 @@ const Errors = ErrorLayer.layer({
   policies: [Policy.forFamily(StorageError, { maxAttempts: 3, baseDelay: "100 millis" })]
 })
 
-const run = <A, E>(effect: Effect.Effect<A, E, PolicyService.PolicyService>) =>
+const run = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.gen(function*() {
     const fiber = yield* Effect.forkChild(Effect.result(effect))
     yield* TestClock.adjust("1 minute")
@@ -201,4 +202,107 @@ describe("ResilienceMetrics", () => {
       assert.deepStrictEqual(yield* Schema.decodeEffect(ResilienceMetrics.SnapshotJson)(json), snapshot)
       assert.strictEqual(snapshot.errors.total, 1)
     }).pipe(Effect.provide(Errors)))
+})
+
+// one Prometheus scrape, as the ops routes serve it: the type of each family and the value of each series
+const scrape = Effect.map(PrometheusMetrics.format(), (text) => {
+  const types = new Map<string, string>()
+  const values = new Map<string, number>()
+  for (const line of text.split("\n")) {
+    const type = /^# TYPE (\S+) (\S+)$/.exec(line)
+    if (type !== null) types.set(type[1]!, type[2]!)
+    const sample = /^(resilience_[^\s{]+(?:\{[^}]*\})?) (\S+)$/.exec(line)
+    if (sample !== null) values.set(sample[1]!, Number(sample[2]))
+  }
+  return { types, values }
+})
+type Scrape = typeof scrape extends Effect.Effect<infer A> ? A : never
+
+describe("metric types", () => {
+  const Metered = ErrorLayer.layer({
+    logFormat: false,
+    policies: [Policy.forFamily(StorageError, { maxAttempts: 3, baseDelay: "100 millis" })],
+    breakers: { breakers: { bank: { trip: TripRule.consecutive(1), openDuration: "1 second" } } }
+  })
+
+  it.effect("every resilience_*_total series is a counter that never goes down; levels (pending) are gauges", () =>
+    Effect.gen(function*() {
+      const scrapes: Array<Scrape> = []
+      const take = Effect.flatMap(scrape, (s) => Effect.sync(() => scrapes.push(s)))
+      const pending = (s: Scrape) => s.values.get("resilience_recoveries_pending")
+      const bank = (s: Scrape, state: string) =>
+        s.values.get(`resilience_breaker_state{breaker="bank",state="${state}"}`)
+
+      // a second layer sharing the registry, closed half way: its figures must stay in the counters
+      const other = yield* Scope.make()
+      const otherContext = yield* Layer.buildWithScope(Layer.fresh(Metered), other)
+      yield* run(scripted(repeat(1, storage)).effect.pipe(protect({ operation: "items.save" }))).pipe(
+        Effect.provide(otherContext)
+      )
+      yield* run(Effect.fail(new NetworkError({ target: "bank" })).pipe(protect({ operation: "pay", breaker: "bank" })))
+        .pipe(Effect.provide(otherContext))
+      yield* take
+
+      // recoveries start: a failure waits for its retry, another for a fallback that is still running; the
+      // breaker opens
+      const op = scripted(repeat(2, storage))
+      const call = yield* Effect.forkChild(op.effect.pipe(protect({ operation: "items.save" })))
+      const fallback = yield* Effect.forkChild(Effect.fail(storage()).pipe(
+        protect({ operation: "items.load", recover: { StorageError: () => Effect.sleep("5 minutes") } })
+      ))
+      yield* Effect.forkChild(Effect.fail(new NetworkError({ target: "bank" })).pipe(
+        protect({ operation: "pay", breaker: "bank" }),
+        Effect.ignore
+      ))
+      yield* TestClock.adjust("50 millis")
+      yield* take
+      assert.strictEqual(pending(scrapes[1]!), 3) // and the retry of the call the breaker failed
+
+      // they resolve, one after the other; the breaker closes again
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.join(call)
+      yield* run(Effect.succeed(1).pipe(protect({ operation: "pay", breaker: "bank" })))
+      yield* take
+      yield* TestClock.adjust("10 minutes")
+      yield* Fiber.join(fallback)
+      yield* take
+      assert.strictEqual(pending(scrapes[3]!), 0)
+
+      yield* Scope.close(other, Exit.void)
+      yield* take
+      yield* run(Effect.fail(storage()).pipe(protect({ operation: "items.save" })))
+      yield* take
+
+      const last = scrapes[scrapes.length - 1]!
+      assert.strictEqual(last.types.get("resilience_recoveries_pending"), "gauge")
+      assert.isFalse(Array.from(last.values.keys()).some((k) => k.includes("outcome=\"pending\"")))
+      assert.deepStrictEqual(scrapes.map(pending), [0, 3, 1, 0, 0, 0], "pending: the recoveries in progress")
+      // a gauge may go down: the open "bank" breakers of both layers (the other's stays open: it gets no call)
+      assert.deepStrictEqual(scrapes.map((s) => bank(s, "open")), [1, 2, 1, 1, 0, 0])
+      const families = Array.from(last.types).filter(([name]) => name.startsWith("resilience_"))
+      assert.includeMembers(families.map(([name]) => name), [
+        "resilience_errors_total",
+        "resilience_calls_total",
+        "resilience_recoveries_total",
+        "resilience_recoveries_pending",
+        "resilience_events_dropped_total",
+        "resilience_subscriber_failures_total",
+        "resilience_breaker_state",
+        "resilience_breaker_calls_total",
+        "resilience_breaker_transitions_total"
+      ])
+      for (const [name, type] of families) {
+        assert.strictEqual(type, name.endsWith("_total") ? "counter" : "gauge", name)
+      }
+      for (let i = 1; i < scrapes.length; i++) {
+        for (const [series, before] of scrapes[i - 1]!.values) {
+          if (!/^resilience_\w+_total\b/.test(series)) continue
+          const after = scrapes[i]!.values.get(series)
+          assert.isDefined(after, `${series} disappeared at scrape ${i}`)
+          assert.isAtLeast(after!, before, `${series} went down at scrape ${i}`)
+        }
+      }
+      assert.strictEqual(last.values.get("resilience_recoveries_total{outcome=\"succeeded\"}"), 3)
+      assert.isAtLeast(last.values.get("resilience_breaker_transitions_total{breaker=\"bank\",to=\"open\"}")!, 2)
+    }).pipe(Effect.provide(Metered), Effect.provideService(Metric.MetricRegistry, new Map())))
 })

@@ -54,8 +54,23 @@ export const makeDispatcher = (policyFor: (error: unknown) => Policy.Policy<any>
 }
 
 /**
+ * A retry delay as a log line shows it, rounded (a jittered delay is a fraction of a millisecond off, and
+ * `Duration.format` would print its nanoseconds): whole milliseconds under a second (`11ms`, `<1ms` for a positive
+ * delay that rounds to zero), tenths of a second under a minute (`1.2s`), then whole seconds (`1m 31s`, `2h`).
+ */
+export const formatDelay = (delay: Duration.Duration): string => {
+  if (!Duration.isFinite(delay)) return Duration.format(delay)
+  const millis = Math.max(0, Duration.toMillis(delay))
+  const rounded = Math.round(millis)
+  if (rounded < 1000) return rounded === 0 && millis > 0 ? "<1ms" : `${rounded}ms`
+  const tenths = Math.round(millis / 100)
+  if (tenths < 600) return `${tenths / 10}s`
+  return Duration.format(Duration.seconds(Math.round(millis / 1000)))
+}
+
+/**
  * The line logged for a failure that will be retried, at its policy's level: `<subject> failed on attempt N,
- * retrying in D`, annotated with the run's attempt, the tag's attempt and the delay.
+ * retrying in D` (D rounded by {@link formatDelay}), annotated with the run's attempt, the tag's attempt and the delay.
  */
 export const logRetry = (
   logger: ErrorLogger.ErrorLogger,
@@ -66,7 +81,7 @@ export const logRetry = (
 ): Effect.Effect<void> =>
   logger.log(
     decision.policy.logLevel,
-    `${operation ?? decision.tag} failed on attempt ${decision.total}, retrying in ${Duration.format(delay)}`,
+    `${operation ?? decision.tag} failed on attempt ${decision.total}, retrying in ${formatDelay(delay)}`,
     error,
     {
       operation,

@@ -3,6 +3,8 @@ import { Context, Metric } from "effect"
 interface Shared {
   readonly sources: Set<() => number>
   readonly registration: Metric.Registration
+  /** Counters only: the last values of the sources removed while others remained. */
+  retired: number
 }
 
 // one entry per series per registry: two trackers (two ErrorLayer builds) exporting the same series add up,
@@ -13,6 +15,10 @@ const shared = new WeakMap<Metric.MetricRegistry, Map<string, Shared>>()
  * Adds a source to a counter series read at export time, in the registry of `context`. The series reports the sum
  * of its sources and is removed from the registry with its last source. Returns the function that removes this
  * source.
+ *
+ * A counter never goes down while it is exported: `get` must never decrease (a level that can is a gauge, see
+ * {@link addGaugeSource}), and a source removed while others remain leaves its last value in the series, so that
+ * closing one of two trackers sharing a registry is not read by Prometheus as a counter reset.
  */
 export const addCounterSource = (
   context: Context.Context<never>,
@@ -22,7 +28,10 @@ export const addCounterSource = (
   get: () => number
 ): () => void => addSource("counter", context, name, description, attributes, get)
 
-/** As {@link addCounterSource}, for a gauge series (the sum of its sources' current values). */
+/**
+ * As {@link addCounterSource}, for a gauge series: a level, which may go down. It reports the sum of its sources'
+ * current values, and a removed source's value leaves it.
+ */
 export const addGaugeSource = (
   context: Context.Context<never>,
   name: string,
@@ -47,7 +56,7 @@ const addSource = (
   if (entry === undefined) {
     const sources = new Set<() => number>()
     const sum = () => {
-      let total = 0
+      let total = created.retired
       for (const source of sources) total += source()
       return total
     }
@@ -61,15 +70,21 @@ const addSource = (
         ...hooks,
         get: () => ({ value: sum() })
       })
-    entry = { sources, registration }
+    const created: Shared = { sources, registration, retired: 0 }
+    entry = created
     series.set(key, entry)
   }
-  const { sources, registration } = entry
+  const found = entry
+  const { sources, registration } = found
   const source = () => get()
   sources.add(source)
   return () => {
-    if (!sources.delete(source) || sources.size > 0) return
+    if (!sources.has(source)) return
+    // read before it leaves: a counter keeps what this source counted
+    if (kind === "counter" && sources.size > 1) found.retired += source()
+    sources.delete(source)
+    if (sources.size > 0) return
     registration.remove()
-    if (series.get(key)?.sources === sources) series.delete(key)
+    if (series.get(key) === found) series.delete(key)
   }
 }
