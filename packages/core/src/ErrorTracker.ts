@@ -22,7 +22,7 @@ import {
   Stream
 } from "effect"
 import * as ErrorFamily from "./ErrorFamily.js"
-import { fieldIssues } from "./internal/issues.js"
+import { schemaIssues } from "./internal/unknownKeys.js"
 import * as CircuitBreaker from "./CircuitBreaker.js"
 import { addCounterSource, addGaugeSource } from "./internal/metricSeries.js"
 import { RateWindow } from "./internal/rateWindow.js"
@@ -469,9 +469,7 @@ const SubscribeLimits = Schema.Struct({
 })
 
 const configError = (issue: SchemaIssue.Issue) =>
-  new ErrorTrackerConfigError({
-    issues: fieldIssues(issue).map((i) => ({ path: i.path.map(String), message: i.message }))
-  })
+  new ErrorTrackerConfigError({ issues: schemaIssues(issue) })
 
 const decodeLimits = Schema.decodeUnknownEffect(SubscribeLimits)
 

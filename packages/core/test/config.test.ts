@@ -303,3 +303,14 @@ describe("trip rules refuse unknown keys", () => {
     assert.include(String(Cause.squash((exit as any).cause)), "did you mean \"threshold\"?")
   })
 })
+
+describe("tracker options refuse unknown keys with the nearest name", () => {
+  it("a misspelt tracker key fails ErrorLayer with did you mean", async () => {
+    const options = JSON.parse('{ "tracker": { "histroySize": 10 } }') as ErrorLayer.Options
+    const error = await Effect.runPromise(Effect.scoped(built(ErrorLayer.layer({ ...options, logFormat: false }))))
+    assert.strictEqual(error._tag, "ErrorTrackerConfigError")
+    assert.deepStrictEqual((error as any).issues, [
+      { path: ["histroySize"], message: "Unknown key \"histroySize\", did you mean \"historySize\"?" }
+    ])
+  })
+})
