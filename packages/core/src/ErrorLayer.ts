@@ -22,7 +22,8 @@ import * as ResilienceMetrics from "./ResilienceMetrics.js"
  * Options of {@link layer}.
  *
  * - `errors`: your families, listed in the registry with the common ones and those `policies` name.
- * - `defaultPolicy` and `policies`: see `PolicyService.Options`.
+ * - `defaultPolicy`, `policies` and `undeclaredTags` (tags of policies meant for error types that are not declared
+ *   families): see `PolicyService.Options`.
  * - `logFormat`: `"pretty"` or `"json"`; without it, `LOG_FORMAT` is read. `false` leaves the logger alone.
  * - `alertCapacity`: alerts buffered per subscriber before the oldest are dropped (default 1024).
  * - `tracker`: options of the error tracker (history size, rate window, buffers), see `ErrorTracker.Options`.
@@ -38,6 +39,7 @@ export interface Options {
   readonly errors?: ReadonlyArray<ErrorFamily.Any> | undefined
   readonly defaultPolicy?: PolicyService.Options["default"]
   readonly policies?: PolicyService.Options["policies"]
+  readonly undeclaredTags?: PolicyService.Options["undeclaredTags"]
   readonly logFormat?: ErrorLogger.Format | false | undefined
   readonly alertCapacity?: number | undefined
   readonly tracker?: ErrorTracker.Options | undefined
@@ -48,6 +50,7 @@ const optionKeys = knownKeys<Options>({
   errors: true,
   defaultPolicy: true,
   policies: true,
+  undeclaredTags: true,
   logFormat: true,
   alertCapacity: true,
   tracker: true,
@@ -90,7 +93,8 @@ export class ErrorLayerConfigError extends Schema.TaggedError<ErrorLayerConfigEr
   issues: Schema.Array(Schema.Struct({ path: Schema.Array(Schema.String), message: Schema.String }))
 }) {
   override get message(): string {
-    return `Invalid ErrorLayer options: ${this.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`
+    const issues = this.issues.map((i) => i.path.length === 0 ? i.message : `${i.path.join(".")}: ${i.message}`)
+    return `Invalid ErrorLayer options: ${issues.join("; ")}`
   }
 }
 
@@ -153,7 +157,8 @@ export const layer = (options: Options = {}): Layer.Layer<Services, Error> => {
       const policies = yield* PolicyService.make({
         default: options.defaultPolicy,
         policies: options.policies,
-        errors: options.errors
+        errors: options.errors,
+        undeclaredTags: options.undeclaredTags
       })
       const registry = yield* ErrorRegistry.make([...(options.errors ?? []), ...policies.families])
       return Context.make(PolicyService.PolicyService, policies).pipe(

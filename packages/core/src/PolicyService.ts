@@ -11,7 +11,7 @@ import * as ErrorFamily from "./ErrorFamily.js"
 import * as ErrorLogger from "./ErrorLogger.js"
 import { logRetry, makeDispatcher, type RetryDecision as Decision } from "./internal/dispatch.js"
 import { recorderFor } from "./internal/track.js"
-import { isRecord, knownKeys, optionIssues, suggest } from "./internal/unknownKeys.js"
+import { isRecord, knownKeys, optionIssues, show, suggest } from "./internal/unknownKeys.js"
 import * as Policy from "./Policy.js"
 
 /**
@@ -52,8 +52,8 @@ export class PolicyService extends Context.Service<PolicyService, PolicyServiceS
  *   `Policy.forTag(tag, policy)` entries, or a record keyed by error tag (convenient for config files).
  * - A policy keyed by a tag must be for a declared family: a common one (`CommonErrors`), `BreakerOpenError`, one
  *   listed in `errors` or one bound with `Policy.forFamily`. Any other tag is refused (a misspelt tag would never
- *   apply), unless it is given with `Policy.forTag(tag, policy, { undeclared: true })`, for an error type that is
- *   not a declared family.
+ *   apply), unless it is given with `Policy.forTag(tag, policy, { undeclared: true })`, or listed in
+ *   `undeclaredTags` (the form a config file can say), for an error type that is not a declared family.
  * - `errors`: the families declared besides the common ones and those bound with `Policy.forFamily`
  *   (`ErrorLayer` passes its own `errors`).
  * - Without `default`, the default policy is `{ maxAttempts: 3, baseDelay: "100 millis", factor: 2 }`.
@@ -69,9 +69,10 @@ export interface Options {
     | Readonly<Record<string, Policy.Input<any>>>
     | undefined
   readonly errors?: ReadonlyArray<ErrorFamily.Any> | undefined
+  readonly undeclaredTags?: ReadonlyArray<string> | undefined
 }
 
-const optionKeys = knownKeys<Options>({ default: true, policies: true, errors: true })
+const optionKeys = knownKeys<Options>({ default: true, policies: true, errors: true, undeclaredTags: true })
 
 const businessPolicy = Policy.noRetry({ logLevel: "Debug" })
 const unrecoverablePolicy = Policy.noRetry({ logLevel: "Error" })
@@ -83,10 +84,16 @@ const undeclaredTagMessage = (tag: string, declared: Iterable<string>): string =
   const undeclared = `Policy.forTag(${JSON.stringify(tag)}, policy, { undeclared: true })`
   return near === undefined
     ? `No declared error family has the tag ${JSON.stringify(tag)}: list its family in \`errors\`, or bind a ` +
-      `policy for an error type that is not a family with ${undeclared}`
+      `policy for an error type that is not a family with ${undeclared} (or list the tag in \`undeclaredTags\`)`
     : `No declared error family has the tag ${JSON.stringify(tag)}, did you mean ${JSON.stringify(near)}? A ` +
-      `policy for an error type that is not a family is bound with ${undeclared}`
+      `policy for an error type that is not a family is bound with ${undeclared}, or its tag listed in ` +
+      "`undeclaredTags`"
 }
+
+// a declared family: a class carrying its static description
+const isFamily = (u: unknown): u is ErrorFamily.Any =>
+  typeof u === "function" && isRecord((u as { readonly family?: unknown }).family) &&
+  typeof (u as ErrorFamily.Any).family.tag === "string"
 
 const toPolicy = (input: Policy.Input<any>, name: string) =>
   Policy.isPolicy(input) ? Effect.succeed(input) : Policy.fromConfig(input, name)
@@ -121,9 +128,20 @@ export const make = (options: Options = {}): Effect.Effect<PolicyServiceShape, P
     const families: Array<ErrorFamily.Any> = []
     // tags bound by tag alone, which must be those of declared families unless said to be undeclared
     const checkedTags: Array<string> = []
+    const fail = (path: Array<string>, message: string) => issues.push({ policy: "", path, message })
+    const undeclaredTags = options.undeclaredTags ?? []
+    if (!Array.isArray(undeclaredTags) || !undeclaredTags.every((tag) => typeof tag === "string")) {
+      fail(["undeclaredTags"], `Expected a list of error tags, got ${show(undeclaredTags)}`)
+    }
+    const errors = options.errors ?? []
+    if (!Array.isArray(errors) || !errors.every(isFamily)) {
+      fail(["errors"], `Expected a list of error families (ErrorFamily.TaggedError classes), got ${show(errors)}`)
+    }
     if (Array.isArray(options.policies)) {
-      for (const entry of options.policies as ReadonlyArray<Policy.ForFamily | Policy.ForTag>) {
-        if ("family" in entry) {
+      for (const [index, entry] of (options.policies as ReadonlyArray<Policy.ForFamily | Policy.ForTag>).entries()) {
+        if (!isRecord(entry) || !("family" in entry || "tag" in entry)) {
+          fail(["policies", String(index)], `Expected Policy.forFamily(...) or Policy.forTag(...), got ${show(entry)}`)
+        } else if ("family" in entry) {
           families.push(entry.family)
           entries.push([entry.family.family.tag, entry.policy])
         } else {
@@ -131,17 +149,24 @@ export const make = (options: Options = {}): Effect.Effect<PolicyServiceShape, P
           entries.push([entry.tag, entry.policy])
         }
       }
+    } else if (options.policies !== undefined && !isRecord(options.policies)) {
+      fail(
+        ["policies"],
+        `Expected a list of Policy.forFamily / Policy.forTag entries or a record by error tag, got ${show(options.policies)}`
+      )
     } else if (options.policies !== undefined) {
       for (const entry of Object.entries(options.policies as Record<string, Policy.Input<any>>)) {
         checkedTags.push(entry[0])
         entries.push(entry)
       }
     }
+    if (issues.length > 0) return yield* new Policy.PolicyConfigError({ issues })
     if (checkedTags.length > 0) {
       const declared = new Set(
-        [...CommonErrors.families, BreakerOpenError, ...(options.errors ?? []), ...families].map((f) => f.family.tag)
+        [...CommonErrors.families, BreakerOpenError, ...errors, ...families].map((f) => f.family.tag)
       )
       for (const tag of checkedTags) {
+        if (undeclaredTags.includes(tag)) continue
         if (!declared.has(tag)) issues.push({ policy: tag, path: [], message: undeclaredTagMessage(tag, declared) })
       }
     }

@@ -10,7 +10,7 @@
  * @since 0.1.0
  */
 import { Duration } from "effect"
-import { type KeyIssue, unknownKeys } from "./internal/unknownKeys.js"
+import { type KeyIssue, knownKeys, unknownKeys } from "./internal/unknownKeys.js"
 
 /**
  * Opens the breaker after `failures` counted failures in a row; a success starts the count again.
@@ -117,7 +117,16 @@ export type SlowCallRateOptions = FailureRateOptions & { readonly slowerThan: Du
  */
 export const consecutive = (failures: number): TripRule => ({ _tag: "Consecutive", failures })
 
-const failureRateKeys = ["threshold", "minimumCalls", "lastCalls", "lastDuration", "buckets"]
+// the options' keys, listed so that the lists cannot fall behind the types
+const rateOptionKeys = {
+  threshold: true,
+  minimumCalls: true,
+  lastCalls: true,
+  lastDuration: true,
+  buckets: true
+} as const
+const failureRateKeys = knownKeys<FailureRateOptions>(rateOptionKeys)
+const slowCallRateKeys = knownKeys<SlowCallRateOptions>({ ...rateOptionKeys, slowerThan: true })
 
 // The unknown keys of a constructor's options (`{ treshold: 0.5 }` from a config file) are kept on the rule it
 // built, out of sight of comparisons and JSON, so that `validate` (and so the breaker that gets the rule) reports
@@ -196,7 +205,7 @@ export const slowCallRate = (options: SlowCallRateOptions): TripRule =>
     minimumCalls: options.minimumCalls ?? (options.lastCalls ?? 10),
     slowerThan: Duration.fromInput(options.slowerThan).pipe((o) => o._tag === "Some" ? o.value : Duration.infinity),
     window: windowOf(options)
-  }, unknownKeys(options, [...failureRateKeys, "slowerThan"]))
+  }, unknownKeys(options, slowCallRateKeys))
 
 const isCount = (n: unknown): n is number => typeof n === "number" && Number.isInteger(n) && n >= 1
 

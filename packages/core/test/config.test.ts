@@ -314,3 +314,34 @@ describe("tracker options refuse unknown keys with the nearest name", () => {
     ])
   })
 })
+
+describe("malformed policy sections are config errors, not crashes", () => {
+  const issuesOf = async (options: unknown) => {
+    const error = await Effect.runPromise(
+      Effect.scoped(built(ErrorLayer.layer({ ...(options as ErrorLayer.Options), logFormat: false })))
+    )
+    assert.strictEqual(error._tag, "PolicyConfigError")
+    return (error as Policy.PolicyConfigError).issues.map((i) => `${i.path.join(".")}: ${i.message}`)
+  }
+
+  it("policies, errors and undeclaredTags of the wrong shape name the field", async () => {
+    assert.match((await issuesOf({ policies: null }))[0]!, /^policies: Expected a list of Policy.forFamily/)
+    assert.match((await issuesOf({ policies: "abc" }))[0]!, /^policies: Expected a list/)
+    assert.match((await issuesOf({ policies: [null] }))[0]!, /^policies.0: Expected Policy.forFamily\(...\) or Policy.forTag/)
+    assert.match((await issuesOf({ errors: {} }))[0]!, /^errors: Expected a list of error families/)
+    assert.match((await issuesOf({ undeclaredTags: "RequestError" }))[0]!, /^undeclaredTags: Expected a list of error tags/)
+  })
+
+  it("a config file binds a policy to an undeclared error type by listing its tag in undeclaredTags", async () => {
+    const config = JSON.parse('{ "policies": { "RequestError": { "maxAttempts": 2 } }, "undeclaredTags": ["RequestError"] }')
+    const services = await Effect.runPromise(Effect.scoped(Layer.build(ErrorLayer.layer({ ...config, logFormat: false }))))
+    assert.isDefined(services)
+    const refused = await issuesOf({ policies: { RequestError: { maxAttempts: 2 } } })
+    assert.match(refused[0]!, /No declared error family has the tag "RequestError".*undeclaredTags/)
+  })
+
+  it("ErrorLayer options that are not an object name no empty path", async () => {
+    const error = await Effect.runPromise(Effect.scoped(built(ErrorLayer.layer(null as unknown as ErrorLayer.Options))))
+    assert.strictEqual(error.message, "Invalid ErrorLayer options: Expected an object, got null")
+  })
+})

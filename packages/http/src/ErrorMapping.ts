@@ -12,8 +12,10 @@ import * as Problem from "./Problem.js"
 
 /**
  * What an override gives for one tag: a status alone, or a status with the problem's `title`, `type` URI,
- * `detail` and `code`. For a classified error, `detail` and `code` default to its public message and its code;
- * for an unclassified one to the title and `resilience.E0000`.
+ * `detail` and `code`. For a classified error, `detail` and `code` default to its public message and its code.
+ * For an unclassified one (a `Data.TaggedError` the override makes mappable), `detail` defaults to the title and
+ * `code` to the tag itself (`PaymentDeclined`), never to the defect code `resilience.E0000`: give it a `code`
+ * (`shop.E0402`) to fit the service's codes. `type` defaults as {@link Options} `typeBase` says.
  *
  * @since 0.1.0
  * @category models
@@ -42,9 +44,11 @@ export type Overrides = { readonly [tag: string]: Override }
  * - `validationStatus`: the status of `ValidationError` (400, or 422 for APIs that separate syntax from
  *   semantics). Default 400.
  * - `businessStatus`: the status of business errors with no more specific default. Default 422.
- * - `typeBase`: when set, a classified problem's `type` is `typeBase + code` (e.g.
- *   `https://docs.example.com/problems/shop.E0001`); otherwise `about:blank`, with the reason phrase as title,
- *   as RFC 9457 asks.
+ * - `typeBase`: when set, a problem's `type` is `typeBase + code` (e.g.
+ *   `https://docs.example.com/problems/shop.E0001`) for a classified error and for an override that gives a
+ *   `code`, and `typeBase` + the tag in kebab case (`.../payment-declined`) for an unclassified error whose
+ *   override gives none; defects and unmapped errors stay `about:blank`. Without it, `type` is `about:blank`
+ *   (the reason phrase as title, as RFC 9457 asks), unless an override gives one.
  *
  * @since 0.1.0
  * @category models
@@ -114,6 +118,33 @@ export interface ErrorMapping<Tags extends string = never> {
 }
 
 const unknownCode = "resilience.E0000"
+
+/**
+ * The tag of an error in kebab case, as a problem type URI ends for an override of an unclassified error that
+ * gives no code: `PaymentDeclined` is `payment-declined`, `HTTPFailure` `http-failure`. Characters other than
+ * ASCII letters and digits become `-`; a tag with none of them is percent-encoded as it is.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { ErrorMapping } from "@effect-resilience/http"
+ *
+ * ErrorMapping.slugOf("PaymentDeclined") // "payment-declined"
+ * ErrorMapping.slugOf("HTTPFailure") // "http-failure"
+ * ```
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const slugOf = (tag: string): string => {
+  const slug = tag
+    .replace(/([a-z0-9])([A-Z])/g, "$1-$2")
+    .replace(/([A-Z]+)([A-Z][a-z])/g, "$1-$2")
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "-")
+    .replace(/^-+|-+$/g, "")
+  return slug === "" ? encodeURIComponent(tag) : slug
+}
 
 const byTag = (tag: string, options: Options<Overrides>): number | undefined => {
   switch (tag) {
@@ -250,6 +281,8 @@ const timeoutDetail = new CommonErrors.TimeoutError({ operation: "request", time
  *   validationStatus: 422
  * })
  * mapping.statusOf(new PaymentDeclined()) // 402
+ * // not a family and no `code` in its override: the tag is its code
+ * mapping.problem(new PaymentDeclined(), { path: "/pay", requestId: "r1" }).code // "PaymentDeclined"
  * mapping.statusOf(new CommonErrors.StorageError({ operation: "save" })) // 502
  * mapping.problem(new CommonErrors.ValidationError({ issues: [{ path: ["name"], message: "is missing" }] }),
  *   { path: "/save", requestId: "r1" }).errors // [{ pointer: "#/name", detail: "is missing" }]
@@ -268,12 +301,16 @@ export const make = <const O extends Overrides = {}>(options: Options<O> = {}): 
     const override = overrideOf(opts, tag)
     const status = override?.status ?? defaultStatus(error, opts)
     const classified = ErrorFamily.isClassified(error)
-    const code = override?.code ?? (classified ? error.code : Cause.isTimeoutError(error) ? "resilience.E0006" : unknownCode)
+    const isTimeout = Cause.isTimeoutError(error)
+    // an override that makes an unclassified error mappable: it is an answer of the API, not a defect
+    const overridden = override !== undefined && !classified && !isTimeout && tag !== undefined
+    const code = override?.code ??
+      (classified ? error.code : isTimeout ? "resilience.E0006" : overridden ? tag : unknownCode)
     const title = override?.title ?? Problem.reasonPhrase(status)
     const fullDetail = override?.detail ??
       (classified
         ? error.publicMessage
-        : Cause.isTimeoutError(error)
+        : isTimeout
         ? timeoutDetail
         : override !== undefined
         ? title
@@ -282,7 +319,11 @@ export const make = <const O extends Overrides = {}>(options: Options<O> = {}): 
       ? `The request is invalid: ${error.issues.length} fields failed; the first ${limits.errors} are listed.`
       : cut(fullDetail, limits.detail)
     const type = override?.type ??
-      (opts.typeBase !== undefined && code !== unknownCode ? `${opts.typeBase}${code}` : "about:blank")
+      (opts.typeBase === undefined || code === unknownCode
+        ? "about:blank"
+        : overridden && override.code === undefined
+        ? `${opts.typeBase}${slugOf(tag)}`
+        : `${opts.typeBase}${code}`)
     const errors = fieldProblemsOf(error)
     const retryAfterSeconds = retryAfterSecondsOf(error)
     return {
@@ -292,7 +333,7 @@ export const make = <const O extends Overrides = {}>(options: Options<O> = {}): 
       detail,
       instance: request.path,
       code,
-      tag: classified || override !== undefined || Cause.isTimeoutError(error) ? tag ?? "UnknownError" : "UnknownError",
+      tag: classified || override !== undefined || isTimeout ? tag ?? "UnknownError" : "UnknownError",
       requestId: request.requestId,
       ...(errors !== undefined ? { errors } : {}),
       ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {})

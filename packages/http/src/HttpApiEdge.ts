@@ -10,13 +10,16 @@
  *   `errors` entry per failing field) and defects (500, generic detail).
  * - `edge.layer`, the edge's global `HttpRouter` middleware, applies to an `HttpApi` served through `HttpRouter`
  *   as to any route: request ids, the request log, the body size limit.
+ * - `HttpApiEdge.annotations(edge)` (on the API, with `.annotateMerge`) completes the OpenAPI document with what
+ *   the edge answers on every endpoint: 413 and 415 problems for every endpoint with a request body, the request
+ *   id header on every response, `Retry-After` on the statuses that carry it.
  *
  * @since 0.1.0
  */
-import { Cause, Context, Effect, Layer, Schema, SchemaGetter, type SchemaIssue } from "effect"
+import { Cause, Context, Effect, JsonSchema, Layer, Schema, SchemaGetter, type SchemaIssue } from "effect"
 import { HttpServerRequest } from "effect/http"
-import { HttpApiError, type HttpApiEndpoint, HttpApiMiddleware, HttpApiSchema } from "effect/http-api"
-import { CommonErrors, ErrorFamily } from "@effect-resilience/core"
+import { HttpApiError, type HttpApiEndpoint, HttpApiMiddleware, HttpApiSchema, OpenApi } from "effect/http-api"
+import { CircuitBreaker, CommonErrors, ErrorFamily } from "@effect-resilience/core"
 import type * as ErrorMapping from "./ErrorMapping.js"
 import type * as HttpEdge from "./HttpEdge.js"
 import { isRequestSlot, type RequestSlot, validationOf } from "./internal/clientErrors.js"
@@ -62,12 +65,12 @@ export type Family = Schema.Top & { readonly family: ErrorFamily.FamilyInfo }
  * @since 0.1.0
  * @category models
  */
-export interface ErrorSchema<F extends Family> extends Schema.decodeTo<Schema.toType<F>, Schema.Top> {}
+export interface ErrorSchema<F extends Family> extends Schema.decodeTo<Schema.toType<F>, ProblemFormat.BodySchema> {}
 
 // one body schema per format and status, so families sharing a status share one OpenAPI component
-const bodySchemas = new WeakMap<ProblemFormat.ProblemFormat, Map<number, Schema.Top>>()
+const bodySchemas = new WeakMap<ProblemFormat.ProblemFormat, Map<number, ProblemFormat.BodySchema>>()
 
-const bodySchemaOf = (format: ProblemFormat.ProblemFormat, status: number): Schema.Top => {
+const bodySchemaOf = (format: ProblemFormat.ProblemFormat, status: number): ProblemFormat.BodySchema => {
   let byStatus = bodySchemas.get(format)
   if (byStatus === undefined) bodySchemas.set(format, byStatus = new Map())
   let schema = byStatus.get(status)
@@ -194,6 +197,7 @@ export const error = <Tags extends string, F extends Family>(
  * )
  * const Api = HttpApi.make("shop").add(Items).middleware(HttpApiEdge.Middleware)
  *   .annotate(HttpApi.ParseOptions, { errors: "all" })
+ *   .annotateMerge(HttpApiEdge.annotations(Edge)) // OpenAPI: 413/415, x-request-id and Retry-After
  *
  * const ItemsLive = HttpApiBuilder.group(Api, "items", (handlers) =>
  *   handlers.handle("get", ({ params }) =>
@@ -361,3 +365,176 @@ export const layer = <Tags extends string>(edge: HttpEdge.HttpEdge<Tags>): Layer
         )
       )
     }))
+
+type Json = Record<string, any>
+
+const isObject = (u: unknown): u is Json => typeof u === "object" && u !== null && !Array.isArray(u)
+
+const operationKeys = ["get", "put", "post", "delete", "options", "head", "patch", "trace"] as const
+
+// every operation of a document, QUERY operations (under x-oai-additionalOperations) included
+const operationsOf = (spec: Json): Array<Json> => {
+  const out: Array<Json> = []
+  for (const item of Object.values(isObject(spec.paths) ? spec.paths : {})) {
+    if (!isObject(item)) continue
+    for (const key of operationKeys) if (isObject(item[key])) out.push(item[key])
+    const more = item["x-oai-additionalOperations"]
+    if (isObject(more)) for (const op of Object.values(more)) if (isObject(op)) out.push(op)
+  }
+  return out
+}
+
+// the OpenAPI 3.1 JSON Schema of a problem body, as effect documents declared errors (excess properties refused),
+// and the component definitions it refers to
+const openApiSchemaOf = (schema: Schema.Top): { readonly schema: Json; readonly definitions: Json } => {
+  const document = Schema.toJsonSchemaDocument(Schema.toCodecJson(schema), { onExcessProperty: "error" })
+  const multi = JsonSchema.toMultiDocumentOpenApi3_1({
+    dialect: document.dialect,
+    schemas: [document.schema],
+    definitions: document.definitions
+  })
+  return { schema: multi.schemas[0] as Json, definitions: multi.definitions }
+}
+
+/**
+ * The OpenAPI transformation of an edge: it adds to a generated document (`OpenApi.fromApi`, or the one served at
+ * `openapiPath`) what the edge answers on every endpoint, whether declared or not.
+ *
+ * **Details**
+ *
+ * - Every operation with a request body gets the 413 (`PayloadTooLargeError`, `resilience.E0103`) and 415
+ *   (`UnsupportedMediaTypeError`, `resilience.E0102`) responses, at the statuses the edge's mapping gives them,
+ *   with the format's problem schema and content type. A status the operation already documents with the format's
+ *   content type is left as it is.
+ * - Every response gets the edge's request id header (`X-Request-Id`, or `requestIdHeader`): the problems the
+ *   edge answers always carry it, other responses with `edge.layer` installed (as the examples have it).
+ * - The responses at the statuses of `BreakerOpenError` and `UnavailableError` (503 by default) get an optional
+ *   `Retry-After` header, in seconds.
+ *
+ * Use {@link annotations} to install it; this function is for composing with a transformation of your own.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { HttpApi, HttpApiGroup, OpenApi } from "effect/http-api"
+ * import { HttpApiEdge, HttpEdge } from "@effect-resilience/http"
+ *
+ * const Edge = HttpEdge.make()
+ * const edgeDocs = HttpApiEdge.openApi(Edge)
+ *
+ * const Api = HttpApi.make("shop").add(HttpApiGroup.make("items")).middleware(HttpApiEdge.Middleware)
+ *   .annotate(OpenApi.Transform, (spec) => ({ ...edgeDocs(spec), "x-owner": "team-shop" }))
+ * ```
+ *
+ * @since 0.1.0
+ * @category openapi
+ */
+export const openApi = <Tags extends string>(edge: HttpEdge.HttpEdge<Tags>) => (spec: Json): Json => {
+  const { contentType } = edge.format
+  const requestIdHeader = edge.requestIdHeader.toLowerCase()
+  // status -> the tags the edge answers there on every endpoint with a body
+  const bodyStatuses = new Map<number, Array<string>>()
+  for (const family of [RequestErrors.PayloadTooLargeError, RequestErrors.UnsupportedMediaTypeError]) {
+    const status = edge.mapping.statusOfFamily(family.family)
+    bodyStatuses.set(status, [...(bodyStatuses.get(status) ?? []), family.family.tag])
+  }
+  const retryStatuses = new Set(
+    [CircuitBreaker.BreakerOpenError, CommonErrors.UnavailableError].map((family) =>
+      String(edge.mapping.statusOfFamily(family.family))
+    )
+  )
+  const components: Json = isObject(spec.components) ? spec.components : (spec.components = {})
+  const schemas: Json = isObject(components.schemas) ? components.schemas : (components.schemas = {})
+  const problemSchemas = new Map<number, Json>()
+  const problemSchemaOf = (status: number): Json => {
+    let schema = problemSchemas.get(status)
+    if (schema === undefined) {
+      const generated = openApiSchemaOf(bodySchemaOf(edge.format, status))
+      // a component a declared error already gave (the same body schema) is kept
+      for (const [name, definition] of Object.entries(generated.definitions)) {
+        if (!Object.hasOwn(schemas, name)) schemas[name] = definition
+      }
+      problemSchemas.set(status, schema = generated.schema)
+    }
+    return schema
+  }
+  for (const op of operationsOf(spec)) {
+    const responses: Json = isObject(op.responses) ? op.responses : (op.responses = {})
+    if (op.requestBody !== undefined) {
+      for (const [status, tags] of bodyStatuses) {
+        const key = String(status)
+        const existing = responses[key]
+        if (!isObject(existing)) {
+          const content = { [contentType]: { schema: problemSchemaOf(status) } }
+          responses[key] = { description: tags.join(" | "), content }
+        } else if (!isObject(existing.content) || existing.content[contentType] === undefined) {
+          const content = isObject(existing.content) ? existing.content : {}
+          existing.content = { ...content, [contentType]: { schema: problemSchemaOf(status) } }
+          existing.description = [existing.description, ...tags]
+            .filter((d) => typeof d === "string" && d !== "")
+            .join(" | ")
+        }
+      }
+    }
+    for (const [status, response] of Object.entries(responses)) {
+      if (!isObject(response)) continue
+      const headers: Json = isObject(response.headers) ? response.headers : (response.headers = {})
+      if (!Object.hasOwn(headers, requestIdHeader)) {
+        headers[requestIdHeader] = {
+          description: "The request's id: the client's when well-formed, else a generated one. A problem body " +
+            "repeats it as `requestId`.",
+          required: true,
+          schema: { type: "string" }
+        }
+      }
+      if (retryStatuses.has(status) && !Object.hasOwn(headers, "retry-after")) {
+        headers["retry-after"] = {
+          description: "For a rejection (an open circuit breaker, an unavailable dependency that said when): " +
+            "the seconds until a retry may succeed.",
+          required: false,
+          schema: { type: "integer", minimum: 1 }
+        }
+      }
+    }
+  }
+  return spec
+}
+
+/**
+ * The OpenAPI annotations of an edge, for `HttpApi.annotateMerge`: the document generated for the API
+ * (`OpenApi.fromApi`, and the one served at `openapiPath`) lists what the edge answers on every endpoint (see
+ * {@link openApi}): 413 and 415 problems for every endpoint with a request body, the request id header on every
+ * response, and `Retry-After` on the statuses of rejections.
+ *
+ * **Details**
+ *
+ * It sets the API's `OpenApi.Transform`; to add a transformation of your own, compose it with {@link openApi}
+ * instead.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Schema } from "effect"
+ * import { HttpApi, HttpApiEndpoint, HttpApiGroup, OpenApi } from "effect/http-api"
+ * import { CommonErrors } from "@effect-resilience/core"
+ * import { HttpApiEdge, HttpEdge } from "@effect-resilience/http"
+ *
+ * const Edge = HttpEdge.make()
+ * const Items = HttpApiGroup.make("items").add(
+ *   HttpApiEndpoint.post("save", "/save", {
+ *     payload: Schema.Struct({ name: Schema.String }),
+ *     error: HttpApiEdge.error(Edge, CommonErrors.StorageError)
+ *   })
+ * )
+ * const Api = HttpApi.make("shop").add(Items).middleware(HttpApiEdge.Middleware)
+ *   .annotateMerge(HttpApiEdge.annotations(Edge))
+ *
+ * // POST /save documents 413, 415 and 503 problems, x-request-id on every response, retry-after on the 503
+ * const doc = OpenApi.fromApi(Api)
+ * ```
+ *
+ * @since 0.1.0
+ * @category openapi
+ */
+export const annotations = <Tags extends string>(edge: HttpEdge.HttpEdge<Tags>): Context.Context<never> =>
+  OpenApi.annotations({ transform: openApi(edge) })

@@ -26,8 +26,9 @@ export interface FieldProblem {
  *   short summary of that type (by default the status's reason phrase).
  * - `detail` is the error's public message only, never its internal detail.
  * - `instance` is the request path (without the query, which may hold secrets).
- * - `code` is the error family's stable code (`resilience.E0000` for anything unclassified); `tag` its `_tag`
- *   (for logs; the standard formats leave it out of the body).
+ * - `code` is the error family's stable code; for an unclassified error an override makes mappable, the
+ *   override's `code`, else the error's tag; `resilience.E0000` for defects and anything else unclassified.
+ *   `tag` is the error's `_tag` (for logs; the standard formats leave it out of the body).
  * - `errors` lists the failing fields of invalid input.
  * - `retryAfterSeconds` becomes the `Retry-After` header.
  *

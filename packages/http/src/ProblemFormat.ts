@@ -14,7 +14,9 @@ import type * as Problem from "./Problem.js"
  *
  * - `contentType` is the response's media type.
  * - `render` turns a problem into the JSON body. It must only use the problem's public members.
- * - `schema` describes the body for API documents (OpenAPI), with `status` fixed to the documented status.
+ * - `schema` describes the body for API documents (OpenAPI), with `status` fixed to the documented status. It
+ *   needs no services to decode or encode ({@link BodySchema}), so an `HttpApi` declaring it (through
+ *   `HttpApiEdge.error`) can be served without providing any.
  *
  * @since 0.1.0
  * @category models
@@ -23,8 +25,25 @@ export interface ProblemFormat {
   readonly name: string
   readonly contentType: string
   readonly render: (problem: Problem.Problem) => unknown
-  readonly schema: (status: number) => Schema.Top
+  readonly schema: (status: number) => BodySchema
 }
+
+/**
+ * The schema of a problem body, as a format gives it: any encoded shape, no decoding or encoding services.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Schema } from "effect"
+ * import type { ProblemFormat } from "@effect-resilience/http"
+ *
+ * const body: ProblemFormat.BodySchema = Schema.Struct({ message: Schema.String, status: Schema.Literal(418) })
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface BodySchema extends Schema.Codec<unknown, unknown, never, never> {}
 
 /**
  * RFC 9457 problem details (`application/problem+json`): `type`, `title`, `status`, `detail`, `instance`, and the

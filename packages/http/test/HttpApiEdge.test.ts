@@ -1,9 +1,12 @@
-import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import { afterAll, assert, beforeAll, describe, expectTypeOf, it } from "@effect/vitest"
+import { createServer } from "node:http"
+import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer, Schema } from "effect"
+import { HttpRouter } from "effect/http"
 import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiError, HttpApiGroup, OpenApi } from "effect/http-api"
 import { CircuitBreaker, CommonErrors, protect } from "@effect-resilience/core"
-import { HttpApiEdge, HttpEdge } from "@effect-resilience/http"
-import { FlakyStore, type Line, makeApp, SaveBody, serve } from "./fixtures.js"
+import { HttpApiEdge, HttpEdge, ProblemFormat } from "@effect-resilience/http"
+import { errorLayer, FlakyStore, type Line, makeApp, SaveBody, serve } from "./fixtures.js"
 
 // The API under test: the same /save as the router app of fixtures.ts, plus a GET with params and query.
 const Edge = HttpEdge.make({ maxBodyBytes: 4096 })
@@ -30,6 +33,7 @@ class Items extends HttpApiGroup.make("items").add(
 
 class Api extends HttpApi.make("shop").add(Items).middleware(HttpApiEdge.Middleware)
   .annotate(HttpApi.ParseOptions, { errors: "all" })
+  .annotateMerge(HttpApiEdge.annotations(Edge))
 {}
 
 const makeApiApp = (store: FlakyStore) => {
@@ -58,6 +62,19 @@ const makeApiApp = (store: FlakyStore) => {
     Edge.layer
   )
 }
+
+describe("HttpApiEdge: the app's type", () => {
+  // `serve` (fixtures.ts) takes an app with any requirements; served as it serves it, the app requires nothing
+  it("served on a Node server with the error layer, the API app requires nothing", () => {
+    const served = HttpRouter.serve(makeApiApp(new FlakyStore())).pipe(
+      Layer.provide(NodeHttpServer.layer(createServer, { port: 0 })),
+      Layer.provide(errorLayer)
+    )
+    expectTypeOf<Layer.Services<typeof served>>().toEqualTypeOf<never>()
+    const launched: Effect.Effect<never, unknown, never> = Layer.launch(served)
+    assert.isTrue(Effect.isEffect(launched))
+  })
+})
 
 const lines: Array<Line> = []
 const store = new FlakyStore()
@@ -104,6 +121,26 @@ describe("HttpApiEdge: the OpenAPI document", () => {
     // effect's own declarations are left as they are
     assert.property(get, "403")
     assert.notProperty(get, "503")
+    // what the edge answers on every endpoint with a body, declared or not
+    for (const [status, description] of [["413", "PayloadTooLargeError"], ["415", "UnsupportedMediaTypeError"]]) {
+      const [schema] = schemasAt(save, status!)
+      assert.strictEqual(save[status!].description, description)
+      assert.deepStrictEqual(schema?.properties.status.enum, [Number(status)])
+      assert.includeMembers(schema?.required, ["type", "title", "status", "detail", "instance", "code", "requestId"])
+      assert.strictEqual(schema?.additionalProperties, false)
+    }
+    assert.notProperty(get, "413")
+    assert.notProperty(get, "415")
+    // the request id header on every response, Retry-After on the 503 only
+    for (const responses of [save, get]) {
+      for (const [status, response] of Object.entries<Json>(responses)) {
+        assert.deepStrictEqual(response.headers?.["x-request-id"]?.required, true, `x-request-id on ${status}`)
+        assert.deepStrictEqual(response.headers["x-request-id"].schema, { type: "string" })
+        if (status !== "503") assert.notProperty(response.headers, "retry-after", `no retry-after on ${status}`)
+      }
+    }
+    assert.deepStrictEqual(save["503"].headers["retry-after"].schema, { type: "integer", minimum: 1 })
+    assert.strictEqual(save["503"].headers["retry-after"].required, false)
   }
 
   it("is served at openapiPath with the mapped statuses and the problem schema", async () => {
@@ -114,6 +151,56 @@ describe("HttpApiEdge: the OpenAPI document", () => {
 
   it("is the same from OpenApi.fromApi", () => {
     check(OpenApi.fromApi(Api) as unknown as Json)
+  })
+
+  it("lists 413, 415 and the headers only with the edge's annotations", () => {
+    const doc = OpenApi.fromApi(HttpApi.make("plain").add(Items).middleware(HttpApiEdge.Middleware)) as unknown as Json
+    const save = doc.paths["/save"].post.responses
+    assert.notProperty(save, "413")
+    assert.notProperty(save, "415")
+    assert.notProperty(save["200"], "headers")
+  })
+
+  it("follows the edge's format, request id header and overrides in what it adds", () => {
+    const Custom = HttpEdge.make({
+      format: ProblemFormat.envelope,
+      requestIdHeader: "X-Correlation-Id",
+      statuses: { UnavailableError: 429, UnsupportedMediaTypeError: 400 }
+    })
+    const Group = HttpApiGroup.make("g").add(
+      HttpApiEndpoint.post("p", "/p", {
+        payload: SaveBody,
+        error: [
+          HttpApiEdge.error(Custom, CommonErrors.UnavailableError),
+          HttpApiEdge.error(Custom, CommonErrors.StorageError)
+        ]
+      }),
+      HttpApiEndpoint.put("q", "/q", {
+        payload: SaveBody,
+        error: HttpApiEdge.error(Custom, CommonErrors.ValidationError)
+      })
+    )
+    const doc = OpenApi.fromApi(
+      HttpApi.make("a").add(Group).annotateMerge(HttpApiEdge.annotations(Custom))
+    ) as unknown as Json
+    const p = doc.paths["/p"].post.responses
+    assert.deepStrictEqual(Object.keys(p).sort(), ["204", "400", "413", "429", "503"])
+    assert.deepStrictEqual(Object.keys(p["413"].content), ["application/json"])
+    assert.deepStrictEqual(p["413"].content["application/json"].schema, {
+      $ref: "#/components/schemas/ErrorEnvelope413"
+    })
+    assert.deepStrictEqual(doc.components.schemas.ErrorEnvelope413.properties.error.properties.status.enum, [413])
+    assert.strictEqual(p["400"].description, "UnsupportedMediaTypeError")
+    for (const response of Object.values<Json>(p)) {
+      assert.deepStrictEqual(Object.keys(response.headers).filter((h) => h.startsWith("x-")), ["x-correlation-id"])
+    }
+    // Retry-After follows UnavailableError and BreakerOpenError to their statuses
+    assert.property(p["429"].headers, "retry-after")
+    assert.property(p["503"].headers, "retry-after")
+    assert.notProperty(p["413"].headers, "retry-after")
+    // a status the endpoint already documents in the format keeps its declaration
+    const q = doc.paths["/q"].put.responses
+    assert.strictEqual(q["400"].description, "ValidationError")
   })
 
   it("follows the edge's overrides and validationStatus", () => {

@@ -399,8 +399,8 @@ describe("HttpEdge: formats, overrides and options", () => {
       402,
       "Payment declined",
       "Declined.",
-      "resilience.E0000",
-      "about:blank"
+      "PaymentDeclined",
+      "https://docs.example.com/problems/payment-declined"
     ])
     const invalid = Edge.mapping.problem(new CommonErrors.ValidationError({ issues: [] }), request)
     assert.deepStrictEqual([invalid.status, invalid.type], [422, "https://docs.example.com/problems/resilience.E0001"])

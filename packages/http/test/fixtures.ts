@@ -90,12 +90,18 @@ export const errorLayer = ErrorLayer.layer({
   breakers: { breakers: { storage: { trip: TripRule.consecutive(6), openDuration: "1 minute" } } }
 })
 
+/** What `serve` provides to its routes: the router, the Node server's services and the error layer's. */
+type ServedWith =
+  | HttpRouter.HttpRouter
+  | HttpRouter.Request<"Requires", ErrorLayer.Services>
+  | Layer.Success<ReturnType<typeof NodeHttpServer.layer>>
+
 /**
  * Serves `routes` on a random localhost port, with logs captured; `close` stops the server. `server` makes the
  * Node server (default `createServer()`).
  */
 export const serve = async <E>(
-  routes: Layer.Layer<never, E, any>,
+  routes: Layer.Layer<never, E, ServedWith>,
   lines: Array<Line>,
   options: { readonly server?: () => Server } = {}
 ) => {
@@ -107,7 +113,7 @@ export const serve = async <E>(
     ]),
     Layer.succeed(References.MinimumLogLevel, "Info")
   )
-  const server = HttpRouter.serve(routes as Layer.Layer<never, E, HttpRouter.HttpRouter>, {
+  const server = HttpRouter.serve(routes, {
     disableLogger: true,
     disableListenLog: true
   }).pipe(
@@ -116,7 +122,7 @@ export const serve = async <E>(
     Layer.provide(capture)
   )
   const scope = Effect.runSync(Scope.make())
-  const context = await Effect.runPromise(Layer.buildWithScope(server, scope) as Effect.Effect<Context.Context<any>, unknown>)
+  const context = await Effect.runPromise(Layer.buildWithScope(server, scope))
   const { address } = Context.get(context, HttpServer.HttpServer)
   if (!("port" in address)) throw new Error("expected a TCP address")
   const registry = Context.get(context, BreakerRegistry.BreakerRegistry)

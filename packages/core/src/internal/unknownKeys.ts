@@ -90,7 +90,8 @@ export const unknownKeys = (
   return issues
 }
 
-const show = (value: unknown): string => {
+/** A value as a short text for a message: its JSON where it has one. */
+export const show = (value: unknown): string => {
   try {
     return JSON.stringify(value) ?? String(value)
   } catch {

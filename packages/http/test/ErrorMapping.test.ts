@@ -1,0 +1,89 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Cause, Data } from "effect"
+import { CommonErrors } from "@effect-resilience/core"
+import { ErrorMapping, HttpEdge, ProblemFormat } from "@effect-resilience/http"
+
+// not a family: an override makes it mappable (the README's example)
+class PaymentDeclined extends Data.TaggedError("PaymentDeclined")<{ readonly reason: string }> {}
+class HTTPQuotaExceeded extends Data.TaggedError("HTTPQuotaExceeded")<{}> {}
+
+const request = { path: "/pay", requestId: "r1" }
+const typeBase = "https://docs.example.com/problems/"
+
+describe("ErrorMapping: an override for an error that is not a family", () => {
+  it("with a code: the code, and the type from typeBase + code (the README's example)", () => {
+    const Edge = HttpEdge.make({
+      statuses: {
+        PaymentDeclined: { status: 402, title: "Payment declined", detail: "The card was declined.", code: "shop.E0402" }
+      },
+      typeBase
+    })
+    const problem = Edge.mapping.problem(new PaymentDeclined({ reason: "insufficient funds" }), request)
+    assert.deepStrictEqual(ProblemFormat.rfc9457.render(problem), {
+      type: "https://docs.example.com/problems/shop.E0402",
+      title: "Payment declined",
+      status: 402,
+      detail: "The card was declined.",
+      instance: "/pay",
+      code: "shop.E0402",
+      requestId: "r1"
+    })
+  })
+
+  it("without a code: the tag is the code, never the defect code, and the type is typeBase + the tag's slug", () => {
+    const mapping = ErrorMapping.make({ statuses: { PaymentDeclined: 402, HTTPQuotaExceeded: 429 }, typeBase })
+    const declined = mapping.problem(new PaymentDeclined({ reason: "insufficient funds" }), request)
+    assert.deepStrictEqual([declined.status, declined.code, declined.type, declined.tag, declined.title], [
+      402,
+      "PaymentDeclined",
+      "https://docs.example.com/problems/payment-declined",
+      "PaymentDeclined",
+      "Payment Required"
+    ])
+    const quota = mapping.problem(new HTTPQuotaExceeded(), request)
+    assert.deepStrictEqual([quota.code, quota.type], [
+      "HTTPQuotaExceeded",
+      "https://docs.example.com/problems/http-quota-exceeded"
+    ])
+  })
+
+  it("without typeBase the type stays about:blank, and an override's own type wins", () => {
+    const plain = ErrorMapping.make({ statuses: { PaymentDeclined: 402 } })
+    const declined = plain.problem(new PaymentDeclined({ reason: "x" }), request)
+    assert.deepStrictEqual([declined.code, declined.type], ["PaymentDeclined", "about:blank"])
+    const typed = ErrorMapping.make({
+      statuses: { PaymentDeclined: { status: 402, type: "https://pay.example.com/declined" } },
+      typeBase
+    })
+    const declinedTyped = typed.problem(new PaymentDeclined({ reason: "x" }), request)
+    assert.strictEqual(declinedTyped.type, "https://pay.example.com/declined")
+  })
+
+  it("leaves defects, unmapped errors, families and effect's TimeoutError as they were", () => {
+    const mapping = ErrorMapping.make({ statuses: { PaymentDeclined: 402, StorageError: 502 }, typeBase })
+    const defect = mapping.fromCause(Cause.die(new Error("boom")), request)
+    assert.deepStrictEqual([defect?.status, defect?.code, defect?.type], [500, "resilience.E0000", "about:blank"])
+    const unmapped = mapping.problem(new HTTPQuotaExceeded(), request)
+    assert.deepStrictEqual([unmapped.status, unmapped.code, unmapped.type, unmapped.tag], [
+      500,
+      "resilience.E0000",
+      "about:blank",
+      "UnknownError"
+    ])
+    const storage = mapping.problem(new CommonErrors.StorageError({ operation: "save" }), request)
+    assert.deepStrictEqual([storage.status, storage.code, storage.type], [
+      502,
+      "resilience.E0004",
+      "https://docs.example.com/problems/resilience.E0004"
+    ])
+    const timeout = mapping.problem(new Cause.TimeoutError(), request)
+    assert.deepStrictEqual([timeout.status, timeout.code], [504, "resilience.E0006"])
+  })
+
+  it("slugOf makes a URI segment of a tag", () => {
+    assert.strictEqual(ErrorMapping.slugOf("PaymentDeclined"), "payment-declined")
+    assert.strictEqual(ErrorMapping.slugOf("HTTPQuotaExceeded"), "http-quota-exceeded")
+    assert.strictEqual(ErrorMapping.slugOf("Card_Declined v2"), "card-declined-v2")
+    assert.strictEqual(ErrorMapping.slugOf("支払い"), encodeURIComponent("支払い"))
+  })
+})
