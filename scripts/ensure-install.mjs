@@ -22,8 +22,13 @@ if (needed.some((path) => !existsSync(path))) {
   console.error(`[ensure-install] dependencies missing: running npm ci (under Node ${process.versions.node})`)
   const npm = spawnSync("npm", ["ci", "--no-audit", "--no-fund"], {
     stdio: ["inherit", "inherit", "pipe"],
-    encoding: "utf8"
+    encoding: "utf8",
+    maxBuffer: Infinity
   })
+  if (npm.error !== undefined) {
+    console.error(`[ensure-install] could not run npm ci: ${npm.error.message}`)
+    process.exit(1)
+  }
   const lines = (npm.stderr ?? "").split("\n")
   const kept = lines.filter((line) => !line.includes("EBADENGINE"))
   if (kept.join("").trim() !== "") process.stderr.write(kept.join("\n"))
