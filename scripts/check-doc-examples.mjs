@@ -12,7 +12,7 @@
 //   declarations or lean on a looser configuration. A block without an import, or with `declare global` /
 //   `declare module`, is refused: it would not stand alone.
 import { execFileSync } from "node:child_process"
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 
@@ -78,18 +78,26 @@ try {
 const out = ".readme-examples"
 rmSync(out, { recursive: true, force: true })
 mkdirSync(out, { recursive: true })
-const blocks = [...readme.matchAll(/^```ts\n([\s\S]*?)^```$/gm)]
+// the root README's blocks, then those of each package's own README (shown on the registry)
+const sources = ["README.md", ...readdirSync("packages").map((pkg) => join("packages", pkg, "README.md")).filter(existsSync)]
+const blocks = []
 const starts = []
-blocks.forEach((block, i) => {
-  const line = lineOf(block.index) + 1
-  if (!/^import\b/m.test(block[1])) fail(`the ts block at line ${line} has no import: every ts block must be a whole program`)
-  // each file is a module, so a block cannot see another's declarations, except through ambient ones
-  if (/^\s*declare (global|module)\b/m.test(block[1])) fail(`the ts block at line ${line} declares ambient types: blocks must stand alone`)
-  const name = `readme_${String(i + 1).padStart(2, "0")}.ts`
-  // the block unchanged, so line k of the file is line `line + k - 1` of README.md
-  writeFileSync(join(out, name), `${block[1]}// README.md, from line ${line}\n`)
-  starts.push(`${name}: README.md line ${line}`)
-})
+for (const source of sources) {
+  const text = source === "README.md" ? readme : readFileSync(source, "utf8")
+  const lineIn = (index) => text.slice(0, index).split("\n").length
+  for (const block of text.matchAll(/^```ts\n([\s\S]*?)^```$/gm)) {
+    const line = lineIn(block.index) + 1
+    const where = `${source} line ${line}`
+    if (!/^import\b/m.test(block[1])) fail(`the ts block at ${where} has no import: every ts block must be a whole program`)
+    // each file is a module, so a block cannot see another's declarations, except through ambient ones
+    if (/^\s*declare (global|module)\b/m.test(block[1])) fail(`the ts block at ${where} declares ambient types: blocks must stand alone`)
+    blocks.push(block)
+    const name = `readme_${String(blocks.length).padStart(2, "0")}.ts`
+    // the block unchanged, so line k of the file is line `line + k - 1` of its README
+    writeFileSync(join(out, name), `${block[1]}// ${source}, from line ${line}\n`)
+    starts.push(`${name}: ${where}`)
+  }
+}
 
 // a consumer's package is an ES module package, as the README says
 writeFileSync(join(out, "package.json"), JSON.stringify({ private: true, type: "module" }, null, 2))
@@ -102,7 +110,7 @@ writeFileSync(join(out, "tsconfig.strict.json"), JSON.stringify({
   compilerOptions: { noEmit: true, declaration: false, declarationMap: false, sourceMap: false, types: ["node"] },
   include: ["*.ts"]
 }, null, 2))
-const hint = `\nline k of each file is line (first line + k - 1) of README.md; first lines:\n  ${starts.join("\n  ")}`
+const hint = `\nline k of each file is line (first line + k - 1) of its README; first lines:\n  ${starts.join("\n  ")}`
 tsc(join(out, "tsconfig.json"), "README examples (with the README's tsconfig)", hint)
 tsc(join(out, "tsconfig.strict.json"), "README examples (with tsconfig.base.json)", hint)
-console.log(`doc examples: ${blocks.length} README blocks compiled as standalone programs (README tsconfig and tsconfig.base.json)`)
+console.log(`doc examples: ${blocks.length} README blocks (${sources.join(", ")}) compiled as standalone programs (README tsconfig and tsconfig.base.json)`)
