@@ -8,6 +8,7 @@
 import { Cause } from "effect"
 import type { HttpServerError } from "effect/http"
 import { CircuitBreaker, CommonErrors, ErrorFamily } from "@effect-resilience/core"
+import { boundInstance } from "./internal/url.js"
 import * as Problem from "./Problem.js"
 
 /**
@@ -90,6 +91,7 @@ export type TagsOf<O> = string extends keyof O ? never : Extract<keyof O, string
  * @category models
  */
 export interface RequestInfo {
+  /** The request's path, without the query; the problem's `instance` is it, bounded (1000 characters). */
   readonly path: string
   readonly requestId: string
 }
@@ -98,8 +100,9 @@ export interface RequestInfo {
  * A mapping from errors to problems.
  *
  * - `problem(error, request)` maps one typed failure.
- * - `fromCause(cause, request)` maps a whole cause: its first typed failure, else a defect (500 with a generic
- *   detail), or `undefined` when the cause holds only interruptions.
+ * - `fromCause(cause, request)` maps a whole cause: a defect (500 with a generic detail) when it holds one, even
+ *   beside typed failures (a defect is never hidden behind a typed error); else its first typed failure; or
+ *   `undefined` when the cause holds only interruptions.
  * - `statusOf(error)` is the status alone; `statusOfFamily(Family.family)` the status of a whole family, as API
  *   documents need it.
  *
@@ -331,7 +334,8 @@ export const make = <const O extends Overrides = {}>(options: Options<O> = {}): 
       type,
       title,
       detail,
-      instance: request.path,
+      // bounded here, once, so every caller gets it: a 15 kB path is not echoed in full
+      instance: boundInstance(request.path),
       code,
       tag: classified || override !== undefined || isTimeout ? tag ?? "UnknownError" : "UnknownError",
       requestId: request.requestId,
@@ -341,9 +345,10 @@ export const make = <const O extends Overrides = {}>(options: Options<O> = {}): 
   }
 
   const fromCause = (cause: Cause.Cause<unknown>, request: RequestInfo): Problem.Problem | undefined => {
+    // a defect wins over any typed failure beside it: answering the failure would hide the bug
+    if (cause.reasons.some(Cause.isDieReason)) return problem(undefined, request)
     const failure = cause.reasons.find(Cause.isFailReason)
     if (failure !== undefined) return problem(failure.error, request)
-    if (cause.reasons.some(Cause.isDieReason)) return problem(undefined, request)
     return undefined
   }
 

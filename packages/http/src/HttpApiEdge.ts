@@ -282,6 +282,8 @@ const answerable = <E>(
   request: HttpServerRequest.HttpServerRequest,
   cause: Cause.Cause<E>
 ): Effect.Effect<Cause.Cause<E> | undefined> => {
+  // a defect beside typed failures is answered as the defect: never hidden behind the typed error
+  if (cause.reasons.some(Cause.isDieReason)) return Effect.succeed(cause)
   const failure = cause.reasons.find(Cause.isFailReason)
   // defects, among them bodies effect read with orDie (over the limit, cut short), which `respond` answers as the
   // client's fault

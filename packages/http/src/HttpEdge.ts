@@ -29,7 +29,7 @@ import { bodyErrorOf, clientCauseOf } from "./internal/clientErrors.js"
 import { listenerOf } from "./internal/nodeClientErrors.js"
 import { CurrentRequestState, recordParams, type RequestState } from "./internal/requestState.js"
 import { unknownKeys } from "./internal/unknownKeys.js"
-import { instanceOf, mediaTypeOf, pathOf, queryOf } from "./internal/url.js"
+import { mediaTypeOf, pathOf, queryOf } from "./internal/url.js"
 import type * as Problem from "./Problem.js"
 import * as ProblemFormat from "./ProblemFormat.js"
 import * as RequestErrors from "./RequestErrors.js"
@@ -566,8 +566,8 @@ export const make = <const O extends ErrorMapping.Overrides = {}>(
       const requestId = state?.requestId ?? RequestId.accept(request.headers[requestIdHeader])
       const limit = limitOf(fiber.getRef(HttpIncomingMessage.MaxBodySize))
       const translated = clientCauseOf(cause, request, limit)
-      // the instance is the path, bounded: a 15 kB path is not echoed in full
-      const info = { path: instanceOf(request.url), requestId }
+      // the mapping bounds the instance: a 15 kB path is not echoed in full
+      const info = { path: pathOf(request.url), requestId }
       const problem = mapping.fromCause(translated, info) ?? mapping.problem(undefined, info)
       const response = ProblemFormat.toResponse(format, problem, requestIdHeader)
       if (state !== undefined) {

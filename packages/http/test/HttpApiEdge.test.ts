@@ -1,7 +1,7 @@
 import { afterAll, assert, beforeAll, describe, expectTypeOf, it } from "@effect/vitest"
 import { createServer } from "node:http"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Effect, Layer, Schema } from "effect"
+import { Cause, Effect, Layer, Schema } from "effect"
 import { HttpRouter } from "effect/http"
 import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiError, HttpApiGroup, OpenApi } from "effect/http-api"
 import { CircuitBreaker, CommonErrors, protect } from "@effect-resilience/core"
@@ -400,6 +400,47 @@ describe("HttpApiEdge answers as the router edge does", () => {
   })
 })
 
+describe("HttpApiEdge: a defect beside a typed failure", () => {
+  const mixed = Cause.combine(
+    Cause.fail(new CommonErrors.NotFoundError({ resource: "item", id: "x" })),
+    Cause.die(new Error("bug: lost invariant"))
+  )
+  for (const middleware of [true, false]) {
+    it(`answers 500 with the defect problem, logged at ERROR with the cause (edge.layer: ${middleware})`, async () => {
+      class Mixed extends HttpApi.make("mixed").add(
+        HttpApiGroup.make("mixed").add(
+          HttpApiEndpoint.get("mixed", "/mixed", { error: [HttpApiEdge.error(Edge, CommonErrors.NotFoundError)] })
+        )
+      ).middleware(HttpApiEdge.Middleware) {}
+      const MixedLive = HttpApiBuilder.group(
+        Mixed,
+        "mixed",
+        (handlers) => handlers.handle("mixed", () => Effect.failCause(mixed))
+      )
+      const captured: Array<Line> = []
+      const app = await serve(
+        Layer.mergeAll(
+          HttpApiBuilder.layer(Mixed).pipe(Layer.provide(MixedLive), Layer.provide(HttpApiEdge.layer(Edge))),
+          middleware ? Edge.layer : Layer.empty
+        ),
+        captured
+      )
+      try {
+        const id = `api-mixed-${middleware}`
+        const res = await fetch(app.url + "/mixed", { headers: { "x-request-id": id } })
+        assert.strictEqual(res.status, 500)
+        const body = (await res.json()) as Json
+        assert.deepStrictEqual([body.code, body.requestId], ["resilience.E0000", id])
+        const line = captured.find((l) => l.annotations.requestId === id && String(l.message).includes("/mixed"))
+        assert.strictEqual(line?.level, "ERROR")
+        assert.include(line?.cause ?? "", "bug: lost invariant")
+      } finally {
+        await app.close()
+      }
+    })
+  }
+})
+
 describe("HttpApiEdge: an API behind edge.layer without the middleware", () => {
   class Bare extends HttpApi.make("bare").add(Items).annotate(HttpApi.ParseOptions, { errors: "all" }) {}
   const bareStore = new FlakyStore()
@@ -432,5 +473,32 @@ describe("HttpApiEdge: an API behind edge.layer without the middleware", () => {
     assert.strictEqual(res.status, 404)
     const body = (await res.json()) as Json
     assert.deepStrictEqual([body.code, body.requestId, body.instance], ["resilience.E0002", "bare-2", "/items/zz"])
+  })
+
+  it("bounds the instance of a 15 kB path (the error schema's encoding, no middleware)", async () => {
+    // a static 15 kB route: a route parameter that long would not match (the router bounds parameters)
+    const longPath = `/${"a".repeat(15_000)}` as const
+    class Long extends HttpApi.make("long").add(
+      HttpApiGroup.make("long").add(
+        HttpApiEndpoint.get("long", longPath, { error: [HttpApiEdge.error(Edge, CommonErrors.NotFoundError)] })
+      )
+    ) {}
+    const LongLive = HttpApiBuilder.group(
+      Long,
+      "long",
+      (handlers) => handlers.handle("long", () => Effect.fail(new CommonErrors.NotFoundError({ resource: "item" })))
+    )
+    const app = await serve(Layer.mergeAll(HttpApiBuilder.layer(Long).pipe(Layer.provide(LongLive)), Edge.layer), [])
+    try {
+      const res = await fetch(app.url + longPath, { headers: { "x-request-id": "bare-3" } })
+      assert.strictEqual(res.status, 404)
+      const body = (await res.json()) as Json
+      assert.deepStrictEqual([body.code, body.requestId], ["resilience.E0002", "bare-3"])
+      assert.isAtMost(body.instance.length, 1000)
+      assert.isTrue(body.instance.startsWith("/aaa"))
+      assert.isTrue(body.instance.endsWith("%E2%80%A6"))
+    } finally {
+      await app.close()
+    }
   })
 })

@@ -4,7 +4,7 @@ import { Cause, Data, Effect, Exit, Layer } from "effect"
 import { Schema } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
 import { CircuitBreaker, CommonErrors } from "@effect-resilience/core"
-import { HttpEdge, Problem, ProblemFormat, RequestId, RequestLog } from "@effect-resilience/http"
+import { HttpEdge, OpsRoutes, Problem, ProblemFormat, RequestId, RequestLog } from "@effect-resilience/http"
 import { FlakyStore, type Line, makeApp, serve } from "./fixtures.js"
 
 // test bodies are read loosely
@@ -580,7 +580,7 @@ describe("HttpEdge: rejections are logged below failures", () => {
       "/open": ["WARN", false, 503],
       "/quota": ["ERROR", true, 503],
       "/storage": ["ERROR", true, 503],
-      "/mixed": ["ERROR", true, 503]
+      "/mixed": ["ERROR", true, 500]
     })
   })
 
@@ -594,7 +594,7 @@ describe("HttpEdge: rejections are logged below failures", () => {
       "/open": ["INFO", false, 503],
       "/quota": ["INFO", false, 503],
       "/storage": ["ERROR", true, 503],
-      "/mixed": ["ERROR", true, 503]
+      "/mixed": ["ERROR", true, 500]
     })
   })
 
@@ -603,7 +603,63 @@ describe("HttpEdge: rejections are logged below failures", () => {
       "/open": ["WARN", false, 503],
       "/quota": ["ERROR", true, 503],
       "/storage": ["ERROR", true, 503],
-      "/mixed": ["ERROR", true, 503]
+      "/mixed": ["ERROR", true, 500]
     })
+  })
+})
+
+describe("HttpEdge: a defect is never hidden behind a typed failure", () => {
+  // Fail(NotFoundError) together with Die(Error("bug")): the typed failure alone would answer 404 and drop the bug
+  const mixed = Cause.combine(
+    Cause.fail(new CommonErrors.NotFoundError({ resource: "item", id: "x" })),
+    Cause.die(new Error("bug: lost invariant"))
+  )
+  const check = async (middleware: boolean) => {
+    const Edge = HttpEdge.make()
+    const captured: Array<Line> = []
+    const app = await serve(
+      Layer.mergeAll(
+        HttpRouter.add("GET", "/mixed", Edge.handle(Effect.failCause(mixed))),
+        middleware ? Edge.layer : Layer.empty,
+        OpsRoutes.layer
+      ),
+      captured
+    )
+    try {
+      const before: Json = await (await fetch(app.url + "/errors")).json()
+      const res = await fetch(app.url + "/mixed", { headers: { "x-request-id": `mixed-${middleware}` } })
+      assert.strictEqual(res.status, 500)
+      const body: Json = await res.json()
+      assert.deepStrictEqual([body.code, body.title, body.detail], [
+        "resilience.E0000",
+        "Internal Server Error",
+        "An internal error occurred."
+      ])
+      assert.notInclude(JSON.stringify(body), "bug")
+      const line = captured.find((l) =>
+        l.annotations.requestId === `mixed-${middleware}` && String(l.message).includes("/mixed")
+      )
+      assert.strictEqual(line?.level, "ERROR")
+      assert.include(line?.cause ?? "", "bug: lost invariant")
+      assert.include(line?.cause ?? "", "NotFoundError")
+      const after: Json = await (await fetch(app.url + "/errors")).json()
+      assert.strictEqual(after.total, before.total + 1)
+    } finally {
+      await app.close()
+    }
+  }
+
+  it("with the middleware: 500, the defect problem, logged at ERROR with the cause and reported", () => check(true))
+  it("without the middleware: handle answers and logs it the same", () => check(false))
+
+  it("fromCause maps a cause holding a Die as a defect, whatever typed failures it holds", () => {
+    const mapping = HttpEdge.make().mapping
+    const problem = mapping.fromCause(mixed, { path: "/mixed", requestId: "r" })
+    assert.deepStrictEqual([problem?.status, problem?.code], [500, "resilience.E0000"])
+    const failOnly = mapping.fromCause(Cause.fail(new CommonErrors.NotFoundError({ resource: "item" })), {
+      path: "/x",
+      requestId: "r"
+    })
+    assert.strictEqual(failOnly?.status, 404)
   })
 })

@@ -13,12 +13,11 @@ export const maxInstanceLength = 1000
 const cutMark = "%E2%80%A6"
 
 /**
- * The problem `instance` for a request URL: its path, cut to {@link maxInstanceLength} characters (ending with
- * an encoded `…`) so a 15 kB path does not come back as a 15 kB body. The cut never splits a `%XX` escape or a
- * surrogate pair.
+ * A problem `instance`: the path, cut to {@link maxInstanceLength} characters (ending with an encoded `…`) so a
+ * 15 kB path does not come back as a 15 kB body. The cut never splits a `%XX` escape or a surrogate pair.
+ * `ErrorMapping`'s `problem` applies it to every problem it builds; a path already bounded is left as it is.
  */
-export const instanceOf = (url: string): string => {
-  const path = pathOf(url)
+export const boundInstance = (path: string): string => {
   if (path.length <= maxInstanceLength) return path
   let end = maxInstanceLength - cutMark.length
   const escape = path.lastIndexOf("%", end - 1)
@@ -27,6 +26,9 @@ export const instanceOf = (url: string): string => {
   if (last >= 0xd800 && last <= 0xdbff) end--
   return path.slice(0, end) + cutMark
 }
+
+/** The problem `instance` for a request URL: its path, bounded by {@link boundInstance}. */
+export const instanceOf = (url: string): string => boundInstance(pathOf(url))
 
 const decodeQueryPart = (part: string): string => {
   try {
