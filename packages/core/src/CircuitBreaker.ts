@@ -20,7 +20,7 @@
  */
 import type { Fiber } from "effect"
 import { Cause, Clock, Duration, Effect, Exit, PubSub, Schedule, Schema, Scope, Stream, TxRef } from "effect"
-import { dual, identity } from "effect/Function"
+import { dual } from "effect/Function"
 import * as ErrorFamily from "./ErrorFamily.js"
 import { makeTripper, needsClock, slowThreshold, type Tripper, type TripReason } from "./internal/tripWindow.js"
 import { isRecord, knownKeys, optionIssues } from "./internal/unknownKeys.js"
@@ -456,6 +456,9 @@ export interface Hooks {
 
 type Outcome = "success" | "failure" | "ignored"
 
+// what `Effect.uninterruptibleMask` passes: the interruptibility of the caller
+type Restore = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+
 /**
  * Builds a breaker from validated options; `hooks.publish` receives every transition once committed.
  *
@@ -710,21 +713,34 @@ export const makeUnsafe = (name: string, config: Config, hooks: Hooks, changes: 
     // fiber is interrupted from outside (a timeout or a race around the breaker, a caller going away), which left
     // such calls out of the counts; an exit handler sees them, and counts them as `ignored`. The handlers return
     // `undefined` when there is no transition to run, so a call that ends normally allocates nothing for them.
-    // The closed path without a clock is built once per closed period, so a call allocates nothing of its own.
+    //
+    // Admission and the handler's registration happen in one uninterruptible region: the fiber can yield to the
+    // scheduler between deciding to run a call and registering its handler (once it has used its op budget), and
+    // an interruption arriving then would leave an admitted call (and a claimed probe slot) counted nowhere. Only
+    // the call itself runs with the caller's interruptibility (`restore`), inside its handler, so an interruption
+    // that arrived meanwhile is delivered there and the call counts as `ignored`.
+    //
+    // The closed path without a clock is built once per closed period (and caller interruptibility), so a call
+    // allocates nothing of its own; so is the effect that admits the other calls.
     let cachedFor: Core | undefined
+    let cachedRestore: Restore | undefined
     let cached: Effect.Effect<A, E, R> = self
-    const closedUntimed = (core: Core): Effect.Effect<A, E, R> =>
-      // a success can trip a rate rule too, by bringing the window to its minimum number of calls
-      Effect.onExitPrimitive(self, (exit) =>
-        settle(core, Exit.isSuccess(exit) ? "success" : classify(exit.cause), 0, 0))
+    const closedUntimed = (core: Core, restore: Restore): Effect.Effect<A, E, R> => {
+      if (cachedFor !== core || cachedRestore !== restore) {
+        cachedFor = core
+        cachedRestore = restore
+        // a success can trip a rate rule too, by bringing the window to its minimum number of calls
+        cached = Effect.onExitPrimitive(restore(self), (exit) =>
+          settle(core, Exit.isSuccess(exit) ? "success" : classify(exit.cause), 0, 0))
+      }
+      return cached
+    }
 
     // a call whose duration matters (slow-call rules, time windows, probes)
-    // (`restore` runs the call interruptibly inside a mask, so its exit handler is in place before it can be
-    // interrupted)
     const timedRun = (
       clock: Clock.Clock,
       done: (outcome: Outcome, millis: number, now: number) => Effect.Effect<unknown> | undefined,
-      restore: (effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R> = identity
+      restore: Restore
     ): Effect.Effect<A, E, R> => {
       const start = monotonicMillis(clock)
       return Effect.onExitPrimitive(restore(self), (exit) => {
@@ -734,60 +750,65 @@ export const makeUnsafe = (name: string, config: Config, hooks: Hooks, changes: 
       })
     }
 
-    const probe = (fiber: Fiber.Fiber<unknown, unknown>, from: Core): Effect.Effect<A, E | BreakerOpenError, R> =>
-      Effect.uninterruptibleMask((restore) =>
-        Effect.flatMap(claim(from), (halfOpen) => {
-          if (halfOpen === undefined) {
-            // another fiber changed the state first: the call is admitted afresh, and counted here if it is
-            // interrupted before that (leaving the mask delivers a pending interruption before `admit` runs)
-            let admitted = false
-            return Effect.onExitPrimitive(
-              restore(Effect.withFiber((current) => {
-                admitted = true
-                return admit(current)
-              })),
-              () => (admitted ? undefined : (count("ignored", 0), undefined))
-            )
-          }
-          const clock = fiber.getRef(Clock.Clock)
-          // the probe's slot is given back however it ends, interruption included
-          return timedRun(clock, (outcome, millis) => {
-            count(outcome, millis)
-            // a slow probe fails when slow calls can trip the breaker
-            const verdict = outcome === "success" && millis > slowMillis ? "failure" : outcome
-            return settleProbe(halfOpen.generation, verdict)
-          }, restore)
-        })
-      )
+    const probe = (
+      fiber: Fiber.Fiber<unknown, unknown>,
+      from: Core,
+      restore: Restore
+    ): Effect.Effect<A, E | BreakerOpenError, R> =>
+      Effect.flatMap(claim(from), (halfOpen) => {
+        // another fiber changed the state first: the call is admitted afresh, still in the same region
+        if (halfOpen === undefined) return admitting(restore)
+        const clock = fiber.getRef(Clock.Clock)
+        // the probe's slot is given back however it ends, interruption included
+        return timedRun(clock, (outcome, millis) => {
+          count(outcome, millis)
+          // a slow probe fails when slow calls can trip the breaker
+          const verdict = outcome === "success" && millis > slowMillis ? "failure" : outcome
+          return settleProbe(halfOpen.generation, verdict)
+        }, restore)
+      })
 
-    const admit = (fiber: Fiber.Fiber<unknown, unknown>): Effect.Effect<A, E | BreakerOpenError, R> => {
+    // runs uninterruptibly (see above)
+    const admit = (
+      fiber: Fiber.Fiber<unknown, unknown>,
+      restore: Restore
+    ): Effect.Effect<A, E | BreakerOpenError, R> => {
       const core = ref.value
       switch (core.status) {
-        case "closed": {
-          if (!timed) {
-            if (cachedFor !== core) {
-              cachedFor = core
-              cached = closedUntimed(core)
-            }
-            return cached
-          }
-          return timedRun(fiber.getRef(Clock.Clock), (outcome, millis, now) => settle(core, outcome, millis, now))
-        }
+        case "closed":
+          return timed
+            ? timedRun(fiber.getRef(Clock.Clock), (outcome, millis, now) => settle(core, outcome, millis, now), restore)
+            : closedUntimed(core, restore)
         case "open": {
           const wait = core.openUntil - monotonicMillis(fiber.getRef(Clock.Clock))
-          return wait > 0 ? reject("open", wait) : probe(fiber, core)
+          return wait > 0 ? reject("open", wait) : probe(fiber, core, restore)
         }
         case "half_open":
-          return core.probes >= halfOpenProbes ? reject("half_open", 0) : probe(fiber, core)
+          return core.probes >= halfOpenProbes ? reject("half_open", 0) : probe(fiber, core, restore)
         case "forced_open":
           return reject("forced_open", firstOpenMillis)
         case "forced_closed":
         case "disabled":
           return timedRun(fiber.getRef(Clock.Clock), (outcome, millis, now) =>
-            core.status === "disabled" ? settle(core, outcome, millis, now) : (count(outcome, millis), undefined))
+            core.status === "disabled" ? settle(core, outcome, millis, now) : (count(outcome, millis), undefined), restore)
       }
     }
-    return Effect.withFiber(admit)
+    let admittingWith: Restore | undefined
+    let admittingEffect: Effect.Effect<A, E | BreakerOpenError, R> | undefined
+    const admitting = (restore: Restore): Effect.Effect<A, E | BreakerOpenError, R> => {
+      if (admittingWith !== restore || admittingEffect === undefined) {
+        admittingWith = restore
+        admittingEffect = Effect.withFiber((fiber) => admit(fiber, restore))
+      }
+      return admittingEffect
+    }
+
+    // `restore` is the caller's interruptibility: a call made in an uninterruptible region stays uninterruptible
+    return Effect.uninterruptibleMask((restore) => {
+      // the untimed closed path needs no fiber
+      const core = ref.value
+      return core.status === "closed" && !timed ? closedUntimed(core, restore) : admitting(restore)
+    })
   }
 
   const state = Effect.clockWith((clock) =>

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Clock, Effect, Exit, Fiber, Schedule } from "effect"
+import { Cause, Clock, Effect, Exit, Fiber, References, Schedule, Tracer } from "effect"
 import { TestClock } from "effect/testing"
 import { CircuitBreaker, CommonErrors, TripRule } from "../src/index.js"
 import { repeat } from "./utils.js"
@@ -255,4 +255,156 @@ describe("CircuitBreaker outcomes", () => {
       }
       assert.deepStrictEqual(lost, [])
     }).pipe(Effect.scoped))
+
+  // A fiber yields to the scheduler once it has used its op budget (`References.MaxOpsBeforeYield`), at any step,
+  // so also between the breaker's decision to run a call and the registration of the handler that counts it. An
+  // interruption arriving in that yield must still leave the call counted (and its probe slot given back). Which
+  // calls entered the breaker is read by a tracer that sees every step a fiber evaluates: a call has entered once
+  // its fiber evaluated the effect `execute` returned.
+  const evaluate = "~effect/Effect/evaluate" as const
+  const entries = Effect.map(Effect.tracer, (base) => {
+    const watched = new Set<unknown>()
+    const counter = { entered: 0 }
+    const tracer = Tracer.make({
+      span: (options) => base.span(options),
+      context: (primitive, fiber) => {
+        if (watched.has(primitive)) counter.entered++
+        return base.context !== undefined ? base.context(primitive, fiber) : primitive[evaluate](fiber)
+      }
+    })
+    const watch = <A, E, R>(effect: Effect.Effect<A, E, R>) => {
+      watched.add(effect)
+      return effect
+    }
+    return { counter, tracer, watch }
+  })
+  const total = (calls: CircuitBreaker.Calls) => calls.success + calls.failure + calls.ignored + calls.rejected
+  // (a budget of one op livelocks a fiber: it yields again before each step)
+  const budgeted = (budget: number) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+    Effect.provideService(effect, References.MaxOpsBeforeYield, budget)
+
+  const ruleCases: ReadonlyArray<readonly [string, CircuitBreaker.Options]> = [
+    ["count-based rules (the default)", {}],
+    ["a time-window rule", { trip: TripRule.failureRate({ threshold: 0.5, lastDuration: "1 second", minimumCalls: 10 }) }]
+  ]
+  for (const [label, options] of ruleCases) {
+    it.effect(`with ${label}, a call interrupted at once under any op budget is counted once it entered`, () =>
+      Effect.gen(function*() {
+        const { counter, tracer, watch } = yield* entries
+        const breaker = yield* CircuitBreaker.make("budget", options)
+        const lost: Array<string> = []
+        for (let budget = 2; budget <= 16; budget++) {
+          for (const startImmediately of [true, false]) {
+            const before = counter.entered
+            const counted = total((yield* breaker.state).calls)
+            const fiber = yield* Effect.forkChild(
+              watch(breaker.execute(Effect.never)).pipe(budgeted(budget), Effect.withTracer(tracer)),
+              { startImmediately }
+            )
+            yield* Fiber.interrupt(fiber)
+            const entered = counter.entered - before
+            const added = total((yield* breaker.state).calls) - counted
+            if (added !== entered) lost.push(`budget ${budget}${startImmediately ? ", started at once" : ""}`)
+          }
+        }
+        assert.deepStrictEqual(lost, [])
+        assert.isAbove(counter.entered, 0, "some calls must enter the breaker")
+      }).pipe(Effect.scoped))
+
+    for (const seed of [1, 2, 3]) {
+      it.effect(`with ${label} (seed ${seed}), calls interrupted at random under a tiny op budget add up`, () =>
+        Effect.gen(function*() {
+          const random = prng(seed)
+          const { counter, tracer, watch } = yield* entries
+          const breaker = yield* CircuitBreaker.make("budget", {
+            ...options,
+            openDuration: "0 millis",
+            halfOpenProbes: 2
+          })
+          const body = (outcome: number): Effect.Effect<string, CommonErrors.NetworkError> =>
+            outcome < 0.3
+              ? Effect.never
+              : Effect.andThen(Effect.yieldNow, outcome < 0.4 ? Effect.succeed("ok") : Effect.fail(network()))
+          for (let round = 0; round < 150; round++) {
+            // a few calls at once, so they race for the breaker (and its probe slots) as they are interrupted
+            const fibers = yield* Effect.forEach(repeat(1 + Math.floor(random() * 4), () => random()), (outcome) =>
+              Effect.forkChild(
+                watch(breaker.execute(body(outcome))).pipe(
+                  budgeted(2 + Math.floor(random() * 6)),
+                  Effect.withTracer(tracer)
+                ),
+                { startImmediately: random() < 0.5 }
+              ))
+            for (let yields = Math.floor(random() * 4); yields > 0; yields--) yield* Effect.yieldNow
+            yield* Fiber.interruptAll(fibers)
+          }
+          const state = yield* breaker.state
+          assert.strictEqual(total(state.calls), counter.entered, "a call was counted nowhere")
+          assert.strictEqual(state.probes.running, 0, "a probe slot leaked")
+          assert.isAbove(counter.entered, 100, "calls must enter the breaker")
+          assert.isAbove(state.calls.rejected, 0, "the scenario must open the breaker")
+        }).pipe(Effect.scoped))
+    }
+  }
+
+  for (const seed of [1, 2, 3]) {
+    it.effect(`half-open probes interrupted at random under a tiny op budget (seed ${seed}) leak no slot`, () =>
+      Effect.gen(function*() {
+        const random = prng(seed)
+        const { counter, tracer, watch } = yield* entries
+        // every call after a failure is a probe, and a failed probe opens the breaker again
+        const breaker = yield* CircuitBreaker.make("probes", {
+          trip: TripRule.consecutive(1),
+          openDuration: "0 millis",
+          halfOpenProbes: 2,
+          closeAfter: 2
+        })
+        yield* Effect.exit(breaker.execute(Effect.fail(network())))
+        const body = (outcome: number): Effect.Effect<string, CommonErrors.NetworkError> =>
+          outcome < 0.4
+            ? Effect.never
+            : Effect.andThen(Effect.yieldNow, outcome < 0.6 ? Effect.succeed("ok") : Effect.fail(network()))
+        let probed = 0
+        for (let round = 0; round < 80; round++) {
+          if ((yield* breaker.state).status !== "closed") probed++
+          const fibers = yield* Effect.forEach(repeat(1 + Math.floor(random() * 4), () => random()), (outcome) =>
+            Effect.forkChild(
+              watch(breaker.execute(body(outcome))).pipe(
+                budgeted(2 + Math.floor(random() * 6)),
+                Effect.withTracer(tracer)
+              ),
+              { startImmediately: random() < 0.5 }
+            ))
+          for (let yields = Math.floor(random() * 4); yields > 0; yields--) yield* Effect.yieldNow
+          yield* Fiber.interruptAll(fibers)
+          const state = yield* breaker.state
+          assert.strictEqual(state.probes.running, 0, `round ${round}: a probe slot leaked`)
+          assert.strictEqual(total(state.calls), 1 + counter.entered, `round ${round}: a call was counted nowhere`)
+        }
+        assert.isAbove(probed, 20, "the scenario must probe")
+      }).pipe(Effect.scoped))
+  }
+
+  for (const [label, options] of ruleCases) {
+    it.effect(`with ${label}, a call made in an uninterruptible region still runs uninterruptibly`, () =>
+      Effect.gen(function*() {
+        const breaker = yield* CircuitBreaker.make("uninterruptible", options)
+        let finished = false
+        const fiber = yield* Effect.forkChild(
+          Effect.uninterruptible(breaker.execute(Effect.andThen(
+            Effect.sleep("1 second"),
+            Effect.sync(() => {
+              finished = true
+            })
+          ))),
+          { startImmediately: true }
+        )
+        const interrupted = yield* Effect.forkChild(Fiber.interrupt(fiber))
+        yield* TestClock.adjust("1 second")
+        yield* Fiber.await(interrupted)
+        assert.isTrue(finished)
+        assert.isTrue(Exit.hasInterrupts(yield* Fiber.await(fiber)))
+        assert.strictEqual((yield* breaker.state).calls.success, 1)
+      }).pipe(Effect.scoped))
+  }
 })
