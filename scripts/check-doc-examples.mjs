@@ -3,7 +3,7 @@
 //
 // - Every ```ts example in the JSDoc of packages/*/src becomes its own module under packages/<pkg>/.doc-examples/
 //   (git-ignored) and is compiled with tsc --noEmit.
-// - Every ```ts block of README.md is a whole program: it becomes its own module under .readme-examples/
+// - Every ```ts block of README.md and of each package's README.md is a whole program: it becomes its own module under .readme-examples/
 //   (git-ignored), unchanged, and is compiled as a consumer would compile it: `@effect-resilience/core` and
 //   `@effect-resilience/http` resolve through node_modules (the workspace links) to the packages' `exports`, that
 //   is to dist/. It is compiled twice: with the consumer tsconfig the README gives (its one ```json block with
@@ -62,17 +62,17 @@ console.log(`doc examples: ${jsdoc} JSDoc examples type-checked`)
 const readme = readFileSync("README.md", "utf8")
 const lineOf = (index) => readme.slice(0, index).split("\n").length
 const fail = (message) => {
-  console.error(`README.md: ${message}`)
+  console.error(message)
   process.exit(1)
 }
 
 const configs = [...readme.matchAll(/^```json\n([\s\S]*?)^```$/gm)].filter((m) => m[1].includes('"compilerOptions"'))
-if (configs.length !== 1) fail(`expected one \`\`\`json block with "compilerOptions" (the consumer tsconfig), found ${configs.length}`)
+if (configs.length !== 1) fail(`README.md: expected one \`\`\`json block with "compilerOptions" (the consumer tsconfig), found ${configs.length}`)
 let consumer
 try {
   consumer = JSON.parse(configs[0][1])
 } catch (error) {
-  fail(`the tsconfig block at line ${lineOf(configs[0].index)} is not JSON: ${error.message}`)
+  fail(`README.md: the tsconfig block at line ${lineOf(configs[0].index)} is not JSON: ${error.message}`)
 }
 
 const out = ".readme-examples"

@@ -129,17 +129,22 @@ export const make = (options: Options = {}): Effect.Effect<PolicyServiceShape, P
     // tags bound by tag alone, which must be those of declared families unless said to be undeclared
     const checkedTags: Array<string> = []
     const fail = (path: Array<string>, message: string) => issues.push({ policy: "", path, message })
-    const undeclaredTags = options.undeclaredTags ?? []
+    // a malformed section is reported and the rest still checked, with what of it is well formed
+    let undeclaredTags: ReadonlyArray<string> = options.undeclaredTags ?? []
     if (!Array.isArray(undeclaredTags) || !undeclaredTags.every((tag) => typeof tag === "string")) {
       fail(["undeclaredTags"], `Expected a list of error tags, got ${show(undeclaredTags)}`)
+      undeclaredTags = []
     }
-    const errors = options.errors ?? []
+    let errors: ReadonlyArray<ErrorFamily.Any> = options.errors ?? []
     if (!Array.isArray(errors) || !errors.every(isFamily)) {
       fail(["errors"], `Expected a list of error families (ErrorFamily.TaggedError classes), got ${show(errors)}`)
+      errors = Array.isArray(errors) ? errors.filter(isFamily) : []
     }
     if (Array.isArray(options.policies)) {
       for (const [index, entry] of (options.policies as ReadonlyArray<Policy.ForFamily | Policy.ForTag>).entries()) {
-        if (!isRecord(entry) || !("family" in entry || "tag" in entry)) {
+        const wellFormed = isRecord(entry) &&
+          ("family" in entry ? isFamily(entry.family) : "tag" in entry && typeof entry.tag === "string")
+        if (!wellFormed) {
           fail(["policies", String(index)], `Expected Policy.forFamily(...) or Policy.forTag(...), got ${show(entry)}`)
         } else if ("family" in entry) {
           families.push(entry.family)
@@ -160,7 +165,6 @@ export const make = (options: Options = {}): Effect.Effect<PolicyServiceShape, P
         entries.push(entry)
       }
     }
-    if (issues.length > 0) return yield* new Policy.PolicyConfigError({ issues })
     if (checkedTags.length > 0) {
       const declared = new Set(
         [...CommonErrors.families, BreakerOpenError, ...errors, ...families].map((f) => f.family.tag)

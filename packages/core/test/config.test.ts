@@ -330,6 +330,19 @@ describe("malformed policy sections are config errors, not crashes", () => {
     assert.match((await issuesOf({ policies: [null] }))[0]!, /^policies.0: Expected Policy.forFamily\(...\) or Policy.forTag/)
     assert.match((await issuesOf({ errors: {} }))[0]!, /^errors: Expected a list of error families/)
     assert.match((await issuesOf({ undeclaredTags: "RequestError" }))[0]!, /^undeclaredTags: Expected a list of error tags/)
+    assert.match((await issuesOf({ policies: [{ family: "x", policy: {} }] }))[0]!, /^policies.0: Expected Policy.forFamily/)
+    assert.match((await issuesOf({ policies: [{ tag: 5, policy: {} }] }))[0]!, /^policies.0: Expected Policy.forFamily/)
+  })
+
+  it("every problem is reported together: a malformed section or unknown key does not hide a bad policy", async () => {
+    const issues = await issuesOf({ errors: {}, defaultPolicy: { maxAttempts: -1 } })
+    assert.strictEqual(issues.length, 2)
+    assert.match(issues[0]!, /^errors: Expected a list of error families/)
+    assert.match(issues[1]!, /maxAttempts/)
+    const direct = await Effect.runPromise(
+      Effect.flip(PolicyService.make({ polcies: {}, default: { maxAttempts: -1 } } as PolicyService.Options))
+    )
+    assert.deepStrictEqual(direct.issues.map((i) => i.path.join(".")), ["polcies", "maxAttempts"])
   })
 
   it("a config file binds a policy to an undeclared error type by listing its tag in undeclaredTags", async () => {

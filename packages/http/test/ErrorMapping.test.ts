@@ -87,3 +87,25 @@ describe("ErrorMapping: an override for an error that is not a family", () => {
     assert.strictEqual(ErrorMapping.slugOf("支払い"), encodeURIComponent("支払い"))
   })
 })
+
+describe("a client's fault that arrived as a defect, beside a typed failure", () => {
+  it("is still the client's fault (400), not a defect (500)", async () => {
+    const { clientCauseOf } = await import("../src/internal/clientErrors.js")
+    const { HttpServerError, HttpServerRequest } = await import("effect/http")
+    const request = HttpServerRequest.fromWeb(new Request("http://localhost/save", { method: "POST" }))
+    const parse = new HttpServerError.HttpServerError({
+      reason: new HttpServerError.RequestParseError({ request, description: "bad json" })
+    })
+    const Edge = HttpEdge.make({})
+    const cause = Cause.fromReasons<unknown>([
+      Cause.makeFailReason(new CommonErrors.NotFoundError({ resource: "item", id: "1" })),
+      Cause.makeDieReason(parse)
+    ])
+    const translated = clientCauseOf(cause, request, undefined)
+    assert.deepStrictEqual(translated.reasons.map((r) => r._tag), ["Fail", "Fail"])
+    assert.notStrictEqual(Edge.mapping.fromCause(translated, { path: "/save", requestId: "r" })?.status, 500)
+    // a real defect beside them still wins
+    const withBug = Cause.fromReasons<unknown>([...cause.reasons, Cause.makeDieReason(new Error("bug"))])
+    assert.strictEqual(Edge.mapping.fromCause(clientCauseOf(withBug, request, undefined), { path: "/save", requestId: "r" })?.status, 500)
+  })
+})

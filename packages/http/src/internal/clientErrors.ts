@@ -82,16 +82,25 @@ export const clientCauseOf = <E>(
     }
     return error
   }
-  if (cause.reasons.some(Cause.isFailReason)) return Cause.map(cause, translate)
-  for (const reason of cause.reasons) {
-    if (!Cause.isDieReason(reason)) continue
-    const defect = reason.defect
+  // a client's fault that arrived as a defect is a failure, whatever else the cause holds: otherwise, beside a
+  // typed failure, it would be answered as a defect (a defect anywhere in a cause wins)
+  const clientFault = (defect: unknown): unknown => {
     if (HttpServerError.isHttpServerError(defect) && defect.reason._tag === "RequestParseError") {
-      return Cause.fail(bodyErrorOf(defect, limit))
+      return bodyErrorOf(defect, limit)
     }
     if (HttpApiError.HttpApiSchemaError.is(defect) && isRequestSlot(defect.kind)) {
-      return Cause.fail(validationOf(defect.kind, defect.cause))
+      return validationOf(defect.kind, defect.cause)
     }
+    return undefined
   }
-  return cause
+  const mapped: Cause.Cause<unknown> = cause.reasons.some(Cause.isFailReason) ? Cause.map(cause, translate) : cause
+  let faults = false
+  const reasons = mapped.reasons.map((reason) => {
+    if (!Cause.isDieReason(reason)) return reason
+    const fault = clientFault(reason.defect)
+    if (fault === undefined) return reason
+    faults = true
+    return Cause.makeFailReason(fault)
+  })
+  return faults ? Cause.fromReasons(reasons) : mapped
 }
