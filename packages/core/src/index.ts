@@ -60,6 +60,13 @@ export * as ErrorRegistry from "./ErrorRegistry.js"
 export * as ErrorTracker from "./ErrorTracker.js"
 
 /**
+ * How options objects name a key they do not know, with the nearest known name.
+ *
+ * @since 0.1.0
+ */
+export * as OptionKeys from "./OptionKeys.js"
+
+/**
  * @since 0.1.0
  */
 export * as Policy from "./Policy.js"

@@ -2,16 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Cause, Clock, Effect, Exit, Fiber, References, Schedule, Tracer } from "effect"
 import { TestClock } from "effect/testing"
 import { CircuitBreaker, CommonErrors, TripRule } from "../src/index.js"
-import { repeat } from "./utils.js"
-
-// a small seeded generator, so every run of a seed makes the same calls
-const prng = (seed: number) => () => {
-  seed = (seed + 0x6d2b79f5) | 0
-  let t = seed
-  t = Math.imul(t ^ (t >>> 15), t | 1)
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-}
+import { prng, repeat } from "./utils.js"
 
 const network = () => new CommonErrors.NetworkError({ target: "dependency" })
 const business = () => new CommonErrors.NotFoundError({ resource: "item" })
@@ -282,6 +273,21 @@ describe("CircuitBreaker outcomes", () => {
   // (a budget of one op livelocks a fiber: it yields again before each step)
   const budgeted = (budget: number) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
     Effect.provideService(effect, References.MaxOpsBeforeYield, budget)
+  // one round: a few calls at once, so they race for the breaker (and its probe slots), each under a random op
+  // budget and started at once or scheduled, then all interrupted after a random number of yields
+  const interruptedRound = <A, E>(
+    random: () => number,
+    call: (outcome: number) => Effect.Effect<A, E>,
+    tracer: Tracer.Tracer
+  ) =>
+    Effect.gen(function*() {
+      const fibers = yield* Effect.forEach(repeat(1 + Math.floor(random() * 4), () => random()), (outcome) =>
+        Effect.forkChild(call(outcome).pipe(budgeted(2 + Math.floor(random() * 6)), Effect.withTracer(tracer)), {
+          startImmediately: random() < 0.5
+        }))
+      for (let yields = Math.floor(random() * 4); yields > 0; yields--) yield* Effect.yieldNow
+      yield* Fiber.interruptAll(fibers)
+    })
 
   const ruleCases: ReadonlyArray<readonly [string, CircuitBreaker.Options]> = [
     ["count-based rules (the default)", {}],
@@ -326,17 +332,7 @@ describe("CircuitBreaker outcomes", () => {
               ? Effect.never
               : Effect.andThen(Effect.yieldNow, outcome < 0.4 ? Effect.succeed("ok") : Effect.fail(network()))
           for (let round = 0; round < 150; round++) {
-            // a few calls at once, so they race for the breaker (and its probe slots) as they are interrupted
-            const fibers = yield* Effect.forEach(repeat(1 + Math.floor(random() * 4), () => random()), (outcome) =>
-              Effect.forkChild(
-                watch(breaker.execute(body(outcome))).pipe(
-                  budgeted(2 + Math.floor(random() * 6)),
-                  Effect.withTracer(tracer)
-                ),
-                { startImmediately: random() < 0.5 }
-              ))
-            for (let yields = Math.floor(random() * 4); yields > 0; yields--) yield* Effect.yieldNow
-            yield* Fiber.interruptAll(fibers)
+            yield* interruptedRound(random, (outcome) => watch(breaker.execute(body(outcome))), tracer)
           }
           const state = yield* breaker.state
           assert.strictEqual(total(state.calls), counter.entered, "a call was counted nowhere")
@@ -367,16 +363,7 @@ describe("CircuitBreaker outcomes", () => {
         let probed = 0
         for (let round = 0; round < 80; round++) {
           if ((yield* breaker.state).status !== "closed") probed++
-          const fibers = yield* Effect.forEach(repeat(1 + Math.floor(random() * 4), () => random()), (outcome) =>
-            Effect.forkChild(
-              watch(breaker.execute(body(outcome))).pipe(
-                budgeted(2 + Math.floor(random() * 6)),
-                Effect.withTracer(tracer)
-              ),
-              { startImmediately: random() < 0.5 }
-            ))
-          for (let yields = Math.floor(random() * 4); yields > 0; yields--) yield* Effect.yieldNow
-          yield* Fiber.interruptAll(fibers)
+          yield* interruptedRound(random, (outcome) => watch(breaker.execute(body(outcome))), tracer)
           const state = yield* breaker.state
           assert.strictEqual(state.probes.running, 0, `round ${round}: a probe slot leaked`)
           assert.strictEqual(total(state.calls), 1 + counter.entered, `round ${round}: a call was counted nowhere`)

@@ -2,15 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Fiber, Schedule, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { CircuitBreaker, CommonErrors, TripRule } from "../src/index.js"
-
-// a small seeded generator, so every run of a seed makes the same calls
-const prng = (seed: number) => () => {
-  seed = (seed + 0x6d2b79f5) | 0
-  let t = seed
-  t = Math.imul(t ^ (t >>> 15), t | 1)
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-}
+import { prng } from "./utils.js"
 
 const legal = new Set(["closed>open", "open>half_open", "half_open>closed", "half_open>open"])
 const openMillis = (opening: number) => Math.min(1000 * 2 ** (opening - 1), 8000)

@@ -36,3 +36,12 @@ export const scripted = <E>(script: ReadonlyArray<E>) => {
 
 /** `n` copies of a value. */
 export const repeat = <A>(n: number, f: (i: number) => A): Array<A> => Array.from({ length: n }, (_, i) => f(i))
+
+/** A small seeded generator of numbers in [0, 1), so every run of a seed makes the same calls. */
+export const prng = (seed: number) => () => {
+  seed = (seed + 0x6d2b79f5) | 0
+  let t = seed
+  t = Math.imul(t ^ (t >>> 15), t | 1)
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+}
