@@ -130,15 +130,23 @@ export const make = (options: Options = {}): Effect.Effect<PolicyServiceShape, P
     const checkedTags: Array<string> = []
     const fail = (path: Array<string>, message: string) => issues.push({ policy: "", path, message })
     // a malformed section is reported and the rest still checked, with what of it is well formed
-    let undeclaredTags: ReadonlyArray<string> = options.undeclaredTags ?? []
-    if (!Array.isArray(undeclaredTags) || !undeclaredTags.every((tag) => typeof tag === "string")) {
-      fail(["undeclaredTags"], `Expected a list of error tags, got ${show(undeclaredTags)}`)
-      undeclaredTags = []
+    let undeclaredTags: ReadonlyArray<string> = []
+    if (options.undeclaredTags !== undefined) {
+      const given: unknown = options.undeclaredTags
+      if (Array.isArray(given) && given.every((tag) => typeof tag === "string")) undeclaredTags = given
+      else {
+        fail(["undeclaredTags"], `Expected a list of error tags, got ${show(given)}`)
+        undeclaredTags = Array.isArray(given) ? given.filter((tag): tag is string => typeof tag === "string") : []
+      }
     }
-    let errors: ReadonlyArray<ErrorFamily.Any> = options.errors ?? []
-    if (!Array.isArray(errors) || !errors.every(isFamily)) {
-      fail(["errors"], `Expected a list of error families (ErrorFamily.TaggedError classes), got ${show(errors)}`)
-      errors = Array.isArray(errors) ? errors.filter(isFamily) : []
+    let errors: ReadonlyArray<ErrorFamily.Any> = []
+    if (options.errors !== undefined) {
+      const given: unknown = options.errors
+      if (Array.isArray(given) && given.every(isFamily)) errors = given
+      else {
+        fail(["errors"], `Expected a list of error families (ErrorFamily.TaggedError classes), got ${show(given)}`)
+        errors = Array.isArray(given) ? given.filter(isFamily) : []
+      }
     }
     if (Array.isArray(options.policies)) {
       for (const [index, entry] of (options.policies as ReadonlyArray<Policy.ForFamily | Policy.ForTag>).entries()) {
@@ -150,7 +158,9 @@ export const make = (options: Options = {}): Effect.Effect<PolicyServiceShape, P
           families.push(entry.family)
           entries.push([entry.family.family.tag, entry.policy])
         } else {
-          if (!entry.undeclared) checkedTags.push(entry.tag)
+          if (entry.undeclared !== undefined && typeof entry.undeclared !== "boolean") {
+            fail(["policies", String(index), "undeclared"], `Expected true or false, got ${show(entry.undeclared)}`)
+          } else if (!entry.undeclared) checkedTags.push(entry.tag)
           entries.push([entry.tag, entry.policy])
         }
       }

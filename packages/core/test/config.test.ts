@@ -334,6 +334,16 @@ describe("malformed policy sections are config errors, not crashes", () => {
     assert.match((await issuesOf({ policies: [{ tag: 5, policy: {} }] }))[0]!, /^policies.0: Expected Policy.forFamily/)
   })
 
+  it("a malformed undeclaredTags or undeclared flag is one issue, and what is well formed of it still applies", async () => {
+    assert.deepStrictEqual(
+      (await issuesOf({ undeclaredTags: ["Foo", 1], policies: { Foo: { maxAttempts: 2 } } })).map((i) => i.split(":")[0]),
+      ["undeclaredTags"]
+    )
+    assert.match((await issuesOf({ errors: null }))[0]!, /^errors: Expected a list/)
+    const flag = await issuesOf({ policies: [{ ...Policy.forTag("Foo", { maxAttempts: 2 }), undeclared: "false" }] })
+    assert.deepStrictEqual(flag, ["policies.0.undeclared: Expected true or false, got \"false\""])
+  })
+
   it("every problem is reported together: a malformed section or unknown key does not hide a bad policy", async () => {
     const issues = await issuesOf({ errors: {}, defaultPolicy: { maxAttempts: -1 } })
     assert.strictEqual(issues.length, 2)

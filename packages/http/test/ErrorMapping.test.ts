@@ -103,7 +103,14 @@ describe("a client's fault that arrived as a defect, beside a typed failure", ()
     ])
     const translated = clientCauseOf(cause, request, undefined)
     assert.deepStrictEqual(translated.reasons.map((r) => r._tag), ["Fail", "Fail"])
-    assert.notStrictEqual(Edge.mapping.fromCause(translated, { path: "/save", requestId: "r" })?.status, 500)
+    assert.strictEqual((translated.reasons[0] as Cause.Fail<{ _tag: string }>).error._tag, "MalformedBodyError")
+    assert.strictEqual(Edge.mapping.fromCause(translated, { path: "/save", requestId: "r" })?.status, 400)
+    // whichever comes first, and beside a typed failure that would answer 5xx
+    const storageFirst = Cause.fromReasons<unknown>([
+      Cause.makeFailReason(new CommonErrors.StorageError({ operation: "save" })),
+      Cause.makeDieReason(parse)
+    ])
+    assert.strictEqual(Edge.mapping.fromCause(clientCauseOf(storageFirst, request, undefined), { path: "/save", requestId: "r" })?.status, 400)
     // a real defect beside them still wins
     const withBug = Cause.fromReasons<unknown>([...cause.reasons, Cause.makeDieReason(new Error("bug"))])
     assert.strictEqual(Edge.mapping.fromCause(clientCauseOf(withBug, request, undefined), { path: "/save", requestId: "r" })?.status, 500)

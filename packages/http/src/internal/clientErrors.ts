@@ -94,13 +94,14 @@ export const clientCauseOf = <E>(
     return undefined
   }
   const mapped: Cause.Cause<unknown> = cause.reasons.some(Cause.isFailReason) ? Cause.map(cause, translate) : cause
-  let faults = false
-  const reasons = mapped.reasons.map((reason) => {
-    if (!Cause.isDieReason(reason)) return reason
-    const fault = clientFault(reason.defect)
-    if (fault === undefined) return reason
-    faults = true
-    return Cause.makeFailReason(fault)
-  })
-  return faults ? Cause.fromReasons(reasons) : mapped
+  // the client's fault first: a cause is answered by its first failure, and the request was bad before anything
+  // the handler did with it
+  const faults: Array<Cause.Reason<unknown>> = []
+  const rest: Array<Cause.Reason<unknown>> = []
+  for (const reason of mapped.reasons) {
+    const fault = Cause.isDieReason(reason) ? clientFault(reason.defect) : undefined
+    if (fault === undefined) rest.push(reason)
+    else faults.push(Cause.makeFailReason(fault))
+  }
+  return faults.length > 0 ? Cause.fromReasons([...faults, ...rest]) : mapped
 }
