@@ -161,6 +161,34 @@ describe("protect", () => {
       })
     }).pipe(Effect.provide(Errors)))
 
+  // pinned before the redesign folds Alerts into the tracker's events: one alert per give-up, not per attempt
+  it.effect("an unrecoverable family with a retrying policy of its own alerts once, when its retries give up", () =>
+    Effect.gen(function*() {
+      class Torn extends ErrorFamily.TaggedError<Torn>()("Torn", {}, { code: "test.E0103", kind: "unrecoverable" }) {}
+      const cleaned: Array<string> = []
+      const layer = ErrorLayer.layer({
+        logFormat: false,
+        errors: [Torn],
+        policies: [Policy.forFamily(Torn, Policy.make({
+          schedule: Schedule.spaced("1 second").pipe(Schedule.upTo({ times: 2 })),
+          cleanup: () => Effect.sync(() => cleaned.push("torn"))
+        }))]
+      })
+      yield* Effect.gen(function*() {
+        const alerts = yield* Alerts.Alerts
+        const seen: Array<string> = []
+        yield* Effect.forkChild(Stream.runForEach(alerts.stream, (alert) => Effect.sync(() => seen.push(alert.tag))))
+        yield* Effect.yieldNow
+        const op = scripted(repeat(5, () => new Torn()))
+        const result = yield* run(op.effect.pipe(protect({ operation: "pages.write" })))
+        for (let i = 0; i < 10; i++) yield* Effect.yieldNow
+        assert.isTrue(result._tag === "Failure" && result.failure._tag === "Torn")
+        assert.strictEqual(op.calls(), 3)
+        assert.deepStrictEqual(cleaned, ["torn"])
+        assert.deepStrictEqual(seen, ["Torn"])
+      }).pipe(Effect.provide(layer))
+    }))
+
   it.effect("only fallbacks given for a tag run: inherited properties of the record are not fallbacks", () =>
     Effect.gen(function*() {
       class Odd extends ErrorFamily.TaggedError<Odd>()("toString", {}, { code: "test.E0102", kind: "business" }) {}
