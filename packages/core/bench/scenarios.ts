@@ -38,6 +38,7 @@ export type Contender =
   | "opossum"
   | "effect-circuit-breaker"
   | "effect-retry"
+  | "effect-sync-step"
 
 /** Which floor a contender is compared with: promise libraries with `await op()`, effect ones with the fiber. */
 export const floorOf = (contender: Contender): "floor-promise" | "floor-effect" =>
@@ -390,6 +391,22 @@ export const make = async (sizes: Sizes = defaultSizes): Promise<Scenarios> => {
               return failed
             })),
           counted: recorded
+        },
+        {
+          // one empty synchronous step in the same place: the unit the tracker's budget is stated in, so that the
+          // budget does not depend on the machine
+          contender: "effect-sync-step",
+          opCalls: 0,
+          prepare: drain,
+          run: () =>
+            trackerRuntime.runPromise(Effect.gen(function*() {
+              let failed = 0
+              for (let i = 0; i < batch; i++) {
+                yield* Effect.sync(() => {})
+                if (Exit.isFailure(yield* Effect.exit(failing))) failed++
+              }
+              return failed
+            }))
         }
       ]
     },

@@ -159,7 +159,9 @@ const main = async () => {
   }
   for (const row of results) {
     if (row.scenario === "breaker.concurrent") row.rss_mb = round1(rssOf(row.scenario, row.contender))
-    if (row.scenario === "tracker.record") row.rss_mb = round1(rssOf(row.scenario, row.contender))
+    if (row.scenario === "tracker.record" && row.contender !== "effect-sync-step") {
+      row.rss_mb = round1(rssOf(row.scenario, row.contender))
+    }
   }
 
   print(scenarios, results)
@@ -241,6 +243,13 @@ const budgets = (results: ReadonlyArray<Result>) => {
     effectAdded !== undefined && oursAdded !== undefined ? effectAdded / Math.max(oursAdded, 1) >= 10 : undefined
   ])
   atMost("tracker.record, added over floor-effect", added("tracker.record", "effect-resilience"), 150, "ns")
+  const step = added("tracker.record", "effect-sync-step")
+  atMost(
+    "tracker.record, added / one empty Effect.sync step added",
+    step === undefined ? undefined : (added("tracker.record", "effect-resilience") ?? NaN) / Math.max(step, 1),
+    2,
+    "x"
+  )
   atMost("tracker.record, RSS added by 1 000 000 errors", find("tracker.record", "effect-resilience")?.rss_mb, 30, "MB")
 
   console.log("\nbudgets:")
