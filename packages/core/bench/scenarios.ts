@@ -125,6 +125,17 @@ export const make = async (sizes: Sizes = defaultSizes): Promise<Scenarios> => {
       for (let i = 0; i < n; i++) if (Exit.isFailure(yield* Effect.exit(effect))) failed++
       return failed
     })
+  // `step()` made and run before each of `batch` failures, as a program writes `yield* ErrorTracker.record(error)`
+  // next to one: no combinator between them
+  const beforeEachFailure = (step: () => Effect.Effect<void>) =>
+    Effect.gen(function*() {
+      let failed = 0
+      for (let i = 0; i < batch; i++) {
+        yield* step()
+        if (Exit.isFailure(yield* Effect.exit(failing))) failed++
+      }
+      return failed
+    })
   const promiseLoop = async (f: () => Promise<unknown>, n: number) => {
     for (let i = 0; i < n; i++) await f()
     return n
@@ -381,15 +392,7 @@ export const make = async (sizes: Sizes = defaultSizes): Promise<Scenarios> => {
           opCalls: 0,
           prepare: drain,
           // as a program writes it: `yield* ErrorTracker.record(error)` next to the failure, no combinator between
-          run: () =>
-            trackerRuntime.runPromise(Effect.gen(function*() {
-              let failed = 0
-              for (let i = 0; i < batch; i++) {
-                yield* ErrorTracker.record(failure, { operation: "bench" })
-                if (Exit.isFailure(yield* Effect.exit(failing))) failed++
-              }
-              return failed
-            })),
+          run: () => trackerRuntime.runPromise(beforeEachFailure(() => ErrorTracker.record(failure, { operation: "bench" }))),
           counted: recorded
         },
         {
@@ -398,15 +401,7 @@ export const make = async (sizes: Sizes = defaultSizes): Promise<Scenarios> => {
           contender: "effect-sync-step",
           opCalls: 0,
           prepare: drain,
-          run: () =>
-            trackerRuntime.runPromise(Effect.gen(function*() {
-              let failed = 0
-              for (let i = 0; i < batch; i++) {
-                yield* Effect.sync(() => {})
-                if (Exit.isFailure(yield* Effect.exit(failing))) failed++
-              }
-              return failed
-            }))
+          run: () => trackerRuntime.runPromise(beforeEachFailure(() => Effect.sync(() => {})))
         }
       ]
     },
