@@ -8,7 +8,8 @@ import type * as ErrorMapping from "../ErrorMapping.js"
 import * as Problem from "../Problem.js"
 import type * as ProblemFormat from "../ProblemFormat.js"
 import * as RequestId from "../RequestId.js"
-import { instanceOf } from "./url.js"
+import type { ClientErrorSocket } from "../HttpEdge.js"
+import { pathOf } from "./url.js"
 
 /** Why the parser refused a request. */
 export type UnreadableReason = "malformed" | "headers_too_large" | "chunk_extensions_too_large" | "timeout"
@@ -69,7 +70,8 @@ export const instanceOfRawPacket = (raw: unknown): string => {
     const code = char.charCodeAt(0)
     encoded += code > 0x20 && code < 0x7f ? char : `%${code.toString(16).toUpperCase().padStart(2, "0")}`
   }
-  return instanceOf(encoded)
+  // the path only; the problem bounds it (ErrorMapping.problem)
+  return pathOf(encoded)
 }
 
 // every non-ASCII character as a \u escape: the body's length in bytes is its length in characters
@@ -107,16 +109,8 @@ export const rawResponseOf = (edge: EdgeParts, problem: Problem.Problem): string
   ].join("\r\n")
 }
 
-/** The socket of a `clientError` event, as far as the answer uses it. */
-export interface Socket {
-  readonly writable: boolean
-  end(data: string): unknown
-  destroy(): unknown
-  setTimeout?(timeout: number, callback: () => void): unknown
-}
-
 /** The `clientError` listener for an edge. */
-export const listenerOf = (edge: EdgeParts) => (error: unknown, socket: Socket): void => {
+export const listenerOf = (edge: EdgeParts) => (error: unknown, socket: ClientErrorSocket): void => {
   const e = (error ?? {}) as { readonly code?: unknown; readonly rawPacket?: unknown }
   const code = typeof e.code === "string" ? e.code : undefined
   // a response already under way on this connection must not be corrupted (Node's own rule)

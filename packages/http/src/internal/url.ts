@@ -7,7 +7,7 @@ export const pathOf = (url: string): string => {
 }
 
 /** The longest `instance` a problem carries, as long as the longest `detail` (`ErrorMapping.limits.detail`). */
-export const maxInstanceLength = 1000
+const maxInstanceLength = 1000
 
 // the ellipsis, percent-encoded: a cut instance stays a URI reference
 const cutMark = "%E2%80%A6"
@@ -26,9 +26,6 @@ export const boundInstance = (path: string): string => {
   if (last >= 0xd800 && last <= 0xdbff) end--
   return path.slice(0, end) + cutMark
 }
-
-/** The problem `instance` for a request URL: its path, bounded by {@link boundInstance}. */
-export const instanceOf = (url: string): string => boundInstance(pathOf(url))
 
 const decodeQueryPart = (part: string): string => {
   try {
