@@ -4,8 +4,7 @@
  *
  * @since 0.1.0
  */
-import type { Cause } from "effect"
-import { ErrorReporter, Predicate, Schema } from "effect"
+import { Cause, ErrorReporter, Predicate, Schema } from "effect"
 import type { Severity as LogSeverity } from "effect/LogLevel"
 
 /**
@@ -312,6 +311,76 @@ export const publicView = (error: unknown): PublicView =>
       severity: "high",
       message: defaultPublicMessage.unrecoverable
     }
+
+/**
+ * What an error is, derived in one place for every consumer (log lines, the error tracker, metrics, the HTTP
+ * edge): its tag, code, kind, severity and public message, and whether it is from a declared family.
+ *
+ * - A declared family gives its own classification.
+ * - effect's `Cause.TimeoutError` (from `Effect.timeout`) shares the tag of the common `TimeoutError` and is
+ *   described as it: `resilience.E0006`, recoverable, medium.
+ * - Anything else keeps its own `_tag` when it has one (`"UnknownError"` when not) and is described as an
+ *   unrecoverable internal error, `resilience.E0000`, high, with the generic public message.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Cause } from "effect"
+ * import { CommonErrors, ErrorFamily } from "@effect-resilience/core"
+ *
+ * ErrorFamily.infoOf(new CommonErrors.NotFoundError({ resource: "item" })).code // "resilience.E0002"
+ * ErrorFamily.infoOf(new Cause.TimeoutError()).code // "resilience.E0006"
+ * ErrorFamily.infoOf({ _tag: "PaymentDeclined" }).tag // "PaymentDeclined"
+ * ErrorFamily.infoOf(new Error("boom")).tag // "UnknownError"
+ * ```
+ *
+ * @since 0.2.0
+ * @category getters
+ */
+export const infoOf = (error: unknown): Info => {
+  if (isClassified(error)) {
+    return {
+      tag: error._tag,
+      code: error.code,
+      kind: error.kind,
+      severity: error.severity,
+      message: error.publicMessage,
+      classified: true
+    }
+  }
+  if (Cause.isTimeoutError(error)) return effectTimeoutInfo
+  const tag = tagOf(error)
+  return tag === undefined ? unknownInfo : { ...unknownInfo, tag }
+}
+
+/**
+ * What {@link infoOf} derives: the {@link PublicView} fields, and whether the error is from a declared family
+ * (`classified`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Info extends PublicView {
+  readonly classified: boolean
+}
+
+const unknownInfo: Info = {
+  tag: "UnknownError",
+  code: "resilience.E0000",
+  kind: "unrecoverable",
+  severity: "high",
+  message: defaultPublicMessage.unrecoverable,
+  classified: false
+}
+
+const effectTimeoutInfo: Info = {
+  tag: "TimeoutError",
+  code: "resilience.E0006",
+  kind: "recoverable",
+  severity: "medium",
+  message: "The operation timed out. Please try again later.",
+  classified: false
+}
 
 /**
  * Schema of the value {@link publicView} returns.

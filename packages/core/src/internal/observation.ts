@@ -1,0 +1,93 @@
+/**
+ * The one seam between the strategies that produce figures (`protect`, the policy schedule, breakers, and every
+ * strategy after them) and the services that keep them (the error tracker: history, totals, rates,
+ * subscribers; `ResilienceMetrics`: the snapshot and every `resilience_*` series).
+ *
+ * A producer reads {@link CurrentObserver} once per call site (or once per run, where a run is already an
+ * allocation) and calls `emit` with a typed {@link Event}. It never imports a consumer. `emit` is synchronous,
+ * never throws, never blocks and never fails: a consumer that needs work off the caller's fiber (the tracker)
+ * enqueues. Without `ErrorLayer` (or a consumer's own layer) the reference holds {@link noObserver}, whose `emit`
+ * does nothing, and producers may skip building events when `observer.active` is false.
+ *
+ * Consumers add themselves with {@link observe}: the layer reads the observer already provided (a parent
+ * `ErrorLayer`, another consumer) and provides one that emits to both, so consumers compose like effect's
+ * `CurrentErrorReporters`.
+ */
+import type { Scope } from "effect"
+import { Context, Effect, Layer } from "effect"
+import type * as CircuitBreaker from "../CircuitBreaker.js"
+import type * as ErrorTracker from "../ErrorTracker.js"
+import type * as ResilienceMetrics from "../ResilienceMetrics.js"
+
+/**
+ * A typed failure seen by a strategy, as the tracker is handed it. The event object itself is the handle a
+ * pending one is resolved with (see {@link Resolved}), so producers keep it until its retry or fallback ends.
+ */
+export interface Failure extends ErrorTracker.Occurrence {
+  readonly _tag: "Failure"
+}
+
+/** The outcome of a failure emitted with `recovery: "pending"`: its retry or fallback ended. */
+export interface Resolved {
+  readonly _tag: "Resolved"
+  readonly failure: Failure
+  readonly outcome: "succeeded" | "failed"
+}
+
+/** A protected call ended. Producers build one per operation and outcome and emit the same object every time. */
+export interface Call {
+  readonly _tag: "Call"
+  readonly operation: string
+  readonly outcome: ResilienceMetrics.CallOutcome
+}
+
+/** A breaker came into being (so its state and calls can be exported before its first transition). */
+export interface BreakerAdded {
+  readonly _tag: "BreakerAdded"
+  readonly name: string
+  /** The breaker's state now, read synchronously. */
+  readonly state: () => CircuitBreaker.State
+}
+
+/** A breaker changed state. */
+export interface Transition {
+  readonly _tag: "Transition"
+  readonly transition: CircuitBreaker.Transition
+}
+
+/** Everything a producer can emit. A new strategy adds its own member here and one `emit` where it happens. */
+export type Event = Failure | Resolved | Call | BreakerAdded | Transition
+
+/** Where producers emit. */
+export interface Observer {
+  /** False for {@link noObserver}: nothing listens, so a producer may skip building its events. */
+  readonly active: boolean
+  readonly emit: (event: Event) => void
+}
+
+/** The observer of a context with no consumer. */
+export const noObserver: Observer = { active: false, emit: () => {} }
+
+/** The observer producers emit to: {@link noObserver} unless a consumer's layer is provided. */
+export const CurrentObserver: Context.Reference<Observer> = Context.Reference<Observer>(
+  "@effect-resilience/core/internal/CurrentObserver",
+  { defaultValue: () => noObserver }
+)
+
+/** An observer that emits to both, in order. */
+export const both = (first: Observer, second: Observer): Observer =>
+  !first.active ? second : !second.active ? first : {
+    active: true,
+    emit: (event) => {
+      first.emit(event)
+      second.emit(event)
+    }
+  }
+
+/** A layer adding the observer `make` builds (in the layer's scope) to the one already provided. */
+export const observe = <E, R>(make: Effect.Effect<Observer, E, R>): Layer.Layer<never, E, Exclude<R, Scope.Scope>> =>
+  Layer.effectContext(Effect.gen(function*() {
+    const observer = yield* make
+    const current = yield* CurrentObserver
+    return Context.make(CurrentObserver, both(current, observer)) as Context.Context<never>
+  }))
