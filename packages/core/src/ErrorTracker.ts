@@ -111,6 +111,8 @@ export interface Occurrence {
   readonly recovery?: Recovery | undefined
   readonly source?: Source | undefined
   readonly annotations?: Readonly<Record<string, unknown>> | undefined
+  /** The failure ended its run: no retry follows it (a fallback may). */
+  readonly gaveUp?: boolean | undefined
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -19,6 +19,13 @@ export * as Alerts from "./Alerts.js"
 export * as BreakerRegistry from "./BreakerRegistry.js"
 
 /**
+ * The one error for invalid options: every problem, as a path from the options root and a message.
+ *
+ * @since 0.2.0
+ */
+export * as ConfigError from "./ConfigError.js"
+
+/**
  * A circuit breaker on a transactional state machine (`TxRef`), with a per-call path that runs no transaction.
  *
  * @since 0.1.0
