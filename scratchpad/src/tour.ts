@@ -4,7 +4,6 @@
  * Run it with `npm run tour` (set LOG_FORMAT=json for JSON log lines).
  */
 import {
-  Alerts,
   BreakerRegistry,
   CommonErrors,
   ErrorFamily,
@@ -69,10 +68,10 @@ const slowSearch = Effect.sleep("1 second").pipe(Effect.as(["result"]))
 const section = (title: string) => Console.log(`\n== ${title}`)
 
 const tour = Effect.gen(function*() {
-  const alerts = yield* Alerts.Alerts
-  const alertLog = yield* alerts.stream.pipe(
-    Stream.runForEach((a) => Console.log(`   ALERT ${a.severity} ${a.code} in ${a.operation}: ${a.message}`)),
-    Effect.forkChild
+  // an unrecoverable error that ended an operation: the tracker's events, selected by kind and give-up
+  yield* ErrorTracker.subscribe(
+    (a) => Console.log(`   ALERT ${a.severity} ${a.code} in ${a.operation}: ${a.message}`),
+    { name: "alerts", kinds: ["unrecoverable"], gaveUp: true }
   )
   // the tracker calls this for every critical error, on its own fiber: a slow or failing pager blocks nothing
   yield* ErrorTracker.subscribe(
@@ -160,8 +159,8 @@ const tour = Effect.gen(function*() {
   })))
   yield* Console.log(`   -> ${bad._tag}: ${bad.message}`)
 
+  // the subscribers run on their own fibers: let them print before the summary
   yield* Effect.sleep("10 millis")
-  yield* Fiber.interrupt(alertLog)
 
   yield* section("The error tracker's summary and the calls per operation (ResilienceMetrics.snapshot)")
   const { errors, calls } = yield* ResilienceMetrics.snapshot

@@ -64,6 +64,22 @@ export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError"
 }
 
 /**
+ * Whether a value is a {@link ConfigError}.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { ConfigError } from "@effect-resilience/core"
+ *
+ * ConfigError.isConfigError(new ConfigError.ConfigError({ issues: [] })) // true
+ * ```
+ *
+ * @since 0.2.0
+ * @category guards
+ */
+export const isConfigError = (u: unknown): u is ConfigError => u instanceof ConfigError
+
+/**
  * One issue as a message shows it: `a.b.0.c: message`, or the message alone for the root.
  *
  * **Example**

@@ -1,20 +1,25 @@
 /**
- * `ErrorLayer`: the one Layer a user provides to get the error registry, the policies, the circuit breakers, the
- * error tracker and its metrics, the alert hub and the error logger.
+ * `ErrorLayer`: the one Layer a user provides to get the whole rule set: the error registry, the policies, the
+ * circuit breakers, the error tracker, the metrics service and the error logger.
+ *
+ * **Gotchas**
+ *
+ * - Unless `logFormat: false`, the layer installs the library's logger (pretty or JSON lines, `LOG_FORMAT`),
+ *   replacing the program's own for the effects it is provided to.
+ * - Sections are built in order (policies and registry, tracker, metrics, breakers) and the first invalid one
+ *   fails the build with every issue of that section; a `ConfigError`'s paths start at these options
+ *   (`["breakers", "breakers", "storage", "openDuration"]`, `["defaultPolicy", "maxAttempts"]`).
  *
  * @since 0.1.0
  */
 import type { Config } from "effect"
-import { Context, Effect, Layer, Schema } from "effect"
-import * as Alerts from "./Alerts.js"
+import { Cause, Context, Effect, Layer, Schema } from "effect"
 import * as BreakerRegistry from "./BreakerRegistry.js"
-import type * as CircuitBreaker from "./CircuitBreaker.js"
+import * as ConfigError from "./ConfigError.js"
 import type * as ErrorFamily from "./ErrorFamily.js"
 import * as ErrorLogger from "./ErrorLogger.js"
 import * as ErrorRegistry from "./ErrorRegistry.js"
 import * as ErrorTracker from "./ErrorTracker.js"
-import { knownKeys, optionIssues } from "./internal/unknownKeys.js"
-import type * as Policy from "./Policy.js"
 import * as PolicyService from "./PolicyService.js"
 import * as ResilienceMetrics from "./ResilienceMetrics.js"
 
@@ -23,14 +28,13 @@ import * as ResilienceMetrics from "./ResilienceMetrics.js"
  *
  * - `errors`: your families, listed in the registry with the common ones and those `policies` name.
  * - `defaultPolicy`, `policies` and `undeclaredTags` (tags of policies meant for error types that are not declared
- *   families): see `PolicyService.Options`.
+ *   families): see `PolicyService.Options` (`defaultPolicy` is its `default`).
  * - `logFormat`: `"pretty"` or `"json"`; without it, `LOG_FORMAT` is read. `false` leaves the logger alone.
- * - `alertCapacity`: alerts buffered per subscriber before the oldest are dropped (default 1024).
  * - `tracker`: options of the error tracker (history size, rate window, buffers), see `ErrorTracker.Options`.
  * - `breakers`: options of the circuit breakers, the default ones and per name, see `BreakerRegistry.Options`.
  *
- * An unknown key (a misspelt `polices`) fails the build with an {@link ErrorLayerConfigError} naming the nearest
- * known one; the sections refuse their unknown keys too, each with its own error.
+ * An unknown key (a misspelt `polices`), here or in any section, fails the build with a `ConfigError` naming the
+ * nearest known one.
  *
  * @since 0.1.0
  * @category models
@@ -41,21 +45,22 @@ export interface Options {
   readonly policies?: PolicyService.Options["policies"]
   readonly undeclaredTags?: PolicyService.Options["undeclaredTags"]
   readonly logFormat?: ErrorLogger.Format | false | undefined
-  readonly alertCapacity?: number | undefined
   readonly tracker?: ErrorTracker.Options | undefined
   readonly breakers?: BreakerRegistry.Options | undefined
 }
 
-const optionKeys = knownKeys<Options>({
-  errors: true,
-  defaultPolicy: true,
-  policies: true,
-  undeclaredTags: true,
-  logFormat: true,
-  alertCapacity: true,
-  tracker: true,
-  breakers: true
+// the sections are checked by their own modules; here only which keys there are
+const OptionsSchema = Schema.Struct({
+  errors: Schema.optional(Schema.Unknown),
+  defaultPolicy: Schema.optional(Schema.Unknown),
+  policies: Schema.optional(Schema.Unknown),
+  undeclaredTags: Schema.optional(Schema.Unknown),
+  logFormat: Schema.optional(Schema.Unknown),
+  tracker: Schema.optional(Schema.Unknown),
+  breakers: Schema.optional(Schema.Unknown)
 })
+
+const decodeOptions = Schema.decodeUnknownExit(OptionsSchema)
 
 /**
  * The services `ErrorLayer` provides.
@@ -69,50 +74,32 @@ export type Services =
   | ErrorTracker.ErrorTracker
   | ResilienceMetrics.ResilienceMetrics
   | BreakerRegistry.BreakerRegistry
-  | Alerts.Alerts
 
 /**
- * Options of {@link layer} with a problem of their own, before any section is looked at: one issue per unknown
- * key, with its path and the reason (naming the nearest known key). Nothing is built.
+ * Why building `ErrorLayer` can fail: invalid options anywhere (an unknown key, an invalid policy, tracker or
+ * breaker option, a policy for a tag no declared family has, two families with one code or tag), as one
+ * `ConfigError` whose paths start at the layer's options, or an invalid `LOG_FORMAT` (effect's
+ * `Config.ConfigError`). Nothing is provided from a layer that failed.
  *
- * **Example**
- *
- * ```ts
- * import { ErrorLayer } from "@effect-resilience/core"
- *
- * const error = new ErrorLayer.ErrorLayerConfigError({
- *   issues: [{ path: ["polices"], message: "Unknown key \"polices\", did you mean \"policies\"?" }]
- * })
- * error.message // 'Invalid ErrorLayer options: polices: Unknown key "polices", did you mean "policies"?'
- * ```
- *
- * @since 0.1.0
+ * @since 0.2.0
  * @category errors
  */
-export class ErrorLayerConfigError extends Schema.TaggedError<ErrorLayerConfigError>()("ErrorLayerConfigError", {
-  issues: Schema.Array(Schema.Struct({ path: Schema.Array(Schema.String), message: Schema.String }))
-}) {
-  override get message(): string {
-    const issues = this.issues.map((i) => i.path.length === 0 ? i.message : `${i.path.join(".")}: ${i.message}`)
-    return `Invalid ErrorLayer options: ${issues.join("; ")}`
-  }
-}
+export type LayerError = ConfigError.ConfigError | Config.ConfigError
 
-/**
- * Why building `ErrorLayer` can fail: an unknown option, an invalid policy config (a policy for a tag no declared
- * family has among them), a duplicate error code or tag, invalid tracker or breaker options, or an invalid
- * `LOG_FORMAT`. Nothing is provided from a layer that failed.
- *
- * @since 0.1.0
- * @category errors
- */
-export type Error =
-  | ErrorLayerConfigError
-  | Policy.PolicyConfigError
-  | ErrorRegistry.ErrorRegistryError
-  | ErrorTracker.ErrorTrackerConfigError
-  | CircuitBreaker.BreakerConfigError
-  | Config.ConfigError
+// PolicyService's `default` is this layer's `defaultPolicy`
+const policyPath = (error: ConfigError.ConfigError): ConfigError.ConfigError =>
+  new ConfigError.ConfigError({
+    issues: error.issues.map((issue) =>
+      issue.path[0] === "default" ? { path: ["defaultPolicy", ...issue.path.slice(1)], message: issue.message } : issue
+    )
+  })
+
+// a section's issues, rooted at this layer's options
+const section = (prefix: string) => <A, E, R>(layer: Layer.Layer<A, E, R>): Layer.Layer<A, E, R> =>
+  Layer.catchCause(layer, (cause) =>
+    Layer.unwrap(Effect.failCause(Cause.map(cause, (error) =>
+      ConfigError.isConfigError(error) ? ConfigError.under(error, [prefix]) as E : error
+    ))))
 
 /**
  * Builds the layer.
@@ -143,12 +130,16 @@ export type Error =
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Options = {}): Layer.Layer<Services, Error> => {
+export const layer = (options: Options = {}): Layer.Layer<Services, LayerError> => {
   // an unknown key fails the build before any section is built, so no section runs with options that were meant
   // for another
-  const issues = optionIssues(options, optionKeys)
-  if (issues.length > 0) {
-    return Layer.unwrap(Effect.fail(new ErrorLayerConfigError({ issues })) as Effect.Effect<never, Error>)
+  const decoded = decodeOptions(options, { errors: "all", onExcessProperty: "error" })
+  if (decoded._tag === "Failure") {
+    const issue = decoded.cause.reasons.find((r) => r._tag === "Fail")
+    const issues = issue !== undefined && issue._tag === "Fail"
+      ? ConfigError.fromSchemaIssue(issue.error.issue)
+      : [{ path: [], message: "Invalid options" }]
+    return Layer.unwrap(Effect.fail(new ConfigError.ConfigError({ issues })) as Effect.Effect<never, LayerError>)
   }
   // Policies first, then the registry of the listed families plus those the policies name: a failure in either
   // fails the whole build, so nothing is provided half-configured.
@@ -159,20 +150,24 @@ export const layer = (options: Options = {}): Layer.Layer<Services, Error> => {
         policies: options.policies,
         errors: options.errors,
         undeclaredTags: options.undeclaredTags
-      })
+      }).pipe(Effect.mapError(policyPath))
       const registry = yield* ErrorRegistry.make([...(options.errors ?? []), ...policies.families])
       return Context.make(PolicyService.PolicyService, policies).pipe(
         Context.add(ErrorRegistry.ErrorRegistry, registry)
       )
     })
   )
-  // the tracker's fiber lives as long as the layer; its ErrorReporter is installed next to any already there
-  const tracking = ResilienceMetrics.layer.pipe(Layer.provideMerge(ErrorTracker.layer(options.tracker)))
-  // the breakers record their state changes in the tracker
-  const monitored = BreakerRegistry.layer(options.breakers).pipe(Layer.provideMerge(tracking))
-  const alerts = Alerts.layer({ capacity: options.alertCapacity })
+  // The consumers of what the strategies emit, in order: the tracker (its fiber lives as long as the layer; its
+  // ErrorReporter is installed next to any already there), then the metrics over it; the breakers, built last,
+  // emit into both.
+  const tracker = ErrorTracker.layer(options.tracker).pipe(section("tracker"))
+  const observed = ResilienceMetrics.layer.pipe(Layer.provideMerge(tracker))
+  const breakers = BreakerRegistry.layer(options.breakers).pipe(
+    section("breakers"),
+    Layer.provideMerge(observed)
+  )
   const logger = options.logFormat === false ? Layer.empty : ErrorLogger.layer({ format: options.logFormat })
-  return Layer.mergeAll(core, monitored, alerts, logger)
+  return Layer.mergeAll(core, breakers, logger)
 }
 
 /**
@@ -193,4 +188,4 @@ export const layer = (options: Options = {}): Layer.Layer<Services, Error> => {
  * @since 0.1.0
  * @category layers
  */
-export const layerDefault: Layer.Layer<Services, Error> = layer()
+export const layerDefault: Layer.Layer<Services, LayerError> = layer()

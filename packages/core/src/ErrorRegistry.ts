@@ -1,11 +1,18 @@
 /**
- * The registry of declared error families: what tools and docs enumerate, and the guard that keeps codes unique.
+ * The registry of declared error families: what tools and docs enumerate, and the guard that keeps codes and
+ * tags unique.
+ *
+ * **Gotchas**
+ *
+ * - The same class listed twice counts once; two different classes with one code (or one tag) are refused,
+ *   even when everything else about them is the same.
  *
  * @since 0.1.0
  */
-import { Context, Effect, Layer, Schema } from "effect"
+import { Context, Effect, Layer } from "effect"
 import * as CommonErrors from "./CommonErrors.js"
-import * as ErrorFamily from "./ErrorFamily.js"
+import { ConfigError } from "./ConfigError.js"
+import type * as ErrorFamily from "./ErrorFamily.js"
 
 /**
  * The registry: every family it was built with, looked up by tag or code.
@@ -13,7 +20,7 @@ import * as ErrorFamily from "./ErrorFamily.js"
  * @since 0.1.0
  * @category models
  */
-export interface ErrorRegistryShape {
+export interface ErrorRegistry {
   /** Every family, sorted by code. */
   readonly families: ReadonlyArray<ErrorFamily.FamilyInfo>
   readonly byTag: (tag: string) => ErrorFamily.FamilyInfo | undefined
@@ -37,13 +44,14 @@ export interface ErrorRegistryShape {
  * @since 0.1.0
  * @category services
  */
-export class ErrorRegistry extends Context.Service<ErrorRegistry, ErrorRegistryShape>()(
+export const ErrorRegistry: Context.Service<ErrorRegistry, ErrorRegistry> = Context.Service<ErrorRegistry>(
   "@effect-resilience/core/ErrorRegistry"
-) {}
+)
 
 /**
  * Builds a registry from families. The same class listed twice counts once; two different families with the same
- * code or the same tag fail with an {@link ErrorRegistryError} naming both, and no registry is built.
+ * code or the same tag fail with a `ConfigError` with one issue per clash, naming both families, and no registry
+ * is built.
  *
  * **Example**
  *
@@ -56,7 +64,7 @@ export class ErrorRegistry extends Context.Service<ErrorRegistry, ErrorRegistryS
  *   kind: "business"
  * }) {}
  *
- * const registry = ErrorRegistry.make([OutOfStock]) // Effect<ErrorRegistryShape, ErrorRegistryError>
+ * const registry = ErrorRegistry.make([OutOfStock]) // Effect<ErrorRegistry, ConfigError>
  * ```
  *
  * @since 0.1.0
@@ -65,7 +73,7 @@ export class ErrorRegistry extends Context.Service<ErrorRegistry, ErrorRegistryS
 export const make = (
   families: Iterable<ErrorFamily.Any>,
   options?: { readonly includeCommon?: boolean | undefined }
-): Effect.Effect<ErrorRegistryShape, ErrorRegistryError> =>
+): Effect.Effect<ErrorRegistry, ConfigError> =>
   Effect.suspend(() => {
     const all = new Set<ErrorFamily.FamilyInfo>()
     if (options?.includeCommon !== false) {
@@ -74,24 +82,24 @@ export const make = (
     for (const family of families) all.add(family.family)
     const tags = new Map<string, ErrorFamily.FamilyInfo>()
     const codes = new Map<string, ErrorFamily.FamilyInfo>()
+    const issues: Array<ConfigError["issues"][number]> = []
     for (const info of all) {
       const sameCode = codes.get(info.code)
-      if (sameCode !== undefined) {
-        return Effect.fail(
-          new ErrorRegistryError({ reason: "DuplicateCode", code: info.code, tags: [sameCode.tag, info.tag] })
-        )
-      }
       const sameTag = tags.get(info.tag)
-      if (sameTag !== undefined) {
-        return Effect.fail(
-          new ErrorRegistryError({ reason: "DuplicateTag", code: info.code, tags: [sameTag.tag, info.tag] })
-        )
+      if (sameCode !== undefined) {
+        issues.push({ path: [], message: `Error code ${info.code} is declared by both ${sameCode.tag} and ${info.tag}` })
+      } else if (sameTag !== undefined) {
+        issues.push({
+          path: [],
+          message: `Error tag ${info.tag} is declared by two different families (codes ${sameTag.code} and ${info.code})`
+        })
       }
-      codes.set(info.code, info)
-      tags.set(info.tag, info)
+      if (sameCode === undefined) codes.set(info.code, info)
+      if (sameTag === undefined) tags.set(info.tag, info)
     }
+    if (issues.length > 0) return Effect.fail(new ConfigError({ issues }))
     const sorted = [...all].sort((a, b) => (a.code < b.code ? -1 : a.code > b.code ? 1 : 0))
-    return Effect.succeed<ErrorRegistryShape>({
+    return Effect.succeed<ErrorRegistry>({
       families: sorted,
       byTag: (tag) => tags.get(tag),
       byCode: (code) => codes.get(code)
@@ -99,8 +107,7 @@ export const make = (
   })
 
 /**
- * A layer providing the registry built by {@link make}; its build fails with {@link ErrorRegistryError} on a
- * duplicate.
+ * A layer providing the registry built by {@link make}; its build fails with a `ConfigError` on a duplicate.
  *
  * **Example**
  *
@@ -116,35 +123,4 @@ export const make = (
 export const layer = (
   families: Iterable<ErrorFamily.Any>,
   options?: { readonly includeCommon?: boolean | undefined }
-): Layer.Layer<ErrorRegistry, ErrorRegistryError> => Layer.effect(ErrorRegistry, make(families, options))
-
-/**
- * Two families claim the same code or tag. Raised when a registry is built.
- *
- * **Example**
- *
- * ```ts
- * import { ErrorRegistry } from "@effect-resilience/core"
- *
- * const error = new ErrorRegistry.ErrorRegistryError({
- *   reason: "DuplicateCode",
- *   code: "shop.E0001",
- *   tags: ["OutOfStock", "PaymentDeclined"]
- * })
- * error.message // 'Error code shop.E0001 is declared by both OutOfStock and PaymentDeclined'
- * ```
- *
- * @since 0.1.0
- * @category errors
- */
-export class ErrorRegistryError extends Schema.TaggedError<ErrorRegistryError>()("ErrorRegistryError", {
-  reason: Schema.Literals(["DuplicateCode", "DuplicateTag"]),
-  code: Schema.String,
-  tags: Schema.Tuple([Schema.String, Schema.String])
-}) {
-  override get message(): string {
-    return this.reason === "DuplicateCode"
-      ? `Error code ${this.code} is declared by both ${this.tags[0]} and ${this.tags[1]}`
-      : `Error tag ${this.tags[0]} is declared by two different families (the second has code ${this.code})`
-  }
-}
+): Layer.Layer<ErrorRegistry, ConfigError> => Layer.effect(ErrorRegistry, make(families, options))

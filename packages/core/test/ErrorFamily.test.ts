@@ -79,6 +79,35 @@ describe("ErrorFamily.TaggedError", () => {
     assert.strictEqual(ErrorReporter.getSeverity(new CommonErrors.StorageError({ operation: "x" })), "Error")
   })
 
+  it("infoOf: one description of any error, for logs, tracker, metrics and the edge", () => {
+    const family = ErrorFamily.infoOf(new OutOfStock({ sku: "A-1" }))
+    assert.deepStrictEqual(family, {
+      tag: "OutOfStock",
+      code: "shop.E0001",
+      kind: "business",
+      severity: "low",
+      message: "Item A-1 is out of stock",
+      classified: true
+    })
+    // effect's TimeoutError shares the common TimeoutError's tag, policy and code
+    const timeout = ErrorFamily.infoOf(new Cause.TimeoutError())
+    const ours = ErrorFamily.infoOf(new CommonErrors.TimeoutError({ operation: "x", timeoutMillis: 1 }))
+    assert.deepStrictEqual({ ...timeout, classified: true }, ours)
+    assert.strictEqual(timeout.classified, false)
+    // anything else keeps its own tag, described as an internal error
+    assert.deepInclude(ErrorFamily.infoOf({ _tag: "PaymentDeclined" }), {
+      tag: "PaymentDeclined",
+      code: "resilience.E0000",
+      kind: "unrecoverable",
+      classified: false
+    })
+    for (const value of [new Error("boom"), "boom", undefined, null, 42]) {
+      const info = ErrorFamily.infoOf(value)
+      assert.deepStrictEqual([info.tag, info.code], ["UnknownError", "resilience.E0000"])
+      assert.deepStrictEqual(ErrorFamily.publicView(value).message, info.message)
+    }
+  })
+
   it("rejects a malformed code at declaration, naming the family", () => {
     assert.throws(
       () => ErrorFamily.TaggedError<{}>()("Bad", {}, { code: "Shop.E1" as ErrorFamily.Code }),
@@ -125,14 +154,16 @@ describe("ErrorRegistry", () => {
   it.effect("a duplicate code fails the layer build with a clear error", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(Layer.build(ErrorLayer.layer({ logFormat: false, errors: [OutOfStock, SameCode] })))
-      assert.strictEqual(error._tag, "ErrorRegistryError")
-      assert.strictEqual(error.message, "Error code shop.E0001 is declared by both OutOfStock and SameCode")
+      assert.strictEqual(error._tag, "ConfigError")
+      assert.strictEqual(error.message, "Invalid options: Error code shop.E0001 is declared by both OutOfStock and SameCode")
     }))
 
   it.effect("a second family with an existing tag is rejected too", () =>
     Effect.gen(function*() {
       class StorageError extends ErrorFamily.TaggedError<StorageError>()("StorageError", {}, { code: "shop.E0099" }) {}
       const error = yield* Effect.flip(ErrorRegistry.make([StorageError]))
-      assert.deepStrictEqual([error.reason, error.tags], ["DuplicateTag", ["StorageError", "StorageError"]])
+      assert.deepStrictEqual(error.issues.map((i) => i.message), [
+        "Error tag StorageError is declared by two different families (codes resilience.E0004 and shop.E0099)"
+      ])
     }))
 })

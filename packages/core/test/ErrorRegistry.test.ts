@@ -31,11 +31,18 @@ describe("ErrorRegistry", () => {
       assert.strictEqual(registry.families.length, CommonErrors.families.length + 1)
     }).pipe(Effect.runPromise))
 
-  it("two families with one code, or one tag, fail with an ErrorRegistryError naming both", () =>
+  it("two families with one code, or one tag, fail with a ConfigError naming both, every clash at once", () =>
     Effect.gen(function*() {
       const code = yield* Effect.flip(ErrorRegistry.make([OutOfStock, SameCode]))
-      assert.deepInclude(code, { reason: "DuplicateCode", code: "shop.E0001", tags: ["OutOfStock", "SameCode"] })
+      assert.strictEqual(code._tag, "ConfigError")
+      assert.deepStrictEqual(code.issues, [
+        { path: [], message: "Error code shop.E0001 is declared by both OutOfStock and SameCode" }
+      ])
       const tag = yield* Effect.flip(ErrorRegistry.make([SameTag]))
-      assert.deepInclude(tag, { reason: "DuplicateTag", tags: ["StorageError", "StorageError"] })
+      assert.deepStrictEqual(tag.issues.map((i) => i.message), [
+        "Error tag StorageError is declared by two different families (codes resilience.E0004 and shop.E0009)"
+      ])
+      const both = yield* Effect.flip(ErrorRegistry.make([OutOfStock, SameCode, SameTag]))
+      assert.strictEqual(both.issues.length, 2)
     }).pipe(Effect.runPromise))
 })
