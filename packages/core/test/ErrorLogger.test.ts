@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { inspect } from "node:util"
-import { ConfigProvider, Effect, Layer, Redacted, Schema } from "effect"
+import { Cause, ConfigProvider, Effect, Layer, Redacted, Schema } from "effect"
 import { TestConsole } from "effect/testing"
 import { CommonErrors, ErrorFamily, ErrorLogger } from "../src/index.js"
 
@@ -81,8 +81,50 @@ describe("ErrorLogger", () => {
       assert.strictEqual(error._tag, "ConfigError")
     }))
 
-  it("annotationsOf names untagged errors by their class or type", () => {
-    assert.deepStrictEqual(ErrorLogger.annotationsOf(new TypeError("x")), { errorTag: "TypeError" })
-    assert.deepStrictEqual(ErrorLogger.annotationsOf("boom"), { errorTag: "string" })
+  it("annotationsOf: every error gets the four keys, as ErrorFamily.infoOf describes it", () => {
+    assert.deepStrictEqual(ErrorLogger.annotationsOf(secretError()), {
+      errorTag: "Leaky",
+      errorCode: "test.E0201",
+      kind: "recoverable",
+      severity: "high"
+    })
+    // effect's own TimeoutError reads as the common TimeoutError
+    assert.deepStrictEqual(ErrorLogger.annotationsOf(new Cause.TimeoutError()), {
+      errorTag: "TimeoutError",
+      errorCode: "resilience.E0006",
+      kind: "recoverable",
+      severity: "medium"
+    })
+    // a tagged error that is not a family keeps its tag; anything untagged is an UnknownError
+    const unknown = { errorCode: "resilience.E0000", kind: "unrecoverable", severity: "high" }
+    assert.deepStrictEqual(ErrorLogger.annotationsOf({ _tag: "PaymentDeclined" }), {
+      errorTag: "PaymentDeclined",
+      ...unknown
+    })
+    assert.deepStrictEqual(ErrorLogger.annotationsOf(new TypeError("x")), { errorTag: "UnknownError", ...unknown })
+    assert.deepStrictEqual(ErrorLogger.annotationsOf("boom"), { errorTag: "UnknownError", ...unknown })
   })
+
+  it("annotationsOfInfo builds the same keys from an error already described", () => {
+    const error = new CommonErrors.NotFoundError({ resource: "item" })
+    assert.deepStrictEqual(
+      ErrorLogger.annotationsOfInfo(ErrorFamily.publicView(error)),
+      ErrorLogger.annotationsOf(error)
+    )
+  })
+
+  it.effect("an unclassified error's line carries the four keys and its fields", () =>
+    Effect.gen(function*() {
+      yield* ErrorLogger.make("shop").log("Error", "failed", new TypeError("bad input"), { withCause: true })
+      const record = JSON.parse(String((yield* TestConsole.logLines)[0]))
+      assert.deepInclude(record.annotations, {
+        module: "shop",
+        errorTag: "UnknownError",
+        errorCode: "resilience.E0000",
+        kind: "unrecoverable",
+        severity: "high"
+      })
+      assert.notProperty(record.annotations, "errorFields")
+      assert.include(JSON.stringify(record.cause), "bad input") // the class and message are in the cause
+    }).pipe(Effect.provide(ErrorLogger.layer({ format: "json" }))))
 })

@@ -1,15 +1,139 @@
 /**
- * The one place errors become HTTP statuses and problems. Defaults come from an error's classification; a user
- * overrides the status (and title, type, detail) per tag. The mapping's type lists the tags it was given, so an
- * edge can refuse at compile time a handler whose error channel holds an error it cannot map.
+ * The one place errors become HTTP statuses and problems. Defaults come from an error's classification
+ * (`ErrorFamily.infoOf`); a user overrides the status (and title, type, detail, code) per tag. The mapping's type
+ * lists the tags it was given, so an edge can refuse at compile time a handler whose error channel holds an error
+ * it cannot map.
+ *
+ * **Gotchas**
+ *
+ * - A cause holding a defect is answered as the defect (500, generic detail), even beside a typed failure that
+ *   would answer 4xx: answering the failure would hide the bug.
+ * - An error that is not from a declared family, without an override, is answered as a defect would be: 500,
+ *   `resilience.E0000`, tag `UnknownError`, whatever its own `_tag`. effect's `Cause.TimeoutError` is the
+ *   exception: it is described as the common `TimeoutError` (504, `resilience.E0006`).
+ * - An override of an unclassified error that gives no `code` answers with the tag itself as the code
+ *   (`PaymentDeclined`), never `resilience.E0000`.
  *
  * @since 0.1.0
  */
-import { Cause } from "effect"
+import type { Cause } from "effect"
 import type { HttpServerError } from "effect/http"
 import { CircuitBreaker, CommonErrors, ErrorFamily } from "@effect-resilience/core"
+import { answerOf } from "./internal/answer.js"
 import { boundInstance } from "./internal/url.js"
 import * as Problem from "./Problem.js"
+
+/**
+ * A mapping from errors to problems.
+ *
+ * - `problem(error, request)` maps one typed failure.
+ * - `fromCause(cause, request)` maps a whole cause: a defect (500 with a generic detail) when it holds one, even
+ *   beside typed failures (a defect is never hidden behind a typed error); else its first typed failure; or
+ *   `undefined` when the cause holds only interruptions.
+ * - `statusOf(error)` is the status alone; `statusOfFamily(Family.family)` the status of a whole family, as API
+ *   documents need it.
+ * - `isMappable(error)` is the run-time side of {@link Mappable}: whether the error is answered as itself (a
+ *   declared family, effect's `TimeoutError`, a tag with an override) rather than as a defect.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ErrorMapping<Tags extends string = never> {
+  readonly options: Options<Overrides>
+  readonly problem: (error: unknown, request: RequestInfo) => Problem.Problem
+  readonly fromCause: (cause: Cause.Cause<unknown>, request: RequestInfo) => Problem.Problem | undefined
+  readonly statusOf: (error: unknown) => number
+  readonly isMappable: (error: unknown) => boolean
+  /** The status every error of a declared family gets (families are mapped by tag and kind, never by fields). */
+  readonly statusOfFamily: (family: Pick<ErrorFamily.FamilyInfo, "tag" | "kind">) => number
+  /** Type-level only: the tags of the overrides. */
+  readonly "~tags"?: Tags | undefined
+}
+
+/**
+ * Builds a mapping. The tags of `statuses` become part of its type, so `HttpEdge` accepts handlers failing with
+ * those (possibly unclassified) errors and no others.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Data } from "effect"
+ * import { CommonErrors } from "@effect-resilience/core"
+ * import { ErrorMapping } from "@effect-resilience/http"
+ *
+ * class PaymentDeclined extends Data.TaggedError("PaymentDeclined")<{}> {}
+ *
+ * const mapping = ErrorMapping.make({
+ *   statuses: { PaymentDeclined: { status: 402, detail: "The payment was declined." }, StorageError: 502 },
+ *   validationStatus: 422
+ * })
+ * mapping.statusOf(new PaymentDeclined()) // 402
+ * // not a family and no `code` in its override: the tag is its code
+ * mapping.problem(new PaymentDeclined(), { path: "/pay", requestId: "r1" }).code // "PaymentDeclined"
+ * mapping.statusOf(new CommonErrors.StorageError({ operation: "save" })) // 502
+ * mapping.problem(new CommonErrors.ValidationError({ issues: [{ path: ["name"], message: "is missing" }] }),
+ *   { path: "/save", requestId: "r1" }).errors // [{ pointer: "#/name", detail: "is missing" }]
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <const O extends Overrides = {}>(options: Options<O> = {}): ErrorMapping<TagsOf<O>> => {
+  const opts: Options<Overrides> = options
+  const statusOf = (error: unknown): number =>
+    overrideOf(opts, ErrorFamily.tagOf(error))?.status ?? defaultStatus(error, opts)
+
+  const problem = (error: unknown, request: RequestInfo): Problem.Problem => {
+    const info = ErrorFamily.infoOf(error)
+    const described = isDescribed(info)
+    const tag = ErrorFamily.tagOf(error)
+    const override = overrideOf(opts, tag)
+    const status = override?.status ?? statusOfInfo(info, opts)
+    // an override that makes an unclassified error mappable: it is an answer of the API, not a defect
+    const overridden = override !== undefined && !described && tag !== undefined
+    const code = override?.code ?? (described ? info.code : overridden ? tag : unknownCode)
+    const title = override?.title ?? Problem.reasonPhrase(status)
+    // infoOf's message: the family's public message, or the generic one for anything it cannot describe
+    const fullDetail = override?.detail ?? (overridden ? title : info.message)
+    const detail = error instanceof CommonErrors.ValidationError && error.issues.length > limits.errors
+      ? `The request is invalid: ${error.issues.length} fields failed; the first ${limits.errors} are listed.`
+      : cut(fullDetail, limits.detail)
+    const type = override?.type ??
+      (opts.typeBase === undefined || code === unknownCode
+        ? "about:blank"
+        : overridden && override.code === undefined
+        ? `${opts.typeBase}${slugOf(tag)}`
+        : `${opts.typeBase}${code}`)
+    const errors = fieldProblemsOf(error)
+    const retryAfterSeconds = retryAfterSecondsOf(error)
+    return {
+      status,
+      type,
+      title,
+      detail,
+      // bounded here, once, so every caller gets it: a 15 kB path is not echoed in full
+      instance: boundInstance(request.path),
+      code,
+      tag: described || overridden ? info.tag : "UnknownError",
+      requestId: request.requestId,
+      ...(errors !== undefined ? { errors } : {}),
+      ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {})
+    }
+  }
+
+  const fromCause = (cause: Cause.Cause<unknown>, request: RequestInfo): Problem.Problem | undefined => {
+    const answer = answerOf(cause)
+    return answer === undefined ? undefined : problem(answer.error, request)
+  }
+
+  const isMappable = (error: unknown): boolean =>
+    isDescribed(ErrorFamily.infoOf(error)) || overrideOf(opts, ErrorFamily.tagOf(error)) !== undefined
+
+  const statusOfFamily = (family: Pick<ErrorFamily.FamilyInfo, "tag" | "kind">): number =>
+    overrideOf(opts, family.tag)?.status ?? familyStatus(family.tag, family.kind, opts)
+
+  return { options: opts, problem, fromCause, statusOf, isMappable, statusOfFamily }
+}
 
 /**
  * What an override gives for one tag: a status alone, or a status with the problem's `title`, `type` URI,
@@ -96,31 +220,9 @@ export interface RequestInfo {
   readonly requestId: string
 }
 
-/**
- * A mapping from errors to problems.
- *
- * - `problem(error, request)` maps one typed failure.
- * - `fromCause(cause, request)` maps a whole cause: a defect (500 with a generic detail) when it holds one, even
- *   beside typed failures (a defect is never hidden behind a typed error); else its first typed failure; or
- *   `undefined` when the cause holds only interruptions.
- * - `statusOf(error)` is the status alone; `statusOfFamily(Family.family)` the status of a whole family, as API
- *   documents need it.
- *
- * @since 0.1.0
- * @category models
- */
-export interface ErrorMapping<Tags extends string = never> {
-  readonly options: Options<Overrides>
-  readonly problem: (error: unknown, request: RequestInfo) => Problem.Problem
-  readonly fromCause: (cause: Cause.Cause<unknown>, request: RequestInfo) => Problem.Problem | undefined
-  readonly statusOf: (error: unknown) => number
-  /** The status every error of a declared family gets (families are mapped by tag and kind, never by fields). */
-  readonly statusOfFamily: (family: Pick<ErrorFamily.FamilyInfo, "tag" | "kind">) => number
-  /** Type-level only: the tags of the overrides. */
-  readonly "~tags"?: Tags | undefined
-}
-
-const unknownCode = "resilience.E0000"
+// the code infoOf gives whatever it cannot describe: no family, not effect's TimeoutError
+const unknownCode = ErrorFamily.infoOf(undefined).code
+const isDescribed = (info: ErrorFamily.Info): boolean => info.classified || info.code !== unknownCode
 
 /**
  * The tag of an error in kebab case, as a problem type URI ends for an override of an unclassified error that
@@ -216,11 +318,11 @@ const overrideOf = (
  * @since 0.1.0
  * @category getters
  */
-export const defaultStatus = (error: unknown, options: Options<Overrides> = {}): number => {
-  if (Cause.isTimeoutError(error)) return 504
-  if (!ErrorFamily.isClassified(error)) return 500
-  return familyStatus(error._tag, error.kind, options)
-}
+export const defaultStatus = (error: unknown, options: Options<Overrides> = {}): number =>
+  statusOfInfo(ErrorFamily.infoOf(error), options)
+
+const statusOfInfo = (info: ErrorFamily.Info, options: Options<Overrides>): number =>
+  isDescribed(info) ? familyStatus(info.tag, info.kind, options) : 500
 
 const familyStatus = (tag: string, kind: ErrorFamily.Kind, options: Options<Overrides>): number => {
   const known = byTag(tag, options)
@@ -262,99 +364,3 @@ const fieldProblemsOf = (error: unknown): ReadonlyArray<Problem.FieldProblem> | 
     : undefined
 
 const cut = (text: string, max: number): string => (text.length <= max ? text : `${text.slice(0, max - 1)}…`)
-
-const genericDetail = ErrorFamily.publicView(undefined).message
-const timeoutDetail = new CommonErrors.TimeoutError({ operation: "request", timeoutMillis: 0 }).publicMessage
-
-/**
- * Builds a mapping. The tags of `statuses` become part of its type, so `HttpEdge` accepts handlers failing with
- * those (possibly unclassified) errors and no others.
- *
- * **Example**
- *
- * ```ts
- * import { Data } from "effect"
- * import { CommonErrors } from "@effect-resilience/core"
- * import { ErrorMapping } from "@effect-resilience/http"
- *
- * class PaymentDeclined extends Data.TaggedError("PaymentDeclined")<{}> {}
- *
- * const mapping = ErrorMapping.make({
- *   statuses: { PaymentDeclined: { status: 402, detail: "The payment was declined." }, StorageError: 502 },
- *   validationStatus: 422
- * })
- * mapping.statusOf(new PaymentDeclined()) // 402
- * // not a family and no `code` in its override: the tag is its code
- * mapping.problem(new PaymentDeclined(), { path: "/pay", requestId: "r1" }).code // "PaymentDeclined"
- * mapping.statusOf(new CommonErrors.StorageError({ operation: "save" })) // 502
- * mapping.problem(new CommonErrors.ValidationError({ issues: [{ path: ["name"], message: "is missing" }] }),
- *   { path: "/save", requestId: "r1" }).errors // [{ pointer: "#/name", detail: "is missing" }]
- * ```
- *
- * @since 0.1.0
- * @category constructors
- */
-export const make = <const O extends Overrides = {}>(options: Options<O> = {}): ErrorMapping<TagsOf<O>> => {
-  const opts: Options<Overrides> = options
-  const statusOf = (error: unknown): number =>
-    overrideOf(opts, ErrorFamily.tagOf(error))?.status ?? defaultStatus(error, opts)
-
-  const problem = (error: unknown, request: RequestInfo): Problem.Problem => {
-    const tag = ErrorFamily.tagOf(error)
-    const override = overrideOf(opts, tag)
-    const status = override?.status ?? defaultStatus(error, opts)
-    const classified = ErrorFamily.isClassified(error)
-    const isTimeout = Cause.isTimeoutError(error)
-    // an override that makes an unclassified error mappable: it is an answer of the API, not a defect
-    const overridden = override !== undefined && !classified && !isTimeout && tag !== undefined
-    const code = override?.code ??
-      (classified ? error.code : isTimeout ? "resilience.E0006" : overridden ? tag : unknownCode)
-    const title = override?.title ?? Problem.reasonPhrase(status)
-    const fullDetail = override?.detail ??
-      (classified
-        ? error.publicMessage
-        : isTimeout
-        ? timeoutDetail
-        : override !== undefined
-        ? title
-        : genericDetail)
-    const detail = error instanceof CommonErrors.ValidationError && error.issues.length > limits.errors
-      ? `The request is invalid: ${error.issues.length} fields failed; the first ${limits.errors} are listed.`
-      : cut(fullDetail, limits.detail)
-    const type = override?.type ??
-      (opts.typeBase === undefined || code === unknownCode
-        ? "about:blank"
-        : overridden && override.code === undefined
-        ? `${opts.typeBase}${slugOf(tag)}`
-        : `${opts.typeBase}${code}`)
-    const errors = fieldProblemsOf(error)
-    const retryAfterSeconds = retryAfterSecondsOf(error)
-    return {
-      status,
-      type,
-      title,
-      detail,
-      // bounded here, once, so every caller gets it: a 15 kB path is not echoed in full
-      instance: boundInstance(request.path),
-      code,
-      tag: classified || override !== undefined || isTimeout ? tag ?? "UnknownError" : "UnknownError",
-      requestId: request.requestId,
-      ...(errors !== undefined ? { errors } : {}),
-      ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {})
-    }
-  }
-
-  const fromCause = (cause: Cause.Cause<unknown>, request: RequestInfo): Problem.Problem | undefined => {
-    // a defect wins over any typed failure beside it: answering the failure would hide the bug
-    if (cause.reasons.some(Cause.isDieReason)) return problem(undefined, request)
-    const failure = cause.reasons.find(Cause.isFailReason)
-    if (failure !== undefined) return problem(failure.error, request)
-    return undefined
-  }
-
-  const statusOfFamily = (family: Pick<ErrorFamily.FamilyInfo, "tag" | "kind">): number =>
-    overrideOf(opts, family.tag)?.status ?? familyStatus(family.tag, family.kind, opts)
-
-  return { options: opts, problem, fromCause, statusOf, statusOfFamily }
-}
-

@@ -14,12 +14,21 @@
  *   the edge answers on every endpoint: 413 and 415 problems for every endpoint with a request body, the request
  *   id header on every response, `Retry-After` on the statuses that carry it.
  *
+ * **Gotchas**
+ *
+ * - `.middleware(HttpApiEdge.Middleware)` applies to the groups added before it: add it after the groups, as the
+ *   outermost middleware.
+ * - Failures the edge cannot map (effect's own `HttpApiError` classes, errors declared with their own schema) are
+ *   left to effect, which answers them by their declaration; the request log still gets the cause.
+ * - A typed `HttpApiClient` cannot rebuild a family's error from its problem body (the body carries no internal
+ *   fields): decoding it fails with a schema issue.
+ *
  * @since 0.1.0
  */
 import { Cause, Context, Effect, JsonSchema, Layer, Schema, SchemaGetter, type SchemaIssue } from "effect"
 import { HttpServerRequest } from "effect/http"
 import { HttpApiError, type HttpApiEndpoint, HttpApiMiddleware, HttpApiSchema, OpenApi } from "effect/http-api"
-import { CircuitBreaker, CommonErrors, ErrorFamily } from "@effect-resilience/core"
+import { CircuitBreaker, CommonErrors, type ErrorFamily } from "@effect-resilience/core"
 import type * as ErrorMapping from "./ErrorMapping.js"
 import type * as HttpEdge from "./HttpEdge.js"
 import { isRequestSlot, type RequestSlot, validationOf } from "./internal/clientErrors.js"
@@ -28,119 +37,6 @@ import { mediaTypeOf, pathOf } from "./internal/url.js"
 import type * as ProblemFormat from "./ProblemFormat.js"
 import * as RequestErrors from "./RequestErrors.js"
 import * as RequestId from "./RequestId.js"
-
-/**
- * An error family class, as {@link error} accepts it: a `Schema` class carrying its static `family`
- * (every class built with `ErrorFamily.TaggedError`).
- *
- * **Example**
- *
- * ```ts
- * import { CircuitBreaker, CommonErrors } from "@effect-resilience/core"
- * import type { HttpApiEdge } from "@effect-resilience/http"
- *
- * const families: ReadonlyArray<HttpApiEdge.Family> = [CommonErrors.StorageError, CircuitBreaker.BreakerOpenError]
- * ```
- *
- * @since 0.1.0
- * @category models
- */
-export type Family = Schema.Top & { readonly family: ErrorFamily.FamilyInfo }
-
-/**
- * The schema {@link error} returns: its type is the family's instances (what handlers fail with), its encoded
- * side the edge format's problem body, annotated with the mapped status and the format's content type.
- *
- * **Example**
- *
- * ```ts
- * import { CommonErrors } from "@effect-resilience/core"
- * import { HttpApiEdge, HttpEdge } from "@effect-resilience/http"
- *
- * const NotFound: HttpApiEdge.ErrorSchema<typeof CommonErrors.NotFoundError> =
- *   HttpApiEdge.error(HttpEdge.make(), CommonErrors.NotFoundError)
- * // NotFound.Type is CommonErrors.NotFoundError
- * ```
- *
- * @since 0.1.0
- * @category models
- */
-export interface ErrorSchema<F extends Family> extends Schema.decodeTo<Schema.toType<F>, ProblemFormat.BodySchema> {}
-
-// one body schema per format and status, so families sharing a status share one OpenAPI component
-const bodySchemas = new WeakMap<ProblemFormat.ProblemFormat, Map<number, ProblemFormat.BodySchema>>()
-
-const bodySchemaOf = (format: ProblemFormat.ProblemFormat, status: number): ProblemFormat.BodySchema => {
-  let byStatus = bodySchemas.get(format)
-  if (byStatus === undefined) bodySchemas.set(format, byStatus = new Map())
-  let schema = byStatus.get(status)
-  if (schema === undefined) byStatus.set(status, schema = format.schema(status))
-  return schema
-}
-
-/**
- * Declares an error family as an endpoint error of an `HttpApi`.
- *
- * **Details**
- *
- * The schema is documented under the status `edge.mapping.statusOfFamily(Family.family)` gives (overrides
- * included), with `edge.format.schema(status)` as body and `edge.format.contentType` as media type
- * (`application/problem+json` for the default RFC 9457 format). Its type is the family's instances, so a handler
- * of the endpoint may fail with them.
- *
- * At run time {@link Middleware} answers these failures before effect encodes them. Without it, encoding still
- * renders the same problem body and status, but without `Retry-After` and without the failure in the request log.
- * A typed `HttpApiClient` cannot rebuild the error from a problem body (the body holds no internal fields), so
- * decoding fails with a schema issue.
- *
- * **Example**
- *
- * ```ts
- * import { Schema } from "effect"
- * import { HttpApiEndpoint } from "effect/http-api"
- * import { CommonErrors } from "@effect-resilience/core"
- * import { HttpApiEdge, HttpEdge } from "@effect-resilience/http"
- *
- * const Edge = HttpEdge.make()
- *
- * // OpenAPI: 503 and 400, application/problem+json, with the problem schema
- * const save = HttpApiEndpoint.post("save", "/save", {
- *   payload: Schema.Struct({ name: Schema.NonEmptyString }),
- *   success: Schema.Struct({ result: Schema.String }),
- *   error: [HttpApiEdge.error(Edge, CommonErrors.StorageError), HttpApiEdge.error(Edge, CommonErrors.ValidationError)]
- * })
- * ```
- *
- * @since 0.1.0
- * @category schemas
- */
-export const error = <Tags extends string, F extends Family>(
-  edge: HttpEdge.HttpEdge<Tags>,
-  family: F
-): ErrorSchema<F> => {
-  const status = edge.mapping.statusOfFamily(family.family)
-  const body = bodySchemaOf(edge.format, status)
-  const schema = body.pipe(
-    Schema.decodeTo(Schema.toType(family), {
-      decode: SchemaGetter.forbidden(() =>
-        `a ${family.family.tag} problem body cannot be decoded back into the error (it carries no internal fields)`
-      ),
-      // reached only when Middleware is not installed: the same body, from what the request fiber knows
-      encode: SchemaGetter.transformEffect((error: F["Type"]) =>
-        Effect.withFiber<unknown, SchemaIssue.Issue>((fiber) => {
-          const request = Context.getOrUndefined(fiber.context, HttpServerRequest.HttpServerRequest)
-          const requestId = fiber.getRef(CurrentRequestState)?.requestId ?? fiber.getRef(RequestId.CurrentRequestId) ??
-            RequestId.generate()
-          const problem = edge.mapping.problem(error, { path: request ? pathOf(request.url) : "", requestId })
-          return Effect.succeed(edge.format.render(problem))
-        })
-      )
-    }),
-    HttpApiSchema.status(status),
-    HttpApiSchema.asJson({ contentType: edge.format.contentType })
-  )
-  return schema as ErrorSchema<F>
-}
 
 /**
  * The `HttpApi` middleware of the edge: every failure of an endpoint it applies to is answered by the edge
@@ -277,7 +173,7 @@ const answered = (error: unknown): Cause.Cause<never> => Cause.fail(error) as Ca
 
 // The cause the edge answers, or undefined to leave the failure to effect's encoding of declared errors.
 const answerable = <E>(
-  statuses: ErrorMapping.Overrides | undefined,
+  mapping: ErrorMapping.ErrorMapping<any>,
   endpoint: HttpApiEndpoint.Top,
   request: HttpServerRequest.HttpServerRequest,
   cause: Cause.Cause<E>
@@ -297,9 +193,7 @@ const answerable = <E>(
   if (HttpApiError.HttpApiPayloadTooLarge.is(e)) {
     return Effect.succeed(answered(new RequestErrors.PayloadTooLargeError({ limitBytes: Number(e.size) })))
   }
-  if (ErrorFamily.isClassified(e) || Cause.isTimeoutError(e)) return Effect.succeed(cause)
-  const tag = ErrorFamily.tagOf(e)
-  return Effect.succeed(tag !== undefined && statuses !== undefined && Object.hasOwn(statuses, tag) ? cause : undefined)
+  return Effect.succeed(mapping.isMappable(e) ? cause : undefined)
 }
 
 /**
@@ -351,7 +245,7 @@ export const layer = <Tags extends string>(edge: HttpEdge.HttpEdge<Tags>): Layer
         Effect.tap(() => recordBody),
         Effect.catchCause((cause) =>
           Effect.flatMap(
-            answerable(edge.mapping.options.statuses, endpoint, request, cause),
+            answerable(edge.mapping, endpoint, request, cause),
             (edgeCause) => {
               if (edgeCause === undefined) {
                 // left to effect, which answers and reports it; the request's log line still gets the cause
@@ -367,6 +261,119 @@ export const layer = <Tags extends string>(edge: HttpEdge.HttpEdge<Tags>): Layer
         )
       )
     }))
+
+/**
+ * An error family class, as {@link error} accepts it: a `Schema` class carrying its static `family`
+ * (every class built with `ErrorFamily.TaggedError`).
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { CircuitBreaker, CommonErrors } from "@effect-resilience/core"
+ * import type { HttpApiEdge } from "@effect-resilience/http"
+ *
+ * const families: ReadonlyArray<HttpApiEdge.Family> = [CommonErrors.StorageError, CircuitBreaker.BreakerOpenError]
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Family = Schema.Top & { readonly family: ErrorFamily.FamilyInfo }
+
+/**
+ * The schema {@link error} returns: its type is the family's instances (what handlers fail with), its encoded
+ * side the edge format's problem body, annotated with the mapped status and the format's content type.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { CommonErrors } from "@effect-resilience/core"
+ * import { HttpApiEdge, HttpEdge } from "@effect-resilience/http"
+ *
+ * const NotFound: HttpApiEdge.ErrorSchema<typeof CommonErrors.NotFoundError> =
+ *   HttpApiEdge.error(HttpEdge.make(), CommonErrors.NotFoundError)
+ * // NotFound.Type is CommonErrors.NotFoundError
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ErrorSchema<F extends Family> extends Schema.decodeTo<Schema.toType<F>, ProblemFormat.BodySchema> {}
+
+// one body schema per format and status, so families sharing a status share one OpenAPI component
+const bodySchemas = new WeakMap<ProblemFormat.ProblemFormat, Map<number, ProblemFormat.BodySchema>>()
+
+const bodySchemaOf = (format: ProblemFormat.ProblemFormat, status: number): ProblemFormat.BodySchema => {
+  let byStatus = bodySchemas.get(format)
+  if (byStatus === undefined) bodySchemas.set(format, byStatus = new Map())
+  let schema = byStatus.get(status)
+  if (schema === undefined) byStatus.set(status, schema = format.schema(status))
+  return schema
+}
+
+/**
+ * Declares an error family as an endpoint error of an `HttpApi`.
+ *
+ * **Details**
+ *
+ * The schema is documented under the status `edge.mapping.statusOfFamily(Family.family)` gives (overrides
+ * included), with `edge.format.schema(status)` as body and `edge.format.contentType` as media type
+ * (`application/problem+json` for the default RFC 9457 format). Its type is the family's instances, so a handler
+ * of the endpoint may fail with them.
+ *
+ * At run time {@link Middleware} answers these failures before effect encodes them. Without it, encoding still
+ * renders the same problem body and status, but without `Retry-After` and without the failure in the request log.
+ * A typed `HttpApiClient` cannot rebuild the error from a problem body (the body holds no internal fields), so
+ * decoding fails with a schema issue.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Schema } from "effect"
+ * import { HttpApiEndpoint } from "effect/http-api"
+ * import { CommonErrors } from "@effect-resilience/core"
+ * import { HttpApiEdge, HttpEdge } from "@effect-resilience/http"
+ *
+ * const Edge = HttpEdge.make()
+ *
+ * // OpenAPI: 503 and 400, application/problem+json, with the problem schema
+ * const save = HttpApiEndpoint.post("save", "/save", {
+ *   payload: Schema.Struct({ name: Schema.NonEmptyString }),
+ *   success: Schema.Struct({ result: Schema.String }),
+ *   error: [HttpApiEdge.error(Edge, CommonErrors.StorageError), HttpApiEdge.error(Edge, CommonErrors.ValidationError)]
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const error = <Tags extends string, F extends Family>(
+  edge: HttpEdge.HttpEdge<Tags>,
+  family: F
+): ErrorSchema<F> => {
+  const status = edge.mapping.statusOfFamily(family.family)
+  const body = bodySchemaOf(edge.format, status)
+  const schema = body.pipe(
+    Schema.decodeTo(Schema.toType(family), {
+      decode: SchemaGetter.forbidden(() =>
+        `a ${family.family.tag} problem body cannot be decoded back into the error (it carries no internal fields)`
+      ),
+      // reached only when Middleware is not installed: the same body, from what the request fiber knows
+      encode: SchemaGetter.transformEffect((error: F["Type"]) =>
+        Effect.withFiber<unknown, SchemaIssue.Issue>((fiber) => {
+          const request = Context.getOrUndefined(fiber.context, HttpServerRequest.HttpServerRequest)
+          const requestId = fiber.getRef(CurrentRequestState)?.requestId ?? fiber.getRef(RequestId.CurrentRequestId) ??
+            RequestId.generate()
+          const problem = edge.mapping.problem(error, { path: request ? pathOf(request.url) : "", requestId })
+          return Effect.succeed(edge.format.render(problem))
+        })
+      )
+    }),
+    HttpApiSchema.status(status),
+    HttpApiSchema.asJson({ contentType: edge.format.contentType })
+  )
+  return schema as ErrorSchema<F>
+}
 
 type Json = Record<string, any>
 

@@ -5,14 +5,30 @@
  * - `edge.handle(handler)` answers a route's typed failures with problems. Its type refuses a handler whose error
  *   channel holds an error the edge cannot map.
  * - `edge.layer` is a global `HttpRouter` middleware: request ids (on every response, 404 and 500 included, in
- *   every log line and in problem bodies), the body size limit, the request log, and problems for whatever no
- *   handler answered (unknown routes, defects in routes not wrapped by `handle`).
+ *   every log line and in problem bodies), the body size limit, the request log (`RequestLog`), and problems for
+ *   whatever no handler answered (unknown routes, defects in routes not wrapped by `handle`).
  * - `HttpEdge.json(schema)` reads a JSON body with typed errors for a wrong media type, a body over the limit,
  *   malformed JSON and invalid fields.
  *
+ * **Gotchas**
+ *
+ * - A cause holding a defect answers 500 with the generic detail, even beside a typed failure that would answer
+ *   4xx (a defect is never hidden behind a typed error). A client's fault that reached the edge as a defect (a
+ *   body effect read with `orDie`, a request `HttpApi` could not decode) is answered as the client's fault.
+ * - Every 5xx is reported to effect's `ErrorReporter` once, so the error tracker counts it; an error `protect`
+ *   already recorded is not counted again.
+ * - Options are checked when `edge.layer` is built, not by `make`: invalid options fail the layer with core's
+ *   `ConfigError` (every issue at once, paths from the options given to `make`), so a misconfigured edge never
+ *   serves. `handle` used without the layer ignores an invalid override at request time.
+ * - `handle` without `edge.layer` still answers with problems, request ids and the body limit, and logs each
+ *   failure as it answers it; only the middleware writes the one line per request.
+ * - Under `edge.layer`, effect's own "Sent HTTP response" line is turned off: the edge logs each request once.
+ * - Requests Node's HTTP parser refuses never reach effect: {@link answerClientErrors} answers them, and no
+ *   request line is written for them.
+ *
  * @since 0.1.0
  */
-import { Cause, Clock, Context, Effect, ErrorReporter, Layer, Schema } from "effect"
+import { Cause, Clock, Context, Effect, Layer, Result, Schema } from "effect"
 import {
   HttpEffect,
   HttpIncomingMessage,
@@ -21,72 +37,191 @@ import {
   HttpServerRequest,
   HttpServerResponse
 } from "effect/http"
-import { CommonErrors, ErrorFamily } from "@effect-resilience/core"
+import { CommonErrors, ConfigError, ErrorFamily } from "@effect-resilience/core"
 import * as ByteSize from "effect/ByteSize"
 import type * as LogLevel from "effect/LogLevel"
 import * as ErrorMapping from "./ErrorMapping.js"
+import { answerOf } from "./internal/answer.js"
 import { bodyErrorOf, clientCauseOf } from "./internal/clientErrors.js"
 import { listenerOf } from "./internal/nodeClientErrors.js"
 import { CurrentRequestState, recordParams, type RequestState } from "./internal/requestState.js"
-import { unknownKeys } from "./internal/unknownKeys.js"
-import { mediaTypeOf, pathOf, queryOf } from "./internal/url.js"
-import type * as Problem from "./Problem.js"
+import { mediaTypeOf, pathOf } from "./internal/url.js"
 import * as ProblemFormat from "./ProblemFormat.js"
 import * as RequestErrors from "./RequestErrors.js"
 import * as RequestId from "./RequestId.js"
 import * as RequestLog from "./RequestLog.js"
 
 /**
+ * An edge: a mapping, a body format, and the pieces that apply them.
+ *
+ * - `handle(handler)`: the handler with every failure answered by a problem response. `E` must be
+ *   {@link ErrorMapping.Mappable} for this edge's override tags: a handler that can fail with an error that has
+ *   no classification and no override does not compile, and the compiler's message says so
+ *   ({@link UnclassifiedMessage}).
+ * - `respond(cause)`: the problem response for a cause (interruptions are passed on).
+ * - `layer`: the global middleware; fails to build with core's `ConfigError` on invalid options.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface HttpEdge<Tags extends string = never> {
+  readonly mapping: ErrorMapping.ErrorMapping<Tags>
+  readonly format: ProblemFormat.ProblemFormat
+  readonly requestIdHeader: string
+  readonly handle: {
+    <E extends ErrorMapping.Mappable<Tags>, R>(
+      handler: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
+    ): Effect.Effect<HttpServerResponse.HttpServerResponse, never, R | HttpServerRequest.HttpServerRequest>
+    // only reached by a handler the first signature refuses: the compiler's message is the Unclassified key
+    <E, R>(
+      handler: Handler<E, R, Tags>
+    ): Effect.Effect<HttpServerResponse.HttpServerResponse, never, R | HttpServerRequest.HttpServerRequest>
+  }
+  readonly respond: <E>(
+    cause: Cause.Cause<E>
+  ) => Effect.Effect<HttpServerResponse.HttpServerResponse, E, HttpServerRequest.HttpServerRequest>
+  readonly layer: Layer.Layer<never, ConfigError.ConfigError, HttpRouter.HttpRouter>
+}
+
+/**
+ * Builds an edge. The tags of `statuses` join the errors its `handle` accepts.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Data, Effect, Layer } from "effect"
+ * import { HttpRouter, HttpServerResponse } from "effect/http"
+ * import { CommonErrors } from "@effect-resilience/core"
+ * import { HttpEdge } from "@effect-resilience/http"
+ *
+ * class PaymentDeclined extends Data.TaggedError("PaymentDeclined")<{}> {}
+ *
+ * const Edge = HttpEdge.make({ statuses: { PaymentDeclined: 402 } })
+ *
+ * const Item = HttpRouter.add("GET", "/items/:id", Edge.handle(Effect.gen(function*() {
+ *   const { id } = yield* HttpRouter.params
+ *   return yield* Effect.fail(new CommonErrors.NotFoundError({ resource: "item", ...(id ? { id } : {}) }))
+ * })))
+ * const Pay = HttpRouter.add("POST", "/pay", Edge.handle(Effect.fail(new PaymentDeclined())))
+ *
+ * // GET /items/42 -> 404 application/problem+json
+ * //   { "type": "about:blank", "title": "Not Found", "status": 404, "detail": "item 42 was not found",
+ * //     "instance": "/items/42", "code": "resilience.E0002", "requestId": "…" }
+ * // POST /pay -> 402
+ * const App = Layer.mergeAll(Item, Pay, Edge.layer)
+ *
+ * // Does not compile: `Error` has no classification and no override. The compiler says
+ * // Property '"this error is not classified: declare it with ErrorFamily or add an override on the edge"'
+ * // is missing in type 'Effect<never, Error, never>'
+ * // HttpRouter.add("GET", "/x", Edge.handle(Effect.fail(new Error("boom"))))
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <const O extends ErrorMapping.Overrides = {}>(
+  options: Options<O> = {}
+): HttpEdge<ErrorMapping.TagsOf<O>> => {
+  const mapping = ErrorMapping.make(options)
+  const format = options.format ?? ProblemFormat.rfc9457
+  const requestIdHeader = (options.requestIdHeader ?? "x-request-id").toLowerCase()
+  const maxBodySize = ByteSize.bytes(options.maxBodyBytes ?? defaultMaxBodyBytes)
+  const requestLog = RequestLog.make(options)
+
+  // The response for a cause. With a request state (the middleware is installed) the failure is kept for the
+  // request's log line; without one it is logged and reported here, so nothing goes unlogged.
+  const respond = <E>(cause: Cause.Cause<E>) =>
+    Effect.withFiber<HttpServerResponse.HttpServerResponse, E, HttpServerRequest.HttpServerRequest>((fiber) => {
+      if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause)
+      const request = Context.getUnsafe(fiber.context, HttpServerRequest.HttpServerRequest)
+      const state = fiber.getRef(CurrentRequestState)
+      const requestId = state?.requestId ?? RequestId.accept(request.headers[requestIdHeader])
+      const limit = limitOf(fiber.getRef(HttpIncomingMessage.MaxBodySize))
+      // the answer to the cause once effect's request errors are this package's families (a defect: undefined)
+      const error = answerOf(clientCauseOf(cause, request, limit))?.error
+      // the mapping bounds the instance: a 15 kB path is not echoed in full
+      const problem = mapping.problem(error, { path: pathOf(request.url), requestId })
+      const response = ProblemFormat.toResponse(format, problem, requestIdHeader)
+      const failure: RequestLog.Failure = { problem, cause, error }
+      if (state !== undefined) {
+        state.failure = failure
+        return Effect.succeed(response)
+      }
+      return requestLog.failure(request, failure).pipe(Effect.as(response))
+    })
+
+  const handle = <E, R>(
+    handler: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
+  ): Effect.Effect<HttpServerResponse.HttpServerResponse, never, R | HttpServerRequest.HttpServerRequest> =>
+    Effect.withFiber((fiber) => {
+      const state = fiber.getRef(CurrentRequestState)
+      recordParams(fiber, state)
+      const answered = Effect.catchCause(
+        handler,
+        (cause) =>
+          respond(cause) as Effect.Effect<HttpServerResponse.HttpServerResponse, never, HttpServerRequest.HttpServerRequest>
+      )
+      // without the middleware, the edge's body limit still applies to what the handler reads
+      return state === undefined && fiber.getRef(HttpIncomingMessage.MaxBodySize) === undefined
+        ? Effect.provideService(answered, HttpIncomingMessage.MaxBodySize, maxBodySize)
+        : answered
+    })
+
+  const middleware = HttpRouter.middleware(
+    (httpEffect) =>
+      Effect.withFiber((fiber) => {
+        const request = Context.getUnsafe(fiber.context, HttpServerRequest.HttpServerRequest)
+        const requestId = RequestId.accept(request.headers[requestIdHeader])
+        const state: RequestState = { requestId }
+        const clock = fiber.getRef(Clock.Clock)
+        const start = clock.monotonicTimeNanosUnsafe()
+        const elapsedMillis = () => Number(clock.monotonicTimeNanosUnsafe() - start) / 1e6
+        return HttpEffect.appendPreResponseHandler((_request, response) =>
+          Effect.succeed(HttpServerResponse.setHeader(response, requestIdHeader, requestId))
+        ).pipe(
+          Effect.andThen(httpEffect),
+          Effect.catchCause(respond),
+          Effect.tap((response) => requestLog.answered(request, response.status, state, elapsedMillis())),
+          // a client that went away (or a server shutting down) interrupts the request: still one line for it
+          Effect.onInterrupt(() => requestLog.interrupted(request, state, elapsedMillis())),
+          // the edge logs each request once; effect's own "Sent HTTP response" line would repeat it without the id
+          HttpMiddleware.withLoggerDisabled,
+          Effect.provideService(CurrentRequestState, state),
+          Effect.provideService(RequestId.CurrentRequestId, requestId),
+          Effect.provideService(HttpIncomingMessage.MaxBodySize, maxBodySize),
+          Effect.annotateLogs({ requestId })
+        )
+      }),
+    { global: true }
+  )
+
+  const issues = validate(options)
+  const layer = issues.length > 0
+    ? Layer.effectDiscard(Effect.fail(new ConfigError.ConfigError({ issues })))
+    : middleware
+
+  return { mapping, format, requestIdHeader, handle, respond, layer } as never
+}
+
+/**
  * Options of {@link make}: the mapping's options (`statuses`, `validationStatus`, `businessStatus`,
- * `typeBase`) plus
+ * `typeBase`, see {@link ErrorMapping.Options}), the request log's (`redact`, `logRequests`, `logHeaders`,
+ * `rejectionTags`, `rejectionLogLevel`, see {@link RequestLog.Options}), plus
  *
  * - `format`: the body format of problems, {@link ProblemFormat.rfc9457} by default.
- * - `redact`: names of headers, query keys and body keys to redact in request logs, added to
- *   `RequestLog.defaults`.
  * - `maxBodyBytes`: the largest request body read (default 1 MiB); a larger one is answered 413.
  * - `requestIdHeader`: the header carrying the request id (default `x-request-id`).
- * - `logRequests`: whether the middleware logs one line per request (default `true`); `logHeaders` adds the
- *   (redacted) request headers to it.
- * - `rejectionTags`: tags of errors that are fast rejections (a breaker that is open, later a full bulkhead or
- *   a rate limit), added to {@link defaultRejectionTags}. A 5xx answering only rejections is logged at
- *   `rejectionLogLevel` (default `"Warn"`) without its cause: it is the service protecting itself, not an
- *   incident. Every other 5xx stays at `"Error"` with its full cause.
  *
  * An unknown key (a misspelt `validationStatuss`) is an invalid option, reported with the nearest known name.
  *
  * @since 0.1.0
  * @category models
  */
-export interface Options<O extends ErrorMapping.Overrides = {}> extends ErrorMapping.Options<O> {
+export interface Options<O extends ErrorMapping.Overrides = {}> extends ErrorMapping.Options<O>, RequestLog.Options {
   readonly format?: ProblemFormat.ProblemFormat | undefined
-  readonly redact?: RequestLog.Redaction | undefined
   readonly maxBodyBytes?: number | undefined
   readonly requestIdHeader?: string | undefined
-  readonly logRequests?: boolean | undefined
-  readonly logHeaders?: boolean | undefined
-  readonly rejectionTags?: ReadonlyArray<string> | undefined
-  readonly rejectionLogLevel?: LogLevel.Severity | undefined
 }
-
-/**
- * The tags of the errors that are rejections by default: `BreakerOpenError`, a call an open breaker refused
- * without running it. A 5xx answering one is logged at the edge's `rejectionLogLevel` (`"Warn"` by default),
- * without its cause.
- *
- * **Example**
- *
- * ```ts
- * import { HttpEdge } from "@effect-resilience/http"
- *
- * HttpEdge.defaultRejectionTags // ["BreakerOpenError"]
- * // a service's own fast refusal joins them
- * const Edge = HttpEdge.make({ rejectionTags: ["QuotaExceeded"], statuses: { QuotaExceeded: 503 } })
- * ```
- *
- * @since 0.1.0
- * @category constants
- */
-export const defaultRejectionTags: ReadonlyArray<string> = ["BreakerOpenError"]
 
 /**
  * The compiler's message when `handle` is given a handler whose error channel holds an error the edge cannot
@@ -167,256 +302,11 @@ export type Handler<E, R, Tags extends string = never> = [Unmappable<E, Tags>] e
   ? Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
   : Unclassified<Unmappable<E, Tags>>
 
-/**
- * An edge: a mapping, a body format, and the pieces that apply them.
- *
- * - `handle(handler)`: the handler with every failure answered by a problem response. `E` must be
- *   {@link ErrorMapping.Mappable} for this edge's override tags: a handler that can fail with an error that has
- *   no classification and no override does not compile, and the compiler's message says so
- *   ({@link UnclassifiedMessage}).
- * - `respond(cause)`: the problem response for a cause (interruptions are passed on).
- * - `layer`: the global middleware; fails to build with {@link HttpEdgeConfigError} on invalid options.
- *
- * @since 0.1.0
- * @category models
- */
-export interface HttpEdge<Tags extends string = never> {
-  readonly mapping: ErrorMapping.ErrorMapping<Tags>
-  readonly format: ProblemFormat.ProblemFormat
-  readonly requestIdHeader: string
-  readonly handle: {
-    <E extends ErrorMapping.Mappable<Tags>, R>(
-      handler: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
-    ): Effect.Effect<HttpServerResponse.HttpServerResponse, never, R | HttpServerRequest.HttpServerRequest>
-    // only reached by a handler the first signature refuses: the compiler's message is the Unclassified key
-    <E, R>(
-      handler: Handler<E, R, Tags>
-    ): Effect.Effect<HttpServerResponse.HttpServerResponse, never, R | HttpServerRequest.HttpServerRequest>
-  }
-  readonly respond: <E>(
-    cause: Cause.Cause<E>
-  ) => Effect.Effect<HttpServerResponse.HttpServerResponse, E, HttpServerRequest.HttpServerRequest>
-  readonly layer: Layer.Layer<never, HttpEdgeConfigError, HttpRouter.HttpRouter>
-}
-
-/**
- * One invalid option: where it is and what is wrong with it.
- *
- * @since 0.1.0
- * @category errors
- */
-export const ConfigIssue = Schema.Struct({ path: Schema.String, message: Schema.String })
-
-/**
- * The edge's options are invalid; `issues` lists every problem at once. The middleware layer fails to build with
- * it, so a misconfigured edge never serves.
- *
- * **Example**
- *
- * ```ts
- * import { HttpEdge } from "@effect-resilience/http"
- *
- * HttpEdge.validate({ statuses: { Teapot: 200 }, maxBodyBytes: -1 })
- * // [{ path: "statuses.Teapot", message: "must be an error status (an integer from 400 to 599), got 200" },
- * //  { path: "maxBodyBytes", message: "must be a positive integer, got -1" }]
- *
- * const loaded: HttpEdge.Options = JSON.parse(`{ "validationStatuss": 422 }`)
- * HttpEdge.validate(loaded)
- * // [{ path: "validationStatuss",
- * //    message: 'Unknown key "validationStatuss", did you mean "validationStatus"?' }]
- * ```
- *
- * @since 0.1.0
- * @category errors
- */
-export class HttpEdgeConfigError extends Schema.TaggedError<HttpEdgeConfigError>()("HttpEdgeConfigError", {
-  issues: Schema.Array(ConfigIssue)
-}) {
-  override get message(): string {
-    return `invalid HttpEdge options: ${this.issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`
-  }
-}
-
-const defaultMaxBodyBytes = 1024 * 1024
-const headerToken = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/
-// headers that frame or describe the response, or that the edge sets itself: an id there would break responses
-const reservedHeaders = new Set([
-  "connection",
-  "content-encoding",
-  "content-length",
-  "content-type",
-  "content-range",
-  "date",
-  "keep-alive",
-  "location",
-  "retry-after",
-  "set-cookie",
-  "trailer",
-  "transfer-encoding",
-  "upgrade",
-  "vary",
-  "www-authenticate"
-])
-
-const isErrorStatus = (u: unknown): boolean => typeof u === "number" && Number.isInteger(u) && u >= 400 && u <= 599
-
-// The known keys, as records over the option types: a key added to a type without being added here does not
-// compile, so a new option is never refused as unknown.
-const optionKeys: { readonly [K in keyof Options<ErrorMapping.Overrides>]-?: true } = {
-  statuses: true,
-  validationStatus: true,
-  businessStatus: true,
-  typeBase: true,
-  format: true,
-  redact: true,
-  maxBodyBytes: true,
-  requestIdHeader: true,
-  logRequests: true,
-  logHeaders: true,
-  rejectionTags: true,
-  rejectionLogLevel: true
-}
-const overrideKeys: { readonly [K in keyof Exclude<ErrorMapping.Override, number>]-?: true } = {
-  status: true,
-  title: true,
-  type: true,
-  detail: true,
-  code: true
-}
-const redactionKeys: { readonly [K in keyof RequestLog.Redaction]-?: true } = { headers: true, query: true, body: true }
-const logLevels: ReadonlyArray<LogLevel.Severity> = ["Fatal", "Error", "Warn", "Info", "Debug", "Trace"]
-
-/**
- * Every problem with a set of options, or an empty array when they are valid.
- *
- * **Example**
- *
- * ```ts
- * import { HttpEdge } from "@effect-resilience/http"
- *
- * HttpEdge.validate({ validationStatus: 422, statuses: { PaymentDeclined: 402 } }) // []
- * ```
- *
- * @since 0.1.0
- * @category validation
- */
-export const validate = (options: Options<ErrorMapping.Overrides>): ReadonlyArray<typeof ConfigIssue.Type> => {
-  const issues: Array<typeof ConfigIssue.Type> = []
-  const show = (u: unknown) => (typeof u === "string" ? JSON.stringify(u) : String(u))
-  if (options === null || typeof options !== "object") {
-    return [{ path: "", message: `must be an object of options, got ${show(options)}` }]
-  }
-  issues.push(...unknownKeys(options, Object.keys(optionKeys)))
-  if (options.statuses !== undefined) {
-    if (options.statuses === null || typeof options.statuses !== "object") {
-      issues.push({ path: "statuses", message: `must be an object of overrides by tag, got ${show(options.statuses)}` })
-    } else {
-      for (const [tag, o] of Object.entries(options.statuses)) {
-        const status = typeof o === "number" ? o : o !== null && typeof o === "object" ? o.status : o
-        if (!isErrorStatus(status)) {
-          issues.push({
-            path: typeof o === "object" && o !== null ? `statuses.${tag}.status` : `statuses.${tag}`,
-            message: `must be an error status (an integer from 400 to 599), got ${show(status)}`
-          })
-        }
-        if (typeof o === "object" && o !== null) {
-          issues.push(...unknownKeys(o, Object.keys(overrideKeys), `statuses.${tag}`))
-          for (const key of ["title", "type", "detail"] as const) {
-            if (o[key] !== undefined && typeof o[key] !== "string") {
-              issues.push({ path: `statuses.${tag}.${key}`, message: `must be a string, got ${show(o[key])}` })
-            }
-          }
-          if (o.code !== undefined && !ErrorFamily.codePattern.test(String(o.code))) {
-            issues.push({ path: `statuses.${tag}.code`, message: `must look like service.E0001, got ${show(o.code)}` })
-          }
-        }
-      }
-    }
-  }
-  if (options.validationStatus !== undefined && options.validationStatus !== 400 && options.validationStatus !== 422) {
-    issues.push({ path: "validationStatus", message: `must be 400 or 422, got ${show(options.validationStatus)}` })
-  }
-  if (options.businessStatus !== undefined && !isErrorStatus(options.businessStatus)) {
-    issues.push({
-      path: "businessStatus",
-      message: `must be an error status (an integer from 400 to 599), got ${show(options.businessStatus)}`
-    })
-  }
-  if (options.typeBase !== undefined && typeof options.typeBase !== "string") {
-    issues.push({ path: "typeBase", message: `must be a string, got ${show(options.typeBase)}` })
-  }
-  if (
-    options.maxBodyBytes !== undefined &&
-    !(typeof options.maxBodyBytes === "number" && Number.isSafeInteger(options.maxBodyBytes) && options.maxBodyBytes > 0)
-  ) {
-    issues.push({ path: "maxBodyBytes", message: `must be a positive integer, got ${show(options.maxBodyBytes)}` })
-  }
-  if (
-    options.requestIdHeader !== undefined &&
-    !(typeof options.requestIdHeader === "string" && headerToken.test(options.requestIdHeader))
-  ) {
-    issues.push({ path: "requestIdHeader", message: `must be a header name, got ${show(options.requestIdHeader)}` })
-  } else if (
-    typeof options.requestIdHeader === "string" &&
-    (reservedHeaders.has(options.requestIdHeader.toLowerCase()) ||
-      options.requestIdHeader.toLowerCase().startsWith("content-"))
-  ) {
-    issues.push({
-      path: "requestIdHeader",
-      message: `must not be a header that frames or describes the response, got ${show(options.requestIdHeader)}`
-    })
-  }
-  if (
-    options.format !== undefined &&
-    (typeof options.format?.render !== "function" || typeof options.format?.contentType !== "string" ||
-      typeof options.format?.schema !== "function")
-  ) {
-    issues.push({ path: "format", message: "must be a ProblemFormat (contentType, render, schema)" })
-  }
-  if (options.redact !== undefined) {
-    if (options.redact === null || typeof options.redact !== "object") {
-      issues.push({ path: "redact", message: `must be an object of names by place, got ${show(options.redact)}` })
-    } else {
-      issues.push(...unknownKeys(options.redact, Object.keys(redactionKeys), "redact"))
-      for (const where of ["headers", "query", "body"] as const) {
-        const names = options.redact[where]
-        if (names !== undefined && !(Array.isArray(names) && names.every((n) => typeof n === "string"))) {
-          issues.push({ path: `redact.${where}`, message: "must be an array of names" })
-        }
-      }
-    }
-  }
-  for (const key of ["logRequests", "logHeaders"] as const) {
-    if (options[key] !== undefined && typeof options[key] !== "boolean") {
-      issues.push({ path: key, message: `must be a boolean, got ${show(options[key])}` })
-    }
-  }
-  const rejectionTags: unknown = options.rejectionTags
-  if (rejectionTags !== undefined && !(Array.isArray(rejectionTags) && rejectionTags.every((t) => typeof t === "string"))) {
-    issues.push({ path: "rejectionTags", message: "must be an array of error tags" })
-  }
-  if (options.rejectionLogLevel !== undefined && !logLevels.includes(options.rejectionLogLevel)) {
-    issues.push({
-      path: "rejectionLogLevel",
-      message: `must be one of ${logLevels.map((l) => JSON.stringify(l)).join(", ")}, got ${show(options.rejectionLogLevel)}`
-    })
-  }
-  return issues
-}
-
 // ---------------------------------------------------------------------------------------------------------------
 // reading bodies
 // ---------------------------------------------------------------------------------------------------------------
 
 const isJsonMediaType = (mediaType: string) => mediaType === "application/json" || mediaType.endsWith("+json")
-
-const safeDecode = (segment: string): string => {
-  try {
-    return decodeURIComponent(segment)
-  } catch {
-    return segment
-  }
-}
 
 const limitOf = (size: ByteSize.ByteSize | undefined): number | undefined =>
   size === undefined ? undefined : Number(size)
@@ -490,226 +380,116 @@ export const json = <S extends Schema.Top>(
   })
 
 // ---------------------------------------------------------------------------------------------------------------
-// the edge
+// options
 // ---------------------------------------------------------------------------------------------------------------
 
+const defaultMaxBodyBytes = 1024 * 1024
+const headerToken = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/
+// headers that frame or describe the response, or that the edge sets itself: an id there would break responses
+const reservedHeaders = new Set([
+  "connection",
+  "content-encoding",
+  "content-length",
+  "content-type",
+  "content-range",
+  "date",
+  "keep-alive",
+  "location",
+  "retry-after",
+  "set-cookie",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "vary",
+  "www-authenticate"
+])
+const isReservedHeader = (name: string): boolean => {
+  const lower = name.toLowerCase()
+  return reservedHeaders.has(lower) || lower.startsWith("content-")
+}
+
+const checked = <T>(check: (value: T) => boolean, expected: string) =>
+  Schema.makeFilter((value: T) => (check(value) ? undefined : `Expected ${expected}, got ${show(value)}`))
+
+const show = (value: unknown): string => (typeof value === "string" ? JSON.stringify(value) : String(value))
+
+const ErrorStatus = Schema.Number.check(
+  checked((n: number) => Number.isInteger(n) && n >= 400 && n <= 599, "an error status (an integer from 400 to 599)")
+)
+
+const Override = Schema.Union([
+  ErrorStatus,
+  Schema.Struct({
+    status: ErrorStatus,
+    title: Schema.optional(Schema.String),
+    type: Schema.optional(Schema.String),
+    detail: Schema.optional(Schema.String),
+    code: Schema.optional(
+      Schema.String.check(checked((s: string) => ErrorFamily.codePattern.test(s), "a code such as service.E0001"))
+    )
+  })
+])
+
+const Names = Schema.optional(Schema.Array(Schema.String))
+
+const logLevels: ReadonlyArray<LogLevel.Severity> = ["Fatal", "Error", "Warn", "Info", "Debug", "Trace"]
+
+// Every key of Options has a schema: a key added to the type without one here does not compile, so a new option
+// is never refused as unknown.
+const OptionsSchema = Schema.Struct({
+  statuses: Schema.optional(Schema.Record(Schema.String, Override)),
+  validationStatus: Schema.optional(Schema.Literals([400, 422])),
+  businessStatus: Schema.optional(ErrorStatus),
+  typeBase: Schema.optional(Schema.String),
+  format: Schema.optional(Schema.declare(
+    (u): u is ProblemFormat.ProblemFormat =>
+      typeof u === "object" && u !== null && typeof (u as ProblemFormat.ProblemFormat).render === "function" &&
+      typeof (u as ProblemFormat.ProblemFormat).contentType === "string" &&
+      typeof (u as ProblemFormat.ProblemFormat).schema === "function",
+    { message: "Expected a ProblemFormat (contentType, render, schema)" }
+  )),
+  maxBodyBytes: Schema.optional(
+    Schema.Number.check(checked((n: number) => Number.isSafeInteger(n) && n > 0, "a positive integer"))
+  ),
+  requestIdHeader: Schema.optional(Schema.String.check(
+    checked((s: string) => headerToken.test(s), "a header name"),
+    checked((s: string) => !isReservedHeader(s), "a header that does not frame or describe the response")
+  )),
+  redact: Schema.optional(Schema.Struct({ headers: Names, query: Names, body: Names })),
+  logRequests: Schema.optional(Schema.Boolean),
+  logHeaders: Schema.optional(Schema.Boolean),
+  rejectionTags: Names,
+  rejectionLogLevel: Schema.optional(Schema.Literals(logLevels))
+} satisfies { readonly [K in keyof Options<ErrorMapping.Overrides>]-?: Schema.Top })
+
+const decodeOptions = Schema.decodeUnknownResult(OptionsSchema)
+
 /**
- * Builds an edge. The tags of `statuses` join the errors its `handle` accepts.
+ * Every problem with a set of options, or an empty array when they are valid: each issue has the path from the
+ * options object and a message; an unknown key gets the nearest known name. `edge.layer` fails with a
+ * `ConfigError` holding these issues.
  *
  * **Example**
  *
  * ```ts
- * import { Data, Effect, Layer } from "effect"
- * import { HttpRouter, HttpServerResponse } from "effect/http"
- * import { CommonErrors } from "@effect-resilience/core"
  * import { HttpEdge } from "@effect-resilience/http"
  *
- * class PaymentDeclined extends Data.TaggedError("PaymentDeclined")<{}> {}
+ * HttpEdge.validate({ validationStatus: 422, statuses: { PaymentDeclined: 402 } }) // []
+ * HttpEdge.validate({ statuses: { Teapot: 200 }, maxBodyBytes: -1 })
+ * // [{ path: ["statuses", "Teapot"], message: "Expected an error status (an integer from 400 to 599), got 200" },
+ * //  { path: ["maxBodyBytes"], message: "Expected a positive integer, got -1" }]
  *
- * const Edge = HttpEdge.make({ statuses: { PaymentDeclined: 402 } })
- *
- * const Item = HttpRouter.add("GET", "/items/:id", Edge.handle(Effect.gen(function*() {
- *   const { id } = yield* HttpRouter.params
- *   return yield* Effect.fail(new CommonErrors.NotFoundError({ resource: "item", ...(id ? { id } : {}) }))
- * })))
- * const Pay = HttpRouter.add("POST", "/pay", Edge.handle(Effect.fail(new PaymentDeclined())))
- *
- * // GET /items/42 -> 404 application/problem+json
- * //   { "type": "about:blank", "title": "Not Found", "status": 404, "detail": "item 42 was not found",
- * //     "instance": "/items/42", "code": "resilience.E0002", "requestId": "…" }
- * // POST /pay -> 402
- * const App = Layer.mergeAll(Item, Pay, Edge.layer)
- *
- * // Does not compile: `Error` has no classification and no override. The compiler says
- * // Property '"this error is not classified: declare it with ErrorFamily or add an override on the edge"'
- * // is missing in type 'Effect<never, Error, never>'
- * // HttpRouter.add("GET", "/x", Edge.handle(Effect.fail(new Error("boom"))))
+ * const loaded: HttpEdge.Options = JSON.parse(`{ "validationStatuss": 422 }`)
+ * HttpEdge.validate(loaded)
+ * // [{ path: ["validationStatuss"], message: 'Unknown key "validationStatuss", did you mean "validationStatus"?' }]
  * ```
  *
  * @since 0.1.0
- * @category constructors
+ * @category validation
  */
-export const make = <const O extends ErrorMapping.Overrides = {}>(
-  options: Options<O> = {}
-): HttpEdge<ErrorMapping.TagsOf<O>> => {
-  const mapping = ErrorMapping.make(options)
-  const format = options.format ?? ProblemFormat.rfc9457
-  const requestIdHeader = (options.requestIdHeader ?? "x-request-id").toLowerCase()
-  const redaction = RequestLog.merge(options.redact)
-  const maxBodyBytes = options.maxBodyBytes ?? defaultMaxBodyBytes
-  const maxBodySize = ByteSize.bytes(maxBodyBytes)
-  const logRequests = options.logRequests ?? true
-  const logHeaders = options.logHeaders ?? false
-  const rejectionTags = new Set([...defaultRejectionTags, ...(options.rejectionTags ?? [])])
-  const rejectionLogLevel = options.rejectionLogLevel ?? "Warn"
-
-  // A cause made only of rejections (interruptions aside): the service refusing fast, not an incident.
-  const isRejection = (cause: Cause.Cause<unknown>): boolean => {
-    let rejected = false
-    for (const reason of cause.reasons) {
-      if (Cause.isInterruptReason(reason)) continue
-      if (!Cause.isFailReason(reason)) return false
-      const tag = ErrorFamily.tagOf(reason.error)
-      if (tag === undefined || !rejectionTags.has(tag)) return false
-      rejected = true
-    }
-    return rejected
-  }
-
-  // The response for a cause. With a request state (the middleware is installed) the failure is kept for the
-  // request's log line; without one it is logged and reported here, so nothing goes unlogged.
-  const respond = <E>(cause: Cause.Cause<E>) =>
-    Effect.withFiber<HttpServerResponse.HttpServerResponse, E, HttpServerRequest.HttpServerRequest>((fiber) => {
-      if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause)
-      const request = Context.getUnsafe(fiber.context, HttpServerRequest.HttpServerRequest)
-      const state = fiber.getRef(CurrentRequestState)
-      const requestId = state?.requestId ?? RequestId.accept(request.headers[requestIdHeader])
-      const limit = limitOf(fiber.getRef(HttpIncomingMessage.MaxBodySize))
-      const translated = clientCauseOf(cause, request, limit)
-      // the mapping bounds the instance: a 15 kB path is not echoed in full
-      const info = { path: pathOf(request.url), requestId }
-      const problem = mapping.fromCause(translated, info) ?? mapping.problem(undefined, info)
-      const response = ProblemFormat.toResponse(format, problem, requestIdHeader)
-      if (state !== undefined) {
-        state.failure = { problem, cause }
-        return Effect.succeed(response)
-      }
-      return logFailure(problem, cause, request).pipe(Effect.as(response))
-    })
-
-  const logFailure = (problem: Problem.Problem, cause: Cause.Cause<unknown>, request: HttpServerRequest.HttpServerRequest) =>
-    problem.status >= 500 && isRejection(cause)
-      ? Effect.logWithLevel(rejectionLogLevel)(
-        `${request.method} ${pathOf(request.url)} rejected: ${problem.status} ${problem.tag}`
-      ).pipe(
-        Effect.andThen(ErrorReporter.report(cause)),
-        Effect.annotateLogs({ requestId: problem.requestId, code: problem.code })
-      )
-      : problem.status >= 500
-      ? Effect.logError(`${request.method} ${pathOf(request.url)} failed: ${problem.status} ${problem.tag}`, cause).pipe(
-        Effect.andThen(ErrorReporter.report(cause)),
-        Effect.annotateLogs({ requestId: problem.requestId, code: problem.code })
-      )
-      : Effect.logInfo(`${request.method} ${pathOf(request.url)} refused: ${problem.status} ${problem.tag}`).pipe(
-        Effect.annotateLogs({ requestId: problem.requestId, code: problem.code })
-      )
-
-  const handle = <E, R>(
-    handler: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
-  ): Effect.Effect<HttpServerResponse.HttpServerResponse, never, R | HttpServerRequest.HttpServerRequest> =>
-    Effect.withFiber((fiber) => {
-      const state = fiber.getRef(CurrentRequestState)
-      recordParams(fiber, state)
-      const answered = Effect.catchCause(
-        handler,
-        (cause) =>
-          respond(cause) as Effect.Effect<HttpServerResponse.HttpServerResponse, never, HttpServerRequest.HttpServerRequest>
-      )
-      // without the middleware, the edge's body limit still applies to what the handler reads
-      return state === undefined && fiber.getRef(HttpIncomingMessage.MaxBodySize) === undefined
-        ? Effect.provideService(answered, HttpIncomingMessage.MaxBodySize, maxBodySize)
-        : answered
-    })
-
-  // a route parameter under a redacted name must not reappear in the logged path
-  const redactPath = (path: string, params: RequestState["params"]): string => {
-    if (params === undefined) return path
-    let out = path
-    for (const [name, value] of Object.entries(params)) {
-      if (value !== undefined && value !== "" && RequestLog.isRedacted(name, redaction.query)) {
-        out = out.split("/").map((segment) => (safeDecode(segment) === value ? RequestLog.redacted : segment)).join("/")
-      }
-    }
-    return out
-  }
-
-  const logInterrupted = (request: HttpServerRequest.HttpServerRequest, state: RequestState, durationMs: number) =>
-    Effect.logInfo(`${request.method} ${redactPath(pathOf(request.url), state.params)} interrupted`).pipe(
-      Effect.annotateLogs({
-        requestId: state.requestId,
-        method: request.method,
-        path: redactPath(pathOf(request.url), state.params),
-        status: 499,
-        durationMs: Math.round(durationMs * 1000) / 1000
-      })
-    )
-
-  const logLine = (
-    request: HttpServerRequest.HttpServerRequest,
-    response: HttpServerResponse.HttpServerResponse,
-    state: RequestState,
-    durationMs: number
-  ) => {
-    const status = response.status
-    const failure = state.failure
-    // with the request log off, only 5xx are logged: build nothing for the others
-    if (!logRequests && status < 500) return Effect.void
-    const path = redactPath(pathOf(request.url), state.params)
-    const annotations: Record<string, unknown> = {
-      requestId: state.requestId,
-      method: request.method,
-      path,
-      status,
-      durationMs: Math.round(durationMs * 1000) / 1000
-    }
-    const query = queryOf(request.url)
-    if (query !== undefined) annotations.query = RequestLog.redact(query, redaction.query)
-    if (state.params !== undefined && Object.keys(state.params).length > 0) {
-      annotations.params = RequestLog.redact(state.params, redaction.query)
-    }
-    if (state.body !== undefined) annotations.body = RequestLog.redact(state.body, redaction.body)
-    if (logHeaders) annotations.headers = RequestLog.redact(request.headers, redaction.headers)
-    if (failure !== undefined) annotations.code = failure.problem.code
-    const message = `${request.method} ${path} ${status}${failure !== undefined ? ` ${failure.problem.tag}` : ""}`
-    const log = failure !== undefined && status >= 500 && isRejection(failure.cause)
-      ? Effect.logWithLevel(rejectionLogLevel)(message).pipe(Effect.andThen(ErrorReporter.report(failure.cause)))
-      : failure !== undefined && status >= 500
-      ? Effect.logError(message, failure.cause).pipe(Effect.andThen(ErrorReporter.report(failure.cause)))
-      : state.unanswered !== undefined && status >= 500
-      ? Effect.logError(message, state.unanswered) // effect answered (and reported) it; the line keeps the cause
-      : status >= 500
-      ? Effect.logWarning(message)
-      : Effect.logInfo(message)
-    return Effect.annotateLogs(log, annotations)
-  }
-
-  const middleware = HttpRouter.middleware(
-    (httpEffect) =>
-      Effect.withFiber((fiber) => {
-        const request = Context.getUnsafe(fiber.context, HttpServerRequest.HttpServerRequest)
-        const requestId = RequestId.accept(request.headers[requestIdHeader])
-        const state: RequestState = { requestId }
-        const clock = fiber.getRef(Clock.Clock)
-        const start = clock.monotonicTimeNanosUnsafe()
-        return HttpEffect.appendPreResponseHandler((_request, response) =>
-          Effect.succeed(HttpServerResponse.setHeader(response, requestIdHeader, requestId))
-        ).pipe(
-          Effect.andThen(httpEffect),
-          Effect.catchCause(respond),
-          Effect.tap((response) =>
-            logLine(request, response, state, Number(clock.monotonicTimeNanosUnsafe() - start) / 1e6)
-          ),
-          // a client that went away (or a server shutting down) interrupts the request: still one line for it
-          Effect.onInterrupt(() =>
-            logInterrupted(request, state, Number(clock.monotonicTimeNanosUnsafe() - start) / 1e6)
-          ),
-          // the edge logs each request once; effect's own "Sent HTTP response" line would repeat it without the id
-          HttpMiddleware.withLoggerDisabled,
-          Effect.provideService(CurrentRequestState, state),
-          Effect.provideService(RequestId.CurrentRequestId, requestId),
-          Effect.provideService(HttpIncomingMessage.MaxBodySize, maxBodySize),
-          Effect.annotateLogs({ requestId })
-        )
-      }),
-    { global: true }
-  )
-
-  const issues = validate(options)
-  const layer = issues.length > 0
-    ? Layer.effectDiscard(Effect.fail(new HttpEdgeConfigError({ issues })))
-    : middleware
-
-  return { mapping, format, requestIdHeader, handle, respond, layer } as never
+export const validate = (options: Options<ErrorMapping.Overrides>): ReadonlyArray<ConfigError.Issue> => {
+  const result = decodeOptions(options, { errors: "all", onExcessProperty: "error", reportInput: true })
+  return Result.isSuccess(result) ? [] : ConfigError.fromSchemaIssue(result.failure.issue)
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -8,6 +8,12 @@
  *
  * `/health` needs the `BreakerRegistry` and `/errors` the `ErrorTracker`; `ErrorLayer` provides both.
  *
+ * **Gotchas**
+ *
+ * - `/health` answers 503 while any breaker is half-open or forced open too, not only open: see
+ *   {@link unhealthyStatuses}.
+ * - `/metrics` serves every metric of the process, not only this project's `resilience_*` series.
+ *
  * @since 0.1.0
  */
 import { Effect, Layer, Schema } from "effect"

@@ -2,6 +2,11 @@
  * Request ids: accept a well-formed incoming id, otherwise make one, and make it readable anywhere in the
  * request's fibers. The edge puts it on every response, in every log line of the request and in problem bodies.
  *
+ * **Gotchas**
+ *
+ * - An incoming id that is not well-formed ({@link isWellFormed}) is replaced without a word: the response's
+ *   header carries the new one, so a client reads its id back from the response.
+ *
  * @since 0.1.0
  */
 import { Context, Effect } from "effect"

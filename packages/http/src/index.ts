@@ -21,7 +21,7 @@ export * as ErrorMapping from "./ErrorMapping.js"
 export * as HttpApiEdge from "./HttpApiEdge.js"
 
 /**
- * The edge: `handle` for routes, the global middleware, and JSON bodies with typed errors.
+ * The edge: `handle` for routes, the global middleware, JSON bodies with typed errors, and option checks.
  *
  * @since 0.1.0
  */
@@ -56,7 +56,7 @@ export * as RequestErrors from "./RequestErrors.js"
 export * as RequestId from "./RequestId.js"
 
 /**
- * Redaction for request logs.
+ * The request log: one redacted line per request, and the report of every 5xx.
  *
  * @since 0.1.0
  */

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Data } from "effect"
-import { CommonErrors } from "@effect-resilience/core"
-import { ErrorMapping, HttpEdge, ProblemFormat } from "@effect-resilience/http"
+import { CircuitBreaker, CommonErrors } from "@effect-resilience/core"
+import { ErrorMapping, HttpEdge, ProblemFormat, RequestErrors } from "@effect-resilience/http"
 
 // not a family: an override makes it mappable (the README's example)
 class PaymentDeclined extends Data.TaggedError("PaymentDeclined")<{ readonly reason: string }> {}
@@ -85,6 +85,97 @@ describe("ErrorMapping: an override for an error that is not a family", () => {
     assert.strictEqual(ErrorMapping.slugOf("HTTPQuotaExceeded"), "http-quota-exceeded")
     assert.strictEqual(ErrorMapping.slugOf("Card_Declined v2"), "card-declined-v2")
     assert.strictEqual(ErrorMapping.slugOf("支払い"), encodeURIComponent("支払い"))
+  })
+})
+
+describe("ErrorMapping: defaults and overrides", () => {
+  it("defaultStatus follows the classification, as its table says", () => {
+    const statuses = [
+      new CommonErrors.ValidationError({ issues: [] }),
+      new RequestErrors.MalformedBodyError({}),
+      new CommonErrors.NotFoundError({ resource: "item" }),
+      new RequestErrors.RouteNotFoundError({ method: "GET", path: "/x" }),
+      new CommonErrors.ConflictError({ resource: "item" }),
+      new RequestErrors.PayloadTooLargeError({ limitBytes: 1 }),
+      new RequestErrors.UnsupportedMediaTypeError({ received: "text/plain", expected: "application/json" }),
+      new CircuitBreaker.BreakerOpenError({ breaker: "db", status: "open", retryAfterMillis: 1 }),
+      new CommonErrors.UnavailableError({ service: "bank" }),
+      new CommonErrors.TimeoutError({ operation: "x", timeoutMillis: 1 }),
+      new Cause.TimeoutError(),
+      new CommonErrors.StorageError({ operation: "save" }),
+      new Error("boom"),
+      new PaymentDeclined({ reason: "x" })
+    ].map((error) => ErrorMapping.defaultStatus(error))
+    assert.deepStrictEqual(statuses, [400, 400, 404, 404, 409, 413, 415, 503, 503, 504, 504, 503, 500, 500])
+    assert.strictEqual(ErrorMapping.defaultStatus(new CommonErrors.ValidationError({ issues: [] }), { validationStatus: 422 }), 422)
+  })
+
+  it("overrides set status, title, detail and type per tag; typeBase names problem types by code", () => {
+    const mapping = ErrorMapping.make({
+      statuses: { StorageError: 502, PaymentDeclined: { status: 402, title: "Payment declined", detail: "Declined." } },
+      typeBase,
+      validationStatus: 422
+    })
+    // a tag alone is not a family: the override gives its status, the rest is unclassified
+    const storage = mapping.problem({ _tag: "StorageError" }, request)
+    assert.strictEqual(storage.status, 502)
+    const declined = mapping.problem({ _tag: "PaymentDeclined", message: "card 4242 declined by issuer" }, request)
+    assert.deepStrictEqual([declined.status, declined.title, declined.detail, declined.code, declined.type], [
+      402,
+      "Payment declined",
+      "Declined.",
+      "PaymentDeclined",
+      "https://docs.example.com/problems/payment-declined"
+    ])
+    const invalid = mapping.problem(new CommonErrors.ValidationError({ issues: [] }), request)
+    assert.deepStrictEqual([invalid.status, invalid.type], [422, "https://docs.example.com/problems/resilience.E0001"])
+  })
+
+  it("a flood of invalid fields is listed up to a limit, with a bounded detail", () => {
+    const issues = Array.from({ length: 100_000 }, (_, i) => ({ path: [i, "name"], message: "Missing key" }))
+    const problem = ErrorMapping.make().problem(new CommonErrors.ValidationError({ issues }), request)
+    assert.strictEqual(problem.errors?.length, ErrorMapping.limits.errors)
+    assert.strictEqual(problem.detail, "The request is invalid: 100000 fields failed; the first 50 are listed.")
+    assert.isBelow(JSON.stringify(ProblemFormat.rfc9457.render(problem)).length, 5000)
+  })
+
+  it("a rejection carries its Retry-After in seconds, rounded up", () => {
+    const mapping = ErrorMapping.make()
+    const open = new CircuitBreaker.BreakerOpenError({ breaker: "db", status: "open", retryAfterMillis: 4200 })
+    assert.strictEqual(mapping.problem(open, request).retryAfterSeconds, 5)
+    const soon = new CommonErrors.UnavailableError({ service: "bank", retryAfterMillis: 10 })
+    assert.strictEqual(mapping.problem(soon, request).retryAfterSeconds, 1)
+    assert.isUndefined(mapping.problem(new CommonErrors.StorageError({ operation: "save" }), request).retryAfterSeconds)
+  })
+
+  it("fromCause maps a cause holding a Die as a defect, whatever typed failures it holds", () => {
+    const mapping = ErrorMapping.make()
+    const mixed = Cause.combine(
+      Cause.fail(new CommonErrors.NotFoundError({ resource: "item", id: "x" })),
+      Cause.die(new Error("bug: lost invariant"))
+    )
+    const problem = mapping.fromCause(mixed, request)
+    assert.deepStrictEqual([problem?.status, problem?.code, problem?.tag], [500, "resilience.E0000", "UnknownError"])
+    const failOnly = mapping.fromCause(Cause.fail(new CommonErrors.NotFoundError({ resource: "item" })), request)
+    assert.strictEqual(failOnly?.status, 404)
+    assert.isUndefined(mapping.fromCause(Cause.interrupt(1), request))
+  })
+
+  it("isMappable: families, effect's TimeoutError and overridden tags, nothing else", () => {
+    const mapping = ErrorMapping.make({ statuses: { PaymentDeclined: 402 } })
+    assert.isTrue(mapping.isMappable(new CommonErrors.StorageError({ operation: "save" })))
+    assert.isTrue(mapping.isMappable(new Cause.TimeoutError()))
+    assert.isTrue(mapping.isMappable(new PaymentDeclined({ reason: "x" })))
+    assert.isFalse(mapping.isMappable(new HTTPQuotaExceeded()))
+    assert.isFalse(mapping.isMappable(new Error("boom")))
+  })
+
+  it("statusOfFamily gives a family's status from its tag and kind, overrides included", () => {
+    const mapping = ErrorMapping.make({ statuses: { StorageError: 502 }, businessStatus: 409 })
+    assert.strictEqual(mapping.statusOfFamily(CommonErrors.StorageError.family), 502)
+    assert.strictEqual(mapping.statusOfFamily(CommonErrors.NotFoundError.family), 404)
+    assert.strictEqual(mapping.statusOfFamily({ tag: "OutOfStock", kind: "business" }), 409)
+    assert.strictEqual(mapping.statusOfFamily({ tag: "Corrupt", kind: "unrecoverable" }), 500)
   })
 })
 

@@ -339,7 +339,7 @@ describe("HttpApiEdge on a real server", () => {
       assert.strictEqual(body.requestId, "req-503")
       const line = lines.find((l) => l.annotations.requestId === "req-503" && l.annotations.status === 503)
       assert.strictEqual(line?.message, "POST /save 503 StorageError")
-      assert.strictEqual(line?.annotations.code, "resilience.E0004")
+      assert.deepInclude(line?.annotations, { errorTag: "StorageError", errorCode: "resilience.E0004" })
       assert.deepStrictEqual(line?.annotations.body, { id: "d", name: "date", quantity: 1, password: "<redacted>" })
     } finally {
       store.down = false

@@ -3,7 +3,7 @@ import { connect } from "node:net"
 import { NodeHttpServer } from "@effect/platform-node"
 import { BreakerRegistry, CommonErrors, ErrorLayer, Policy, protect, TripRule } from "@effect-resilience/core"
 import { Context, Effect, Exit, Layer, Logger, References, Schema, Scope } from "effect"
-import { HttpRouter, HttpServer, HttpServerResponse } from "effect/http"
+import { HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { HttpEdge, OpsRoutes, RequestId } from "@effect-resilience/http"
 
 /** A log record as the tests read it. */
@@ -13,6 +13,28 @@ export interface Line {
   readonly annotations: Record<string, unknown>
   readonly cause: string | undefined
 }
+
+/** A logger that keeps every record in `lines` (Info and above), as the tests read them. */
+export const captureLogs = (lines: Array<Line>): Layer.Layer<never> =>
+  Layer.mergeAll(
+    Logger.layer([
+      Logger.map(Logger.formatStructured, (r) => {
+        lines.push({ level: r.level, message: r.message, annotations: r.annotations, cause: r.cause })
+      })
+    ]),
+    Layer.succeed(References.MinimumLogLevel, "Info")
+  )
+
+/** A web request as effect's server would see it: `GET http://localhost<path>` unless `init` says otherwise. */
+export const requestOf = (path: string, init?: RequestInit): HttpServerRequest.HttpServerRequest =>
+  HttpServerRequest.fromWeb(new Request(`http://localhost${path}`, init))
+
+/** A response's status, headers and body, read as the client would. */
+export const readResponse = (response: HttpServerResponse.HttpServerResponse) =>
+  Effect.promise(async () => {
+    const web = HttpServerResponse.toWeb(response)
+    return { status: web.status, headers: web.headers, text: await web.text() }
+  })
 
 /** An in-memory store whose writes fail on demand: the next `failNext` writes, or every write while `down`. */
 export class FlakyStore {
@@ -73,7 +95,6 @@ export const makeApp = (store: FlakyStore, edgeOptions: HttpEdge.Options = {}) =
     ),
     // a route not wrapped by handle: the middleware still answers with a problem
     HttpRouter.add("GET", "/raw-defect", Effect.die(new Error("raw defect with secret-token-456"))),
-    HttpRouter.add("GET", "/slow", Edge.handle(Effect.as(Effect.sleep("10 seconds"), HttpServerResponse.empty()))),
     HttpRouter.add(
       "GET",
       "/reset/:token",
@@ -105,14 +126,7 @@ export const serve = async <E>(
   lines: Array<Line>,
   options: { readonly server?: () => Server } = {}
 ) => {
-  const capture = Layer.mergeAll(
-    Logger.layer([
-      Logger.map(Logger.formatStructured, (r) => {
-        lines.push({ level: r.level, message: r.message, annotations: r.annotations, cause: r.cause })
-      })
-    ]),
-    Layer.succeed(References.MinimumLogLevel, "Info")
-  )
+  const capture = captureLogs(lines)
   const server = HttpRouter.serve(routes, {
     disableLogger: true,
     disableListenLog: true

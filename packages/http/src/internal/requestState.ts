@@ -1,20 +1,14 @@
-import type { Cause, Fiber } from "effect"
+import type { Fiber } from "effect"
 import { Context } from "effect"
 import { HttpRouter } from "effect/http"
-import type * as Problem from "../Problem.js"
+import type * as RequestLog from "../RequestLog.js"
 
 /**
- * What the edge learns about a request while it runs, for the request's log line: route parameters and the
- * parsed body (filled in by handlers), and the failure a handler was answered with.
+ * What the edge learns about a request while it runs, for the request's log line (a `RequestLog.Entry` the
+ * edge fills in): route parameters and the parsed body (filled in by handlers), and the failure a handler was
+ * answered with.
  */
-export interface RequestState {
-  readonly requestId: string
-  params?: Readonly<Record<string, string | undefined>> | undefined
-  body?: unknown
-  failure?: { readonly problem: Problem.Problem; readonly cause: Cause.Cause<unknown> } | undefined
-  /** A failure left to effect to answer (an HttpApi error declared with effect's own schema), for the log line. */
-  unanswered?: Cause.Cause<unknown> | undefined
-}
+export type RequestState = { -readonly [K in keyof RequestLog.Entry]: RequestLog.Entry[K] }
 
 export const CurrentRequestState = Context.Reference<RequestState | undefined>(
   "@effect-resilience/http/internal/RequestState",
