@@ -3,12 +3,21 @@
  * an optional per-attempt timeout, the log level of its failures and an optional cleanup. Policies are built in
  * code from `Schedule` values, or from a plain config object validated with Schema.
  *
+ * **Gotchas**
+ *
+ * - A policy's schedule is stepped once per failure of its own error type, so `Schedule.upTo({ times: 4 })`
+ *   means four retries of that type, however many other errors the run sees.
+ * - `timeout` and `cleanup` are applied by `protect` only (a policy's `timeout` only where the call sets a
+ *   `timeout` of its own); `Effect.retry(PolicyService.retry)` reads the schedule alone.
+ * - An invalid config is a `ConfigError` whose paths start at the config; `PolicyService` roots them at its own
+ *   options.
+ *
  * @since 0.1.0
  */
 import { Duration, Effect, Option, Predicate, Random, Schedule, Schema } from "effect"
 import type { Severity as LogLevel } from "effect/LogLevel"
+import * as ConfigError from "./ConfigError.js"
 import type * as ErrorFamily from "./ErrorFamily.js"
-import { schemaIssues } from "./internal/unknownKeys.js"
 
 /**
  * @since 0.1.0
@@ -41,19 +50,6 @@ export interface Policy<in E = unknown> {
   readonly timeout: Duration.Duration | undefined
   readonly logLevel: LogLevel
   readonly cleanup: ((error: E) => Effect.Effect<void>) | undefined
-}
-
-/**
- * Options of {@link make}.
- *
- * @since 0.1.0
- * @category models
- */
-export interface Options<E> {
-  readonly schedule: Schedule.Schedule<unknown, E>
-  readonly timeout?: Duration.Input | undefined
-  readonly logLevel?: LogLevel | undefined
-  readonly cleanup?: ((error: E) => Effect.Effect<void>) | undefined
 }
 
 /**
@@ -205,6 +201,8 @@ const defaults = {
   jitter: 0
 }
 
+// `Schedule.jittered` scales every delay by a fixed random factor in [0.8, 1.2]; a config chooses its own range,
+// so the scaling is done here, over `Schedule.modifyDelay`
 const jittered = (jitter: number) => <Out, In>(self: Schedule.Schedule<Out, In>): Schedule.Schedule<Out, In> =>
   Schedule.modifyDelay(self, ({ duration }) =>
     Effect.map(Random.next, (r) => Duration.millis(Duration.toMillis(duration) * (1 - jitter + 2 * jitter * r))))
@@ -242,8 +240,9 @@ export const scheduleFromConfig = (config: PolicyConfig): Schedule.Schedule<unkn
 const decodeConfig = Schema.decodeUnknownEffect(PolicyConfig)
 
 /**
- * Validates a plain config and builds its policy. Every problem is reported at once in a
- * {@link PolicyConfigError} that names each field and the reason.
+ * Validates a plain config and builds its policy. Every problem is reported at once in a `ConfigError` whose
+ * paths start at the config (`["maxAttempts"]`); nothing is built from a config that has one. `PolicyService`
+ * roots the same issues at its own options (`["policies", "StorageError", "maxAttempts"]`).
  *
  * **Example**
  *
@@ -252,20 +251,16 @@ const decodeConfig = Schema.decodeUnknownEffect(PolicyConfig)
  * import { Policy } from "@effect-resilience/core"
  *
  * const storage = Policy.fromConfig({ maxAttempts: 5, baseDelay: "100 millis", timeout: "2 seconds" })
- * const invalid = Policy.fromConfig({ maxAttempts: 0 }, "StorageError").pipe(Effect.flip)
- * // PolicyConfigError: Invalid retry policy config: StorageError.maxAttempts: Expected a value greater than or equal to 1
+ * const invalid = Policy.fromConfig({ maxAttempts: 0 }).pipe(Effect.flip)
+ * // ConfigError: Invalid options: maxAttempts: Expected a value greater than or equal to 1
  * ```
  *
  * @since 0.1.0
  * @category constructors
  */
-export const fromConfig = (config: unknown, name = "policy"): Effect.Effect<Policy, PolicyConfigError> =>
+export const fromConfig = (config: unknown): Effect.Effect<Policy, ConfigError.ConfigError> =>
   decodeConfig(config, { errors: "all", onExcessProperty: "error" }).pipe(
-    Effect.mapError((error) =>
-      new PolicyConfigError({
-        issues: schemaIssues(error.issue).map((issue) => ({ policy: name, path: issue.path, message: issue.message }))
-      })
-    ),
+    Effect.mapError((error) => new ConfigError.ConfigError({ issues: ConfigError.fromSchemaIssue(error.issue) })),
     Effect.map((decoded) =>
       make({
         schedule: scheduleFromConfig(decoded),
@@ -337,8 +332,8 @@ export interface ForTag {
 
 /**
  * Binds a policy to an error tag. A policy keyed by a tag that no declared family has would never apply if the
- * tag were misspelt, so `PolicyService` (and `ErrorLayer`) refuse it with a {@link PolicyConfigError} naming the
- * tag and the nearest declared one, unless it is given `{ undeclared: true }`: the policy is then meant for an
+ * tag were misspelt, so `PolicyService` (and `ErrorLayer`) refuse it with a `ConfigError` naming the tag and
+ * the nearest declared one, unless it is given `{ undeclared: true }`: the policy is then meant for an
  * error type that is not a declared family (a `Data.TaggedError` of another library, say), whose tag is matched
  * as it is.
  *
@@ -368,35 +363,14 @@ export const forTag = <E = any>(
 ): ForTag => ({ tag, policy, undeclared: options?.undeclared === true })
 
 /**
- * Policy configs that failed validation: one issue per failing field, each naming its policy (an error tag, or
- * `"default"`), the path to the field and the reason. An issue with an empty path is about the policy as a whole
- * (its tag is not a declared family's); one with an empty policy is about the options holding the policies (an
- * unknown key).
- *
- * **Example**
- *
- * ```ts
- * import { Policy } from "@effect-resilience/core"
- *
- * const error = new Policy.PolicyConfigError({
- *   issues: [{ policy: "StorageError", path: ["maxAttempts"], message: "Expected a value greater than or equal to 1" }]
- * })
- * error.message
- * // 'Invalid retry policy config: StorageError.maxAttempts: Expected a value greater than or equal to 1'
- * ```
+ * Options of {@link make}.
  *
  * @since 0.1.0
- * @category errors
+ * @category models
  */
-export class PolicyConfigError extends Schema.TaggedError<PolicyConfigError>()("PolicyConfigError", {
-  issues: Schema.Array(Schema.Struct({
-    policy: Schema.String,
-    path: Schema.Array(Schema.String),
-    message: Schema.String
-  }))
-}) {
-  override get message(): string {
-    const issues = this.issues.map((i) => `${[i.policy, ...i.path].filter((s) => s !== "").join(".")}: ${i.message}`)
-    return `Invalid retry policy config: ${issues.join("; ")}`
-  }
+export interface Options<E> {
+  readonly schedule: Schedule.Schedule<unknown, E>
+  readonly timeout?: Duration.Input | undefined
+  readonly logLevel?: LogLevel | undefined
+  readonly cleanup?: ((error: E) => Effect.Effect<void>) | undefined
 }

@@ -2,25 +2,34 @@
  * The one place the retry rules live: a Layer-provided service mapping each error type to its {@link Policy},
  * and {@link retry}, the `Schedule` that applies them (`program.pipe(Effect.retry(PolicyService.retry))`).
  *
+ * **Gotchas**
+ *
+ * - The schedule only decides on retries: policy timeouts and cleanups are applied by `protect`.
+ * - A schedule does not see the retry it asked for succeed, so the failures it retries are recorded as
+ *   `"unobserved"`; `protect` records them as pending and resolves them.
+ * - A circuit breaker's rejection (`BreakerOpenError`) is never retried unless it has a policy of its own.
+ *
  * @since 0.1.0
  */
-import { Cause, Context, Effect, Layer, Pull, Schedule } from "effect"
+import { Cause, Context, Effect, Layer, Pull, References, Schedule, Schema } from "effect"
 import { BreakerOpenError } from "./CircuitBreaker.js"
 import * as CommonErrors from "./CommonErrors.js"
+import * as ConfigError from "./ConfigError.js"
 import * as ErrorFamily from "./ErrorFamily.js"
 import * as ErrorLogger from "./ErrorLogger.js"
-import { logRetry, makeDispatcher, type RetryDecision as Decision } from "./internal/dispatch.js"
-import { recorderFor } from "./internal/track.js"
-import { isRecord, knownKeys, optionIssues, show, suggest } from "./internal/unknownKeys.js"
+import { logRetry, retryModule } from "./internal/logLines.js"
+import { CurrentObserver } from "./internal/observation.js"
+import { makePolicyRun, type RetryDecision as Decision } from "./internal/policyRun.js"
+import { isRecord, show, suggest } from "./internal/unknownKeys.js"
 import * as Policy from "./Policy.js"
 
 /**
- * The policy service.
+ * The policy service: the policies, and the lookup of the one that applies to an error.
  *
  * @since 0.1.0
  * @category models
  */
-export interface PolicyServiceShape {
+export interface PolicyService {
   /** The policy for error types that have none of their own (recoverable and unclassified errors). */
   readonly defaultPolicy: Policy.Policy<unknown>
   /** The policies given per error tag. */
@@ -38,41 +47,23 @@ export interface PolicyServiceShape {
 /**
  * The service holding the policies. `ErrorLayer` provides it; {@link layer} provides it alone.
  *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { CommonErrors, PolicyService } from "@effect-resilience/core"
+ *
+ * const level = PolicyService.PolicyService.use((service) =>
+ *   Effect.succeed(service.policyFor(new CommonErrors.StorageError({ operation: "save" })).logLevel)
+ * ).pipe(Effect.provide(PolicyService.layer()))
+ * ```
+ *
  * @since 0.1.0
  * @category services
  */
-export class PolicyService extends Context.Service<PolicyService, PolicyServiceShape>()(
+export const PolicyService: Context.Service<PolicyService, PolicyService> = Context.Service<PolicyService>(
   "@effect-resilience/core/PolicyService"
-) {}
-
-/**
- * Options of {@link make}: the default policy and the per-type ones, each a built `Policy` or a plain config.
- *
- * - `policies` is either a list of `Policy.forFamily(Family, policy)` (typed, and registers the families) and
- *   `Policy.forTag(tag, policy)` entries, or a record keyed by error tag (convenient for config files).
- * - A policy keyed by a tag must be for a declared family: a common one (`CommonErrors`), `BreakerOpenError`, one
- *   listed in `errors` or one bound with `Policy.forFamily`. Any other tag is refused (a misspelt tag would never
- *   apply), unless it is given with `Policy.forTag(tag, policy, { undeclared: true })`, or listed in
- *   `undeclaredTags` (the form a config file can say), for an error type that is not a declared family.
- * - `errors`: the families declared besides the common ones and those bound with `Policy.forFamily`
- *   (`ErrorLayer` passes its own `errors`).
- * - Without `default`, the default policy is `{ maxAttempts: 3, baseDelay: "100 millis", factor: 2 }`.
- * - Unknown keys are refused, with the nearest known name.
- *
- * @since 0.1.0
- * @category models
- */
-export interface Options {
-  readonly default?: Policy.Input | undefined
-  readonly policies?:
-    | ReadonlyArray<Policy.ForFamily | Policy.ForTag>
-    | Readonly<Record<string, Policy.Input<any>>>
-    | undefined
-  readonly errors?: ReadonlyArray<ErrorFamily.Any> | undefined
-  readonly undeclaredTags?: ReadonlyArray<string> | undefined
-}
-
-const optionKeys = knownKeys<Options>({ default: true, policies: true, errors: true, undeclaredTags: true })
+)
 
 const businessPolicy = Policy.noRetry({ logLevel: "Debug" })
 const unrecoverablePolicy = Policy.noRetry({ logLevel: "Error" })
@@ -95,14 +86,37 @@ const isFamily = (u: unknown): u is ErrorFamily.Any =>
   typeof u === "function" && isRecord((u as { readonly family?: unknown }).family) &&
   typeof (u as ErrorFamily.Any).family.tag === "string"
 
-const toPolicy = (input: Policy.Input<any>, name: string) =>
-  Policy.isPolicy(input) ? Effect.succeed(input) : Policy.fromConfig(input, name)
+const isTag = (u: unknown): u is string => typeof u === "string"
+
+// a field that is well formed as a whole, or one issue naming the field, the expectation and the value
+const field = (expected: string, is: (u: unknown) => boolean) =>
+  Schema.optional(Schema.Unknown.check(Schema.makeFilter((u: unknown) =>
+    is(u) ? undefined : `Expected ${expected}, got ${show(u)}`
+  )))
+
+// The shape of the options: which keys there are, and each section's kind. The entries of `policies` and the
+// policy configs are checked one by one after, so every issue is found, each with its path.
+const OptionsShape = Schema.Struct({
+  default: Schema.optional(Schema.Unknown),
+  policies: field(
+    "a list of Policy.forFamily / Policy.forTag entries or a record by error tag",
+    (u) => Array.isArray(u) || isRecord(u)
+  ),
+  errors: field(
+    "a list of error families (ErrorFamily.TaggedError classes)",
+    (u) => Array.isArray(u) && u.every(isFamily)
+  ),
+  undeclaredTags: field("a list of error tags", (u) => Array.isArray(u) && u.every(isTag))
+})
+
+const decodeShape = Schema.decodeUnknownExit(OptionsShape)
 
 /**
- * Validates the options and builds the service. All invalid configs are reported together in one
- * `PolicyConfigError` (each issue names its policy and field), and no service is built from a partly valid set.
- * A policy keyed by a tag no declared family has is one of them (see {@link Options}), named with the nearest
- * declared tag; an unknown key of the options is another (its policy is `""`).
+ * Validates the options and builds the service. Every issue is reported together in one `ConfigError` whose
+ * paths start at these options (`["policies", "StorageError", "maxAttempts"]`, `["policies", 2, "baseDelay"]`
+ * for a list entry, `["default", "factor"]`, `["polices"]` for an unknown key), and no service is built from a
+ * partly valid set. A policy keyed by a tag no declared family has is one of them (see {@link Options}), named
+ * with the nearest declared tag.
  *
  * **Example**
  *
@@ -118,89 +132,76 @@ const toPolicy = (input: Policy.Input<any>, name: string) =>
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: Options = {}): Effect.Effect<PolicyServiceShape, Policy.PolicyConfigError> =>
+export const make = (options: Options = {}): Effect.Effect<PolicyService, ConfigError.ConfigError> =>
   Effect.gen(function*() {
-    const issues: Array<Policy.PolicyConfigError["issues"][number]> = optionIssues(options, optionKeys).map(
-      (issue) => ({ policy: "", path: issue.path, message: issue.message })
-    )
-    if (!isRecord(options)) return yield* new Policy.PolicyConfigError({ issues })
-    const entries: Array<readonly [string, Policy.Input<any>]> = []
+    if (!isRecord(options)) {
+      return yield* new ConfigError.ConfigError({ issues: [{ path: [], message: `Expected an object, got ${show(options)}` }] })
+    }
+    const issues: Array<ConfigError.Issue> = []
+    const fail = (path: ReadonlyArray<string | number>, message: string) => issues.push({ path, message })
+    const shape = decodeShape(options, { errors: "all", onExcessProperty: "error" })
+    if (shape._tag === "Failure") {
+      for (const reason of shape.cause.reasons) {
+        if (Cause.isFailReason(reason)) issues.push(...ConfigError.fromSchemaIssue(reason.error.issue))
+      }
+    }
+    // a malformed section is reported (above) and the rest still checked, with what of it is well formed
+    const listed = <A>(given: unknown, is: (u: unknown) => u is A): ReadonlyArray<A> =>
+      Array.isArray(given) ? given.filter(is) : []
+    const undeclaredTags = listed(options.undeclaredTags, isTag)
+    const errors = listed(options.errors, isFamily)
+    // each policy with the path of its config, and the tags bound by tag alone, which must be those of declared
+    // families unless said to be undeclared
+    const entries: Array<{ readonly tag: string; readonly input: Policy.Input<any>; readonly path: ReadonlyArray<string | number> }> = []
+    const checkedTags: Array<{ readonly tag: string; readonly path: ReadonlyArray<string | number> }> = []
     const families: Array<ErrorFamily.Any> = []
-    // tags bound by tag alone, which must be those of declared families unless said to be undeclared
-    const checkedTags: Array<string> = []
-    const fail = (path: Array<string>, message: string) => issues.push({ policy: "", path, message })
-    // a malformed section is reported and the rest still checked, with what of it is well formed
-    let undeclaredTags: ReadonlyArray<string> = []
-    if (options.undeclaredTags !== undefined) {
-      const given: unknown = options.undeclaredTags
-      if (Array.isArray(given) && given.every((tag) => typeof tag === "string")) undeclaredTags = given
-      else {
-        fail(["undeclaredTags"], `Expected a list of error tags, got ${show(given)}`)
-        undeclaredTags = Array.isArray(given) ? given.filter((tag): tag is string => typeof tag === "string") : []
-      }
-    }
-    let errors: ReadonlyArray<ErrorFamily.Any> = []
-    if (options.errors !== undefined) {
-      const given: unknown = options.errors
-      if (Array.isArray(given) && given.every(isFamily)) errors = given
-      else {
-        fail(["errors"], `Expected a list of error families (ErrorFamily.TaggedError classes), got ${show(given)}`)
-        errors = Array.isArray(given) ? given.filter(isFamily) : []
-      }
-    }
     if (Array.isArray(options.policies)) {
       for (const [index, entry] of (options.policies as ReadonlyArray<Policy.ForFamily | Policy.ForTag>).entries()) {
+        const path = ["policies", index]
         const wellFormed = isRecord(entry) &&
           ("family" in entry ? isFamily(entry.family) : "tag" in entry && typeof entry.tag === "string")
         if (!wellFormed) {
-          fail(["policies", String(index)], `Expected Policy.forFamily(...) or Policy.forTag(...), got ${show(entry)}`)
+          fail(path, `Expected Policy.forFamily(...) or Policy.forTag(...), got ${show(entry)}`)
         } else if ("family" in entry) {
           families.push(entry.family)
-          entries.push([entry.family.family.tag, entry.policy])
+          entries.push({ tag: entry.family.family.tag, input: entry.policy, path })
         } else {
           if (entry.undeclared !== undefined && typeof entry.undeclared !== "boolean") {
-            fail(["policies", String(index), "undeclared"], `Expected true or false, got ${show(entry.undeclared)}`)
-          } else if (!entry.undeclared) checkedTags.push(entry.tag)
-          entries.push([entry.tag, entry.policy])
+            fail([...path, "undeclared"], `Expected true or false, got ${show(entry.undeclared)}`)
+          } else if (!entry.undeclared) checkedTags.push({ tag: entry.tag, path })
+          entries.push({ tag: entry.tag, input: entry.policy, path })
         }
       }
-    } else if (options.policies !== undefined && !isRecord(options.policies)) {
-      fail(
-        ["policies"],
-        `Expected a list of Policy.forFamily / Policy.forTag entries or a record by error tag, got ${show(options.policies)}`
-      )
-    } else if (options.policies !== undefined) {
-      for (const entry of Object.entries(options.policies as Record<string, Policy.Input<any>>)) {
-        checkedTags.push(entry[0])
-        entries.push(entry)
+    } else if (isRecord(options.policies)) {
+      for (const [tag, input] of Object.entries(options.policies as Record<string, Policy.Input<any>>)) {
+        const path = ["policies", tag]
+        checkedTags.push({ tag, path })
+        entries.push({ tag, input, path })
       }
     }
     if (checkedTags.length > 0) {
       const declared = new Set(
         [...CommonErrors.families, BreakerOpenError, ...errors, ...families].map((f) => f.family.tag)
       )
-      for (const tag of checkedTags) {
-        if (undeclaredTags.includes(tag)) continue
-        if (!declared.has(tag)) issues.push({ policy: tag, path: [], message: undeclaredTagMessage(tag, declared) })
+      for (const { path, tag } of checkedTags) {
+        if (!undeclaredTags.includes(tag) && !declared.has(tag)) fail(path, undeclaredTagMessage(tag, declared))
       }
     }
-    const collect = <A>(effect: Effect.Effect<A, Policy.PolicyConfigError>) =>
-      Effect.catch(effect, (error) => {
-        issues.push(...error.issues)
-        return Effect.succeed(undefined)
-      })
-    const defaultPolicy = options.default === undefined
-      ? builtinDefault
-      : yield* collect(toPolicy(options.default, "default"))
+    const toPolicy = (input: Policy.Input<any>, path: ReadonlyArray<string | number>) =>
+      Policy.isPolicy(input) ? Effect.succeed(input) : Policy.fromConfig(input).pipe(
+        Effect.catch((error) => {
+          issues.push(...ConfigError.under(error, path).issues)
+          return Effect.succeed(undefined)
+        })
+      )
+    const defaultPolicy = options.default === undefined ? builtinDefault : yield* toPolicy(options.default, ["default"])
     const policies = new Map<string, Policy.Policy<any>>()
-    for (const [tag, input] of entries) {
-      const policy = yield* collect(toPolicy(input, tag))
+    for (const { input, path, tag } of entries) {
+      const policy = yield* toPolicy(input, path)
       if (policy !== undefined) policies.set(tag, policy)
     }
-    if (issues.length > 0 || defaultPolicy === undefined) {
-      return yield* new Policy.PolicyConfigError({ issues })
-    }
-    return {
+    if (issues.length > 0 || defaultPolicy === undefined) return yield* new ConfigError.ConfigError({ issues })
+    return PolicyService.of({
       defaultPolicy,
       policies,
       families,
@@ -215,11 +216,11 @@ export const make = (options: Options = {}): Effect.Effect<PolicyServiceShape, P
         }
         return defaultPolicy
       }
-    } satisfies PolicyServiceShape
+    })
   })
 
 /**
- * A layer providing the service; its build fails with `PolicyConfigError` when a config is invalid.
+ * A layer providing the service; its build fails with a `ConfigError` when an option is invalid.
  *
  * **Example**
  *
@@ -234,19 +235,10 @@ export const make = (options: Options = {}): Effect.Effect<PolicyServiceShape, P
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options?: Options): Layer.Layer<PolicyService, Policy.PolicyConfigError> =>
+export const layer = (options?: Options): Layer.Layer<PolicyService, ConfigError.ConfigError> =>
   Layer.effect(PolicyService, make(options))
 
-/**
- * What {@link retry} outputs for each failure it decides on: the error's tag, how many failures of that tag
- * (`attempt`) and of any tag (`total`) the run has seen, and the policy that decided.
- *
- * @since 0.1.0
- * @category models
- */
-export type RetryDecision = Decision
-
-const logger = ErrorLogger.make("effect-resilience/retry")
+const logger = ErrorLogger.make(retryModule)
 
 /**
  * The policy schedule: its input is the failed error, and each failure is handed to the schedule of that error's
@@ -258,6 +250,8 @@ const logger = ErrorLogger.make("effect-resilience/retry")
  * **Details**
  *
  * Policy timeouts and cleanups are applied by `protect`, not by this schedule, which only decides on retries.
+ * With an `ErrorTracker` in the context, each failure the schedule decides on is recorded: as `"unobserved"` when
+ * it is retried (the schedule does not see how the retry ends), and the one it gives up on as `gaveUp`.
  *
  * **Example**
  *
@@ -277,22 +271,76 @@ const logger = ErrorLogger.make("effect-resilience/retry")
 export const retry: Schedule.Schedule<RetryDecision, unknown, never, PolicyService> = Schedule.fromStep(
   Effect.withFiber((fiber) => {
     const service = Context.getUnsafe(fiber.context, PolicyService)
-    const recorder = recorderFor(fiber, "retry")
-    const dispatch = makeDispatcher(service.policyFor)
+    // read once per run, as the run's stepper is made
+    const observer = fiber.getRef(CurrentObserver)
+    const annotations = observer.active ? fiber.getRef(References.CurrentLogAnnotations) : undefined
+    const failed = (error: unknown, timestamp: number, attempt: number, gaveUp: boolean) => {
+      if (!observer.active) return
+      const recovery = gaveUp ? "none" : "unobserved"
+      observer.emit({ _tag: "Failure", error, timestamp, attempt, recovery, source: "retry", annotations, gaveUp })
+    }
+    const step = makePolicyRun(service.policyFor)
     return Effect.succeed((now: number, error: unknown) =>
-      dispatch(now, error).pipe(
+      step(now, error).pipe(
         Effect.tap(([decision, delay]) => {
-          recorder?.record(error, now, decision.total, "unobserved")
+          failed(error, now, decision.total, false)
           return logRetry(logger, error, decision, delay)
         }),
         Pull.catchDone((decision) => {
-          recorder?.record(error, now, (decision as RetryDecision).total, "none")
+          failed(error, now, (decision as RetryDecision).total, true)
           return Cause.done(decision as RetryDecision)
         })
       )
     )
   })
 ) as Schedule.Schedule<RetryDecision, unknown, never, PolicyService>
+
+/**
+ * What {@link retry} outputs for each failure it decides on: the error's tag, how many failures of that tag
+ * (`attempt`) and of any tag (`total`) the run has seen, and the policy that decided.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type RetryDecision = Decision
+
+/**
+ * Options of {@link make}: the default policy and the per-type ones, each a built `Policy` or a plain config.
+ *
+ * - `policies` is either a list of `Policy.forFamily(Family, policy)` (typed, and registers the families) and
+ *   `Policy.forTag(tag, policy)` entries, or a record keyed by error tag (convenient for config files).
+ * - A policy keyed by a tag must be for a declared family: a common one (`CommonErrors`), `BreakerOpenError`, one
+ *   listed in `errors` or one bound with `Policy.forFamily`. Any other tag is refused (a misspelt tag would never
+ *   apply), unless it is given with `Policy.forTag(tag, policy, { undeclared: true })`, or listed in
+ *   `undeclaredTags` (the form a config file can say), for an error type that is not a declared family.
+ * - `errors`: the families declared besides the common ones and those bound with `Policy.forFamily`
+ *   (`ErrorLayer` passes its own `errors`).
+ * - Without `default`, the default policy is `{ maxAttempts: 3, baseDelay: "100 millis", factor: 2 }`.
+ * - Unknown keys are refused, with the nearest known name.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { CommonErrors, Policy, type PolicyService } from "@effect-resilience/core"
+ *
+ * const options: PolicyService.Options = {
+ *   default: { maxAttempts: 2 },
+ *   policies: [Policy.forFamily(CommonErrors.StorageError, { maxAttempts: 5 })]
+ * }
+ * ```
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export interface Options {
+  readonly default?: Policy.Input | undefined
+  readonly policies?:
+    | ReadonlyArray<Policy.ForFamily | Policy.ForTag>
+    | Readonly<Record<string, Policy.Input<any>>>
+    | undefined
+  readonly errors?: ReadonlyArray<ErrorFamily.Any> | undefined
+  readonly undeclaredTags?: ReadonlyArray<string> | undefined
+}
 
 /**
  * Reads the policy for an error from the service.

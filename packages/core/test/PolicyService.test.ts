@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Data, Effect, Fiber, Layer, Schema } from "effect"
 import { TestClock } from "effect/testing"
 import { CommonErrors, ErrorFamily, Policy, PolicyService } from "../src/index.js"
+import { CurrentObserver, type Event } from "../src/internal/observation.js"
 import { captureLogs, type Line, repeat, scripted } from "./utils.js"
 
 const { NetworkError, StorageError, ValidationError } = CommonErrors
@@ -136,8 +137,32 @@ describe("PolicyService.retry", () => {
   })
 })
 
+describe("what PolicyService.retry emits through the seam", () => {
+  it.effect("each retried failure as unobserved, the one it gives up on as gaveUp, read once per run", () =>
+    Effect.gen(function*() {
+      const events: Array<Event> = []
+      const op = scripted(repeat(20, storage))
+      const fiber = yield* retried(op.effect).pipe(
+        Effect.provideService(CurrentObserver, { active: true, emit: (event) => events.push(event) })
+      )
+      yield* TestClock.adjust("1 minute")
+      yield* Fiber.join(fiber)
+      assert.deepStrictEqual(
+        events.map((e) => e._tag === "Failure" ? [e.source, e.attempt, e.recovery, e.gaveUp] : [e._tag]),
+        [
+          ["retry", 1, "unobserved", false],
+          ["retry", 2, "unobserved", false],
+          ["retry", 3, "unobserved", false],
+          ["retry", 4, "unobserved", false],
+          ["retry", 5, "none", true]
+        ]
+      )
+      assert.deepStrictEqual(events.map((e) => e._tag === "Failure" ? e.timestamp : -1), [0, 100, 300, 700, 1500])
+    }).pipe(Effect.provide(Policies)))
+})
+
 describe("PolicyService.layer", () => {
-  it.effect("an invalid config fails the layer build, naming every bad field of every policy", () =>
+  it.effect("an invalid config fails the layer build, naming every bad field of every policy from the options", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(Layer.build(PolicyService.layer({
         default: { maxAttempts: 0 },
@@ -146,15 +171,36 @@ describe("PolicyService.layer", () => {
           NetworkError: { maxAttemps: 3 } as never
         }
       })))
-      assert.strictEqual(error._tag, "PolicyConfigError")
-      assert.deepStrictEqual(error.issues.map((i) => `${i.policy}.${i.path.join(".")}`), [
+      assert.strictEqual(error._tag, "ConfigError")
+      assert.deepStrictEqual(error.issues.map((i) => i.path.join(".")), [
         "default.maxAttempts",
-        "StorageError.baseDelay",
-        "StorageError.jitter",
-        "NetworkError.maxAttemps"
+        "policies.StorageError.baseDelay",
+        "policies.StorageError.jitter",
+        "policies.NetworkError.maxAttemps"
       ])
-      assert.include(error.message, "StorageError.jitter: Expected a value between 0 and 1")
-      assert.include(error.message, "StorageError.baseDelay: Expected a finite duration")
+      assert.include(error.message, "policies.StorageError.jitter: Expected a value between 0 and 1")
+      assert.include(error.message, "policies.StorageError.baseDelay: Expected a finite duration")
+    }))
+
+  it.effect("issues are rooted at the options: a list entry by its index, an unknown key by its name", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(PolicyService.make({
+        polices: {},
+        default: { baseDelay: -1 },
+        policies: [
+          Policy.forFamily(StorageError, { maxAttempts: 2 }),
+          Policy.forFamily(NetworkError, { factor: 0.5 }),
+          Policy.forTag("Weird", { maxAttempts: 2 })
+        ]
+      } as PolicyService.Options))
+      assert.deepStrictEqual(error.issues.map((i) => i.path), [
+        ["polices"],
+        ["policies", 2],
+        ["default", "baseDelay"],
+        ["policies", 1, "factor"]
+      ])
+      assert.strictEqual(error.issues[0]!.message, "Unknown key \"polices\", did you mean \"policies\"?")
+      assert.include(error.issues[1]!.message, "No declared error family has the tag \"Weird\"")
     }))
 
   it.effect("policies given by tag apply to tagged errors that are not declared families, when said so", () =>

@@ -2,15 +2,16 @@ import { assert, describe, it } from "@effect/vitest"
 import { Cause, Clock, Effect, Exit, Fiber, Layer, Schedule, Schema, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import {
-  Alerts,
   BreakerRegistry,
   CommonErrors,
   ErrorFamily,
   ErrorLayer,
+  ErrorTracker,
   Policy,
   PolicyService,
   protect
 } from "../src/index.js"
+import { CurrentObserver, type Event, type Observer } from "../src/internal/observation.js"
 import { captureLogs, type Line, repeat, scripted } from "./utils.js"
 
 const { NetworkError, StorageError, TimeoutError, ValidationError } = CommonErrors
@@ -138,31 +139,38 @@ describe("protect", () => {
       assert.deepStrictEqual(op.times, [0, 1000, 2000])
     }).pipe(Effect.provide(Errors)))
 
-  it.effect("an unrecoverable error runs its cleanup and raises an alert instead of retrying", () =>
+  // what paging on "an unrecoverable error ended an operation" subscribes to (Alerts before the redesign)
+  const giveUps = { kinds: ["unrecoverable"], gaveUp: true } as const
+
+  it.effect("an unrecoverable error runs its cleanup instead of retrying, and is the run's give-up event", () =>
     Effect.gen(function*() {
       cleanups.length = 0
-      const alerts = yield* Alerts.Alerts
-      const received = yield* Effect.forkChild(Stream.runCollect(Stream.take(alerts.stream, 1)))
+      const received = yield* Effect.forkChild(Stream.runCollect(Stream.take(ErrorTracker.events(giveUps), 1)))
       yield* Effect.yieldNow
       const op = scripted(repeat(3, () => new Corrupted({ table: "orders", detail: "page checksum mismatch" })))
       const result = yield* run(op.effect.pipe(protect({ operation: "orders.read" })))
       assert.isTrue(result._tag === "Failure" && result.failure._tag === "Corrupted")
       assert.strictEqual(op.calls(), 1)
       assert.deepStrictEqual(cleanups, ["orders"])
-      const [alert] = yield* Fiber.join(received)
-      assert.deepStrictEqual(alert, {
+      const [event] = yield* Fiber.join(received)
+      assert.deepStrictEqual(event && { ...event, annotations: undefined }, {
+        timestamp: 0,
         tag: "Corrupted",
         code: "test.E0101",
         kind: "unrecoverable",
         severity: "critical",
         message: "The data is damaged.",
         operation: "orders.read",
-        timestamp: 0
+        attempt: 1,
+        annotations: undefined,
+        recovery: "none",
+        source: "protect",
+        gaveUp: true
       })
     }).pipe(Effect.provide(Errors)))
 
-  // pinned before the redesign folds Alerts into the tracker's events: one alert per give-up, not per attempt
-  it.effect("an unrecoverable family with a retrying policy of its own alerts once, when its retries give up", () =>
+  // pinned before the redesign folded Alerts into the tracker's events: one notice per give-up, not per attempt
+  it.effect("an unrecoverable family with a retrying policy of its own is notified once, when its retries give up", () =>
     Effect.gen(function*() {
       class Torn extends ErrorFamily.TaggedError<Torn>()("Torn", {}, { code: "test.E0103", kind: "unrecoverable" }) {}
       const cleaned: Array<string> = []
@@ -175,18 +183,23 @@ describe("protect", () => {
         }))]
       })
       yield* Effect.gen(function*() {
-        const alerts = yield* Alerts.Alerts
         const seen: Array<string> = []
-        yield* Effect.forkChild(Stream.runForEach(alerts.stream, (alert) => Effect.sync(() => seen.push(alert.tag))))
-        yield* Effect.yieldNow
+        const every: Array<string> = []
+        yield* ErrorTracker.subscribe((event) => {
+          seen.push(`${event.tag}@${event.attempt}`)
+        }, giveUps)
+        yield* ErrorTracker.subscribe((event) => {
+          every.push(`${event.tag}@${event.attempt}`)
+        }, { kinds: ["unrecoverable"] })
         const op = scripted(repeat(5, () => new Torn()))
         const result = yield* run(op.effect.pipe(protect({ operation: "pages.write" })))
         for (let i = 0; i < 10; i++) yield* Effect.yieldNow
         assert.isTrue(result._tag === "Failure" && result.failure._tag === "Torn")
         assert.strictEqual(op.calls(), 3)
         assert.deepStrictEqual(cleaned, ["torn"])
-        assert.deepStrictEqual(seen, ["Torn"])
-      }).pipe(Effect.provide(layer))
+        assert.deepStrictEqual(seen, ["Torn@3"])
+        assert.deepStrictEqual(every, ["Torn@1", "Torn@2", "Torn@3"]) // without gaveUp: every attempt
+      }).pipe(Effect.scoped, Effect.provide(layer))
     }))
 
   it.effect("only fallbacks given for a tag run: inherited properties of the record are not fallbacks", () =>
@@ -292,7 +305,7 @@ describe("protect", () => {
   it.effect("the success path never reads the PolicyService", () =>
     Effect.gen(function*() {
       let reads = 0
-      const spy = new Proxy({} as PolicyService.PolicyServiceShape, {
+      const spy = new Proxy({} as PolicyService.PolicyService, {
         get: () => {
           reads++
           return undefined
@@ -305,4 +318,87 @@ describe("protect", () => {
       assert.strictEqual(value, 42)
       assert.strictEqual(reads, 0)
     }))
+
+  describe("what protect emits through the seam", () => {
+    const collect = () => {
+      const events: Array<Event> = []
+      const observer: Observer = { active: true, emit: (event) => events.push(event) }
+      return { events, observer }
+    }
+    const Policies = PolicyService.layer({
+      policies: [Policy.forFamily(StorageError, { maxAttempts: 3, baseDelay: "10 millis" })]
+    })
+    const shown = (events: ReadonlyArray<Event>) =>
+      events.map((e) =>
+        e._tag === "Failure"
+          ? `Failure ${(e.error as { _tag: string })._tag}@${e.attempt} ${e.recovery}${e.gaveUp ? " gaveUp" : ""}`
+          : e._tag === "Resolved"
+          ? `Resolved ${e.outcome}`
+          : e._tag === "Call"
+          ? `Call ${e.outcome}`
+          : e._tag
+      )
+
+    it.effect("a success emits its call, the same event object every time", () =>
+      Effect.gen(function*() {
+        const { events, observer } = collect()
+        const ok = Effect.succeed(1).pipe(protect({ operation: "ok" }), Effect.provideService(CurrentObserver, observer))
+        yield* ok
+        yield* ok
+        assert.deepStrictEqual(shown(events), ["Call succeeded", "Call succeeded"])
+        assert.strictEqual(events[0], events[1])
+      }).pipe(Effect.provide(Policies)))
+
+    it.effect("each retried failure is pending and resolved by the attempt after it; the run's end is its call", () =>
+      Effect.gen(function*() {
+        const { events, observer } = collect()
+        const op = scripted(repeat(2, storage))
+        yield* run(op.effect.pipe(protect({ operation: "items.save" }), Effect.provideService(CurrentObserver, observer)))
+        assert.deepStrictEqual(shown(events), [
+          "Failure StorageError@1 pending",
+          "Resolved failed",
+          "Failure StorageError@2 pending",
+          "Resolved succeeded",
+          "Call succeeded_after_retry"
+        ])
+        const [first] = events
+        assert.isTrue(first?._tag === "Failure" && first.source === "protect" && first.operation === "items.save")
+      }).pipe(Effect.provide(Policies)))
+
+    it.effect("the failure that ends the run is marked gaveUp: as none without a fallback, pending with one", () =>
+      Effect.gen(function*() {
+        const plain = collect()
+        yield* run(scripted(repeat(5, storage)).effect.pipe(
+          protect({ operation: "items.save" }),
+          Effect.provideService(CurrentObserver, plain.observer)
+        ))
+        assert.deepStrictEqual(shown(plain.events).slice(-3), [
+          "Resolved failed",
+          "Call failed_after_retry",
+          "Failure StorageError@3 none gaveUp"
+        ])
+        const recovered = collect()
+        yield* run(scripted(repeat(5, storage)).effect.pipe(
+          protect({ operation: "items.save", recover: { StorageError: () => Effect.succeed(0) } }),
+          Effect.provideService(CurrentObserver, recovered.observer)
+        ))
+        assert.deepStrictEqual(shown(recovered.events).slice(-3), [
+          "Call failed_after_retry",
+          "Failure StorageError@3 pending gaveUp",
+          "Resolved succeeded"
+        ])
+      }).pipe(Effect.provide(Policies)))
+
+    it.effect("the annotations of the failing fiber travel with its failures", () =>
+      Effect.gen(function*() {
+        const { events, observer } = collect()
+        yield* run(Effect.fail(new ValidationError({ issues: [] })).pipe(
+          protect({ operation: "items.save" }),
+          Effect.annotateLogs({ requestId: "r-1" }),
+          Effect.provideService(CurrentObserver, observer)
+        ))
+        const failure = events.find((e) => e._tag === "Failure")
+        assert.deepStrictEqual(failure?._tag === "Failure" ? failure.annotations : undefined, { requestId: "r-1" })
+      }).pipe(Effect.provide(Policies)))
+  })
 })

@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Fiber } from "effect"
 import { TestClock } from "effect/testing"
 import { CommonErrors, ErrorLayer, Policy, PolicyService, protect } from "../src/index.js"
-import { formatDelay } from "../src/internal/dispatch.js"
+import { formatDelay } from "../src/internal/logLines.js"
 import { captureLogs, type Line, repeat, scripted } from "./utils.js"
 
 const { StorageError } = CommonErrors

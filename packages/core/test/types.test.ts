@@ -1,11 +1,12 @@
 // Type-level tests: `npm run typecheck` (part of .ci/run) fails if any of these inferences change or an
 // `@ts-expect-error` line starts to compile. The runtime part only checks that the file loads.
 import { describe, expectTypeOf, it } from "@effect/vitest"
-import { type Duration, Effect, type Layer, Schedule, Schema, type Scope, type Stream } from "effect"
+import { Config, type Duration, Effect, type Layer, Schedule, Schema, type Scope, type Stream } from "effect"
 import {
   BreakerRegistry,
   CircuitBreaker,
   CommonErrors,
+  ConfigError,
   ErrorFamily,
   ErrorLayer,
   ErrorTracker,
@@ -22,7 +23,6 @@ type ValidationError = CommonErrors.ValidationError
 type TimeoutError = CommonErrors.TimeoutError
 type Policies = PolicyService.PolicyService
 type ErrorRegistryService = import("../src/ErrorRegistry.js").ErrorRegistry
-type AlertsService = import("../src/Alerts.js").Alerts
 
 const save: Effect.Effect<number, StorageError | ValidationError> = Effect.succeed(1)
 const load: Effect.Effect<string, NetworkError | ValidationError, "Db"> = Effect.succeed("")
@@ -142,13 +142,14 @@ describe("types", () => {
         | Policies
         | ErrorTracker.ErrorTracker
         | ResilienceMetrics.ResilienceMetrics
-        | BreakerRegistry.BreakerRegistry
-        | AlertsService,
-        ErrorLayer.Error
+        | BreakerRegistry.BreakerRegistry,
+        ErrorLayer.LayerError
       >
     >()
-    expectTypeOf<ErrorTracker.ErrorTrackerConfigError>().toExtend<ErrorLayer.Error>()
-    expectTypeOf<CircuitBreaker.BreakerConfigError>().toExtend<ErrorLayer.Error>()
+    // invalid options anywhere, or an invalid LOG_FORMAT
+    expectTypeOf<ErrorLayer.LayerError>().toEqualTypeOf<ConfigError.ConfigError | Config.ConfigError>()
+    effectIs<PolicyService.PolicyService, ConfigError.ConfigError, never>()(PolicyService.make())
+    effectIs<Policy.Policy, ConfigError.ConfigError, never>()(Policy.fromConfig({ maxAttempts: 2 }))
   })
 
   it("a breaker adds its rejection to the error type, and protect adds the registry only when it names one", () => {
@@ -181,7 +182,7 @@ describe("types", () => {
   })
 
   it("tracker subscriptions live in a scope; summaries and events need only the tracker", () => {
-    effectIs<void, ErrorTracker.ErrorTrackerConfigError, ErrorTracker.ErrorTracker | Scope.Scope>()(
+    effectIs<void, ConfigError.ConfigError, ErrorTracker.ErrorTracker | Scope.Scope>()(
       ErrorTracker.subscribe(() => {})
     )
     effectIs<ErrorTracker.Summary, never, ErrorTracker.ErrorTracker>()(ErrorTracker.summary)
@@ -191,6 +192,36 @@ describe("types", () => {
     >()
     // @ts-expect-error: not a severity
     ErrorTracker.events({ minSeverity: "urgent" })
+  })
+
+  it("the stages' types compose in the pipeline's order: a fallback sees the timeout and the rejection", () => {
+    const timedLoad: Effect.Effect<string, NetworkError | TimeoutError> = Effect.succeed("")
+    // the TimeoutError of the timeout stage is inside the fallback, so a fallback for it removes it
+    effectIs<string | null, NetworkError, Policies>()(timedLoad.pipe(protect({
+      operation: "load",
+      timeout: "1 second",
+      recover: { TimeoutError: () => Effect.succeed(null) }
+    })))
+    // all four stages: the breaker's registry and the fallback's own services join
+    const stale: Effect.Effect<"stale", never, "Cache"> = Effect.succeed("stale")
+    effectIs<number | "stale", StorageError | ValidationError | TimeoutError, Policies | BreakerRegistry.BreakerRegistry | "Cache">()(
+      save.pipe(protect({
+        operation: "save",
+        timeout: "1 second",
+        breaker: "db",
+        recover: { BreakerOpenError: () => stale }
+      }))
+    )
+  })
+
+  it("a union of options is checked member by member, fallbacks included", () => {
+    const flag = Math.random() > 2
+    // (two option objects that TypeScript does not reduce to one: neither is a subtype of the other)
+    const withFallback = { operation: "load", recover: { NetworkError: () => Effect.succeed(0 as const) } } as const
+    const timed = { operation: "load", timeout: "1 second" } as const
+    effectIs<string | 0, NetworkError | ValidationError | TimeoutError, "Db" | Policies>()(
+      load.pipe(protect(flag ? withFallback : timed))
+    )
   })
 
   it("retry keeps the error type, adds the schedule's errors and services, and refuses a policy too narrow", () => {

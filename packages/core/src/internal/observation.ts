@@ -62,11 +62,16 @@ export type Event = Failure | Resolved | Call | BreakerAdded | Transition
 export interface Observer {
   /** False for {@link noObserver}: nothing listens, so a producer may skip building its events. */
   readonly active: boolean
+  /**
+   * Whether `Call` events are wanted (unset: yes). A consumer that ignores them says `false`, so that `protect`
+   * does not watch every success for an observer that drops it.
+   */
+  readonly calls?: boolean | undefined
   readonly emit: (event: Event) => void
 }
 
 /** The observer of a context with no consumer. */
-export const noObserver: Observer = { active: false, emit: () => {} }
+export const noObserver: Observer = { active: false, calls: false, emit: () => {} }
 
 /** The observer producers emit to: {@link noObserver} unless a consumer's layer is provided. */
 export const CurrentObserver: Context.Reference<Observer> = Context.Reference<Observer>(
@@ -78,6 +83,7 @@ export const CurrentObserver: Context.Reference<Observer> = Context.Reference<Ob
 export const both = (first: Observer, second: Observer): Observer =>
   !first.active ? second : !second.active ? first : {
     active: true,
+    calls: first.calls !== false || second.calls !== false,
     emit: (event) => {
       first.emit(event)
       second.emit(event)

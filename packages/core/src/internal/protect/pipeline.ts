@@ -1,0 +1,122 @@
+/**
+ * The one place the stages of `protect` are listed, innermost first, and composed: at run time, each stage wraps
+ * the pipeline of the stages before it; at the type level, each stage's type lambda is applied to the types the
+ * stages before it gave. A new strategy is its own module and one entry in {@link stages}.
+ */
+import { Cause, Context, Effect, Result } from "effect"
+import * as ErrorLogger from "../../ErrorLogger.js"
+import { protectModule } from "../logLines.js"
+import { CurrentObserver, noObserver, type Observer } from "../observation.js"
+import * as Breaker from "./breaker.js"
+import * as Fallback from "./fallback.js"
+import * as Retry from "./retry.js"
+import { electDefects, makeSite, Run } from "./run.js"
+import type * as Stage from "./stage.js"
+import * as Timeout from "./timeout.js"
+
+/**
+ * The stages, innermost first: `fallback(retry(breaker(timeout(call))))`. A timed-out attempt counts against the
+ * breaker, a rejection never waits for a timeout, every retry goes through the breaker again, and a fallback
+ * sees the run's last error once no retry follows.
+ */
+export const stages = [Timeout.stage, Breaker.stage, Retry.stage, Fallback.stage] as const
+
+/** The type lambdas of the stages, in their order. */
+export type Stages = Stage.TypesOfAll<typeof stages>
+
+/** The options of `protect` the stages read, for a program failing with `E`. */
+export type StageOptions<E> = Stage.OptionsOf<Stages, E>
+
+/** The success type of a protected effect (distributes over a union of options). */
+export type Success<A, O> = O extends unknown ? Stage.Fold<Stages, "Success", A, O> : never
+
+/** The error type of a protected effect (distributes over a union of options). */
+export type Error<E, O> = O extends unknown ? Stage.Fold<Stages, "Error", E, O> : never
+
+/** The services of a protected effect (distributes over a union of options). */
+export type Services<R, O> = O extends unknown ? Stage.Fold<Stages, "Services", R, O> : never
+
+// Whether a consumer of the observer counts `Call` events (the metrics do, the tracker does not). An observer
+// that does not say counts them.
+const countsCalls = (observer: Observer): boolean =>
+  observer.active && observer.calls !== false
+
+/**
+ * The protected effect: the stages the options ask for, wrapped around `self`. The pipeline is built once per
+ * observer and values the stages read from the context (the breaker registry), not once per run.
+ */
+export const make = (
+  self: Effect.Effect<unknown, unknown, unknown>,
+  options: Stage.Options
+): Effect.Effect<unknown, unknown, unknown> => {
+  const site = makeSite(options.operation, ErrorLogger.make(options.module ?? protectModule))
+  const wraps: Array<Stage.Wrap> = []
+  for (const stage of stages) {
+    const wrap = stage.make(options)
+    if (wrap !== undefined) wraps.push(wrap)
+  }
+  // the call itself: its first failure ends the run, as the failure
+  const call: Stage.Pipeline = {
+    attempt: () => self,
+    recover: (error, at, run) => run.pipeline.giveUp(error, at, 1, run),
+    giveUp: (error, at, attempts, run) => {
+      run.failed(error, at, attempts, "none", true)
+      return Effect.fail(error)
+    }
+  }
+
+  const build = (observer: Observer, reads: ReadonlyArray<unknown>) => {
+    let pipeline = call
+    for (let i = 0; i < wraps.length; i++) pipeline = wraps[i]!.wrap(pipeline, reads[i])
+    const outer = pipeline
+    const onFailure = (cause: Cause.Cause<unknown>) =>
+      Effect.withFiber((fiber) => {
+        const found = Cause.findError(cause)
+        if (Result.isFailure(found) || Cause.hasDies(cause)) {
+          // a defect or an interruption: never retried, and a defect never recovered, even alongside a typed error
+          if (observer.active && !Cause.hasInterruptsOnly(cause)) observer.emit(site.calls.failed)
+          return Effect.failCause(electDefects(cause))
+        }
+        const run = new Run(site, outer, observer, fiber)
+        // interrupted while a retry or fallback runs, or the fallback failed: that failure's recovery failed
+        return Effect.ensuring(outer.recover(found.success, run.now(), run), Effect.sync(() => run.settle("failed")))
+      })
+    const first = outer.attempt(undefined)
+    // Seeing the success costs a node of its own (about 30 ns here, as much as the error handler): only paid
+    // when a consumer counts calls
+    if (!countsCalls(observer)) return Effect.catchCause(first, onFailure)
+    const succeeded = site.calls.succeeded
+    return Effect.matchCauseEffect(first, {
+      onSuccess: (value) => {
+        observer.emit(succeeded)
+        return Effect.succeed(value)
+      },
+      onFailure
+    })
+  }
+
+  // the per-call-site cache: what was read from the context last, and the effect built for it
+  const readers: Array<number> = []
+  for (let i = 0; i < wraps.length; i++) if (wraps[i]!.read !== undefined) readers.push(i)
+  const reads: Array<unknown> = wraps.map(() => undefined)
+  let cachedObserver: Observer | undefined
+  let cached: Effect.Effect<unknown, unknown, unknown> | undefined
+  return Effect.withFiber((fiber) => {
+    // the reference's own lookup (`fiber.getRef`) costs more than a plain miss, on every call
+    const observer = Context.getOrUndefined(fiber.context, CurrentObserver) ?? noObserver
+    let stale = observer !== cachedObserver
+    for (let r = 0; r < readers.length; r++) {
+      const i = readers[r]!
+      const value = wraps[i]!.read!(fiber.context)
+      if (value !== reads[i]) {
+        reads[i] = value
+        stale = true
+      }
+    }
+    if (stale || cached === undefined) {
+      cachedObserver = observer
+      cached = build(observer, reads)
+    }
+    return cached
+  })
+}
