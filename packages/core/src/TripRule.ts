@@ -7,9 +7,13 @@
  *   minimum number of calls has been seen.
  * - {@link slowCallRate}: the share of calls slower than a threshold, over the same kinds of window.
  *
+ * {@link TripRule} is the Schema that checks a rule value (a breaker's options are checked with it), whatever
+ * built it: a constructor, a hand-written value, JSON.
+ *
  * @since 0.1.0
  */
-import { Duration } from "effect"
+import { Duration, Schema } from "effect"
+import { guarded } from "./internal/breaker/schemas.js"
 import { type KeyIssue, knownKeys, unknownKeys } from "./internal/unknownKeys.js"
 
 /**
@@ -129,8 +133,8 @@ const failureRateKeys = knownKeys<FailureRateOptions>(rateOptionKeys)
 const slowCallRateKeys = knownKeys<SlowCallRateOptions>({ ...rateOptionKeys, slowerThan: true })
 
 // The unknown keys of a constructor's options (`{ treshold: 0.5 }` from a config file) are kept on the rule it
-// built, out of sight of comparisons and JSON, so that `validate` (and so the breaker that gets the rule) reports
-// them instead of dropping them.
+// built, out of sight of comparisons and JSON, so that the rule's Schema (and so the breaker that gets the rule)
+// reports them instead of dropping them.
 const optionIssuesKey: unique symbol = Symbol.for("effect-resilience/TripRule/optionIssues")
 
 const withOptionIssues = (rule: TripRule, issues: ReadonlyArray<KeyIssue>): TripRule =>
@@ -209,41 +213,39 @@ export const slowCallRate = (options: SlowCallRateOptions): TripRule =>
 
 const isCount = (n: unknown): n is number => typeof n === "number" && Number.isInteger(n) && n >= 1
 
-/** The largest count window, and the most buckets of a time window: bounds on the memory of one rule. */
-export const limits = { lastCalls: 100_000, buckets: 10_000 } as const
-
-const positiveFinite = (d: unknown): d is Duration.Duration =>
-  Duration.isDuration(d) && Duration.isFinite(d) && Duration.toMillis(d) > 0
-
 /**
- * The problems of a rule, each with the path to the field at fault (empty when the rule is valid).
+ * The largest count window, and the most buckets of a time window: bounds on the memory of one rule.
  *
  * **Example**
  *
  * ```ts
  * import { TripRule } from "@effect-resilience/core"
  *
- * TripRule.validate(TripRule.failureRate({ threshold: 1.5, lastCalls: 0 }))
- * // [{ path: ["threshold"], message: "Expected a rate between 0 (exclusive) and 1, got 1.5" }, ...]
+ * // the longest count window a rule may have
+ * const widest = TripRule.failureRate({ threshold: 0.5, lastCalls: TripRule.limits.lastCalls })
  * ```
  *
  * @since 0.1.0
- * @category validation
+ * @category models
  */
-export const validate = (
-  rule: TripRule
-): ReadonlyArray<{ readonly path: ReadonlyArray<string>; readonly message: string }> => {
-  const issues: Array<{ path: Array<string>; message: string }> = []
+export const limits = { lastCalls: 100_000, buckets: 10_000 } as const
+
+const positiveFinite = (d: unknown): d is Duration.Duration =>
+  Duration.isDuration(d) && Duration.isFinite(d) && Duration.toMillis(d) > 0
+
+// the problems of a rule value, each with the path to the field at fault (empty when the rule is valid)
+const ruleIssues = (rule: TripRule): Array<{ readonly path: ReadonlyArray<string>; readonly issue: string }> => {
+  const issues: Array<{ path: ReadonlyArray<string>; issue: string }> = []
+  const add = (path: ReadonlyArray<string>, issue: string) => issues.push({ path, issue })
   const count = (path: Array<string>, value: unknown, max = Infinity) => {
-    if (!isCount(value)) issues.push({ path, message: `Expected an integer of at least 1, got ${String(value)}` })
-    else if (value > max) issues.push({ path, message: `Expected at most ${max}, got ${value}` })
+    if (!isCount(value)) add(path, `Expected an integer of at least 1, got ${String(value)}`)
+    else if (value > max) add(path, `Expected at most ${max}, got ${value}`)
   }
-  if (typeof rule !== "object" || rule === null) {
-    return [{ path: [], message: `Expected a trip rule (TripRule.consecutive, failureRate, slowCallRate), got ${String(rule)}` }]
+  for (const issue of (rule as { readonly [optionIssuesKey]?: ReadonlyArray<KeyIssue> })[optionIssuesKey] ?? []) {
+    add(issue.path, issue.message)
   }
-  issues.push(...((rule as { readonly [optionIssuesKey]?: ReadonlyArray<KeyIssue> })[optionIssuesKey] ?? []))
-  const known = ruleKeys[rule._tag as TripRule["_tag"]] as ReadonlyArray<string> | undefined
-  if (known !== undefined) issues.push(...unknownKeys(rule, known))
+  const known = ruleKeys[rule._tag] as ReadonlyArray<string> | undefined
+  if (known !== undefined) for (const issue of unknownKeys(rule, known)) add(issue.path, issue.message)
   switch (rule._tag) {
     case "Consecutive": {
       count(["failures"], rule.failures)
@@ -252,42 +254,71 @@ export const validate = (
     case "FailureRate":
     case "SlowCallRate": {
       if (!(typeof rule.threshold === "number" && rule.threshold > 0 && rule.threshold <= 1)) {
-        issues.push({
-          path: ["threshold"],
-          message: `Expected a rate between 0 (exclusive) and 1, got ${String(rule.threshold)}`
-        })
+        add(["threshold"], `Expected a rate between 0 (exclusive) and 1, got ${String(rule.threshold)}`)
       }
       count(["minimumCalls"], rule.minimumCalls)
       if (rule._tag === "SlowCallRate" && !positiveFinite(rule.slowerThan)) {
-        issues.push({ path: ["slowerThan"], message: "Expected a finite, positive duration such as \"2 seconds\"" })
+        add(["slowerThan"], "Expected a finite, positive duration such as \"2 seconds\"")
       }
       const window = rule.window
       if (typeof window !== "object" || window === null) {
-        issues.push({ path: ["window"], message: "Expected lastCalls or lastDuration" })
+        add(["window"], "Expected lastCalls or lastDuration")
       } else if (window._tag === "Calls") {
-        issues.push(...unknownKeys(window, windowKeys.Calls, ["window"]))
+        for (const issue of unknownKeys(window, windowKeys.Calls, ["window"])) add(issue.path, issue.message)
         count(["lastCalls"], window.size, limits.lastCalls)
         if (isCount(window.size) && isCount(rule.minimumCalls) && rule.minimumCalls > window.size) {
-          issues.push({
-            path: ["minimumCalls"],
-            message: `Expected at most lastCalls (${window.size}), got ${rule.minimumCalls}`
-          })
+          add(["minimumCalls"], `Expected at most lastCalls (${window.size}), got ${rule.minimumCalls}`)
         }
       } else {
-        issues.push(...unknownKeys(window, windowKeys.Time, ["window"]))
+        for (const issue of unknownKeys(window, windowKeys.Time, ["window"])) add(issue.path, issue.message)
         if (!positiveFinite(window.duration)) {
-          issues.push({ path: ["lastDuration"], message: "Expected a finite, positive duration such as \"30 seconds\"" })
+          add(["lastDuration"], "Expected a finite, positive duration such as \"30 seconds\"")
         }
         count(["buckets"], window.buckets, limits.buckets)
-        if (positiveFinite(window.duration) && isCount(window.buckets) && window.buckets > Duration.toMillis(window.duration)) {
-          issues.push({ path: ["buckets"], message: `Expected at most one bucket per millisecond of lastDuration, got ${window.buckets}` })
+        if (
+          positiveFinite(window.duration) && isCount(window.buckets) &&
+          window.buckets > Duration.toMillis(window.duration)
+        ) {
+          add(["buckets"], `Expected at most one bucket per millisecond of lastDuration, got ${window.buckets}`)
         }
       }
       break
     }
     default: {
-      issues.push({ path: ["_tag"], message: `Unknown trip rule ${JSON.stringify((rule as any)?._tag)}` })
+      add(["_tag"], `Unknown trip rule ${JSON.stringify((rule as { readonly _tag?: unknown })._tag)}`)
     }
   }
   return issues
 }
+
+// an object to check as a rule (its fields are checked by `ruleIssues`)
+const isRuleValue = (u: unknown): u is TripRule => typeof u === "object" && u !== null && !Array.isArray(u)
+
+/**
+ * A trip rule as a Schema. A rule is a value (built by the constructors, written by hand or read from JSON): it
+ * decodes to itself when it is well formed; otherwise every problem is reported, each with the path to the field
+ * at fault, named as the constructors' options are (`lastCalls`, `lastDuration`, `buckets`). Unknown keys are
+ * problems too, those given to a constructor among them (`failureRate({ treshold: 0.5, lastCalls: 20 })` reads
+ * `Unknown key "treshold", did you mean "threshold"?`). A breaker's options are checked with it.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { ConfigError, TripRule } from "@effect-resilience/core"
+ *
+ * // fails with a ConfigError: "Invalid options: threshold: Expected a rate between 0 (exclusive) and 1, got 1.5;
+ * // lastCalls: Expected an integer of at least 1, got 0"
+ * const checked = Schema.decodeUnknownEffect(TripRule.TripRule)(
+ *   TripRule.failureRate({ threshold: 1.5, lastCalls: 0 }),
+ *   { errors: "all" }
+ * ).pipe(Effect.mapError((error) => new ConfigError.ConfigError({ issues: ConfigError.fromSchemaIssue(error.issue) })))
+ * ```
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const TripRule = guarded(
+  isRuleValue,
+  (u) => `Expected a trip rule (TripRule.consecutive, failureRate, slowCallRate), got ${String(u)}`
+).check(Schema.makeFilter(ruleIssues))

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Duration, Effect, Exit, Fiber, Schedule, Scheduler, Scope, Stream } from "effect"
 import { TestClock } from "effect/testing"
-import { CircuitBreaker, CommonErrors, TripRule } from "../src/index.js"
+import { CircuitBreaker, CommonErrors, ConfigError, TripRule } from "../src/index.js"
 import { repeat } from "./utils.js"
 
 const { BreakerOpenError } = CircuitBreaker
@@ -312,23 +312,56 @@ describe("CircuitBreaker", () => {
       assert.strictEqual(yield* status(breaker), "closed")
     }).pipe(Effect.scoped))
 
-  it.effect("invalid options are reported together, naming the breaker and the field", () =>
+  it.effect("invalid options are reported together, each with its path from the options", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(CircuitBreaker.make("payments", {
         trip: [TripRule.consecutive(0), TripRule.failureRate({ threshold: 2, lastCalls: 5, minimumCalls: 6 })],
         halfOpenProbes: 0,
         openDuration: "soon" as any
       }))
-      assert.strictEqual(error._tag, "BreakerConfigError")
-      assert.deepStrictEqual(error.issues.map((i) => [i.breaker, i.path.join(".")]), [
-        ["payments", "trip.0.failures"],
-        ["payments", "trip.1.threshold"],
-        ["payments", "trip.1.minimumCalls"],
-        ["payments", "halfOpenProbes"],
-        ["payments", "openDuration"]
+      assert.strictEqual(error._tag, "ConfigError")
+      assert.deepStrictEqual(error.issues.map((i) => i.path.join(".")), [
+        "trip.0.failures",
+        "trip.1.threshold",
+        "trip.1.minimumCalls",
+        "openDuration",
+        "halfOpenProbes"
       ])
-      assert.include(error.message, "payments.halfOpenProbes: Expected an integer of at least 1, got 0")
+      assert.include(error.message, "Invalid options: ")
+      assert.include(error.message, "halfOpenProbes: Expected an integer of at least 1, got 0")
+      assert.include(error.message, "openDuration: Expected a finite, non-negative duration or a Schedule, got \"soon\"")
     }).pipe(Effect.scoped))
+
+  it.effect("validate reports each problem with its path from the options and its message", () =>
+    Effect.gen(function*() {
+      const issues = (options: unknown) =>
+        Effect.map(Effect.flip(CircuitBreaker.validate(options as CircuitBreaker.Options)), (e) =>
+          e.issues.map((i) => [i.path.join("."), i.message]))
+      assert.deepStrictEqual(yield* issues(JSON.parse("null")), [["", "Expected an object, got null"]])
+      assert.deepStrictEqual(yield* issues({ openDuraton: "1 second", trip: [] }), [
+        ["openDuraton", "Unknown key \"openDuraton\", did you mean \"openDuration\"?"],
+        ["trip", "Expected at least one trip rule"]
+      ])
+      assert.deepStrictEqual(yield* issues({ trip: [TripRule.consecutive(2), 3], counts: "NetworkError" }), [
+        ["trip.1", "Expected a trip rule (TripRule.consecutive, failureRate, slowCallRate), got 3"],
+        ["counts", "Expected a predicate or a list of error tags"]
+      ])
+      assert.deepStrictEqual(yield* issues({ openDuration: Schedule.recurs(0), closeAfter: 1.5 }), [
+        ["openDuration", "Expected a Schedule that gives at least one duration"],
+        ["closeAfter", "Expected an integer of at least 1, got 1.5"]
+      ])
+      // a caller that reads the options as part of its own roots the paths there
+      const error = yield* Effect.flip(CircuitBreaker.validate({ halfOpenProbes: 0 }))
+      assert.strictEqual(
+        ConfigError.under(error, ["breakers", "payments"]).message,
+        "Invalid options: breakers.payments.halfOpenProbes: Expected an integer of at least 1, got 0"
+      )
+      // the defaults, and the first open duration (an isolated breaker's hint)
+      const config = yield* CircuitBreaker.validate()
+      assert.deepStrictEqual(config.rules, [TripRule.consecutive(5)])
+      assert.deepStrictEqual([config.halfOpenProbes, config.closeAfter, config.firstOpenMillis], [1, 1, 5000])
+      assert.strictEqual((yield* CircuitBreaker.validate({ openDuration: "3 seconds" })).firstOpenMillis, 3000)
+    }))
 
   it.effect("the changes stream ends when the breaker's scope closes", () =>
     Effect.gen(function*() {

@@ -1,0 +1,269 @@
+// A breaker: `execute` (admit, run, classify the exit, record) over a store that holds the state machine.
+import type { Fiber, Stream } from "effect"
+import { Clock, Effect } from "effect"
+import type {
+  BreakerOpenError,
+  CircuitBreaker,
+  Config,
+  State as PublicState,
+  Transition
+} from "../../CircuitBreaker.js"
+import { makeTripper, needsClock, slowThreshold, type Tripper, type TripReason } from "../tripWindow.js"
+import * as OpenDuration from "./openDuration.js"
+import { classifier, type Outcome } from "./outcome.js"
+import { inGenerationOrder, transitionOf } from "./publication.js"
+import * as Rejection from "./rejection.js"
+import type { BreakerState, Command } from "./state.js"
+import { nextOpening } from "./state.js"
+import { type BreakerStore, type Committed, makeMemory, monotonicMillis } from "./store.js"
+
+/** What a breaker tells its owner. */
+export interface Hooks {
+  /** Receives every transition once committed, in generation order. */
+  readonly publish: (transition: Transition) => void
+}
+
+// what `Effect.uninterruptibleMask` passes: the interruptibility of the caller
+type Restore = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+
+/**
+ * Builds a breaker from validated options; `hooks.publish` receives every transition once committed, and
+ * `changes` is what the breaker's `changes` stream is (its owner's stream of the published transitions). The state
+ * lives in `store` (in memory by default).
+ */
+export const makeBreaker = (
+  name: string,
+  config: Config,
+  hooks: Hooks,
+  changes: Stream.Stream<Transition>,
+  store: BreakerStore = makeMemory(config)
+): CircuitBreaker => {
+  const { firstOpenMillis, halfOpenProbes, rules } = config
+  const timed = needsClock(rules)
+  const slowMillis = slowThreshold(rules)
+  const classify = classifier(config.counts)
+  const durations = OpenDuration.make(config.openDuration)
+  const rejection = Rejection.make(name)
+  const publish = inGenerationOrder(hooks.publish, store.current().generation)
+  const calls = { success: 0, failure: 0, ignored: 0, rejected: 0, slow: 0 }
+  let wouldOpen = 0
+
+  // the trip counts of the closed period a generation begins, fresh for each (local to this breaker: a shared store
+  // is not written per call)
+  let tripperFor = -1
+  let tripper: Tripper | undefined
+  const tripperOf = (state: BreakerState): Tripper => {
+    if (tripperFor !== state.generation || tripper === undefined) {
+      tripperFor = state.generation
+      tripper = makeTripper(rules)
+    }
+    return tripper
+  }
+  // counts of its own while disabled, started afresh with each disabled period and after each trip they count
+  let dryRunFor = -1
+  let dryRun: Tripper | undefined
+
+  // --- transitions: each a command to the store, decided from the state it names; none if another fiber got
+  // there first. Uninterruptible from the decision to the publication, so a committed transition is always published.
+  const published = (committed: Committed | undefined): Committed | undefined => {
+    if (committed !== undefined && committed.reason !== undefined) publish(transitionOf(name, committed))
+    return committed
+  }
+  const command = (make: () => Command): Effect.Effect<Committed | undefined> =>
+    Effect.uninterruptible(Effect.map(Effect.suspend(() => store.apply(make())), published))
+
+  // opens the breaker from `from` (closed: a rule tripped; half-open: its probe failed), for the duration of the
+  // opening it makes
+  const open = (from: BreakerState, reason: TripReason | "probe_failed"): Effect.Effect<Committed | undefined> =>
+    Effect.uninterruptible(Effect.clockWith((clock) => {
+      const now = { mono: monotonicMillis(clock), wall: clock.currentTimeMillisUnsafe() }
+      const next = nextOpening(from, now)
+      return Effect.flatMap(
+        durations.millis(next.epoch, next.openings, now.wall),
+        (millis) =>
+          Effect.map(
+            store.apply({ _tag: "Open", generation: from.generation, reason, opening: { ...next, millis } }),
+            published
+          )
+      )
+    }))
+
+  const claim = (from: BreakerState) => command(() => ({ _tag: "ClaimProbe", generation: from.generation }))
+
+  // a probe of `halfOpen` ended
+  const settleProbe = (halfOpen: BreakerState, outcome: Outcome) =>
+    outcome === "failure"
+      ? open(halfOpen, "probe_failed")
+      : command(() => ({ _tag: "SettleProbe", generation: halfOpen.generation, succeeded: outcome === "success" }))
+
+  const count = (outcome: Outcome, millis: number) => {
+    calls[outcome]++
+    if (outcome !== "ignored" && millis > slowMillis) calls.slow++
+  }
+
+  // a call admitted in `admitted` (closed or disabled) completed: count it, and trip if a rule says so
+  const settle = (
+    admitted: BreakerState,
+    outcome: Outcome,
+    millis: number,
+    now: number
+  ): Effect.Effect<unknown> | undefined => {
+    count(outcome, millis)
+    if (outcome === "ignored") return undefined
+    if (store.current() !== admitted) return undefined
+    if (admitted.status === "disabled") {
+      if (dryRunFor !== admitted.generation || dryRun === undefined) {
+        dryRunFor = admitted.generation
+        dryRun = makeTripper(rules)
+      }
+      if (dryRun.record(outcome === "failure", millis, now) !== undefined) {
+        wouldOpen++
+        dryRun = makeTripper(rules)
+      }
+      return undefined
+    }
+    if (admitted.status !== "closed") return undefined
+    const reason = tripperOf(admitted).record(outcome === "failure", millis, now)
+    return reason === undefined ? undefined : open(admitted, reason)
+  }
+
+  const reject = (status: Rejection.RejectingStatus, retryAfterMillis: number) => {
+    calls.rejected++
+    return rejection(status, retryAfterMillis)
+  }
+
+  const execute = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | BreakerOpenError, R> => {
+    // Every call the breaker runs is settled by an exit handler, never by a match: a match is skipped when the
+    // fiber is interrupted from outside (a timeout or a race around the breaker, a caller going away), which left
+    // such calls out of the counts; an exit handler sees them, and counts them as `ignored`. The handlers return
+    // `undefined` when there is no transition to run, so a call that ends normally allocates nothing for them.
+    //
+    // Admission and the handler's registration happen in one uninterruptible region: the fiber can yield to the
+    // scheduler between deciding to run a call and registering its handler (once it has used its op budget), and
+    // an interruption arriving then would leave an admitted call (and a claimed probe slot) counted nowhere. Only
+    // the call itself runs with the caller's interruptibility (`restore`), inside its handler, so an interruption
+    // that arrived meanwhile is delivered there and the call counts as `ignored`.
+    //
+    // The closed path without a clock is built once per closed period (and caller interruptibility), so a call
+    // allocates nothing of its own; so is the effect that admits the other calls.
+    let cachedFor: BreakerState | undefined
+    let cachedRestore: Restore | undefined
+    let cached: Effect.Effect<A, E, R> = self
+    const closedUntimed = (state: BreakerState, restore: Restore): Effect.Effect<A, E, R> => {
+      if (cachedFor !== state || cachedRestore !== restore) {
+        cachedFor = state
+        cachedRestore = restore
+        // a success can trip a rate rule too, by bringing the window to its minimum number of calls
+        cached = Effect.onExitPrimitive(restore(self), (exit) => settle(state, classify(exit), 0, 0))
+      }
+      return cached
+    }
+
+    // a call whose duration matters (slow-call rules, time windows, probes)
+    const timedRun = (
+      clock: Clock.Clock,
+      done: (outcome: Outcome, millis: number, now: number) => Effect.Effect<unknown> | undefined,
+      restore: Restore
+    ): Effect.Effect<A, E, R> => {
+      const start = monotonicMillis(clock)
+      return Effect.onExitPrimitive(restore(self), (exit) => {
+        const now = monotonicMillis(clock)
+        return done(classify(exit), now - start, now)
+      })
+    }
+
+    const probe = (
+      fiber: Fiber.Fiber<unknown, unknown>,
+      from: BreakerState,
+      restore: Restore
+    ): Effect.Effect<A, E | BreakerOpenError, R> =>
+      Effect.flatMap(claim(from), (claimed) => {
+        // another fiber changed the state first: the call is admitted afresh, still in the same region
+        if (claimed === undefined) return admitting(restore)
+        const halfOpen = claimed.to
+        const clock = fiber.getRef(Clock.Clock)
+        // the probe's slot is given back however it ends, interruption included
+        return timedRun(clock, (outcome, millis) => {
+          count(outcome, millis)
+          // a slow probe fails when slow calls can trip the breaker
+          return settleProbe(halfOpen, outcome === "success" && millis > slowMillis ? "failure" : outcome)
+        }, restore)
+      })
+
+    // runs uninterruptibly (see above)
+    const admit = (
+      fiber: Fiber.Fiber<unknown, unknown>,
+      restore: Restore
+    ): Effect.Effect<A, E | BreakerOpenError, R> => {
+      const state = store.current()
+      switch (state.status) {
+        case "closed":
+          return timed
+            ? timedRun(fiber.getRef(Clock.Clock), (outcome, millis, now) =>
+              settle(state, outcome, millis, now), restore)
+            : closedUntimed(state, restore)
+        case "open": {
+          const wait = state.openUntil - monotonicMillis(fiber.getRef(Clock.Clock))
+          return wait > 0 ? reject("open", wait) : probe(fiber, state, restore)
+        }
+        case "half_open":
+          return state.probes >= halfOpenProbes ? reject("half_open", 0) : probe(fiber, state, restore)
+        case "forced_open":
+          return reject("forced_open", firstOpenMillis)
+        case "forced_closed":
+          return timedRun(fiber.getRef(Clock.Clock), (outcome, millis) => (count(outcome, millis), undefined), restore)
+        case "disabled":
+          return timedRun(fiber.getRef(Clock.Clock), (outcome, millis, now) =>
+            settle(state, outcome, millis, now), restore)
+      }
+    }
+    let admittingWith: Restore | undefined
+    let admittingEffect: Effect.Effect<A, E | BreakerOpenError, R> | undefined
+    const admitting = (restore: Restore): Effect.Effect<A, E | BreakerOpenError, R> => {
+      if (admittingWith !== restore || admittingEffect === undefined) {
+        admittingWith = restore
+        admittingEffect = Effect.withFiber((fiber) => admit(fiber, restore))
+      }
+      return admittingEffect
+    }
+
+    // `restore` is the caller's interruptibility: a call made in an uninterruptible region stays uninterruptible
+    return Effect.uninterruptibleMask((restore) => {
+      // the untimed closed path needs no fiber
+      const state = store.current()
+      return state.status === "closed" && !timed ? closedUntimed(state, restore) : admitting(restore)
+    })
+  }
+
+  const state = Effect.clockWith((clock) =>
+    Effect.sync((): PublicState => {
+      const current = store.current()
+      return {
+        breaker: name,
+        status: current.status,
+        since: current.since,
+        generation: current.generation,
+        openings: current.openings,
+        ...(current.status === "open"
+          ? { retryAfterMillis: Math.max(0, Math.ceil(current.openUntil - monotonicMillis(clock))) }
+          : {}),
+        probes: { running: current.probes, succeeded: current.probeSuccesses, limit: halfOpenProbes },
+        calls: { ...calls },
+        wouldOpen
+      }
+    })
+  )
+
+  const manual = (manualCommand: Command) => Effect.asVoid(command(() => manualCommand))
+
+  return {
+    name,
+    execute,
+    state,
+    changes,
+    isolate: manual({ _tag: "Force", status: "forced_open" }),
+    forceClosed: manual({ _tag: "Force", status: "forced_closed" }),
+    disable: manual({ _tag: "Force", status: "disabled" }),
+    reset: manual({ _tag: "Reset" })
+  }
+}

@@ -1,0 +1,144 @@
+// A breaker's options, decoded by Schema into its config.
+import { Duration, Effect, Result, Schedule, Schema, SchemaIssue, SchemaParser, SchemaTransformation } from "effect"
+import type { Config, Counts, Options } from "../../CircuitBreaker.js"
+import * as ConfigError from "../../ConfigError.js"
+import * as ErrorFamily from "../../ErrorFamily.js"
+import * as TripRule from "../../TripRule.js"
+import { isRecord, show } from "../unknownKeys.js"
+import { firstMillis } from "./openDuration.js"
+import { Count, guarded } from "./schemas.js"
+
+// --- trip: one rule, or a non-empty list of them (the first that trips opens the breaker). A rule's problems are
+// reported under `trip` for one rule, under `trip.<index>` for a list.
+const decodeRule = SchemaParser.decodeUnknownResult(TripRule.TripRule)
+const decodeRules = SchemaParser.decodeUnknownResult(
+  Schema.Array(TripRule.TripRule).check(
+    Schema.makeFilter((rules) => rules.length > 0 ? undefined : "Expected at least one trip rule")
+  )
+)
+// (a union of the two would also report, for a list, that it is not a rule)
+const Trip = Schema.Unknown.check(Schema.makeFilter((input, _ast, options) => {
+  const result: Result.Result<unknown, SchemaIssue.Issue> = Array.isArray(input)
+    ? decodeRules(input, options)
+    : decodeRule(input, options)
+  return Result.isSuccess(result) ? undefined : result.failure
+}, undefined, true)).pipe(
+  // checked by the filter above
+  Schema.refine((_: unknown): _ is TripRule.TripRule | ReadonlyArray<TripRule.TripRule> => true)
+)
+
+// --- openDuration: a finite, non-negative duration, or a Schedule that gives at least one duration. Decoded with
+// its first duration, the `retryAfter` of an isolated breaker.
+interface OpenDuration {
+  readonly openDuration: Config["openDuration"]
+  readonly firstOpenMillis: number
+}
+
+const finiteDuration = (input: unknown): Duration.Duration | undefined => {
+  if (typeof input === "number" && !(input >= 0)) return undefined
+  const duration = Duration.fromInput(input as Duration.Input)
+  return duration._tag === "Some" && Duration.isFinite(duration.value) && Duration.toMillis(duration.value) >= 0
+    ? duration.value
+    : undefined
+}
+
+const isOpenDurationInput = (u: unknown): u is NonNullable<Options["openDuration"]> =>
+  Schedule.isSchedule(u) || finiteDuration(u) !== undefined
+
+const openDurationOf = (input: NonNullable<Options["openDuration"]>): Effect.Effect<OpenDuration | undefined> => {
+  if (!Schedule.isSchedule(input)) {
+    const duration = finiteDuration(input)!
+    return Effect.succeed({ openDuration: duration, firstOpenMillis: Duration.toMillis(duration) })
+  }
+  return Effect.map(firstMillis(input), (first) =>
+    first === undefined ? undefined : { openDuration: input, firstOpenMillis: first })
+}
+
+const OpenDurationSchema = guarded(
+  isOpenDurationInput,
+  (u) => `Expected a finite, non-negative duration or a Schedule, got ${show(u)}`
+).pipe(Schema.decodeTo(
+  Schema.declare((u: unknown): u is OpenDuration => isRecord(u)),
+  SchemaTransformation.transformEffect({
+    decode: (input, options) =>
+      Effect.flatMap(openDurationOf(input), (decoded) =>
+        decoded !== undefined
+          ? Effect.succeed(decoded)
+          : Effect.fail(
+            new SchemaIssue.InvalidValue(
+              { message: "Expected a Schedule that gives at least one duration" },
+              input,
+              options
+            )
+          )),
+    encode: (decoded) => Effect.succeed(decoded.openDuration)
+  })
+))
+
+// exponential from 5 s, capped at 1 min
+const defaultOpenDuration: Schedule.Schedule<unknown, number> = Schedule.min([
+  Schedule.exponential("5 seconds"),
+  Schedule.spaced("1 minute")
+]) as Schedule.Schedule<unknown, number>
+
+// --- counts: a predicate, or the tags of the errors that count
+const CountsSchema = guarded(
+  (u: unknown): u is Counts => typeof u === "function" || Array.isArray(u),
+  () => "Expected a predicate or a list of error tags"
+)
+
+const countsBusiness = (error: unknown) => !(ErrorFamily.isClassified(error) && error.kind === "business")
+
+const countsOf = (counts: Counts | undefined): Config["counts"] => {
+  if (counts === undefined) return countsBusiness
+  if (typeof counts === "function") return counts
+  const tags = new Set(counts)
+  return (error) => {
+    const tag = ErrorFamily.tagOf(error)
+    return tag !== undefined && tags.has(tag)
+  }
+}
+
+// the keys in the order of `Options` (the order an unknown key's message lists them in)
+const OptionsFields = Schema.Struct({
+  trip: Schema.optional(Trip),
+  openDuration: Schema.optional(OpenDurationSchema),
+  halfOpenProbes: Schema.optional(Count),
+  closeAfter: Schema.optional(Count),
+  counts: Schema.optional(CountsSchema)
+})
+
+// options read from JSON are not typed: a value that is not an object has no options to read
+const OptionsSchema = guarded(isRecord, (u) => `Expected an object, got ${show(u)}`).pipe(
+  Schema.decodeTo(OptionsFields, SchemaTransformation.passthroughSupertype())
+)
+
+const decodeOptions = Schema.decodeUnknownEffect(OptionsSchema)
+
+/** Decodes breaker options into their config: every problem at once, with paths from the options object. */
+export const decode = (options: unknown): Effect.Effect<Config, ConfigError.ConfigError> =>
+  decodeOptions(options, { errors: "all", onExcessProperty: "error" }).pipe(
+    Effect.mapError((error) => new ConfigError.ConfigError({ issues: ConfigError.fromSchemaIssue(error.issue) })),
+    Effect.flatMap((decoded) =>
+      Effect.map(
+        decoded.openDuration !== undefined
+          ? Effect.succeed(decoded.openDuration)
+          : Effect.map(openDurationOf(defaultOpenDuration), (d) => d!),
+        ({ firstOpenMillis, openDuration }): Config => {
+          const halfOpenProbes = decoded.halfOpenProbes ?? 1
+          return {
+            rules: decoded.trip === undefined
+              ? [TripRule.consecutive(5)]
+              : Array.isArray(decoded.trip)
+              ? decoded.trip as ReadonlyArray<TripRule.TripRule>
+              : [decoded.trip as TripRule.TripRule],
+            openDuration,
+            firstOpenMillis,
+            halfOpenProbes,
+            closeAfter: decoded.closeAfter ?? halfOpenProbes,
+            counts: countsOf(decoded.counts)
+          }
+        }
+      )
+    )
+  )
