@@ -1,9 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Exit, Layer, Schema } from "effect"
 import {
-  Alerts,
   BreakerRegistry,
   CommonErrors,
+  ConfigError,
   ErrorFamily,
   ErrorLayer,
   ErrorRegistry,
@@ -28,7 +28,7 @@ describe("ErrorLayer", () => {
         policies: [Policy.forFamily(Torn, { maxAttempts: 2 })]
       }))
       const services: ReadonlyArray<Context.Key<any, any>> = [ErrorRegistry.ErrorRegistry, PolicyService.PolicyService,
-        ErrorTracker.ErrorTracker, ResilienceMetrics.ResilienceMetrics, BreakerRegistry.BreakerRegistry, Alerts.Alerts]
+        ErrorTracker.ErrorTracker, ResilienceMetrics.ResilienceMetrics, BreakerRegistry.BreakerRegistry]
       for (const service of services) {
         assert.isTrue(Context.getOption(context, service)._tag === "Some", service.key)
       }
@@ -46,9 +46,19 @@ describe("ErrorLayer", () => {
         ErrorLayer.layer({ logFormat: false, breakers: { default: { openDuration: "-1 seconds" } } }),
         ErrorLayer.layer({ logFormat: false, errors: [OutOfStock, class extends ErrorFamily.TaggedError<any>()("Dup", {}, { code: "shop.E0001" }) {}] })
       ], (layer) => Effect.exit(Effect.scoped(Layer.build(layer))))
+      // one error type, each issue's path rooted at the layer's options
       assert.deepStrictEqual(
-        exits.map((exit) => Exit.isFailure(exit) ? exit.cause.reasons.map((r) => r._tag === "Fail" ? (r.error as { _tag: string })._tag : r._tag) : "built"),
-        [["ErrorLayerConfigError"], ["PolicyConfigError"], ["BreakerConfigError"], ["ErrorRegistryError"]]
+        exits.map((exit) =>
+          Exit.isFailure(exit)
+            ? exit.cause.reasons.map((r) => r._tag === "Fail" ? [(r.error as ConfigError.ConfigError)._tag, (r.error as ConfigError.ConfigError).issues.map((i) => i.path.join("."))] : r._tag)
+            : "built"
+        ),
+        [
+          [["ConfigError", ["polices"]]],
+          [["ConfigError", ["defaultPolicy.maxAttempts"]]],
+          [["ConfigError", ["breakers.default.openDuration"]]],
+          [["ConfigError", [""]]]
+        ]
       )
     }).pipe(Effect.runPromise))
 

@@ -76,7 +76,9 @@ const marker = "\u0000unknown-key\u0000"
  * `internal/issues.ts` gives it, except that an excess property (decoded with `onExcessProperty: "error"`) reads
  * `Unknown key "<key>", did you mean "<name>"?` with the struct's keys instead of "Expected no excess property".
  */
-export const schemaIssues = (issue: SchemaIssue.Issue): Array<KeyIssue> => {
+export const schemaIssues = (
+  issue: SchemaIssue.Issue
+): Array<{ readonly path: Array<string | number>; readonly message: string }> => {
   const structKeys: Array<ReadonlyArray<string>> = []
   const format = Issue.makeFormatterStandardSchemaV1({
     leafHook: (leaf) => {
@@ -88,11 +90,13 @@ export const schemaIssues = (issue: SchemaIssue.Issue): Array<KeyIssue> => {
     }
   })
   return format(issue).issues.map((i) => {
-    const path = (i.path ?? []).map((segment) =>
-      String(typeof segment === "object" && segment !== null ? segment.key : segment)
-    )
+    // keys as strings, array indexes as numbers, as a ConfigError's path has them
+    const path = (i.path ?? []).map((segment): string | number => {
+      const key = typeof segment === "object" && segment !== null ? segment.key : segment
+      return typeof key === "number" ? key : String(key)
+    })
     if (!i.message.startsWith(marker)) return { path, message: i.message }
     const known = structKeys[Number(i.message.slice(marker.length))] ?? []
-    return { path, message: unknownKeyMessage(path[path.length - 1] ?? "", known) }
+    return { path, message: unknownKeyMessage(String(path[path.length - 1] ?? ""), known) }
   })
 }
