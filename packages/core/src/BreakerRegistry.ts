@@ -1,18 +1,27 @@
 /**
  * Named circuit breakers shared by a whole program: `breaker("payments")` returns the same breaker wherever it is
  * asked for, configured by its own options or the default ones. The registry publishes every breaker's state
- * changes as one `Stream`, records them in the `ErrorTracker` (when there is one), and exports each breaker's
- * state and calls as effect metrics.
+ * changes as one `Stream`, and emits each breaker it builds and each state change to the context's observers, so
+ * the error tracker records the changes and `ResilienceMetrics` exports each breaker's state and calls.
+ *
+ * **Gotchas**
+ *
+ * - The observers are those of the context the registry is built in: build it after the `ErrorTracker` and
+ *   `ResilienceMetrics` layers (`ErrorLayer` does), or its breakers are neither tracked nor exported.
+ * - An operation with no mapping in `operations` gets a breaker named after it, built on first use with the
+ *   default options (`protect({ breaker: true })`).
  *
  * @since 0.1.0
  */
 import type { Scope } from "effect"
-import { Context, Effect, Layer, PubSub, Stream } from "effect"
+import { Context, Effect, Exit, Layer, PubSub, Schema, SchemaTransformation, Stream } from "effect"
 import { dual } from "effect/Function"
 import * as CircuitBreaker from "./CircuitBreaker.js"
-import * as ErrorTracker from "./ErrorTracker.js"
-import { addCounterSource, addGaugeSource } from "./internal/metricSeries.js"
-import { isRecord, knownKeys, optionIssues } from "./internal/unknownKeys.js"
+import * as ConfigError from "./ConfigError.js"
+import { makeBreaker } from "./internal/breaker/breaker.js"
+import { guarded } from "./internal/breaker/schemas.js"
+import { CurrentObserver } from "./internal/observation.js"
+import { isRecord, show } from "./internal/unknownKeys.js"
 
 /**
  * The registry.
@@ -23,10 +32,10 @@ import { isRecord, knownKeys, optionIssues } from "./internal/unknownKeys.js"
  * - `states` reads the state of every breaker built so far, sorted by name.
  * - `changes` streams the state changes of all breakers, from when it is run until the registry closes.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
-export interface BreakerRegistryShape {
+export interface BreakerRegistry {
   readonly breaker: (name: string) => CircuitBreaker.CircuitBreaker
   readonly forOperation: (operation: string) => CircuitBreaker.CircuitBreaker
   readonly states: Effect.Effect<ReadonlyArray<CircuitBreaker.State>>
@@ -39,39 +48,20 @@ export interface BreakerRegistryShape {
  * @since 0.1.0
  * @category services
  */
-export class BreakerRegistry extends Context.Service<BreakerRegistry, BreakerRegistryShape>()(
+export const BreakerRegistry: Context.Service<BreakerRegistry, BreakerRegistry> = Context.Service<BreakerRegistry>(
   "@effect-resilience/core/BreakerRegistry"
-) {}
+)
 
 /**
- * Options of {@link make}: the options of breakers without their own (`default`), of named ones (`breakers`), and
- * which breaker guards which `protect` operation (`operations`, used by `protect({ breaker: true })`). Named
- * options replace the default ones as a whole. An unknown key, here or in a breaker's options, is refused with
- * the nearest known name.
+ * Validates every breaker's options (all problems reported together in one `ConfigError.ConfigError`, unknown
+ * keys included, with paths from these options: `breakers.storage.openDuraton: Unknown key "openDuraton", did you
+ * mean "openDuration"?`) and builds the registry. The named breakers are built at once. The registry's stream ends
+ * when the scope closes.
  *
- * @since 0.1.0
- * @category models
- */
-export interface Options {
-  readonly default?: CircuitBreaker.Options | undefined
-  readonly breakers?: Readonly<Record<string, CircuitBreaker.Options>> | undefined
-  readonly operations?: Readonly<Record<string, string>> | undefined
-}
-
-const optionKeys = knownKeys<Options>({ default: true, breakers: true, operations: true })
-
-const statuses = CircuitBreaker.Status.literals
-const outcomes = ["success", "failure", "ignored", "rejected", "slow"] as const
-
-/**
- * Validates every breaker's options (all problems reported together in one `BreakerConfigError`, unknown keys
- * included: `storage.openDuraton: Unknown key "openDuraton", did you mean "openDuration"?`) and builds the
- * registry. The registry's stream ends and its metric series are removed when the scope closes.
- *
- * Metrics, per breaker (read when exported):
- * - `resilience_breaker_state{breaker,state}`: 1 for the breaker's current state, 0 for the others;
- * - `resilience_breaker_calls_total{breaker,outcome}`: `success`, `failure`, `ignored`, `rejected`, `slow`;
- * - `resilience_breaker_transitions_total{breaker,to}`: state changes by the state entered.
+ * Each breaker it builds and each state change of one is emitted to the observers of the context it is made in
+ * (the `ErrorTracker` records the changes in its summary; `ResilienceMetrics` exports
+ * `resilience_breaker_state{breaker,state}`, `resilience_breaker_calls_total{breaker,outcome}` and
+ * `resilience_breaker_transitions_total{breaker,to}`).
  *
  * **Example**
  *
@@ -93,107 +83,62 @@ const outcomes = ["success", "failure", "ignored", "rejected", "slow"] as const
  */
 export const make = (
   options: Options = {}
-): Effect.Effect<BreakerRegistryShape, CircuitBreaker.BreakerConfigError, Scope.Scope> =>
+): Effect.Effect<BreakerRegistry, ConfigError.ConfigError, Scope.Scope> =>
   Effect.gen(function*() {
     // every config first: one error listing all problems, and nothing built from a partly valid set
-    // a problem with the registry's own options (an unknown key) names no breaker
-    const issues: Array<CircuitBreaker.BreakerConfigError["issues"][number]> = optionIssues(options, optionKeys).map(
-      (issue) => ({ breaker: "", path: issue.path, message: issue.message })
-    )
-    if (!isRecord(options)) return yield* new CircuitBreaker.BreakerConfigError({ issues })
-    if (options.breakers !== undefined && !isRecord(options.breakers)) {
-      issues.push(...optionIssues(options.breakers, [], ["breakers"]).map((issue) => ({ breaker: "", ...issue })))
+    const issues: Array<ConfigError.Issue> = []
+    const decoded = decodeOptions(options, { errors: "all", onExcessProperty: "error" })
+    if (Exit.isFailure(decoded)) {
+      for (const reason of decoded.cause.reasons) {
+        if (reason._tag === "Fail") issues.push(...ConfigError.fromSchemaIssue(reason.error.issue))
+      }
     }
-    const collect = (name: string, input: CircuitBreaker.Options | undefined) =>
-      CircuitBreaker.validate(name, input).pipe(Effect.catch((error) => {
-        issues.push(...error.issues)
+    // the breakers' own options are checked even when the registry's are not valid (an unknown key beside them)
+    const given: Options = isRecord(options) ? options : {}
+    const collect = (input: CircuitBreaker.Options | undefined, path: ReadonlyArray<string>) =>
+      CircuitBreaker.validate(input).pipe(Effect.catch((error) => {
+        issues.push(...ConfigError.under(error, path).issues)
         return Effect.succeed(undefined)
       }))
-    const defaults = yield* collect("default", options.default)
+    const defaults = yield* collect(given.default, ["default"])
     const configs = new Map<string, CircuitBreaker.Config>()
-    for (const [name, input] of Object.entries(isRecord(options.breakers) ? options.breakers : {})) {
-      const config = yield* collect(name, input)
+    for (const [name, input] of Object.entries(isRecord(given.breakers) ? given.breakers : {})) {
+      const config = yield* collect(input, ["breakers", name])
       if (config !== undefined) configs.set(name, config)
     }
-    if (issues.length > 0 || defaults === undefined) return yield* new CircuitBreaker.BreakerConfigError({ issues })
+    if (issues.length > 0 || defaults === undefined) return yield* new ConfigError.ConfigError({ issues })
 
-    const context = yield* Effect.context<never>()
-    const tracker = Context.getOrUndefined(context, ErrorTracker.ErrorTracker)
+    const observer = yield* CurrentObserver
     const pubsub = yield* PubSub.sliding<CircuitBreaker.Transition>(1024)
     const changes = Stream.fromPubSub(pubsub)
     const breakers = new Map<string, CircuitBreaker.CircuitBreaker>()
-    const transitionsTo = new Map<string, Record<string, number>>()
-    const removals: Array<() => void> = []
-    let closed = false
-    yield* Effect.addFinalizer(() =>
-      Effect.andThen(
-        Effect.sync(() => {
-          closed = true
-          for (const remove of removals.splice(0)) remove()
-        }),
-        PubSub.shutdown(pubsub)
-      )
-    )
+    yield* Effect.addFinalizer(() => PubSub.shutdown(pubsub))
 
     const publish = (transition: CircuitBreaker.Transition) => {
-      const counts = transitionsTo.get(transition.breaker)
-      if (counts !== undefined) counts[transition.to] = (counts[transition.to] ?? 0) + 1
-      tracker?.recordTransition(transition)
+      observer.emit({ _tag: "Transition", transition })
       PubSub.publishUnsafe(pubsub, transition)
-    }
-
-    const register = (breaker: CircuitBreaker.CircuitBreaker) => {
-      if (closed) return
-      const name = breaker.name
-      // the state is read synchronously: `state` is a synchronous effect
-      const read = () => Effect.runSync(breaker.state)
-      const counts: Record<string, number> = {}
-      transitionsTo.set(name, counts)
-      for (const state of statuses) {
-        removals.push(addGaugeSource(
-          context,
-          "resilience_breaker_state",
-          "1 for the breaker's current state, 0 for the others",
-          { breaker: name, state },
-          () => read().status === state ? 1 : 0
-        ))
-        removals.push(addCounterSource(
-          context,
-          "resilience_breaker_transitions_total",
-          "Circuit breaker state changes, by the state entered",
-          { breaker: name, to: state },
-          () => counts[state] ?? 0
-        ))
-      }
-      for (const outcome of outcomes) {
-        removals.push(addCounterSource(
-          context,
-          "resilience_breaker_calls_total",
-          "Calls through a circuit breaker, by outcome (slow calls are also counted as success or failure)",
-          { breaker: name, outcome },
-          () => read().calls[outcome]
-        ))
-      }
     }
 
     const breaker = (name: string) => {
       let found = breakers.get(name)
       if (found === undefined) {
-        found = CircuitBreaker.makeUnsafe(
+        const built = makeBreaker(
           name,
           configs.get(name) ?? defaults,
           { publish },
           Stream.filter(changes, (t) => t.breaker === name)
         )
-        breakers.set(name, found)
-        register(found)
+        breakers.set(name, built)
+        // the state is read synchronously: `state` is a synchronous effect
+        if (observer.active) observer.emit({ _tag: "BreakerAdded", name, state: () => Effect.runSync(built.state) })
+        found = built
       }
       return found
     }
     // the named breakers exist from the start, so their state and metrics show before their first call
     for (const name of configs.keys()) breaker(name)
 
-    const operations = new Map(Object.entries(options.operations ?? {}))
+    const operations = new Map(Object.entries(given.operations ?? {}))
     return {
       breaker,
       forOperation: (operation) => breaker(operations.get(operation) ?? operation),
@@ -201,12 +146,13 @@ export const make = (
         Effect.forEach([...breakers.keys()].sort(), (name) => breakers.get(name)!.state)
       ),
       changes
-    } satisfies BreakerRegistryShape
+    } satisfies BreakerRegistry
   })
 
 /**
- * A layer providing the registry; its build fails with `BreakerConfigError` when any options are invalid. With an
- * `ErrorTracker` in its context (as in `ErrorLayer`) the breakers' state changes are recorded there.
+ * A layer providing the registry; its build fails with a `ConfigError.ConfigError` when any options are invalid.
+ * Build it in a context that has the `ErrorTracker` and `ResilienceMetrics` layers (as `ErrorLayer` does) for its
+ * breakers to be tracked and exported.
  *
  * **Example**
  *
@@ -221,8 +167,42 @@ export const make = (
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options?: Options): Layer.Layer<BreakerRegistry, CircuitBreaker.BreakerConfigError> =>
+export const layer = (options?: Options): Layer.Layer<BreakerRegistry, ConfigError.ConfigError> =>
   Layer.effect(BreakerRegistry, make(options))
+
+/**
+ * Options of {@link make}: the options of breakers without their own (`default`), of named ones (`breakers`), and
+ * which breaker guards which `protect` operation (`operations`, used by `protect({ breaker: true })`). Named
+ * options replace the default ones as a whole. An unknown key, here or in a breaker's options, is refused with
+ * the nearest known name.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly default?: CircuitBreaker.Options | undefined
+  readonly breakers?: Readonly<Record<string, CircuitBreaker.Options>> | undefined
+  readonly operations?: Readonly<Record<string, string>> | undefined
+}
+
+// options read from JSON are not typed: a value that is not an object has no options to read
+const anObject = guarded(isRecord, (u) => `Expected an object, got ${show(u)}`)
+
+// the registry's own keys; each breaker's options are checked by `CircuitBreaker.validate`
+const OptionsSchema = anObject.pipe(Schema.decodeTo(
+  Schema.Struct({
+    default: Schema.optional(Schema.Unknown),
+    breakers: Schema.optional(anObject.pipe(
+      Schema.decodeTo(Schema.Record(Schema.String, Schema.Unknown), SchemaTransformation.passthroughSupertype())
+    )),
+    operations: Schema.optional(anObject.pipe(
+      Schema.decodeTo(Schema.Record(Schema.String, Schema.String), SchemaTransformation.passthroughSupertype())
+    ))
+  }),
+  SchemaTransformation.passthroughSupertype()
+))
+
+const decodeOptions = Schema.decodeUnknownExit(OptionsSchema)
 
 /**
  * The breaker of a name, from the registry.
@@ -288,7 +268,7 @@ export const withBreaker: {
     name: string
   ): Effect.Effect<A, E | CircuitBreaker.BreakerOpenError, R | BreakerRegistry>
 } = dual(2, <A, E, R>(self: Effect.Effect<A, E, R>, name: string) => {
-  let cachedFor: BreakerRegistryShape | undefined
+  let cachedFor: BreakerRegistry | undefined
   let cached: Effect.Effect<A, E | CircuitBreaker.BreakerOpenError, R> = self
   return Effect.withFiber((fiber) => {
     const registry = Context.getUnsafe(fiber.context, BreakerRegistry)

@@ -6,6 +6,8 @@
  *
  * - Unless `logFormat: false`, the layer installs the library's logger (pretty or JSON lines, `LOG_FORMAT`),
  *   replacing the program's own for the effects it is provided to.
+ * - Each `ErrorLayer` is its own root: an `ErrorLayer` provided inside another keeps its errors, calls and
+ *   breakers to its own tracker and metrics; nothing reaches the outer one's.
  * - Sections are built in order (policies and registry, tracker, metrics, breakers) and the first invalid one
  *   fails the build with every issue of that section; a `ConfigError`'s paths start at these options
  *   (`["breakers", "breakers", "storage", "openDuration"]`, `["defaultPolicy", "maxAttempts"]`).
@@ -20,6 +22,7 @@ import type * as ErrorFamily from "./ErrorFamily.js"
 import * as ErrorLogger from "./ErrorLogger.js"
 import * as ErrorRegistry from "./ErrorRegistry.js"
 import * as ErrorTracker from "./ErrorTracker.js"
+import { CurrentObserver, noObserver } from "./internal/observation.js"
 import * as PolicyService from "./PolicyService.js"
 import * as ResilienceMetrics from "./ResilienceMetrics.js"
 
@@ -160,8 +163,15 @@ export const layer = (options: Options = {}): Layer.Layer<Services, LayerError> 
   // The consumers of what the strategies emit, in order: the tracker (its fiber lives as long as the layer; its
   // ErrorReporter is installed next to any already there), then the metrics over it; the breakers, built last,
   // emit into both.
-  const tracker = ErrorTracker.layer(options.tracker).pipe(section("tracker"))
-  const observed = ResilienceMetrics.layer.pipe(Layer.provideMerge(tracker))
+  // Each ErrorLayer is a root: its consumers start from no observer, so an ErrorLayer provided inside another
+  // keeps its figures to itself instead of also emitting into the outer one's.
+  const tracker = ErrorTracker.layer(options.tracker).pipe(
+    Layer.provide(Layer.succeed(CurrentObserver, noObserver)),
+    section("tracker")
+  )
+  // `ResilienceMetrics.layer` is one value: fresh, so that it is built over this layer's tracker, never shared
+  // (through a memo map) with another ErrorLayer's
+  const observed = Layer.fresh(ResilienceMetrics.layer).pipe(Layer.provideMerge(tracker))
   const breakers = BreakerRegistry.layer(options.breakers).pipe(
     section("breakers"),
     Layer.provideMerge(observed)

@@ -1,13 +1,48 @@
 /**
  * The error tracker: a background fiber, owned by the layer's scope, that keeps a bounded history of error events,
- * exact totals per tag and per severity, per-minute rates over a sliding window, recovery outcomes, and feeds
- * subscribers. Callers only enqueue, so recording never slows, blocks or fails them.
+ * exact totals per tag and per severity, per-minute rates over a sliding window, recovery outcomes and recent
+ * breaker state changes, and feeds subscribers. Callers only enqueue, so recording never slows, blocks or fails
+ * them.
+ *
+ * **Details**
+ *
+ * The tracker is a consumer of what the strategies emit: with {@link layer} (or `ErrorLayer`) provided, every
+ * failure `protect` and the `PolicyService.retry` schedule see, every outcome of their retries and fallbacks and
+ * every state change of the breakers of a `BreakerRegistry` reach it without any of them knowing it exists.
+ * Errors reported through effect's `ErrorReporter` (an HTTP server boundary, `Effect.withErrorReporting`) are
+ * tracked too, and {@link record} records one by hand.
+ *
+ * **Example** (paging on an unrecoverable error that ended an operation)
+ *
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { ErrorLayer, ErrorTracker } from "@effect-resilience/core"
+ *
+ * declare const page: (event: ErrorTracker.ErrorEvent) => Effect.Effect<void>
+ *
+ * // once per failed operation (after its last attempt), not once per attempt
+ * const PagerLive = Layer.effectDiscard(
+ *   ErrorTracker.subscribe(page, { name: "pager", kinds: ["unrecoverable"], gaveUp: true })
+ * ).pipe(Layer.provideMerge(ErrorLayer.layer()))
+ * ```
+ *
+ * **Gotchas**
+ *
+ * - What an error is (tag, code, kind, severity, public message) is what `ErrorFamily.infoOf` says: effect's own
+ *   `Cause.TimeoutError` is counted as the common `TimeoutError` (`resilience.E0006`), in one entry with it; an
+ *   undeclared error is `UnknownError` (`resilience.E0000`) unless it has a `_tag` of its own.
+ * - The {@link record} accessor records through the context's observers: with no {@link layer} (or
+ *   `ErrorLayer`) provided it does nothing, even when an `ErrorTracker` service is provided by hand. A tracker
+ *   from {@link make} alone only sees what its own `record` gives it.
+ * - An error that reaches an `ErrorReporter` boundary after a strategy recorded it is not counted again (the
+ *   same error object), so a failure given up by `protect` and then answered by the HTTP edge counts once.
+ * - Only failures that ended their run (`protect`'s give-up, the schedule's last failure) have `gaveUp: true`;
+ *   reported and hand-recorded errors never do, so a `gaveUp: true` subscription sees neither.
  *
  * @since 0.1.0
  */
-import type { SchemaIssue, Scope } from "effect"
+import type { Scope } from "effect"
 import {
-  Cause,
   Clock,
   Context,
   Duration,
@@ -16,19 +51,268 @@ import {
   Fiber,
   Layer,
   Queue,
-  Redacted,
   References,
   Schema,
+  SchemaTransformation,
   Stream
 } from "effect"
-import * as ErrorFamily from "./ErrorFamily.js"
-import { schemaIssues } from "./internal/unknownKeys.js"
 import * as CircuitBreaker from "./CircuitBreaker.js"
-import { addCounterSource, addGaugeSource } from "./internal/metricSeries.js"
-import { RateWindow } from "./internal/rateWindow.js"
+import * as ConfigError from "./ConfigError.js"
+import * as ErrorFamily from "./ErrorFamily.js"
+import { CurrentObserver, type Failure, noObserver, type Observer, observe } from "./internal/observation.js"
+import { Fanout, runSubscriber } from "./internal/tracker/fanout.js"
+import { attach, internalsOf, Store } from "./internal/tracker/store.js"
+import { isRecord, show } from "./internal/unknownKeys.js"
+
+/**
+ * The tracker.
+ *
+ * - `record` records an error in this tracker, with the time read from `Clock` and the fiber's log
+ *   annotations. It never blocks, throws or fails: it enqueues; when the queue is full, the oldest waiting event
+ *   is counted in the totals at once and skips the history and the subscribers (`dropped`). After the tracker's
+ *   scope has closed, errors are still counted.
+ * - `summary` and `history` first take in everything already enqueued, so they are exact when read.
+ * - `events` is a `Stream` of events; `subscribe` runs a callback per event on its own fiber. Both live in a
+ *   scope (the stream's, or the `Scope` of `subscribe`) and end when the tracker's scope closes.
+ * - `reporter` is an effect `ErrorReporter` that records what it is given, except errors already recorded (so an
+ *   error `protect` recorded is not counted again at a reporting boundary outside it); the layer installs it.
+ * - `fiber` is the background fiber; it is interrupted when the tracker's scope closes.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ErrorTracker {
+  readonly record: (
+    error: unknown,
+    options?: Omit<Occurrence, "error" | "timestamp" | "annotations"> | undefined
+  ) => Effect.Effect<void>
+  readonly summary: Effect.Effect<Summary>
+  readonly history: Effect.Effect<ReadonlyArray<ErrorEvent>>
+  readonly events: (filter?: Filter) => Stream.Stream<ErrorEvent>
+  readonly subscribe: (
+    callback: Callback,
+    options?: SubscribeOptions
+  ) => Effect.Effect<void, ConfigError.ConfigError, Scope.Scope>
+  readonly reporter: ErrorReporter.ErrorReporter
+  readonly fiber: Fiber.Fiber<never>
+}
+
+/**
+ * The error tracker service, provided by {@link layer} and by `ErrorLayer`.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ErrorLayer, ErrorTracker } from "@effect-resilience/core"
+ *
+ * const report = Effect.gen(function*() {
+ *   const tracker = yield* ErrorTracker.ErrorTracker
+ *   const summary = yield* tracker.summary
+ *   yield* Effect.log(`${summary.total} errors, ${summary.rates.perMinute}/min over the last 5 minutes`)
+ * }).pipe(Effect.provide(ErrorLayer.layer()))
+ * ```
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export const ErrorTracker: Context.Service<ErrorTracker, ErrorTracker> = Context.Service<ErrorTracker>(
+  "@effect-resilience/core/ErrorTracker"
+)
+
+/**
+ * Makes a tracker and starts its fiber in the current scope. Invalid options fail with a
+ * `ConfigError.ConfigError` (paths from the options given here) before anything starts.
+ *
+ * The tracker made here observes nothing by itself: {@link layer} also adds it to the context's observers
+ * (failures, recoveries and breaker state changes emitted by the strategies) and installs its `ErrorReporter`.
+ * Its figures are exported as metrics by `ResilienceMetrics`.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { CommonErrors, ErrorTracker } from "@effect-resilience/core"
+ *
+ * const program = Effect.scoped(Effect.gen(function*() {
+ *   const tracker = yield* ErrorTracker.make({ historySize: 100, window: "1 minute" })
+ *   yield* tracker.record(new CommonErrors.StorageError({ operation: "save" }), { operation: "items.save" })
+ *   return yield* tracker.summary
+ * }))
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options: Options = {}
+): Effect.Effect<ErrorTracker, ConfigError.ConfigError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const config = yield* decodeOptions(options, { errors: "all", onExcessProperty: "error" }).pipe(
+      Effect.mapError(configError)
+    )
+    const windowMillis = toMillis(config.window ?? "5 minutes")
+    const subscriberBuffer = config.subscriberBuffer ?? 1024
+    const subscriberTimeout = toMillis(config.subscriberTimeout ?? "30 seconds")
+
+    const clock = yield* Clock.Clock
+    const store = new Store({
+      historySize: config.historySize ?? 1000,
+      windowMillis,
+      buckets: config.buckets ?? 30,
+      startedAt: clock.currentTimeMillisUnsafe()
+    })
+    const fanout = new Fanout(store.subscribers)
+    const queue = yield* Queue.dropping<Occurrence>(config.queueCapacity ?? 16_384)
+    let closed = false
+
+    const process = (occurrence: Occurrence) => {
+      const index = store.take(occurrence)
+      if (fanout.size > 0) fanout.deliver(store.history.eventAt(index))
+    }
+    // everything already enqueued, processed now: readers see exact figures without waiting for the fiber
+    const drain = () => {
+      for (let exit = Queue.takeUnsafe(queue); exit?._tag === "Success"; exit = Queue.takeUnsafe(queue)) {
+        process(exit.value)
+      }
+    }
+    const offer = (occurrence: Occurrence): void => {
+      if (occurrence.recovery === "pending") store.expect(occurrence)
+      if (closed) return process(occurrence)
+      if (Queue.offerUnsafe(queue, occurrence)) return
+      // full: the oldest waiting occurrence is counted now and skips history and subscribers, so the history
+      // keeps the most recent events and the totals stay exact
+      const oldest = Queue.takeUnsafe(queue)
+      if (oldest !== undefined && oldest._tag === "Success") store.countDropped(oldest.value)
+      if (!Queue.offerUnsafe(queue, occurrence)) store.countDropped(occurrence)
+    }
+
+    const fiber = yield* Effect.forkScoped(
+      Effect.forever(Effect.map(Queue.takeAll(queue), (batch) => {
+        for (const occurrence of batch) process(occurrence)
+      }))
+    )
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        // take in what is waiting, then count later occurrences directly: nothing offered is lost
+        drain()
+        closed = true
+        fanout.close()
+      }).pipe(Effect.andThen(Queue.shutdown(queue)))
+    )
+
+    // what `record` read from the last context it ran in: a context is immutable, so while a fiber's context is
+    // the same object, so are its clock and log annotations (one comparison instead of two lookups per record)
+    let seenContext: Context.Context<never> | undefined
+    let seenClock = clock
+    let seenAnnotations: Readonly<Record<string, unknown>> = {}
+
+    const observer: Observer = {
+      active: true,
+      calls: false, // calls are counted by `ResilienceMetrics`, not here
+      emit: (event) => {
+        switch (event._tag) {
+          case "Failure":
+            return offer(event)
+          case "Resolved":
+            return store.resolve(event.failure, event.outcome)
+          case "Transition":
+            return store.recordTransition(event.transition)
+        }
+      }
+    }
+
+    let anonymous = 0
+    const tracker: ErrorTracker = {
+      record: (error, options) =>
+        Effect.sync(() => {
+          const context = Fiber.getCurrent()!.context
+          if (context !== seenContext) {
+            seenContext = context
+            seenClock = Context.get(context, Clock.Clock)
+            seenAnnotations = Context.get(context, References.CurrentLogAnnotations)
+          }
+          offer(occurrenceOf(error, seenClock.currentTimeMillisUnsafe(), seenAnnotations, options))
+        }),
+      summary: Effect.withFiber((fiber) => {
+        drain()
+        return Effect.succeed(store.summarize(fiber.getRef(Clock.Clock).currentTimeMillisUnsafe(), fanout.size))
+      }),
+      history: Effect.sync(() => {
+        drain()
+        return store.history.toArray()
+      }),
+      events: (filter) => fanout.stream(filter, subscriberBuffer),
+      subscribe: (callback, options) =>
+        Effect.gen(function*() {
+          const decoded = yield* decodeSubscribeOptions(options ?? {}, {
+            errors: "all",
+            onExcessProperty: "error"
+          }).pipe(Effect.mapError(configError))
+          const name = decoded.name ?? `subscriber-${++anonymous}`
+          const timeout = decoded.timeout === undefined ? subscriberTimeout : toMillis(decoded.timeout)
+          const queue = yield* fanout.add(decoded, decoded.buffer ?? subscriberBuffer)
+          yield* Effect.forkScoped(runSubscriber(queue, callback, name, timeout, store.subscribers))
+        }),
+      reporter: {
+        [ErrorReporter.TypeId]: ErrorReporter.TypeId,
+        report: ({ cause, fiber, timestamp }) => {
+          // what is queued first, so that an error a strategy recorded a moment ago is known as recorded
+          drain()
+          for (const reason of cause.reasons) {
+            if (reason._tag === "Interrupt") continue
+            const error = reason._tag === "Fail" ? reason.error : reason.defect
+            if (store.hasCounted(error) || ErrorReporter.isIgnored(error)) continue
+            offer({
+              error,
+              timestamp: Number(timestamp / 1_000_000n),
+              annotations: fiber.getRef(References.CurrentLogAnnotations),
+              source: "reporter",
+              recovery: "none"
+            })
+          }
+        }
+      },
+      fiber
+    }
+    return attach(tracker, { store, drain, observer })
+  })
+
+/**
+ * A layer providing the tracker, with its fiber scoped to the layer. It adds the tracker to the context's
+ * observers, so the failures, recoveries and breaker state changes the strategies emit are tracked, and installs
+ * its `ErrorReporter` next to any already installed, so errors reported through effect's `ErrorReporter` are
+ * tracked too.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { ErrorTracker } from "@effect-resilience/core"
+ *
+ * const TrackerLive = ErrorTracker.layer({ historySize: 5000, window: "15 minutes" })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options?: Options): Layer.Layer<ErrorTracker, ConfigError.ConfigError> =>
+  Layer.unwrap(Effect.gen(function*() {
+    const tracker = yield* make(options)
+    const reporters = yield* ErrorReporter.CurrentErrorReporters
+    const clock = yield* Clock.Clock
+    return Layer.merge(
+      Layer.succeedContext(
+        Context.make(ErrorTracker, tracker).pipe(
+          Context.add(ErrorReporter.CurrentErrorReporters, new Set([...reporters, tracker.reporter])),
+          Context.add(CurrentRecordCache, { context: undefined, observer: noObserver, clock, annotations: {} })
+        )
+      ),
+      observe(Effect.succeed(internalsOf(tracker)!.observer))
+    )
+  }))
 
 // ---------------------------------------------------------------------------------------------------------------
-// events
+// models
 // ---------------------------------------------------------------------------------------------------------------
 
 /**
@@ -74,7 +358,8 @@ export type Source = typeof Source.Type
 /**
  * One tracked error, as exported: its classification and public message, never its internal detail or stack.
  * `timestamp` is when the error occurred (milliseconds from `Clock`); `attempt` is the attempt that failed, when
- * known; `annotations` are the log annotations of the fiber that failed (`Redacted` values as `"<redacted>"`).
+ * known; `annotations` are the log annotations of the fiber that failed (`Redacted` values as `"<redacted>"`);
+ * `gaveUp` is present, and `true`, only on a failure that ended its run (no retry follows it; a fallback may).
  *
  * @since 0.1.0
  * @category schemas
@@ -86,7 +371,8 @@ export const ErrorEvent = Schema.Struct({
   attempt: Schema.optional(Schema.Number),
   annotations: Schema.Record(Schema.String, Schema.Union([Schema.String, Schema.Number, Schema.Boolean])),
   recovery: Recovery,
-  source: Source
+  source: Source,
+  gaveUp: Schema.optional(Schema.Literal(true))
 })
 
 /**
@@ -96,9 +382,9 @@ export const ErrorEvent = Schema.Struct({
 export type ErrorEvent = typeof ErrorEvent.Type
 
 /**
- * An error as handed to the tracker by a caller, before it is turned into an {@link ErrorEvent} on the tracker's
- * fiber. `annotations` may hold any values; they are made safe to export by the tracker. An occurrence offered
- * with `recovery: "pending"` is the handle its outcome is later given with (`resolve`).
+ * An error as handed to the tracker, before it is turned into an {@link ErrorEvent} on the tracker's fiber.
+ * `annotations` may hold any values; they are made safe to export by the tracker. `gaveUp` marks a failure that
+ * ended its run: `protect` sets it at its give-up, the policy schedule on the failure it does not retry.
  *
  * @since 0.1.0
  * @category models
@@ -114,10 +400,6 @@ export interface Occurrence {
   /** The failure ended its run: no retry follows it (a fallback may). */
   readonly gaveUp?: boolean | undefined
 }
-
-// ---------------------------------------------------------------------------------------------------------------
-// summary
-// ---------------------------------------------------------------------------------------------------------------
 
 const PerSeverity = Schema.Struct({
   low: Schema.Number,
@@ -214,6 +496,49 @@ export type Summary = typeof Summary.Type
  */
 export const SummaryJson = Schema.fromJsonString(Summary)
 
+/**
+ * Which events a subscriber receives: all of them, or those that meet every criterion given:
+ *
+ * - `severities`: the event's severity is listed; `minSeverity`: it is at least this one;
+ * - `tags`: the event's tag is listed; `kinds`: the event's kind (`business`, `recoverable`, `unrecoverable`) is;
+ * - `gaveUp`: with `true`, only failures that ended their run (`protect`'s give-up, the policy schedule's last
+ *   failure), never the attempts that were retried nor reported or hand-recorded errors; with `false`, only the
+ *   others.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Filter {
+  readonly severities?: ReadonlyArray<ErrorFamily.Severity> | undefined
+  readonly minSeverity?: ErrorFamily.Severity | undefined
+  readonly tags?: ReadonlyArray<string> | undefined
+  readonly kinds?: ReadonlyArray<ErrorFamily.Kind> | undefined
+  readonly gaveUp?: boolean | undefined
+}
+
+/**
+ * A subscriber callback: it may return nothing, a promise or an effect. It runs on its own fiber, one event at a
+ * time; when it throws, fails, dies or times out, the failure is logged and counted and the next event is
+ * delivered.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Callback = (event: ErrorEvent) => Effect.Effect<unknown, unknown> | PromiseLike<unknown> | void
+
+/**
+ * Options of {@link ErrorTracker.subscribe}: a `name` for logs, a {@link Filter}, and overrides of the
+ * tracker's `subscriberBuffer` (`buffer`) and `subscriberTimeout` (`timeout`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SubscribeOptions extends Filter {
+  readonly name?: string | undefined
+  readonly buffer?: number | undefined
+  readonly timeout?: Duration.Input | undefined
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // options
 // ---------------------------------------------------------------------------------------------------------------
@@ -267,703 +592,56 @@ export const Options = Schema.Struct({
  */
 export type Options = typeof Options.Encoded
 
-/**
- * Invalid tracker options: one issue per failing field, with its path and the reason. Nothing is started.
- *
- * **Example**
- *
- * ```ts
- * import { ErrorTracker } from "@effect-resilience/core"
- *
- * const error = new ErrorTracker.ErrorTrackerConfigError({
- *   issues: [{ path: ["historySize"], message: "Expected a value greater than or equal to 1" }]
- * })
- * error.message // 'Invalid error tracker options: historySize: Expected a value greater than or equal to 1'
- * ```
- *
- * @since 0.1.0
- * @category errors
- */
-export class ErrorTrackerConfigError extends Schema.TaggedError<ErrorTrackerConfigError>()("ErrorTrackerConfigError", {
-  issues: Schema.Array(Schema.Struct({ path: Schema.Array(Schema.String), message: Schema.String }))
-}) {
-  override get message(): string {
-    return `Invalid error tracker options: ${this.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`
-  }
-}
-
-const decodeOptions = Schema.decodeUnknownEffect(Options)
-
-// ---------------------------------------------------------------------------------------------------------------
-// subscribers
-// ---------------------------------------------------------------------------------------------------------------
-
-/**
- * Which events a subscriber receives: all of them, or those whose severity is listed in `severities` or at least
- * `minSeverity`, and whose tag is listed in `tags`. Given criteria must all hold.
- *
- * @since 0.1.0
- * @category models
- */
-export interface Filter {
-  readonly severities?: ReadonlyArray<ErrorFamily.Severity> | undefined
-  readonly minSeverity?: ErrorFamily.Severity | undefined
-  readonly tags?: ReadonlyArray<string> | undefined
-}
-
-/**
- * A subscriber callback: it may return nothing, a promise or an effect. It runs on its own fiber, one event at a
- * time; when it throws, fails, dies or times out, the failure is logged and counted and the next event is
- * delivered.
- *
- * @since 0.1.0
- * @category models
- */
-export type Callback = (event: ErrorEvent) => Effect.Effect<unknown, unknown> | PromiseLike<unknown> | void
-
-/**
- * Options of {@link ErrorTrackerShape.subscribe}: a `name` for logs, a {@link Filter}, and overrides of the
- * tracker's `subscriberBuffer` (`buffer`) and `subscriberTimeout` (`timeout`).
- *
- * @since 0.1.0
- * @category models
- */
-export interface SubscribeOptions extends Filter {
-  readonly name?: string | undefined
-  readonly buffer?: number | undefined
-  readonly timeout?: Duration.Input | undefined
-}
-
-const severityRank: Record<ErrorFamily.Severity, number> = { low: 0, medium: 1, high: 2, critical: 3 }
-
-const matcher = (filter: Filter | undefined): ((event: ErrorEvent) => boolean) => {
-  if (filter === undefined) return () => true
-  const severities = filter.severities === undefined ? undefined : new Set(filter.severities)
-  const min = filter.minSeverity === undefined ? undefined : severityRank[filter.minSeverity]
-  const tags = filter.tags === undefined ? undefined : new Set(filter.tags)
-  return (event) =>
-    (severities === undefined || severities.has(event.severity)) &&
-    (min === undefined || severityRank[event.severity] >= min) &&
-    (tags === undefined || tags.has(event.tag))
-}
-
-interface Subscriber {
-  readonly matches: (event: ErrorEvent) => boolean
-  readonly queue: Queue.Queue<ErrorEvent, Cause.Done>
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// service
-// ---------------------------------------------------------------------------------------------------------------
-
-/**
- * The tracker.
- *
- * - `offer` hands an occurrence to the tracker synchronously and never blocks, throws or fails. It enqueues; when
- *   the queue is full, the oldest waiting occurrence is counted in the totals at once and skips the history and
- *   the subscribers (`dropped`). After the tracker's scope has closed, occurrences are still counted.
- * - `resolve` gives the outcome of an occurrence offered with `recovery: "pending"`. It moves the recovery count
- *   and replaces the event in the history (subscribers have the pending event already).
- * - `record` is `offer` as an effect, with the time read from `Clock` and the fiber's log annotations.
- * - `summary` and `history` first take in everything already enqueued, so they are exact when read.
- * - `events` is a `Stream` of events; `subscribe` runs a callback per event on its own fiber. Both live in a
- *   scope (the stream's, or the `Scope` of `subscribe`) and end when the tracker's scope closes.
- * - `reporter` is an effect `ErrorReporter` that records what it is given, except errors already offered (so an
- *   error `protect` recorded is not counted again at a reporting boundary outside it); the layer installs it.
- * - `fiber` is the background fiber; it is interrupted when the layer's scope closes.
- *
- * @since 0.1.0
- * @category models
- */
-export interface ErrorTrackerShape {
-  readonly offer: (occurrence: Occurrence) => void
-  readonly resolve: (occurrence: Occurrence, outcome: "succeeded" | "failed") => void
-  /** Records a circuit breaker's state change (breakers of `BreakerRegistry` report theirs). */
-  readonly recordTransition: (transition: CircuitBreaker.Transition) => void
-  readonly record: (
-    error: unknown,
-    options?: Omit<Occurrence, "error" | "timestamp" | "annotations"> | undefined
-  ) => Effect.Effect<void>
-  readonly summary: Effect.Effect<Summary>
-  readonly history: Effect.Effect<ReadonlyArray<ErrorEvent>>
-  readonly events: (filter?: Filter) => Stream.Stream<ErrorEvent>
-  readonly subscribe: (
-    callback: Callback,
-    options?: SubscribeOptions
-  ) => Effect.Effect<void, ErrorTrackerConfigError, Scope.Scope>
-  readonly reporter: ErrorReporter.ErrorReporter
-  readonly fiber: Fiber.Fiber<never>
-}
-
-/**
- * The error tracker service, provided by `ErrorLayer`.
- *
- * **Example**
- *
- * ```ts
- * import { Effect } from "effect"
- * import { ErrorLayer, ErrorTracker } from "@effect-resilience/core"
- *
- * const report = Effect.gen(function*() {
- *   const tracker = yield* ErrorTracker.ErrorTracker
- *   const summary = yield* tracker.summary
- *   yield* Effect.log(`${summary.total} errors, ${summary.rates.perMinute}/min over the last 5 minutes`)
- * }).pipe(Effect.provide(ErrorLayer.layer()))
- * ```
- *
- * @since 0.1.0
- * @category services
- */
-export class ErrorTracker extends Context.Service<ErrorTracker, ErrorTrackerShape>()(
-  "@effect-resilience/core/ErrorTracker"
-) {}
-
-const unknownView = ErrorFamily.publicView(undefined)
-
-interface TagEntry {
-  readonly tag: string
-  readonly code: string
-  readonly kind: ErrorFamily.Kind
-  readonly severity: ErrorFamily.Severity
-  count: number
-  lastSeen: number
-  readonly rate: RateWindow
-}
-
-/** Where a pending occurrence is: still queued (with an outcome that came early), or counted (and recorded). */
-interface Pending {
-  queued: boolean
-  outcome: "succeeded" | "failed" | undefined
-  /** Its place in the history once counted, and that event's sequence number (to tell it was not overwritten). */
-  index: number
-  sequence: number
-}
-
-const maxAnnotationLength = 1024
-
-const exportable = (value: unknown): string | number | boolean | undefined => {
-  if (typeof value === "string") return value.length > maxAnnotationLength ? value.slice(0, maxAnnotationLength) : value
-  if (typeof value === "number" || typeof value === "boolean") return value
-  if (typeof value === "bigint") return value.toString()
-  if (value === null || value === undefined || typeof value === "function" || typeof value === "symbol") return undefined
-  if (Redacted.isRedacted(value)) return "<redacted>"
-  try {
-    return exportable(JSON.stringify(value))
-  } catch {
-    return undefined
-  }
-}
-
-const noAnnotations: Record<string, string | number | boolean> = {}
-
-const exportAnnotations = (annotations: Readonly<Record<string, unknown>>) => {
-  const out: Record<string, string | number | boolean> = {}
-  for (const key of Object.keys(annotations)) {
-    const value = exportable(annotations[key])
-    if (value !== undefined) out[key] = value
-  }
-  return out
-}
-
-const SubscribeLimits = Schema.Struct({
+// what subscribe accepts: its unknown keys are refused like those of every other options object
+const SubscribeOptionsSchema = Schema.Struct({
+  name: Schema.optional(Schema.String),
   buffer: Schema.optional(positiveInt),
-  timeout: Schema.optional(durationInput("30 seconds"))
+  timeout: Schema.optional(durationInput("30 seconds")),
+  severities: Schema.optional(Schema.Array(ErrorFamily.SeveritySchema)),
+  minSeverity: Schema.optional(ErrorFamily.SeveritySchema),
+  tags: Schema.optional(Schema.Array(Schema.String)),
+  kinds: Schema.optional(Schema.Array(ErrorFamily.KindSchema)),
+  gaveUp: Schema.optional(Schema.Boolean)
 })
 
-const configError = (issue: SchemaIssue.Issue) =>
-  new ErrorTrackerConfigError({ issues: schemaIssues(issue) })
+// options read from JSON are not typed: a value that is not an object has no options to read
+const anObject = Schema.Unknown.check(
+  Schema.makeFilter((u) => isRecord(u) ? undefined : `Expected an object, got ${show(u)}`, undefined, true)
+).pipe(Schema.refine(isRecord))
+const objectOf = <S extends Schema.Struct<Schema.Struct.Fields>>(fields: S) =>
+  anObject.pipe(Schema.decodeTo(fields, SchemaTransformation.passthroughSupertype()))
 
-const decodeLimits = Schema.decodeUnknownEffect(SubscribeLimits)
+const decodeOptions = Schema.decodeUnknownEffect(objectOf(Options))
+const decodeSubscribeOptions = Schema.decodeUnknownEffect(objectOf(SubscribeOptionsSchema))
 
-/** One minute in six 10-second buckets, whatever the window's resolution. */
-const lastMinuteBuckets = 6
-const recentTransitions = 50
+// the issues of a decoding failure, with paths from the options decoded
+const configError = (error: Schema.SchemaError) =>
+  new ConfigError.ConfigError({ issues: ConfigError.fromSchemaIssue(error.issue) })
 
-/**
- * Makes a tracker and starts its fiber in the current scope. Invalid options fail with
- * {@link ErrorTrackerConfigError} before anything starts.
- *
- * The figures are also published as effect metrics, read when metrics are exported (so recording updates no
- * metric itself), in the `Metric.MetricRegistry` of the context the tracker is made in: the counters
- * `resilience_errors_total{tag,code,kind,severity}`, `resilience_recoveries_total{outcome}` (`succeeded`,
- * `failed`, `unobserved`), `resilience_events_dropped_total` and `resilience_subscriber_failures_total`, and the
- * gauge `resilience_recoveries_pending` (recoveries still running). Trackers sharing a registry add up in the
- * same series. Closing the scope freezes this tracker's counts in the counters (a counter never goes down) and
- * takes its pending recoveries out of the gauge; a series with no tracker left leaves the registry.
- *
- * **Example**
- *
- * ```ts
- * import { Effect } from "effect"
- * import { CommonErrors, ErrorTracker } from "@effect-resilience/core"
- *
- * const program = Effect.scoped(Effect.gen(function*() {
- *   const tracker = yield* ErrorTracker.make({ historySize: 100, window: "1 minute" })
- *   yield* tracker.record(new CommonErrors.StorageError({ operation: "save" }), { operation: "items.save" })
- *   return yield* tracker.summary
- * }))
- * ```
- *
- * @since 0.1.0
- * @category constructors
- */
-export const make = (
-  options: Options = {}
-): Effect.Effect<ErrorTrackerShape, ErrorTrackerConfigError, Scope.Scope> =>
-  Effect.gen(function*() {
-    const config = yield* decodeOptions(options, { errors: "all", onExcessProperty: "error" }).pipe(
-      Effect.mapError((error) => configError(error.issue))
-    )
-    const historySize = config.historySize ?? 1000
-    const windowMillis = toMillis(config.window ?? "5 minutes")
-    const buckets = config.buckets ?? 30
-    const bucketMillis = windowMillis / buckets
-    const subscriberBuffer = config.subscriberBuffer ?? 1024
-    const subscriberTimeout = toMillis(config.subscriberTimeout ?? "30 seconds")
+// an occurrence of `error` at `timestamp`, in the given log annotations
+const occurrenceOf = (
+  error: unknown,
+  timestamp: number,
+  annotations: Readonly<Record<string, unknown>>,
+  options: Omit<Occurrence, "error" | "timestamp" | "annotations"> | undefined
+): Occurrence => ({
+  error,
+  timestamp,
+  operation: options?.operation,
+  attempt: options?.attempt,
+  recovery: options?.recovery,
+  source: options?.source,
+  gaveUp: options?.gaveUp,
+  annotations
+})
 
-    const context = yield* Effect.context<never>()
-    const clock = yield* Clock.Clock
-    const startedAt = clock.currentTimeMillisUnsafe()
-    const queue = yield* Queue.dropping<Occurrence>(config.queueCapacity ?? 16_384)
-    let closed = false
-
-    // totals: touched by the fiber, or by a caller when the queue is full (JavaScript runs one at a time)
-    const byTag = new Map<string, TagEntry>()
-    const bySeverity = { low: 0, medium: 0, high: 0, critical: 0 }
-    const severityRates = {
-      low: new RateWindow(buckets, bucketMillis),
-      medium: new RateWindow(buckets, bucketMillis),
-      high: new RateWindow(buckets, bucketMillis),
-      critical: new RateWindow(buckets, bucketMillis)
-    }
-    const totalRate = new RateWindow(buckets, bucketMillis)
-    const lastMinute = new RateWindow(lastMinuteBuckets, 10_000)
-    const recovery = { pending: 0, succeeded: 0, failed: 0, unobserved: 0 }
-    let total = 0
-    let dropped = 0
-    const subscriberStats = { delivered: 0, dropped: 0, failed: 0 }
-    const removals: Array<() => void> = []
-    // read at export time, after taking in what is queued, so exporters see exact figures
-    // counters (`_total`, never decreasing) unless `gauge` (a level, which goes up and down)
-    const series = (
-      name: string,
-      description: string,
-      attributes: Record<string, string>,
-      get: () => number,
-      gauge = false
-    ) => {
-      if (closed) return
-      removals.push((gauge ? addGaugeSource : addCounterSource)(context, name, description, attributes, () => {
-        drain()
-        return get()
-      }))
-    }
-    // errors already recorded, so the reporter does not count again an error that protect or retry recorded
-    const tracked = new WeakSet<object>()
-    const pendings = new WeakMap<Occurrence, Pending>()
-
-    // breaker state changes: rare, so a plain array of the most recent ones
-    const transitions: Array<CircuitBreaker.Transition> = []
-    let transitionCount = 0
-
-    // History: a ring of the last `historySize` events, kept as the parts an event is built from (references to
-    // values that already exist, and numbers) rather than one new object per event. An event object that lives
-    // for the next `historySize` errors survives the young generation, and V8 answers a steady stream of such
-    // survivors by growing the young generation to its maximum (tens of MB of RSS); the events are built when
-    // the history is read.
-    const slotTimestamp = new Float64Array(historySize)
-    const slotSequence = new Float64Array(historySize)
-    const slotEntry: Array<TagEntry> = new Array(historySize)
-    const slotMessage: Array<string> = new Array(historySize)
-    const slotAnnotations: Array<Record<string, string | number | boolean>> = new Array(historySize)
-    const slotRecovery: Array<Recovery> = new Array(historySize)
-    const slotSource: Array<Source> = new Array(historySize)
-    const slotOperation: Array<string | undefined> = new Array(historySize)
-    const slotAttempt: Array<number | undefined> = new Array(historySize)
-    let historyNext = 0
-    let historyCount = 0
-    let sequence = 0
-    const eventAt = (index: number): ErrorEvent => {
-      const entry = slotEntry[index]!
-      const event: { -readonly [K in keyof ErrorEvent]: ErrorEvent[K] } = {
-        timestamp: slotTimestamp[index]!,
-        tag: entry.tag,
-        code: entry.code,
-        kind: entry.kind,
-        severity: entry.severity,
-        message: slotMessage[index]!,
-        annotations: slotAnnotations[index]!,
-        recovery: slotRecovery[index]!,
-        source: slotSource[index]!
-      }
-      const operation = slotOperation[index]
-      const attempt = slotAttempt[index]
-      if (operation !== undefined) event.operation = operation
-      if (attempt !== undefined) event.attempt = attempt
-      return event
-    }
-
-    const subscribers = new Set<Subscriber>()
-
-    // entries by tag; a tag seen with a second code (say effect's TimeoutError next to ours) gets its own entry
-    const byTagCode = new Map<string, TagEntry>()
-    const newEntry = (error: unknown, tag: string, code: string): TagEntry => {
-      const key = `${tag}\u0000${code}`
-      const existing = byTagCode.get(key)
-      if (existing !== undefined) return existing
-      const classified = ErrorFamily.isClassified(error)
-      const created: TagEntry = {
-        tag,
-        code,
-        kind: classified ? error.kind : unknownView.kind,
-        severity: classified ? error.severity : unknownView.severity,
-        count: 0,
-        lastSeen: 0,
-        rate: new RateWindow(buckets, bucketMillis)
-      }
-      byTagCode.set(key, created)
-      if (!byTag.has(tag)) byTag.set(tag, created)
-      series("resilience_errors_total", "Errors tracked, by tag, code, kind and severity", {
-        tag,
-        code,
-        kind: created.kind,
-        severity: created.severity
-      }, () => created.count)
-      return created
-    }
-
-    const entryOf = (error: unknown): TagEntry => {
-      let tag: string
-      let code: string
-      if (ErrorFamily.isClassified(error)) {
-        tag = error._tag
-        code = error.code
-      } else {
-        tag = ErrorFamily.tagOf(error) ?? unknownView.tag
-        code = unknownView.code
-      }
-      const entry = byTag.get(tag)
-      return entry !== undefined && entry.code === code ? entry : newEntry(error, tag, code)
-    }
-
-    // counts an occurrence in the totals; returns its recovery as of now
-    const count = (occurrence: Occurrence, entry: TagEntry): Recovery => {
-      const at = occurrence.timestamp
-      entry.count++
-      if (at > entry.lastSeen) entry.lastSeen = at
-      entry.rate.add(at)
-      total++
-      bySeverity[entry.severity]++
-      severityRates[entry.severity].add(at)
-      totalRate.add(at)
-      lastMinute.add(at)
-      let outcome = occurrence.recovery ?? "none"
-      if (outcome === "pending") {
-        const pending = pendings.get(occurrence)
-        if (pending !== undefined) {
-          pending.queued = false
-          if (pending.outcome !== undefined) {
-            outcome = pending.outcome
-            pendings.delete(occurrence)
-          }
-        }
-      }
-      if (outcome !== "none") recovery[outcome]++
-      return outcome
-    }
-
-    // the annotations of consecutive events are often the same object (one fiber, one run): exported once
-    let annotationsIn: Readonly<Record<string, unknown>> | undefined
-    let annotationsOut = noAnnotations
-    const annotationsOf = (annotations: Readonly<Record<string, unknown>> | undefined) => {
-      if (annotations === undefined) return noAnnotations
-      if (annotations !== annotationsIn) {
-        annotationsIn = annotations
-        annotationsOut = exportAnnotations(annotations)
-      }
-      return annotationsOut
-    }
-
-    const process = (occurrence: Occurrence) => {
-      const error = occurrence.error
-      const entry = entryOf(error)
-      const outcome = count(occurrence, entry)
-      const index = historyNext
-      slotTimestamp[index] = occurrence.timestamp
-      slotSequence[index] = ++sequence
-      slotEntry[index] = entry
-      slotMessage[index] = ErrorFamily.isClassified(error) ? error.publicMessage : unknownView.message
-      slotAnnotations[index] = annotationsOf(occurrence.annotations)
-      slotRecovery[index] = outcome
-      slotSource[index] = occurrence.source ?? "manual"
-      slotOperation[index] = occurrence.operation
-      slotAttempt[index] = occurrence.attempt
-      if (outcome === "pending") {
-        const pending = pendings.get(occurrence)
-        if (pending !== undefined) {
-          pending.index = index
-          pending.sequence = sequence
-        }
-      }
-      historyNext = (historyNext + 1) % historySize
-      if (historyCount < historySize) historyCount++
-      if (subscribers.size === 0) return
-      const event = eventAt(index)
-      for (const subscriber of subscribers) {
-        if (!subscriber.matches(event)) continue
-        // sliding buffers: a full one drops its oldest event to take this one
-        if (Queue.isFullUnsafe(subscriber.queue)) subscriberStats.dropped++
-        if (Queue.offerUnsafe(subscriber.queue, event)) subscriberStats.delivered++
-      }
-    }
-
-    // everything already enqueued, processed now: readers see exact figures without waiting for the fiber
-    const drain = () => {
-      for (let exit = Queue.takeUnsafe(queue); exit !== undefined && exit._tag === "Success"; exit = Queue.takeUnsafe(queue)) {
-        process(exit.value)
-      }
-    }
-
-    const offer = (occurrence: Occurrence): void => {
-      const error = occurrence.error
-      if (typeof error === "object" && error !== null) tracked.add(error)
-      if (occurrence.recovery === "pending") {
-        pendings.set(occurrence, { queued: true, outcome: undefined, index: -1, sequence: -1 })
-      }
-      if (closed) return process(occurrence)
-      if (Queue.offerUnsafe(queue, occurrence)) return
-      // full: the oldest waiting occurrence is counted now and skips history and subscribers, so the history
-      // keeps the most recent events and the totals stay exact
-      const oldest = Queue.takeUnsafe(queue)
-      if (oldest !== undefined && oldest._tag === "Success") {
-        count(oldest.value, entryOf(oldest.value.error))
-        dropped++
-      }
-      if (!Queue.offerUnsafe(queue, occurrence)) {
-        count(occurrence, entryOf(error))
-        dropped++
-      }
-    }
-
-    const resolve = (occurrence: Occurrence, outcome: "succeeded" | "failed"): void => {
-      const pending = pendings.get(occurrence)
-      if (pending === undefined) return
-      if (pending.queued) {
-        pending.outcome = outcome // counted with its outcome when it is taken in
-        return
-      }
-      pendings.delete(occurrence)
-      recovery.pending--
-      recovery[outcome]++
-      // its event, unless newer ones have overwritten it since
-      if (pending.index >= 0 && slotSequence[pending.index] === pending.sequence) slotRecovery[pending.index] = outcome
-    }
-
-    const fiber = yield* Effect.forkScoped(
-      Effect.forever(Effect.map(Queue.takeAll(queue), (batch) => {
-        for (const occurrence of batch) process(occurrence)
-      }))
-    )
-
-    // an error's recovery is pending until its outcome is known, so pending is a level: a gauge, not an outcome
-    for (const outcome of ["succeeded", "failed", "unobserved"] as const) {
-      series("resilience_recoveries_total", "Tracked errors followed by a retry or fallback, by outcome", {
-        outcome
-      }, () => recovery[outcome])
-    }
-    series(
-      "resilience_recoveries_pending",
-      "Tracked errors whose retry or fallback is still running",
-      {},
-      () => recovery.pending,
-      true
-    )
-    series(
-      "resilience_events_dropped_total",
-      "Tracked errors that skipped history and subscribers",
-      {},
-      () => dropped
-    )
-    series(
-      "resilience_subscriber_failures_total",
-      "Error tracker subscriber callbacks that failed",
-      {},
-      () => subscriberStats.failed
-    )
-    yield* Effect.addFinalizer(() =>
-      Effect.sync(() => {
-        // take in what is waiting, then count later occurrences directly: nothing offered is lost
-        drain()
-        closed = true
-        for (const subscriber of subscribers) Queue.endUnsafe(subscriber.queue)
-        subscribers.clear()
-        for (const remove of removals) remove()
-        removals.length = 0
-      }).pipe(Effect.andThen(Queue.shutdown(queue)))
-    )
-
-    const summarize = (at: number): Summary => {
-      const entries = Array.from(byTagCode.values()).sort((a, b) => b.count - a.count || a.tag.localeCompare(b.tag))
-      const minutes = windowMillis / 60_000
-      const perMinute = (n: number) => n / minutes
-      const severityRate = (s: ErrorFamily.Severity) => perMinute(severityRates[s].sum(at))
-      return {
-        startedAt,
-        at,
-        total,
-        bySeverity: { ...bySeverity },
-        byTag: entries.map((e) => ({
-          tag: e.tag,
-          code: e.code,
-          kind: e.kind,
-          severity: e.severity,
-          count: e.count,
-          lastSeen: e.lastSeen
-        })),
-        rates: {
-          windowSeconds: windowMillis / 1000,
-          perMinute: perMinute(totalRate.sum(at)),
-          lastMinute: lastMinute.sum(at),
-          bySeverity: {
-            low: severityRate("low"),
-            medium: severityRate("medium"),
-            high: severityRate("high"),
-            critical: severityRate("critical")
-          },
-          byTag: entries.map((e) => ({ tag: e.tag, code: e.code, perMinute: perMinute(e.rate.sum(at)) }))
-            .filter((r) => r.perMinute > 0)
-        },
-        recovery: {
-          attempted: recovery.pending + recovery.succeeded + recovery.failed + recovery.unobserved,
-          ...recovery
-        },
-        history: { size: historyCount, capacity: historySize },
-        dropped,
-        subscribers: { active: subscribers.size, ...subscriberStats },
-        breakers: { transitions: transitionCount, recent: transitions.slice() }
-      }
-    }
-
-    // a subscriber's buffer: ended when the tracker closes (its stream or callback fiber then ends too)
-    const subscriber = (filter: Filter | undefined, buffer: number) =>
-      Effect.acquireRelease(
-        Effect.map(Queue.sliding<ErrorEvent, Cause.Done>(buffer), (queue) => {
-          const created: Subscriber = { matches: matcher(filter), queue }
-          if (closed) Queue.endUnsafe(queue)
-          else subscribers.add(created)
-          return created
-        }),
-        (created) => Effect.andThen(Effect.sync(() => subscribers.delete(created)), Queue.shutdown(created.queue))
-      )
-
-    let anonymous = 0
-    const subscribe = (callback: Callback, options?: SubscribeOptions) =>
-      Effect.gen(function*() {
-        const limits = yield* decodeLimits({ buffer: options?.buffer, timeout: options?.timeout }, {
-          errors: "all"
-        }).pipe(Effect.mapError((error) => configError(error.issue)))
-        const name = options?.name ?? `subscriber-${++anonymous}`
-        const timeout = limits.timeout === undefined ? subscriberTimeout : toMillis(limits.timeout)
-        const { queue } = yield* subscriber(options, limits.buffer ?? subscriberBuffer)
-        const run = (event: ErrorEvent) =>
-          Effect.suspend(() => {
-            const result = callback(event)
-            if (Effect.isEffect(result)) return result
-            if (result !== undefined && typeof result.then === "function") {
-              const promise = result
-              return Effect.tryPromise(() => Promise.resolve(promise))
-            }
-            return Effect.void
-          }).pipe(
-            Effect.timeout(timeout),
-            // every way a run can end badly, interruption by the callback itself included, counts and is logged;
-            // the subscriber's own fiber, when interrupted, stops at its next wait
-            Effect.catchCause((cause) => {
-              subscriberStats.failed++
-              return Effect.logError(`error tracker subscriber ${name} failed on an event`, cause).pipe(
-                Effect.annotateLogs({ subscriber: name, tag: event.tag, code: event.code })
-              )
-            })
-          )
-        yield* Effect.forkScoped(Stream.runForEach(Stream.fromQueue(queue), run))
-      })
-
-    const tracker: ErrorTrackerShape = {
-      offer,
-      resolve,
-      recordTransition: (transition) => {
-        transitionCount++
-        if (transitions.length === recentTransitions) transitions.shift()
-        transitions.push(transition)
-      },
-      record: (error, options) =>
-        Effect.sync(() => {
-          readContext()
-          offer(occurrenceNow(error, options))
-        }),
-      summary: Effect.withFiber((fiber) => {
-        drain()
-        return Effect.succeed(summarize(fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()))
-      }),
-      history: Effect.sync(() => {
-        drain()
-        const events: Array<ErrorEvent> = []
-        const start = (historyNext - historyCount + historySize) % historySize
-        for (let i = 0; i < historyCount; i++) events.push(eventAt((start + i) % historySize))
-        return events
-      }),
-      events: (filter) =>
-        Stream.unwrap(Effect.map(subscriber(filter, subscriberBuffer), ({ queue }) => Stream.fromQueue(queue))),
-      subscribe,
-      reporter: {
-        [ErrorReporter.TypeId]: ErrorReporter.TypeId,
-        report: ({ cause, fiber, timestamp }) => {
-          for (const reason of cause.reasons) {
-            if (reason._tag === "Interrupt") continue
-            const error = reason._tag === "Fail" ? reason.error : reason.defect
-            if (typeof error === "object" && error !== null && tracked.has(error)) continue
-            if (ErrorReporter.isIgnored(error)) continue
-            offer({
-              error,
-              timestamp: Number(timestamp / 1_000_000n),
-              annotations: fiber.getRef(References.CurrentLogAnnotations),
-              source: "reporter",
-              recovery: "none"
-            })
-          }
-        }
-      },
-      fiber
-    }
-    return tracker
-  })
+// ---------------------------------------------------------------------------------------------------------------
+// accessors
+// ---------------------------------------------------------------------------------------------------------------
 
 /**
- * A layer providing the tracker, with its fiber scoped to the layer, and installing its `ErrorReporter` next to
- * any already installed, so errors reported through effect's `ErrorReporter` are tracked too.
- *
- * **Example**
- *
- * ```ts
- * import { ErrorTracker } from "@effect-resilience/core"
- *
- * const TrackerLive = ErrorTracker.layer({ historySize: 5000, window: "15 minutes" })
- * ```
- *
- * @since 0.1.0
- * @category layers
- */
-export const layer = (options?: Options): Layer.Layer<ErrorTracker, ErrorTrackerConfigError> =>
-  Layer.effectContext(Effect.gen(function*() {
-    const tracker = yield* make(options)
-    const reporters = yield* ErrorReporter.CurrentErrorReporters
-    return Context.make(ErrorTracker, tracker).pipe(
-      Context.add(ErrorReporter.CurrentErrorReporters, new Set([...reporters, tracker.reporter]))
-    )
-  }))
-
-/**
- * Records an error in the tracker, if one is in the context; otherwise does nothing. Never fails or blocks.
+ * Records an error through the observers of the context: in the tracker of {@link layer} (or `ErrorLayer`) when
+ * one is provided; otherwise does nothing. Never fails or blocks.
  *
  * **Example**
  *
@@ -984,64 +662,88 @@ export const record = (
   options?: Omit<Occurrence, "error" | "timestamp" | "annotations">
 ): Effect.Effect<void> =>
   // One `sync` node, which costs less than `withFiber` (that one evaluates the effect it returns as a second
-  // step); the running fiber is at hand all the same. The tracker is offered the occurrence directly.
+  // step); the running fiber is at hand all the same.
   Effect.sync(() => {
-    const tracker = readContext().tracker
-    if (tracker !== undefined) tracker.offer(occurrenceNow(error, options))
+    const context = Fiber.getCurrent()!.context
+    const cache = Context.get(context, CurrentRecordCache)
+    if (cache === undefined) {
+      // no tracker layer: another consumer may still want the failure
+      const observer = Context.get(context, CurrentObserver)
+      if (observer.active) {
+        observer.emit(failureOf(
+          error,
+          Context.get(context, Clock.Clock).currentTimeMillisUnsafe(),
+          Context.get(context, References.CurrentLogAnnotations),
+          options
+        ))
+      }
+      return
+    }
+    if (cache.context !== context) {
+      cache.context = context
+      cache.observer = Context.get(context, CurrentObserver)
+      cache.clock = Context.get(context, Clock.Clock)
+      cache.annotations = Context.get(context, References.CurrentLogAnnotations)
+    }
+    if (cache.observer.active) {
+      cache.observer.emit(failureOf(error, cache.clock.currentTimeMillisUnsafe(), cache.annotations, options))
+    }
   })
 
-// What `record` read from the last context it ran in. A context is immutable, so while a fiber's context is the
-// same object, so are its tracker, clock and log annotations: one comparison instead of three lookups per record.
-const seen: {
+/**
+ * What {@link record} read from the last context it ran in, one per tracker layer (which provides it). A context
+ * is immutable, so while a fiber's context is the same object, so are its observer, clock and log annotations: one
+ * lookup and one comparison per record instead of three lookups.
+ */
+interface RecordCache {
   context: Context.Context<never> | undefined
-  tracker: ErrorTrackerShape | undefined
+  observer: Observer
   clock: Clock.Clock
   annotations: Readonly<Record<string, unknown>>
-} = { context: undefined, tracker: undefined, clock: undefined as unknown as Clock.Clock, annotations: {} }
-// reads the running fiber's context into `seen` (called from inside an effect, where there is a running fiber)
-const readContext = () => {
-  const context = Fiber.getCurrent()!.context
-  if (context !== seen.context) {
-    seen.context = context
-    seen.tracker = Context.getOrUndefined(context, ErrorTracker)
-    seen.clock = Context.get(context, Clock.Clock)
-    seen.annotations = Context.get(context, References.CurrentLogAnnotations)
-  }
-  return seen
 }
 
-// an occurrence of `error` now, in the log annotations of the context last read by `readContext`
-const occurrenceNow = (
+const CurrentRecordCache = Context.Reference<RecordCache | undefined>(
+  "@effect-resilience/core/ErrorTracker/RecordCache",
+  { defaultValue: () => undefined }
+)
+
+const failureOf = (
   error: unknown,
+  timestamp: number,
+  annotations: Readonly<Record<string, unknown>>,
   options: Omit<Occurrence, "error" | "timestamp" | "annotations"> | undefined
-): Occurrence => ({
+): Failure => ({
+  _tag: "Failure",
   error,
-  timestamp: seen.clock.currentTimeMillisUnsafe(),
+  timestamp,
   operation: options?.operation,
   attempt: options?.attempt,
   recovery: options?.recovery,
   source: options?.source,
-  annotations: seen.annotations
+  gaveUp: options?.gaveUp,
+  annotations
 })
 
 /**
  * Subscribes a callback to the tracker's events for the life of the current scope (or until the tracker closes).
- * A `buffer` that is not a positive integer or a `timeout` that is not a positive duration fails with
- * {@link ErrorTrackerConfigError}.
+ * Options that are not valid (an unknown key, a `buffer` that is not a positive integer, a `timeout` that is not
+ * a positive duration, a severity or kind that does not exist) fail with a `ConfigError.ConfigError` whose paths
+ * start at the options.
  *
- * **Example**
+ * **Example** (paging on an unrecoverable error that ended an operation)
  *
  * ```ts
  * import { Effect, Layer } from "effect"
  * import { ErrorLayer, ErrorTracker } from "@effect-resilience/core"
  *
- * // alert on high and critical errors for as long as the app runs
+ * // once per operation that gave up on an unrecoverable error (after its cleanup), not once per attempt
  * const PagerLive = Layer.effectDiscard(
- *   ErrorTracker.subscribe((event) => Effect.logError(`PAGE: ${event.code} ${event.message}`), {
+ *   ErrorTracker.subscribe((event) => Effect.logError(`PAGE: ${event.code} in ${event.operation ?? "?"}`), {
  *     name: "pager",
- *     minSeverity: "high"
+ *     kinds: ["unrecoverable"],
+ *     gaveUp: true
  *   })
- * ).pipe(Layer.provide(ErrorLayer.layer()))
+ * ).pipe(Layer.provideMerge(ErrorLayer.layer()))
  * ```
  *
  * @since 0.1.0
@@ -1050,7 +752,7 @@ const occurrenceNow = (
 export const subscribe = (
   callback: Callback,
   options?: SubscribeOptions
-): Effect.Effect<void, ErrorTrackerConfigError, ErrorTracker | Scope.Scope> =>
+): Effect.Effect<void, ConfigError.ConfigError, ErrorTracker | Scope.Scope> =>
   ErrorTracker.use((tracker) => tracker.subscribe(callback, options))
 
 /**

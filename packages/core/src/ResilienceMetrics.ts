@@ -1,14 +1,132 @@
 /**
  * `ResilienceMetrics`: the figures users inspect. `snapshot` returns the tracker's summary plus the outcome of
- * every protected call per operation; the same figures are effect `Metric`s, so effect's `PrometheusMetrics` and
- * `Otlp` exporters publish them with no extra code.
+ * every protected call per operation, and every `resilience_*` series is defined here, as effect `Metric`s, so
+ * effect's `PrometheusMetrics` and `Otlp` exporters publish them with no extra code.
+ *
+ * **Details**
+ *
+ * The series, read when metrics are exported (recording updates no metric itself), in the `Metric.MetricRegistry`
+ * of the context the service is made in:
+ *
+ * | series | type | from |
+ * | --- | --- | --- |
+ * | `resilience_calls_total{operation,outcome}` | counter | calls through `protect`, by {@link CallOutcome} |
+ * | `resilience_errors_total{tag,code,kind,severity}` | counter | errors tracked, per tag and code |
+ * | `resilience_recoveries_total{outcome}` | counter | tracked errors followed by a retry or fallback: `succeeded`, `failed`, `unobserved` |
+ * | `resilience_recoveries_pending` | gauge | tracked errors whose retry or fallback is still running |
+ * | `resilience_events_dropped_total` | counter | tracked errors that skipped history and subscribers |
+ * | `resilience_subscriber_failures_total` | counter | tracker subscriber callbacks that failed |
+ * | `resilience_breaker_state{breaker,state}` | gauge | 1 for a breaker's current state, 0 for the others |
+ * | `resilience_breaker_calls_total{breaker,outcome}` | counter | calls through a breaker: `success`, `failure`, `ignored`, `rejected`, `slow` |
+ * | `resilience_breaker_transitions_total{breaker,to}` | counter | breaker state changes, by the state entered |
+ *
+ * The tracker's series are exact when read: what is queued for the tracker is taken in first.
+ *
+ * **Gotchas**
+ *
+ * - Services sharing a registry (two `ErrorLayer` builds) add up in the same series. Closing one freezes its
+ *   counts in the counters (a counter never goes down, or Prometheus would read a reset) and takes its levels out
+ *   of the gauges; a series with no source left leaves the registry.
+ * - Calls and breakers are counted as the strategies emit them, so only through {@link layer} (or `ErrorLayer`),
+ *   which adds the service to the context's observers; a breaker's series exist from when its registry builds it.
  *
  * @since 0.1.0
  */
 import type { Scope } from "effect"
 import { Context, Effect, Layer, Schema } from "effect"
+import * as CircuitBreaker from "./CircuitBreaker.js"
 import * as ErrorTracker from "./ErrorTracker.js"
-import { addCounterSource } from "./internal/metricSeries.js"
+import { addCounterSource, addGaugeSource } from "./internal/metricSeries.js"
+import { type BreakerAdded, observe, type Observer } from "./internal/observation.js"
+import { internalsOf } from "./internal/tracker/store.js"
+
+/**
+ * The metrics service: `snapshot` is the current figures.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ResilienceMetrics {
+  readonly snapshot: Effect.Effect<Snapshot>
+}
+
+/**
+ * The metrics service, provided by {@link layer} and by `ErrorLayer`.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ErrorLayer, ResilienceMetrics } from "@effect-resilience/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const metrics = yield* ResilienceMetrics.ResilienceMetrics
+ *   const { errors, calls } = yield* metrics.snapshot
+ *   yield* Effect.log(`${errors.total} errors; ${calls.length} operations`)
+ * }).pipe(Effect.provide(ErrorLayer.layer()))
+ * ```
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export const ResilienceMetrics: Context.Service<ResilienceMetrics, ResilienceMetrics> = Context.Service<
+  ResilienceMetrics
+>("@effect-resilience/core/ResilienceMetrics")
+
+/**
+ * Makes the metrics service over a tracker, with the tracker's series in the registry of the current context
+ * (see the module documentation); closing the scope removes them. The calls and breakers it counts are those of
+ * the events it observes: {@link layer} adds it to the context's observers, which `make` alone does not.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ErrorTracker, ResilienceMetrics } from "@effect-resilience/core"
+ *
+ * const program = Effect.scoped(Effect.gen(function*() {
+ *   const tracker = yield* ErrorTracker.make()
+ *   const metrics = yield* ResilienceMetrics.make(tracker)
+ *   return yield* metrics.snapshot
+ * }))
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (tracker: ErrorTracker.ErrorTracker): Effect.Effect<ResilienceMetrics, never, Scope.Scope> =>
+  Effect.map(build(tracker), ({ metrics }) => metrics)
+
+/**
+ * A layer providing the metrics service over the `ErrorTracker`, and adding it to the context's observers so it
+ * counts the calls `protect` makes and the breakers a `BreakerRegistry` built after it (in the same context)
+ * builds.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Layer } from "effect"
+ * import { BreakerRegistry, ErrorTracker, ResilienceMetrics } from "@effect-resilience/core"
+ *
+ * const MetricsLive = BreakerRegistry.layer().pipe(
+ *   Layer.provideMerge(ResilienceMetrics.layer),
+ *   Layer.provideMerge(ErrorTracker.layer())
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer: Layer.Layer<ResilienceMetrics, never, ErrorTracker.ErrorTracker> = Layer.unwrap(
+  Effect.gen(function*() {
+    const { metrics, observer } = yield* build(yield* ErrorTracker.ErrorTracker)
+    return Layer.merge(Layer.succeed(ResilienceMetrics, metrics), observe(Effect.succeed(observer)))
+  })
+)
+
+// ---------------------------------------------------------------------------------------------------------------
+// models
+// ---------------------------------------------------------------------------------------------------------------
 
 /**
  * How a call made through `protect` ended: it succeeded on its first attempt (`succeeded`), succeeded after one
@@ -83,133 +201,167 @@ export type Snapshot = typeof Snapshot.Type
  */
 export const SnapshotJson = Schema.fromJsonString(Snapshot)
 
-/**
- * The metrics service.
- *
- * - `snapshot`: the current figures.
- * - `recordCall`: counts one call's outcome. Synchronous and cheap, for `protect`'s hot path; it never throws.
- *
- * @since 0.1.0
- * @category models
- */
-export interface ResilienceMetricsShape {
-  readonly snapshot: Effect.Effect<Snapshot>
-  readonly recordCall: (operation: string, outcome: CallOutcome) => void
-}
+// ---------------------------------------------------------------------------------------------------------------
+// series
+// ---------------------------------------------------------------------------------------------------------------
 
-/**
- * The metrics service, provided by `ErrorLayer`.
- *
- * **Example**
- *
- * ```ts
- * import { Effect } from "effect"
- * import { ErrorLayer, ResilienceMetrics } from "@effect-resilience/core"
- *
- * const program = Effect.gen(function*() {
- *   const metrics = yield* ResilienceMetrics.ResilienceMetrics
- *   const { errors, calls } = yield* metrics.snapshot
- *   yield* Effect.log(`${errors.total} errors; ${calls.length} operations`)
- * }).pipe(Effect.provide(ErrorLayer.layer()))
- * ```
- *
- * @since 0.1.0
- * @category services
- */
-export class ResilienceMetrics extends Context.Service<ResilienceMetrics, ResilienceMetricsShape>()(
-  "@effect-resilience/core/ResilienceMetrics"
-) {}
-
-const outcomes: ReadonlyArray<CallOutcome> = ["succeeded", "succeeded_after_retry", "failed", "failed_after_retry"]
+const callOutcomes: ReadonlyArray<CallOutcome> = ["succeeded", "succeeded_after_retry", "failed", "failed_after_retry"]
+const breakerOutcomes = ["success", "failure", "ignored", "rejected", "slow"] as const
+const recoveryOutcomes = ["succeeded", "failed", "unobserved"] as const
 
 type Counts = { -readonly [K in CallOutcome]: number }
 
-/**
- * Makes the metrics service over a tracker. Call outcomes are published as the effect counter
- * `resilience_calls_total{operation,outcome}`, read when metrics are exported, in the `Metric.MetricRegistry` of
- * the context it is made in (services sharing a registry add up); closing the scope freezes its counts in the
- * series (a counter never goes down), and a series with no service left leaves the registry.
- *
- * **Example**
- *
- * ```ts
- * import { Effect } from "effect"
- * import { ErrorTracker, ResilienceMetrics } from "@effect-resilience/core"
- *
- * const program = Effect.scoped(Effect.gen(function*() {
- *   const tracker = yield* ErrorTracker.make()
- *   const metrics = yield* ResilienceMetrics.make(tracker)
- *   metrics.recordCall("items.save", "succeeded")
- *   return yield* metrics.snapshot
- * }))
- * ```
- *
- * @since 0.1.0
- * @category constructors
- */
-export const make = (
-  tracker: ErrorTracker.ErrorTrackerShape
-): Effect.Effect<ResilienceMetricsShape, never, Scope.Scope> =>
+// the service, and the observer its layer adds
+const build = (tracker: ErrorTracker.ErrorTracker) =>
   Effect.gen(function*() {
     const context = yield* Effect.context<never>()
-    const operations = new Map<string, Counts>()
     const removals: Array<() => void> = []
     let closed = false
+    // counters (`_total`, never decreasing) unless `gauge` (a level, which goes up and down)
+    const series = (
+      name: string,
+      description: string,
+      attributes: Record<string, string>,
+      get: () => number,
+      gauge = false
+    ) => {
+      if (closed) return
+      removals.push((gauge ? addGaugeSource : addCounterSource)(context, name, description, attributes, get))
+    }
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {
         closed = true
-        for (const remove of removals) remove()
-        removals.length = 0
+        for (const remove of removals.splice(0)) remove()
       })
     )
 
+    // --- the tracker's figures, read after taking in what is queued for it
+    const internals = internalsOf(tracker)
+    if (internals !== undefined) {
+      const { drain, store } = internals
+      const exact = (get: () => number) => () => {
+        drain()
+        return get()
+      }
+      const addEntry = (entry: (typeof store.entries)[number]) =>
+        series("resilience_errors_total", "Errors tracked, by tag, code, kind and severity", {
+          tag: entry.tag,
+          code: entry.code,
+          kind: entry.kind,
+          severity: entry.severity
+        }, exact(() => entry.count))
+      for (const entry of store.entries) addEntry(entry)
+      removals.push(store.onEntry(addEntry))
+      // an error's recovery is pending until its outcome is known, so pending is a level: a gauge, not an outcome
+      for (const outcome of recoveryOutcomes) {
+        series("resilience_recoveries_total", "Tracked errors followed by a retry or fallback, by outcome", {
+          outcome
+        }, exact(() => store.recovery[outcome]))
+      }
+      series(
+        "resilience_recoveries_pending",
+        "Tracked errors whose retry or fallback is still running",
+        {},
+        exact(() => store.recovery.pending),
+        true
+      )
+      series(
+        "resilience_events_dropped_total",
+        "Tracked errors that skipped history and subscribers",
+        {},
+        exact(() => store.dropped)
+      )
+      series(
+        "resilience_subscriber_failures_total",
+        "Error tracker subscriber callbacks that failed",
+        {},
+        exact(() => store.subscribers.failed)
+      )
+    }
+
+    // --- calls through protect
+    const operations = new Map<string, Counts>()
     const countsFor = (operation: string): Counts => {
       const created: Counts = { succeeded: 0, succeeded_after_retry: 0, failed: 0, failed_after_retry: 0 }
       operations.set(operation, created)
-      if (closed) return created
-      for (const outcome of outcomes) {
-        removals.push(addCounterSource(
-          context,
+      for (const outcome of callOutcomes) {
+        series(
           "resilience_calls_total",
           "Calls made through protect, by operation and outcome",
           { operation, outcome },
           () => created[outcome]
-        ))
+        )
       }
       return created
     }
 
-    return ResilienceMetrics.of({
-      recordCall: (operation, outcome) => {
-        ;(operations.get(operation) ?? countsFor(operation))[outcome]++
-      },
+    // --- breakers: their state and calls read from the breaker, their state changes counted here
+    const transitionsTo = new Map<string, Record<string, number>>()
+    const addBreaker = ({ name, state }: BreakerAdded) => {
+      for (const status of CircuitBreaker.Status.literals) {
+        series(
+          "resilience_breaker_state",
+          "1 for the breaker's current state, 0 for the others",
+          { breaker: name, state: status },
+          () => state().status === status ? 1 : 0,
+          true
+        )
+      }
+      for (const outcome of breakerOutcomes) {
+        series(
+          "resilience_breaker_calls_total",
+          "Calls through a circuit breaker, by outcome (slow calls are also counted as success or failure)",
+          { breaker: name, outcome },
+          () => state().calls[outcome]
+        )
+      }
+      // a second breaker of the same name (another registry) shares the name's transition counts
+      if (transitionsTo.has(name)) return
+      const counts: Record<string, number> = {}
+      transitionsTo.set(name, counts)
+      for (const status of CircuitBreaker.Status.literals) {
+        series(
+          "resilience_breaker_transitions_total",
+          "Circuit breaker state changes, by the state entered",
+          { breaker: name, to: status },
+          () => counts[status] ?? 0
+        )
+      }
+    }
+
+    const observer: Observer = {
+      active: true,
+      emit: (event) => {
+        switch (event._tag) {
+          case "Call": {
+            ;(operations.get(event.operation) ?? countsFor(event.operation))[event.outcome]++
+            return
+          }
+          case "BreakerAdded":
+            return addBreaker(event)
+          case "Transition": {
+            const { breaker, to } = event.transition
+            const counts = transitionsTo.get(breaker)
+            if (counts !== undefined) counts[to] = (counts[to] ?? 0) + 1
+            return
+          }
+        }
+      }
+    }
+
+    const metrics: ResilienceMetrics = {
       snapshot: Effect.map(tracker.summary, (errors) => ({
         errors,
         calls: Array.from(operations, ([operation, counts]) => ({ operation, ...counts }))
           .sort((a, b) => a.operation.localeCompare(b.operation))
       }))
-    })
+    }
+    return { metrics, observer }
   })
 
-/**
- * A layer providing the metrics service over the `ErrorTracker`.
- *
- * **Example**
- *
- * ```ts
- * import { Layer } from "effect"
- * import { ErrorTracker, ResilienceMetrics } from "@effect-resilience/core"
- *
- * const MetricsLive = ResilienceMetrics.layer.pipe(Layer.provideMerge(ErrorTracker.layer()))
- * ```
- *
- * @since 0.1.0
- * @category layers
- */
-export const layer: Layer.Layer<ResilienceMetrics, never, ErrorTracker.ErrorTracker> = Layer.effect(
-  ResilienceMetrics,
-  ErrorTracker.ErrorTracker.use(make)
-)
+// ---------------------------------------------------------------------------------------------------------------
+// accessors
+// ---------------------------------------------------------------------------------------------------------------
 
 /**
  * The current snapshot.

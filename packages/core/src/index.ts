@@ -1,14 +1,9 @@
 /**
  * @effect-resilience/core: typed error families, Schedule-based retry policies held by a Layer-provided
- * service, `protect`, alerts and error logging for Effect programs.
+ * service, `protect`, circuit breakers, the error tracker and its metrics, and error logging for Effect programs.
  *
  * @since 0.1.0
  */
-
-/**
- * @since 0.1.0
- */
-export * as Alerts from "./Alerts.js"
 
 /**
  * Named circuit breakers shared by a program, with their state changes as one stream, recorded by the tracker and

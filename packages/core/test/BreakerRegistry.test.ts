@@ -13,6 +13,7 @@ import {
   ResilienceMetrics,
   TripRule
 } from "../src/index.js"
+import { observe, type Observer } from "../src/internal/observation.js"
 import { captureLogs, type Line, scripted } from "./utils.js"
 
 const storage = () => new CommonErrors.StorageError({ operation: "items.insert" })
@@ -64,11 +65,50 @@ describe("BreakerRegistry", () => {
         default: { halfOpenProbes: 0 },
         breakers: { payments: { trip: TripRule.failureRate({ threshold: 0, lastCalls: 10 }) } }
       }))))
-      assert.strictEqual(error._tag, "BreakerConfigError")
-      assert.deepStrictEqual(error.issues.map((i) => `${i.breaker}:${i.path.join(".")}`), [
-        "default:halfOpenProbes",
-        "payments:trip.threshold"
+      assert.strictEqual(error._tag, "ConfigError")
+      // rooted at the registry's options: the breaker is where it is in them
+      assert.deepStrictEqual(error.issues.map((i) => i.path.join(".")), [
+        "default.halfOpenProbes",
+        "breakers.payments.trip.threshold"
       ])
+    }))
+
+  it.effect("an unknown key of the registry is refused together with the breakers' own problems", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Effect.scoped(BreakerRegistry.make({
+        // @ts-expect-error: misspelt field
+        breaker: {},
+        breakers: { storage: { openDuraton: "5 seconds" } as CircuitBreaker.Options }
+      })))
+      assert.deepStrictEqual(error.issues.map((i) => [i.path.join("."), i.message]), [
+        ["breaker", "Unknown key \"breaker\", did you mean \"breakers\"?"],
+        ["breakers.storage.openDuraton", "Unknown key \"openDuraton\", did you mean \"openDuration\"?"]
+      ])
+    }))
+
+  it.effect("the registry emits each breaker it builds and each state change to the observers it was made with", () =>
+    Effect.gen(function*() {
+      const seen: Array<string> = []
+      const recording = observe(Effect.succeed<Observer>({
+        active: true,
+        emit: (event) => {
+          if (event._tag === "BreakerAdded") seen.push(`added ${event.name} ${event.state().status}`)
+          if (event._tag === "Transition") seen.push(`${event.transition.breaker} -> ${event.transition.to}`)
+        }
+      }))
+      yield* Effect.gen(function*() {
+        assert.deepStrictEqual(seen, ["added storage closed"]) // the named ones at once
+        const search = yield* BreakerRegistry.breaker("search")
+        yield* BreakerRegistry.breaker("search")
+        yield* search.isolate
+        assert.deepStrictEqual(seen, ["added storage closed", "added search closed", "search -> forced_open"])
+      }).pipe(
+        Effect.provide(BreakerRegistry.layer({ breakers: { storage: {} } }).pipe(Layer.provide(recording)))
+      )
+      // without observers it works the same, and emits nowhere
+      const alone = yield* BreakerRegistry.breaker("x").pipe(Effect.provide(BreakerRegistry.layer()))
+      yield* alone.isolate
+      assert.strictEqual((yield* alone.state).status, "forced_open")
     }))
 
   it.effect("state changes go to the registry stream, the tracker summary and the metrics", () =>
@@ -113,7 +153,7 @@ describe("BreakerRegistry", () => {
     Effect.gen(function*() {
       const scope = yield* Scope.make()
       const context = yield* Layer.buildWithScope(Layer3, scope)
-      const registry = context.mapUnsafe.get(BreakerRegistry.BreakerRegistry.key) as BreakerRegistry.BreakerRegistryShape
+      const registry = context.mapUnsafe.get(BreakerRegistry.BreakerRegistry.key) as BreakerRegistry.BreakerRegistry
       const fiber = yield* Effect.forkChild(Stream.runCollect(registry.changes))
       yield* Effect.yieldNow
       assert.include(yield* PrometheusMetrics.format(), `resilience_breaker_state{breaker="storage"`)

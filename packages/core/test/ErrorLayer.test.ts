@@ -73,4 +73,14 @@ describe("ErrorLayer", () => {
       assert.isTrue(Exit.isFailure(exit))
       assert.strictEqual(calls, 1, "a business error is never retried")
     }).pipe(Effect.provide(ErrorLayer.layer({ logFormat: false })), Effect.runPromise))
+
+  it("each ErrorLayer is a root: one provided inside another keeps its figures to itself", () =>
+    Effect.gen(function*() {
+      const outer = yield* Layer.build(ErrorLayer.layer({ logFormat: false }))
+      const inner = yield* Layer.build(ErrorLayer.layer({ logFormat: false })).pipe(Effect.provideContext(outer))
+      yield* ErrorTracker.record(new CommonErrors.StorageError({ operation: "save" })).pipe(Effect.provideContext(inner))
+      const innerTotal = yield* ErrorTracker.summary.pipe(Effect.provideContext(inner))
+      const outerTotal = yield* ErrorTracker.summary.pipe(Effect.provideContext(outer))
+      assert.deepStrictEqual([innerTotal.total, outerTotal.total], [1, 0])
+    }).pipe(Effect.scoped, Effect.runPromise))
 })

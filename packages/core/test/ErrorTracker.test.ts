@@ -1,7 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Layer, Metric, Queue, Redacted, Schema, Scope, Stream } from "effect"
+import { Cause, Effect, Exit, Fiber, Layer, Queue, Redacted, Schema, Scope, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { CommonErrors, ErrorFamily, ErrorTracker } from "../src/index.js"
+import { CurrentObserver, type Failure } from "../src/internal/observation.js"
+import { internalsOf } from "../src/internal/tracker/store.js"
 import { captureLogs, type Line, repeat } from "./utils.js"
 
 const { NetworkError, StorageError, ValidationError } = CommonErrors
@@ -17,6 +19,14 @@ const network = () => new NetworkError({ target: "bank" })
 const validation = () => new ValidationError({ issues: [] })
 
 const Tracker = ErrorTracker.ErrorTracker
+
+/** A failure as the strategies emit it. */
+const failure = (error: unknown, fields: Partial<Omit<Failure, "_tag" | "error">> = {}): Failure => ({
+  _tag: "Failure",
+  error,
+  timestamp: 0,
+  ...fields
+})
 
 /** Lets other fibers run until `done` holds (at most 10 000 yields, then fails). */
 const settle = (done: () => boolean) =>
@@ -66,9 +76,10 @@ describe("ErrorTracker", () => {
       yield* tracker.subscribe((event) => {
         seen.push(event.attempt!)
       })
-      // one synchronous burst: the fiber cannot run in between, so the 16-slot queue overflows
+      // one synchronous burst through the seam: the fiber cannot run in between, so the 16-slot queue overflows
+      const observer = yield* CurrentObserver
       yield* Effect.sync(() => {
-        for (let i = 0; i < 1000; i++) tracker.offer({ error: network(), timestamp: 0, attempt: i })
+        for (let i = 0; i < 1000; i++) observer.emit(failure(network(), { attempt: i }))
       })
       const summary = yield* tracker.summary
       assert.strictEqual(summary.total, 1000)
@@ -213,7 +224,7 @@ describe("ErrorTracker", () => {
       const tracker = yield* Effect.scoped(ErrorTracker.make())
       const exit = yield* Fiber.await(tracker.fiber)
       assert.isTrue(Exit.hasInterrupts(exit))
-      tracker.offer({ error: network(), timestamp: 0 })
+      internalsOf(tracker)!.observer.emit(failure(network()))
       yield* tracker.record(network())
       assert.strictEqual((yield* tracker.summary).total, 2)
     }))
@@ -238,7 +249,7 @@ describe("ErrorTracker", () => {
         // @ts-expect-error: misspelt field
         histroySize: 10
       })))
-      assert.strictEqual(error._tag, "ErrorTrackerConfigError")
+      assert.strictEqual(error._tag, "ConfigError")
       assert.deepStrictEqual(error.issues.map((i) => i.path.join(".")).sort(), [
         "buckets",
         "historySize",
@@ -259,8 +270,9 @@ describe("ErrorTracker", () => {
       }).pipe(Scope.provide(yield* Scope.make()))
       yield* Effect.yieldNow
       // queued, and the fiber has not run: closing now must not lose them
+      const { observer } = internalsOf(tracker)!
       yield* Effect.sync(() => {
-        for (let i = 0; i < 10; i++) tracker.offer({ error: network(), timestamp: 0, attempt: i })
+        for (let i = 0; i < 10; i++) observer.emit(failure(network(), { attempt: i }))
       })
       yield* Scope.close(scope, Exit.void)
       const summary = yield* tracker.summary
@@ -310,34 +322,38 @@ describe("ErrorTracker", () => {
       assert.strictEqual((yield* tracker.summary).rates.perMinute, 2 / 60)
     }).pipe(Effect.provide(ErrorTracker.layer({ window: "1 hour" }))))
 
-  it.effect("a pending occurrence counts at once; resolving it moves the recovery count and updates the history", () =>
+  it.effect("a pending failure counts at once; resolving it moves the recovery count and updates the history", () =>
     Effect.gen(function*() {
       const tracker = yield* Tracker
-      const early: ErrorTracker.Occurrence = { error: storage(), timestamp: 0, recovery: "pending" }
-      const late: ErrorTracker.Occurrence = { error: storage(), timestamp: 0, recovery: "pending" }
-      tracker.offer(early)
-      tracker.resolve(early, "failed") // before the tracker took it in
-      tracker.offer(late)
+      const observer = yield* CurrentObserver
+      const early = failure(storage(), { recovery: "pending" })
+      const late = failure(storage(), { recovery: "pending" })
+      const resolve = (f: Failure, outcome: "succeeded" | "failed") =>
+        observer.emit({ _tag: "Resolved", failure: f, outcome })
+      observer.emit(early)
+      resolve(early, "failed") // before the tracker took it in
+      observer.emit(late)
       let summary = yield* tracker.summary
       assert.deepStrictEqual(summary.recovery, { attempted: 2, pending: 1, succeeded: 0, failed: 1, unobserved: 0 })
       assert.deepStrictEqual((yield* tracker.history).map((e) => e.recovery), ["failed", "pending"])
-      tracker.resolve(late, "succeeded")
-      tracker.resolve(late, "failed") // a second outcome is ignored
+      resolve(late, "succeeded")
+      resolve(late, "failed") // a second outcome is ignored
       summary = yield* tracker.summary
       assert.deepStrictEqual(summary.recovery, { attempted: 2, pending: 0, succeeded: 1, failed: 1, unobserved: 0 })
       assert.deepStrictEqual((yield* tracker.history).map((e) => e.recovery), ["failed", "succeeded"])
     }).pipe(Effect.provide(ErrorTracker.layer())))
 
-  it.effect("resolving an occurrence whose event has left the history changes no newer event", () =>
+  it.effect("resolving a failure whose event has left the history changes no newer event", () =>
     Effect.gen(function*() {
       const tracker = yield* Tracker
-      const old: ErrorTracker.Occurrence = { error: storage(), timestamp: 0, recovery: "pending", attempt: 1 }
-      tracker.offer(old)
+      const observer = yield* CurrentObserver
+      const old = failure(storage(), { recovery: "pending", attempt: 1 })
+      observer.emit(old)
       yield* tracker.summary // taken in: its event is in the history
-      tracker.offer({ error: storage(), timestamp: 0, attempt: 2 })
-      tracker.offer({ error: storage(), timestamp: 0, attempt: 3 }) // overwrites the old event's place
+      observer.emit(failure(storage(), { attempt: 2 }))
+      observer.emit(failure(storage(), { attempt: 3 })) // overwrites the old event's place
       yield* tracker.summary
-      tracker.resolve(old, "succeeded")
+      observer.emit({ _tag: "Resolved", failure: old, outcome: "succeeded" })
       const summary = yield* tracker.summary
       assert.deepStrictEqual(summary.recovery, { attempted: 1, pending: 0, succeeded: 1, failed: 0, unobserved: 0 })
       assert.deepStrictEqual(
@@ -346,26 +362,110 @@ describe("ErrorTracker", () => {
       )
     }).pipe(Effect.provide(ErrorTracker.layer({ historySize: 2 }))))
 
-  it.effect("trackers sharing a metric registry add up; closing one keeps its counts, a counter never goes down", () =>
+  it.effect("the record accessor records through the context's observers, and without them does nothing", () =>
     Effect.gen(function*() {
-      const a = yield* Scope.make()
-      const b = yield* Scope.make()
-      const first = yield* ErrorTracker.make().pipe(Scope.provide(a))
-      const second = yield* ErrorTracker.make().pipe(Scope.provide(b))
-      for (let i = 0; i < 5; i++) yield* first.record(network())
-      yield* second.record(network())
-      yield* Effect.yieldNow // the trackers take them in (a series appears with its tag's first event)
-      const count = Effect.map(Metric.snapshot, (all) =>
-        all.filter((m) => m.id === "resilience_errors_total").map((m) => (m.state as { count: number }).count))
-      assert.deepStrictEqual(yield* count, [6])
-      yield* Scope.close(b, Exit.void)
-      assert.deepStrictEqual(yield* count, [6]) // not 5: Prometheus would read the drop as a reset
-      yield* second.record(network()) // counted by the closed tracker, no longer exported
-      yield* first.record(network())
-      assert.deepStrictEqual(yield* count, [7])
-      // a tag first seen after closing registers nothing
-      yield* second.record(storage())
-      yield* Scope.close(a, Exit.void)
-      assert.deepStrictEqual((yield* Metric.snapshot).filter((m) => m.id.startsWith("resilience_")), [])
-    }).pipe(Effect.provideService(Metric.MetricRegistry, new Map())))
+      // no tracker layer: nothing to record into, and nothing fails
+      yield* ErrorTracker.record(network())
+      yield* Effect.gen(function*() {
+        yield* TestClock.adjust("5 seconds")
+        yield* ErrorTracker.record(storage(), { operation: "items.save", attempt: 2, recovery: "none" }).pipe(
+          Effect.annotateLogs({ requestId: "r-1" })
+        )
+        const [event] = yield* ErrorTracker.ErrorTracker.use((tracker) => tracker.history)
+        assert.deepStrictEqual(
+          [event?.timestamp, event?.tag, event?.operation, event?.attempt, event?.source, event?.annotations],
+          [5_000, "StorageError", "items.save", 2, "manual", { requestId: "r-1" }]
+        )
+        assert.strictEqual((yield* ErrorTracker.summary).total, 1)
+      }).pipe(Effect.provide(ErrorTracker.layer()))
+      // a tracker service provided by hand, with no observer, is not reached by the accessor
+      yield* Effect.gen(function*() {
+        const tracker = yield* ErrorTracker.make()
+        yield* ErrorTracker.record(network()).pipe(Effect.provideService(ErrorTracker.ErrorTracker, tracker))
+        assert.strictEqual((yield* tracker.summary).total, 0)
+      }).pipe(Effect.scoped)
+    }))
+
+  it.effect("the tracker counts effect's TimeoutError as the common TimeoutError, in one entry", () =>
+    Effect.gen(function*() {
+      const tracker = yield* Tracker
+      yield* tracker.record(new CommonErrors.TimeoutError({ operation: "x", timeoutMillis: 100 }))
+      yield* tracker.record(new Cause.TimeoutError())
+      const summary = yield* tracker.summary
+      assert.deepStrictEqual(summary.byTag.map((t) => [t.tag, t.code, t.kind, t.severity, t.count]), [
+        ["TimeoutError", "resilience.E0006", "recoverable", "medium", 2]
+      ])
+    }).pipe(Effect.provide(ErrorTracker.layer())))
+
+  it.effect("breaker state changes emitted to the seam are in the summary", () =>
+    Effect.gen(function*() {
+      const observer = yield* CurrentObserver
+      observer.emit({
+        _tag: "Transition",
+        transition: {
+          breaker: "db",
+          from: "closed",
+          to: "forced_open",
+          reason: "isolated",
+          at: 0,
+          generation: 1,
+          openings: 0
+        }
+      })
+      const { breakers } = yield* ErrorTracker.summary
+      assert.strictEqual(breakers.transitions, 1)
+      assert.deepStrictEqual(breakers.recent.map((t) => `${t.breaker}:${t.to}`), ["db:forced_open"])
+    }).pipe(Effect.provide(ErrorTracker.layer())))
+
+  it.effect("subscribers select by kind and by a failure ending its run; gaveUp is in the JSON only when true", () =>
+    Effect.gen(function*() {
+      const tracker = yield* Tracker
+      const observer = yield* CurrentObserver
+      const paged: Array<string> = []
+      yield* ErrorTracker.subscribe((event) => {
+        paged.push(`${event.tag} #${event.attempt}`)
+      }, { name: "pager", kinds: ["unrecoverable"], gaveUp: true })
+      const corrupted = () => new Corrupted({ table: "t" })
+      observer.emit(failure(corrupted(), { attempt: 1, source: "protect" })) // retried: not paged
+      observer.emit(failure(corrupted(), { attempt: 2, source: "protect", gaveUp: true }))
+      observer.emit(failure(storage(), { attempt: 3, source: "protect", gaveUp: true })) // recoverable
+      yield* tracker.record(corrupted(), { attempt: 4 }) // recorded by hand: never a give-up
+      yield* settle(() => paged.length === 1)
+      yield* settle(() => paged.length === 1) // and no more
+      assert.deepStrictEqual(paged, ["Corrupted #2"])
+
+      const history = yield* tracker.history
+      const encode = Schema.encodeSync(Schema.fromJsonString(ErrorTracker.ErrorEvent))
+      assert.deepStrictEqual(history.map((e) => e.gaveUp), [undefined, true, true, undefined])
+      assert.notInclude(encode(history[0]!), "gaveUp")
+      assert.include(encode(history[1]!), "\"gaveUp\":true")
+    }).pipe(Effect.scoped, Effect.provide(ErrorTracker.layer())))
+
+  it.effect("subscribe refuses unknown keys and values that are not a kind or a severity", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(ErrorTracker.subscribe(() => {}, {
+        kinds: ["fatal" as "unrecoverable"],
+        minSeverity: "urgent" as "high",
+        // @ts-expect-error: misspelt field
+        gaveup: true
+      }))
+      assert.strictEqual(error._tag, "ConfigError")
+      assert.deepStrictEqual(error.issues.map((i) => i.path.join(".")).sort(), ["gaveup", "kinds.0", "minSeverity"])
+      assert.include(error.message, "Unknown key \"gaveup\", did you mean \"gaveUp\"?")
+      assert.strictEqual((yield* ErrorTracker.summary).subscribers.active, 0)
+    }).pipe(Effect.scoped, Effect.provide(ErrorTracker.layer())))
+
+  it.effect("an error recorded by a strategy is not counted again by the reporter, even while still queued", () =>
+    Effect.gen(function*() {
+      const tracker = yield* Tracker
+      const observer = yield* CurrentObserver
+      const error = storage()
+      observer.emit(failure(error, { source: "protect" })) // queued: the tracker's fiber has not run
+      yield* Effect.fail(error).pipe(Effect.withErrorReporting, Effect.ignore)
+      yield* Effect.fail(network()).pipe(Effect.withErrorReporting, Effect.ignore)
+      assert.deepStrictEqual((yield* tracker.history).map((e) => `${e.source} ${e.tag}`), [
+        "protect StorageError",
+        "reporter NetworkError"
+      ])
+    }).pipe(Effect.provide(ErrorTracker.layer())))
 })

@@ -1,9 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Layer, Metric, Schema, Scope } from "effect"
+import { type Context, Effect, Exit, Fiber, Layer, Metric, Schema, Scope } from "effect"
 import { PrometheusMetrics } from "effect/observability"
 import { TestClock } from "effect/testing"
 import {
+  type CircuitBreaker,
   CommonErrors,
+  ErrorFamily,
   ErrorLayer,
   ErrorTracker,
   Policy,
@@ -12,6 +14,7 @@ import {
   ResilienceMetrics,
   TripRule
 } from "../src/index.js"
+import { CurrentObserver } from "../src/internal/observation.js"
 import { repeat, scripted } from "./utils.js"
 
 const { NetworkError, StorageError, ValidationError } = CommonErrors
@@ -36,6 +39,19 @@ const brief = (events: ReadonlyArray<ErrorTracker.ErrorEvent>) =>
 
 const calls = (operation: string) =>
   Effect.map(ResilienceMetrics.snapshot, (s) => s.calls.find((c) => c.operation === operation))
+
+class Corrupted extends ErrorFamily.TaggedError<Corrupted>()("Corrupted", { table: Schema.String }, {
+  code: "test.E0201",
+  kind: "unrecoverable",
+  severity: "critical"
+}) {}
+
+/** Lets other fibers run until `done` holds (at most 10 000 yields, then fails). */
+const settle = (done: () => boolean) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 10_000 && !done(); i++) yield* Effect.yieldNow
+    if (!done()) return yield* Effect.die("condition never held")
+  })
 
 describe("tracking through protect and the retry policy", () => {
   it.effect("protect records each failure with the outcome of the retry that followed, and the call's outcome", () =>
@@ -167,6 +183,160 @@ describe("tracking through protect and the retry policy", () => {
     }).pipe(Effect.provide(Errors)))
 })
 
+describe("the tracker and the metrics as consumers of what the strategies emit", () => {
+  const policies = PolicyService.layer({
+    policies: [Policy.forFamily(StorageError, { maxAttempts: 3, baseDelay: "100 millis" })]
+  })
+
+  it.effect("ErrorTracker.layer alone records protect's failures; ResilienceMetrics.layer over it counts calls", () =>
+    Effect.gen(function*() {
+      const call = Effect.suspend(() =>
+        run(scripted(repeat(1, storage)).effect.pipe(protect({ operation: "items.save" })))
+      )
+      // the tracker alone, no metrics service
+      yield* Effect.gen(function*() {
+        yield* call
+        assert.deepStrictEqual(brief(yield* history), ["protect StorageError #1 succeeded"])
+        assert.strictEqual((yield* ErrorTracker.summary).recovery.succeeded, 1)
+      }).pipe(Effect.provide(Layer.merge(policies, ErrorTracker.layer())))
+      // the metrics service over it counts the calls, and the tracker still records
+      yield* Effect.gen(function*() {
+        yield* call
+        yield* run(Effect.succeed(1).pipe(protect({ operation: "items.save" })))
+        assert.deepStrictEqual(yield* calls("items.save"), {
+          operation: "items.save",
+          succeeded: 1,
+          succeeded_after_retry: 1,
+          failed: 0,
+          failed_after_retry: 0
+        })
+        assert.deepStrictEqual(brief(yield* history), ["protect StorageError #1 succeeded"])
+      }).pipe(
+        Effect.provide(Layer.merge(policies, ResilienceMetrics.layer.pipe(Layer.provideMerge(ErrorTracker.layer()))))
+      )
+    }))
+
+  it.effect("an unrecoverable family given a retrying policy pages once per give-up, not once per attempt", () =>
+    Effect.gen(function*() {
+      const paged: Array<string> = []
+      yield* ErrorTracker.subscribe((event) => {
+        paged.push(`${event.source} ${event.operation ?? "-"} #${event.attempt}`)
+      }, { name: "pager", kinds: ["unrecoverable"], gaveUp: true })
+      const corrupted = Effect.fail(new Corrupted({ table: "orders" }))
+      yield* run(corrupted.pipe(protect({ operation: "orders.save" })))
+      yield* run(corrupted.pipe(protect({ operation: "orders.load", recover: { Corrupted: () => Effect.void } })))
+      yield* run(corrupted.pipe(Effect.retry(PolicyService.retry)))
+      yield* settle(() => paged.length >= 3)
+      yield* settle(() => paged.length > 3).pipe(Effect.exit) // and no more
+      assert.deepStrictEqual(paged, ["protect orders.save #3", "protect orders.load #3", "retry - #3"])
+      // every attempt is in the history; only the give-ups are marked
+      const events = yield* history
+      assert.strictEqual(events.length, 9)
+      assert.deepStrictEqual(events.map((e) => e.gaveUp === true), repeat(9, (i) => i % 3 === 2))
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(ErrorLayer.layer({
+        logFormat: false,
+        policies: [Policy.forFamily(Corrupted, { maxAttempts: 3, baseDelay: "100 millis" })]
+      }))
+    ))
+
+  it.effect("calls emitted to the seam are counted per operation and exported", () =>
+    Effect.gen(function*() {
+      const observer = yield* CurrentObserver
+      const succeeded = { _tag: "Call", operation: "items.get", outcome: "succeeded" } as const
+      observer.emit(succeeded)
+      observer.emit(succeeded)
+      observer.emit({ _tag: "Call", operation: "items.get", outcome: "failed_after_retry" })
+      observer.emit({ _tag: "Call", operation: "a.first", outcome: "failed" })
+      const snapshot = yield* ResilienceMetrics.snapshot
+      assert.deepStrictEqual(snapshot.calls.map((c) => [c.operation, c.succeeded, c.failed, c.failed_after_retry]), [
+        ["a.first", 0, 1, 0],
+        ["items.get", 2, 0, 1]
+      ])
+      const text = yield* PrometheusMetrics.format()
+      assert.include(text, "resilience_calls_total{operation=\"items.get\",outcome=\"succeeded\"} 2")
+      assert.include(text, "resilience_calls_total{operation=\"items.get\",outcome=\"succeeded_after_retry\"} 0")
+    }).pipe(
+      Effect.provide(ResilienceMetrics.layer.pipe(Layer.provideMerge(ErrorTracker.layer()))),
+      Effect.provideService(Metric.MetricRegistry, new Map())
+    ))
+
+  it.effect("a breaker's series exist from when it is added, read its state, and count its state changes", () =>
+    Effect.gen(function*() {
+      const observer = yield* CurrentObserver
+      let status: CircuitBreaker.Status = "closed"
+      const calls = { success: 4, failure: 2, ignored: 0, rejected: 1, slow: 0 }
+      const state = (): CircuitBreaker.State => ({
+        breaker: "db",
+        status,
+        since: 0,
+        generation: 0,
+        openings: 0,
+        probes: { running: 0, succeeded: 0, limit: 1 },
+        calls,
+        wouldOpen: 0
+      })
+      observer.emit({ _tag: "BreakerAdded", name: "db", state })
+      let text = yield* PrometheusMetrics.format()
+      assert.include(text, "resilience_breaker_state{breaker=\"db\",state=\"closed\"} 1")
+      assert.include(text, "resilience_breaker_transitions_total{breaker=\"db\",to=\"open\"} 0")
+      assert.include(text, "resilience_breaker_calls_total{breaker=\"db\",outcome=\"rejected\"} 1")
+      status = "open"
+      calls.rejected = 5
+      observer.emit({
+        _tag: "Transition",
+        transition: {
+          breaker: "db",
+          from: "closed",
+          to: "open",
+          reason: "consecutive_failures",
+          at: 0,
+          generation: 1,
+          openings: 1
+        }
+      })
+      text = yield* PrometheusMetrics.format()
+      assert.include(text, "resilience_breaker_state{breaker=\"db\",state=\"open\"} 1")
+      assert.include(text, "resilience_breaker_state{breaker=\"db\",state=\"closed\"} 0")
+      assert.include(text, "resilience_breaker_calls_total{breaker=\"db\",outcome=\"rejected\"} 5")
+      assert.include(text, "resilience_breaker_transitions_total{breaker=\"db\",to=\"open\"} 1")
+      // the tracker, the other consumer, has the state change in its summary
+      assert.strictEqual((yield* ErrorTracker.summary).breakers.transitions, 1)
+    }).pipe(
+      Effect.provide(ResilienceMetrics.layer.pipe(Layer.provideMerge(ErrorTracker.layer()))),
+      Effect.provideService(Metric.MetricRegistry, new Map())
+    ))
+
+  it.effect("services sharing a metric registry add up; closing one keeps its counts, a counter never goes down", () =>
+    Effect.gen(function*() {
+      const a = yield* Scope.make()
+      const b = yield* Scope.make()
+      const build = (scope: Scope.Scope) =>
+        Layer.buildWithScope(Layer.fresh(ResilienceMetrics.layer.pipe(Layer.provideMerge(ErrorTracker.layer()))), scope)
+      const first = yield* build(a)
+      const second = yield* build(b)
+      const record = (context: Context.Context<ErrorTracker.ErrorTracker>, error: unknown) =>
+        ErrorTracker.record(error).pipe(Effect.provide(context))
+      const network = () => new NetworkError({ target: "bank" })
+      for (let i = 0; i < 5; i++) yield* record(first, network())
+      yield* record(second, network())
+      const count = Effect.map(Metric.snapshot, (all) =>
+        all.filter((m) => m.id === "resilience_errors_total").map((m) => (m.state as { count: number }).count))
+      yield* Effect.yieldNow // the trackers take them in (a series appears with its tag's first event)
+      assert.deepStrictEqual(yield* count, [6])
+      yield* Scope.close(b, Exit.void)
+      assert.deepStrictEqual(yield* count, [6]) // not 5: Prometheus would read the drop as a reset
+      yield* record(second, network()) // counted by the closed tracker, no longer exported
+      yield* record(first, network())
+      assert.deepStrictEqual(yield* count, [7])
+      // a tag first seen after closing registers nothing
+      yield* record(second, storage())
+      yield* Scope.close(a, Exit.void)
+      assert.deepStrictEqual((yield* Metric.snapshot).filter((m) => m.id.startsWith("resilience_")), [])
+    }).pipe(Effect.provideService(Metric.MetricRegistry, new Map())))
+})
+
 describe("ResilienceMetrics", () => {
   it.effect("the figures are effect metrics, exported by effect's PrometheusMetrics", () =>
     Effect.gen(function*() {
@@ -227,82 +397,85 @@ describe("metric types", () => {
 
   it.effect("every resilience_*_total series is a counter that never goes down; levels (pending) are gauges", () =>
     Effect.gen(function*() {
-      const scrapes: Array<Scrape> = []
-      const take = Effect.flatMap(scrape, (s) => Effect.sync(() => scrapes.push(s)))
-      const pending = (s: Scrape) => s.values.get("resilience_recoveries_pending")
-      const bank = (s: Scrape, state: string) =>
-        s.values.get(`resilience_breaker_state{breaker="bank",state="${state}"}`)
-
-      // a second layer sharing the registry, closed half way: its figures must stay in the counters
+      // a second layer sharing the registry, built beside the first (not inside it, where it would also emit to
+      // the first one's observers), and closed half way: its figures must stay in the counters
       const other = yield* Scope.make()
       const otherContext = yield* Layer.buildWithScope(Layer.fresh(Metered), other)
-      yield* run(scripted(repeat(1, storage)).effect.pipe(protect({ operation: "items.save" }))).pipe(
-        Effect.provide(otherContext)
-      )
-      yield* run(Effect.fail(new NetworkError({ target: "bank" })).pipe(protect({ operation: "pay", breaker: "bank" })))
-        .pipe(Effect.provide(otherContext))
-      yield* take
+      yield* Effect.gen(function*() {
+        const scrapes: Array<Scrape> = []
+        const take = Effect.flatMap(scrape, (s) => Effect.sync(() => scrapes.push(s)))
+        const pending = (s: Scrape) => s.values.get("resilience_recoveries_pending")
+        const bank = (s: Scrape, state: string) =>
+          s.values.get(`resilience_breaker_state{breaker="bank",state="${state}"}`)
 
-      // recoveries start: a failure waits for its retry, another for a fallback that is still running; the
-      // breaker opens
-      const op = scripted(repeat(2, storage))
-      const call = yield* Effect.forkChild(op.effect.pipe(protect({ operation: "items.save" })))
-      const fallback = yield* Effect.forkChild(Effect.fail(storage()).pipe(
-        protect({ operation: "items.load", recover: { StorageError: () => Effect.sleep("5 minutes") } })
-      ))
-      yield* Effect.forkChild(Effect.fail(new NetworkError({ target: "bank" })).pipe(
-        protect({ operation: "pay", breaker: "bank" }),
-        Effect.ignore
-      ))
-      yield* TestClock.adjust("50 millis")
-      yield* take
-      assert.strictEqual(pending(scrapes[1]!), 3) // and the retry of the call the breaker failed
+        yield* run(scripted(repeat(1, storage)).effect.pipe(protect({ operation: "items.save" }))).pipe(
+          Effect.provide(otherContext)
+        )
+        yield* run(Effect.fail(new NetworkError({ target: "bank" })).pipe(protect({ operation: "pay", breaker: "bank" })))
+          .pipe(Effect.provide(otherContext))
+        yield* take
 
-      // they resolve, one after the other; the breaker closes again
-      yield* TestClock.adjust("1 second")
-      yield* Fiber.join(call)
-      yield* run(Effect.succeed(1).pipe(protect({ operation: "pay", breaker: "bank" })))
-      yield* take
-      yield* TestClock.adjust("10 minutes")
-      yield* Fiber.join(fallback)
-      yield* take
-      assert.strictEqual(pending(scrapes[3]!), 0)
+        // recoveries start: a failure waits for its retry, another for a fallback that is still running; the
+        // breaker opens
+        const op = scripted(repeat(2, storage))
+        const call = yield* Effect.forkChild(op.effect.pipe(protect({ operation: "items.save" })))
+        const fallback = yield* Effect.forkChild(Effect.fail(storage()).pipe(
+          protect({ operation: "items.load", recover: { StorageError: () => Effect.sleep("5 minutes") } })
+        ))
+        yield* Effect.forkChild(Effect.fail(new NetworkError({ target: "bank" })).pipe(
+          protect({ operation: "pay", breaker: "bank" }),
+          Effect.ignore
+        ))
+        yield* TestClock.adjust("50 millis")
+        yield* take
+        assert.strictEqual(pending(scrapes[1]!), 3) // and the retry of the call the breaker failed
 
-      yield* Scope.close(other, Exit.void)
-      yield* take
-      yield* run(Effect.fail(storage()).pipe(protect({ operation: "items.save" })))
-      yield* take
+        // they resolve, one after the other; the breaker closes again
+        yield* TestClock.adjust("1 second")
+        yield* Fiber.join(call)
+        yield* run(Effect.succeed(1).pipe(protect({ operation: "pay", breaker: "bank" })))
+        yield* take
+        yield* TestClock.adjust("10 minutes")
+        yield* Fiber.join(fallback)
+        yield* take
+        assert.strictEqual(pending(scrapes[3]!), 0)
 
-      const last = scrapes[scrapes.length - 1]!
-      assert.strictEqual(last.types.get("resilience_recoveries_pending"), "gauge")
-      assert.isFalse(Array.from(last.values.keys()).some((k) => k.includes("outcome=\"pending\"")))
-      assert.deepStrictEqual(scrapes.map(pending), [0, 3, 1, 0, 0, 0], "pending: the recoveries in progress")
-      // a gauge may go down: the open "bank" breakers of both layers (the other's stays open: it gets no call)
-      assert.deepStrictEqual(scrapes.map((s) => bank(s, "open")), [1, 2, 1, 1, 0, 0])
-      const families = Array.from(last.types).filter(([name]) => name.startsWith("resilience_"))
-      assert.includeMembers(families.map(([name]) => name), [
-        "resilience_errors_total",
-        "resilience_calls_total",
-        "resilience_recoveries_total",
-        "resilience_recoveries_pending",
-        "resilience_events_dropped_total",
-        "resilience_subscriber_failures_total",
-        "resilience_breaker_state",
-        "resilience_breaker_calls_total",
-        "resilience_breaker_transitions_total"
-      ])
-      for (const [name, type] of families) {
-        assert.strictEqual(type, name.endsWith("_total") ? "counter" : "gauge", name)
-      }
-      for (let i = 1; i < scrapes.length; i++) {
-        for (const [series, before] of scrapes[i - 1]!.values) {
-          if (!/^resilience_\w+_total\b/.test(series)) continue
-          const after = scrapes[i]!.values.get(series)
-          assert.isDefined(after, `${series} disappeared at scrape ${i}`)
-          assert.isAtLeast(after!, before, `${series} went down at scrape ${i}`)
+        yield* Scope.close(other, Exit.void)
+        yield* take
+        yield* run(Effect.fail(storage()).pipe(protect({ operation: "items.save" })))
+        yield* take
+
+        const last = scrapes[scrapes.length - 1]!
+        assert.strictEqual(last.types.get("resilience_recoveries_pending"), "gauge")
+        assert.isFalse(Array.from(last.values.keys()).some((k) => k.includes("outcome=\"pending\"")))
+        assert.deepStrictEqual(scrapes.map(pending), [0, 3, 1, 0, 0, 0], "pending: the recoveries in progress")
+        // a gauge may go down: the open "bank" breakers of both layers (the other's stays open: it gets no call)
+        assert.deepStrictEqual(scrapes.map((s) => bank(s, "open")), [1, 2, 1, 1, 0, 0])
+        const families = Array.from(last.types).filter(([name]) => name.startsWith("resilience_"))
+        assert.includeMembers(families.map(([name]) => name), [
+          "resilience_errors_total",
+          "resilience_calls_total",
+          "resilience_recoveries_total",
+          "resilience_recoveries_pending",
+          "resilience_events_dropped_total",
+          "resilience_subscriber_failures_total",
+          "resilience_breaker_state",
+          "resilience_breaker_calls_total",
+          "resilience_breaker_transitions_total"
+        ])
+        for (const [name, type] of families) {
+          assert.strictEqual(type, name.endsWith("_total") ? "counter" : "gauge", name)
         }
-      }
-      assert.strictEqual(last.values.get("resilience_recoveries_total{outcome=\"succeeded\"}"), 3)
-      assert.isAtLeast(last.values.get("resilience_breaker_transitions_total{breaker=\"bank\",to=\"open\"}")!, 2)
-    }).pipe(Effect.provide(Metered), Effect.provideService(Metric.MetricRegistry, new Map())))
+        for (let i = 1; i < scrapes.length; i++) {
+          for (const [series, before] of scrapes[i - 1]!.values) {
+            if (!/^resilience_\w+_total\b/.test(series)) continue
+            const after = scrapes[i]!.values.get(series)
+            assert.isDefined(after, `${series} disappeared at scrape ${i}`)
+            assert.isAtLeast(after!, before, `${series} went down at scrape ${i}`)
+          }
+        }
+        assert.strictEqual(last.values.get("resilience_recoveries_total{outcome=\"succeeded\"}"), 3)
+        assert.isAtLeast(last.values.get("resilience_breaker_transitions_total{breaker=\"bank\",to=\"open\"}")!, 2)
+      }).pipe(Effect.provide(Metered))
+    }).pipe(Effect.provideService(Metric.MetricRegistry, new Map())))
 })

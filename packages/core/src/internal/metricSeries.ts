@@ -7,9 +7,25 @@ interface Shared {
   retired: number
 }
 
-// one entry per series per registry: two trackers (two ErrorLayer builds) exporting the same series add up,
-// instead of the second replacing the first and the first's close removing both
-const shared = new WeakMap<Metric.MetricRegistry, Map<string, Shared>>()
+// One entry per series per registry: two sources (two ErrorLayer builds) exporting the same series add up,
+// instead of the second replacing the first and the first's close removing both. The entries live on the
+// registry itself, under a property of their own that no iteration of the registry's series sees: they belong to
+// the registry (one registry per context that provides its own), so the module keeps no state of its own.
+const seriesKey: unique symbol = Symbol("@effect-resilience/core/internal/metricSeries")
+
+interface WithSeries {
+  [seriesKey]?: Map<string, Shared>
+}
+
+const seriesOf = (registry: Metric.MetricRegistry): Map<string, Shared> => {
+  const holder = registry as Metric.MetricRegistry & WithSeries
+  let series = holder[seriesKey]
+  if (series === undefined) {
+    series = new Map()
+    Object.defineProperty(holder, seriesKey, { value: series })
+  }
+  return series
+}
 
 /**
  * Adds a source to a counter series read at export time, in the registry of `context`. The series reports the sum
@@ -18,7 +34,7 @@ const shared = new WeakMap<Metric.MetricRegistry, Map<string, Shared>>()
  *
  * A counter never goes down while it is exported: `get` must never decrease (a level that can is a gauge, see
  * {@link addGaugeSource}), and a source removed while others remain leaves its last value in the series, so that
- * closing one of two trackers sharing a registry is not read by Prometheus as a counter reset.
+ * closing one of two `ResilienceMetrics` services sharing a registry is not read by Prometheus as a counter reset.
  */
 export const addCounterSource = (
   context: Context.Context<never>,
@@ -50,8 +66,7 @@ const addSource = (
 ): () => void => {
   const registry = Context.get(context, Metric.MetricRegistry)
   const key = JSON.stringify([kind, name, attributes, Context.get(context, Metric.CurrentMetricAttributes)])
-  let series = shared.get(registry)
-  if (series === undefined) shared.set(registry, series = new Map())
+  const series = seriesOf(registry)
   let entry = series.get(key)
   if (entry === undefined) {
     const sources = new Set<() => number>()
