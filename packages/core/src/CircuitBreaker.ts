@@ -376,13 +376,3 @@ export interface Config {
  */
 export const validate = (options: Options = {}): Effect.Effect<Config, ConfigError.ConfigError> =>
   BreakerOptions.decode(options)
-
-/**
- * Builds a breaker from validated options; `hooks.publish` receives every transition once committed.
- *
- * @internal
- */
-// (a function rather than an alias: the internal modules import this one, so its bindings may not be ready yet
-// while this module is evaluated)
-export const makeUnsafe: typeof makeBreaker = (name, config, hooks, changes, store) =>
-  makeBreaker(name, config, hooks, changes, store)
