@@ -232,7 +232,7 @@ export const make = (
             seenClock = Context.get(context, Clock.Clock)
             seenAnnotations = Context.get(context, References.CurrentLogAnnotations)
           }
-          offer(occurrenceOf(error, seenClock.currentTimeMillisUnsafe(), seenAnnotations, options))
+          offer(failureOf(error, seenClock.currentTimeMillisUnsafe(), seenAnnotations, options))
         }),
       summary: Effect.withFiber((fiber) => {
         drain()
@@ -618,23 +618,6 @@ const decodeSubscribeOptions = Schema.decodeUnknownEffect(objectOf(SubscribeOpti
 const configError = (error: Schema.SchemaError) =>
   new ConfigError.ConfigError({ issues: ConfigError.fromSchemaIssue(error.issue) })
 
-// an occurrence of `error` at `timestamp`, in the given log annotations
-const occurrenceOf = (
-  error: unknown,
-  timestamp: number,
-  annotations: Readonly<Record<string, unknown>>,
-  options: Omit<Occurrence, "error" | "timestamp" | "annotations"> | undefined
-): Occurrence => ({
-  error,
-  timestamp,
-  operation: options?.operation,
-  attempt: options?.attempt,
-  recovery: options?.recovery,
-  source: options?.source,
-  gaveUp: options?.gaveUp,
-  annotations
-})
-
 // ---------------------------------------------------------------------------------------------------------------
 // accessors
 // ---------------------------------------------------------------------------------------------------------------
@@ -707,6 +690,8 @@ const CurrentRecordCache = Context.Reference<RecordCache | undefined>(
   { defaultValue: () => undefined }
 )
 
+// a failure of `error` at `timestamp`, in the given log annotations (what `tracker.record` offers and the
+// accessor emits)
 const failureOf = (
   error: unknown,
   timestamp: number,
