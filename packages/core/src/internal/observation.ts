@@ -79,16 +79,34 @@ export const CurrentObserver: Context.Reference<Observer> = Context.Reference<Ob
   { defaultValue: () => noObserver }
 )
 
-/** An observer that emits to both, in order. */
-export const both = (first: Observer, second: Observer): Observer =>
-  !first.active ? second : !second.active ? first : {
+/**
+ * An observer that emits to both, in order. A side that does not want `Call` events (`calls: false`) is not
+ * handed them, so the one per protected call costs it nothing.
+ */
+export const both = (first: Observer, second: Observer): Observer => {
+  if (!first.active) return second
+  if (!second.active) return first
+  const firstCalls = first.calls !== false
+  const secondCalls = second.calls !== false
+  return {
     active: true,
-    calls: first.calls !== false || second.calls !== false,
-    emit: (event) => {
-      first.emit(event)
-      second.emit(event)
-    }
+    calls: firstCalls || secondCalls,
+    emit: firstCalls === secondCalls
+      ? (event) => {
+        first.emit(event)
+        second.emit(event)
+      }
+      : firstCalls
+      ? (event) => {
+        first.emit(event)
+        if (event._tag !== "Call") second.emit(event)
+      }
+      : (event) => {
+        if (event._tag !== "Call") first.emit(event)
+        second.emit(event)
+      }
   }
+}
 
 /** A layer adding the observer `make` builds (in the layer's scope) to the one already provided. */
 export const observe = <E, R>(make: Effect.Effect<Observer, E, R>): Layer.Layer<never, E, Exclude<R, Scope.Scope>> =>
