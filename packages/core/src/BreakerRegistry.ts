@@ -20,7 +20,7 @@ import * as CircuitBreaker from "./CircuitBreaker.js"
 import * as ConfigError from "./ConfigError.js"
 import { makeBreaker } from "./internal/breaker/breaker.js"
 import { guarded } from "./internal/breaker/schemas.js"
-import { CurrentObserver } from "./internal/observation.js"
+import { type BreakerAdded, CurrentObserver } from "./internal/observation.js"
 import { isRecord, show } from "./internal/unknownKeys.js"
 
 /**
@@ -55,8 +55,8 @@ export const BreakerRegistry: Context.Service<BreakerRegistry, BreakerRegistry> 
 /**
  * Validates every breaker's options (all problems reported together in one `ConfigError.ConfigError`, unknown
  * keys included, with paths from these options: `breakers.storage.openDuraton: Unknown key "openDuraton", did you
- * mean "openDuration"?`) and builds the registry. The named breakers are built at once. The registry's stream ends
- * when the scope closes.
+ * mean "openDuration"?`) and builds the registry. The named breakers are built at once. When the scope closes,
+ * the registry's stream ends and its breakers leave the observers (their metric series are removed).
  *
  * Each breaker it builds and each state change of one is emitted to the observers of the context it is made in
  * (the `ErrorTracker` records the changes in its summary; `ResilienceMetrics` exports
@@ -112,7 +112,18 @@ export const make = (
     const pubsub = yield* PubSub.sliding<CircuitBreaker.Transition>(1024)
     const changes = Stream.fromPubSub(pubsub)
     const breakers = new Map<string, CircuitBreaker.CircuitBreaker>()
-    yield* Effect.addFinalizer(() => PubSub.shutdown(pubsub))
+    const added: Array<BreakerAdded> = []
+    let closed = false
+    // the breakers leave the consumers with the registry: their series are removed, and no longer read
+    yield* Effect.addFinalizer(() =>
+      Effect.andThen(
+        Effect.sync(() => {
+          closed = true
+          for (const event of added.splice(0)) observer.emit({ _tag: "BreakerRemoved", added: event })
+        }),
+        PubSub.shutdown(pubsub)
+      )
+    )
 
     const publish = (transition: CircuitBreaker.Transition) => {
       observer.emit({ _tag: "Transition", transition })
@@ -130,7 +141,11 @@ export const make = (
         )
         breakers.set(name, built)
         // the state is read synchronously: `state` is a synchronous effect
-        if (observer.active) observer.emit({ _tag: "BreakerAdded", name, state: () => Effect.runSync(built.state) })
+        if (observer.active && !closed) {
+          const event: BreakerAdded = { _tag: "BreakerAdded", name, state: () => Effect.runSync(built.state) }
+          added.push(event)
+          observer.emit(event)
+        }
         found = built
       }
       return found

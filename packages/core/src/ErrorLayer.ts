@@ -6,11 +6,13 @@
  *
  * - Unless `logFormat: false`, the layer installs the library's logger (pretty or JSON lines, `LOG_FORMAT`),
  *   replacing the program's own for the effects it is provided to.
- * - Each `ErrorLayer` is its own root: an `ErrorLayer` provided inside another keeps its errors, calls and
- *   breakers to its own tracker and metrics; nothing reaches the outer one's.
- * - Sections are built in order (policies and registry, tracker, metrics, breakers) and the first invalid one
- *   fails the build with every issue of that section; a `ConfigError`'s paths start at these options
- *   (`["breakers", "breakers", "storage", "openDuration"]`, `["defaultPolicy", "maxAttempts"]`).
+ * - Each `ErrorLayer` is its own root for what the strategies emit: an `ErrorLayer` provided inside another
+ *   keeps the failures, calls and breakers of the effects it is provided to in its own tracker and metrics.
+ *   Errors reported to effect's `ErrorReporter` still reach the outer tracker too (reporters add up).
+ * - An invalid section fails the build with every issue of that section; when several sections are invalid, the
+ *   error names the issues of the first one found (fix and build again), and nothing is provided either way.
+ *   A `ConfigError`'s paths start at these options (`["breakers", "breakers", "storage", "openDuration"]`,
+ *   `["defaultPolicy", "maxAttempts"]`).
  *
  * @since 0.1.0
  */
@@ -52,13 +54,13 @@ export interface Options {
   readonly breakers?: BreakerRegistry.Options | undefined
 }
 
-// the sections are checked by their own modules; here only which keys there are
+// the sections are checked by their own modules; here which keys there are, and the log format
 const OptionsSchema = Schema.Struct({
   errors: Schema.optional(Schema.Unknown),
   defaultPolicy: Schema.optional(Schema.Unknown),
   policies: Schema.optional(Schema.Unknown),
   undeclaredTags: Schema.optional(Schema.Unknown),
-  logFormat: Schema.optional(Schema.Unknown),
+  logFormat: Schema.optional(Schema.Literals(["pretty", "json", false])),
   tracker: Schema.optional(Schema.Unknown),
   breakers: Schema.optional(Schema.Unknown)
 })

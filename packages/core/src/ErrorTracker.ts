@@ -37,7 +37,16 @@
  * - An error that reaches an `ErrorReporter` boundary after a strategy recorded it is not counted again (the
  *   same error object), so a failure given up by `protect` and then answered by the HTTP edge counts once.
  * - Only failures that ended their run (`protect`'s give-up, the schedule's last failure) have `gaveUp: true`;
- *   reported and hand-recorded errors never do, so a `gaveUp: true` subscription sees neither.
+ *   reported errors never do, and hand-recorded ones only when `record` is told so, so a `gaveUp: true`
+ *   subscription sees neither by default.
+ * - An undeclared error is `unrecoverable` for `kinds` (as `infoOf` describes it), so the paging recipe pages
+ *   when one ends an operation too: an error nobody declared that ends an operation is worth a look. Add
+ *   `tags` to the filter to page on your own families only.
+ * - A run inside a run (`Effect.retry(PolicyService.retry)` in a repository, `protect` around its caller) gives
+ *   up twice on one failure: each run records its give-up, so the error is counted, and paged, twice. Retry at
+ *   one level.
+ * - An error reported to effect's `ErrorReporter` reaches every tracker installed around the reporting
+ *   boundary, a nested `ErrorLayer`'s and the outer one's alike (reporters add up, as effect's do).
  *
  * @since 0.1.0
  */

@@ -53,7 +53,8 @@ import type * as Stage from "./internal/protect/stage.js"
  *
  * With `ErrorLayer` (or an `ErrorTracker` layer) in the context, each failure is recorded when it occurs, as
  * `"pending"` when a retry or fallback follows and resolved to `"succeeded"` or `"failed"` when that ends; the
- * failure that ends the run is marked `gaveUp`, and each call's outcome is counted for its `operation`. To page on
+ * failure that ends the run is marked `gaveUp`. With `ErrorLayer` (or a `ResilienceMetrics` layer) each call's
+ * outcome is counted for its `operation` too. To page on
  * an unrecoverable error ending an operation, subscribe to the tracker with
  * `{ kinds: ["unrecoverable"], gaveUp: true }`.
  *

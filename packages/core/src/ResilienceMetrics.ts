@@ -225,8 +225,10 @@ const build = (tracker: ErrorTracker.ErrorTracker) =>
       get: () => number,
       gauge = false
     ) => {
-      if (closed) return
-      removals.push((gauge ? addGaugeSource : addCounterSource)(context, name, description, attributes, get))
+      if (closed) return undefined
+      const remove = (gauge ? addGaugeSource : addCounterSource)(context, name, description, attributes, get)
+      removals.push(remove)
+      return remove
     }
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {
@@ -297,24 +299,33 @@ const build = (tracker: ErrorTracker.ErrorTracker) =>
 
     // --- breakers: their state and calls read from the breaker, their state changes counted here
     const transitionsTo = new Map<string, Record<string, number>>()
-    const addBreaker = ({ name, state }: BreakerAdded) => {
+    // each breaker's own sources, removed when its registry closes: a counter keeps what it counted, its gauge
+    // leaves, and the breaker is no longer read (nor kept in memory)
+    const breakerSources = new Map<BreakerAdded, Array<() => void>>()
+    const addBreaker = (added: BreakerAdded) => {
+      const { name, state } = added
+      const own: Array<() => void> = []
+      const keep = (remove: (() => void) | undefined) => {
+        if (remove !== undefined) own.push(remove)
+      }
       for (const status of CircuitBreaker.Status.literals) {
-        series(
+        keep(series(
           "resilience_breaker_state",
           "1 for the breaker's current state, 0 for the others",
           { breaker: name, state: status },
           () => state().status === status ? 1 : 0,
           true
-        )
+        ))
       }
       for (const outcome of breakerOutcomes) {
-        series(
+        keep(series(
           "resilience_breaker_calls_total",
           "Calls through a circuit breaker, by outcome (slow calls are also counted as success or failure)",
           { breaker: name, outcome },
           () => state().calls[outcome]
-        )
+        ))
       }
+      if (own.length > 0) breakerSources.set(added, own)
       // a second breaker of the same name (another registry) shares the name's transition counts
       if (transitionsTo.has(name)) return
       const counts: Record<string, number> = {}
@@ -339,6 +350,13 @@ const build = (tracker: ErrorTracker.ErrorTracker) =>
           }
           case "BreakerAdded":
             return addBreaker(event)
+          case "BreakerRemoved": {
+            const own = breakerSources.get(event.added)
+            if (own === undefined) return
+            breakerSources.delete(event.added)
+            for (const remove of own) remove()
+            return
+          }
           case "Transition": {
             const { breaker, to } = event.transition
             const counts = transitionsTo.get(breaker)

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Layer, Schema, Scope, Stream } from "effect"
+import { Effect, Exit, Fiber, Layer, Metric, Schema, Scope, Stream } from "effect"
 import { PrometheusMetrics } from "effect/observability"
 import { TestClock } from "effect/testing"
 import {
@@ -233,4 +233,21 @@ describe("protect with a breaker", () => {
         ["storage", "forced_open", 0]
       ])
     }).pipe(Effect.provide(Layer3)))
+
+  it.effect("a registry's breakers leave the metrics when its scope closes: no series outlives its registry", () =>
+    Effect.gen(function*() {
+      const stateLines = Effect.map(PrometheusMetrics.format(), (text) =>
+        text.split("\n").filter((l) => l.startsWith("resilience_breaker_state{breaker=\"db\"")))
+      for (let i = 0; i < 3; i++) {
+        yield* Effect.scoped(Effect.gen(function*() {
+          yield* BreakerRegistry.make({ breakers: { db: {} } })
+          assert.include((yield* stateLines).join("\n"), "resilience_breaker_state{breaker=\"db\",state=\"closed\"} 1")
+        }))
+      }
+      assert.deepStrictEqual(yield* stateLines, [])
+    }).pipe(
+      Effect.provide(ErrorLayer.layer({ logFormat: false })),
+      Effect.provideService(Metric.MetricRegistry, new Map())
+    ))
 })
+

@@ -359,3 +359,11 @@ describe("malformed policy sections are config errors, not crashes", () => {
     assert.notMatch(error.message, /^Invalid options: :/)
   })
 })
+
+describe("ErrorLayer's own values", () => {
+  it.effect("an unknown log format is refused, not silently pretty", () =>
+    Effect.gen(function*() {
+      const error = yield* built(ErrorLayer.layer(JSON.parse(`{ "logFormat": "xml" }`)))
+      assert.deepStrictEqual(issuesOf(error).map(([path]) => path), ["logFormat"])
+    }))
+})

@@ -49,6 +49,15 @@ export interface BreakerAdded {
   readonly state: () => CircuitBreaker.State
 }
 
+/**
+ * A breaker went away with its registry (the registry's scope closed): the consumers stop reading it. `added` is
+ * the event that announced it.
+ */
+export interface BreakerRemoved {
+  readonly _tag: "BreakerRemoved"
+  readonly added: BreakerAdded
+}
+
 /** A breaker changed state. */
 export interface Transition {
   readonly _tag: "Transition"
@@ -56,7 +65,7 @@ export interface Transition {
 }
 
 /** Everything a producer can emit. A new strategy adds its own member here and one `emit` where it happens. */
-export type Event = Failure | Resolved | Call | BreakerAdded | Transition
+export type Event = Failure | Resolved | Call | BreakerAdded | BreakerRemoved | Transition
 
 /** Where producers emit. */
 export interface Observer {

@@ -30,6 +30,10 @@ export interface Committed {
  * to its local copy when the service cannot be reached or does not answer within its own bound, reports that once
  * (not per call), and reconciles later; a remote store may only make a call wait, within that bound, on a probe
  * claim. The in-memory store never fails and never waits.
+ *
+ * **`current()` keeps its identity.** The breaker tells "still the state a call was admitted in" by comparing
+ * the object `current()` returns, so a store returns the same object until it commits a change (a reconcile that
+ * finds an equal state at the same generation keeps the object it has).
  */
 export interface BreakerStore {
   readonly current: () => State.BreakerState

@@ -34,7 +34,8 @@ const giveUp = (error: unknown, decision: RetryDecision, at: number, run: Run) =
     logged,
     Effect.catchCause(Effect.suspend(() => cleanup(error)), (cause) => logCleanupFailed(operation, cause))
   )
-  return Effect.andThen(cleaned, run.pipeline.giveUp(error, at, total, run))
+  // the give-up is recorded (and an alert subscription handed it) once the cleanup has run
+  return Effect.andThen(cleaned, Effect.suspend(() => run.pipeline.giveUp(error, at, total, run)))
 }
 
 /** The stage. */
