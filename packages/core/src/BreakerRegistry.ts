@@ -85,28 +85,7 @@ export const make = (
   options: Options = {}
 ): Effect.Effect<BreakerRegistry, ConfigError.ConfigError, Scope.Scope> =>
   Effect.gen(function*() {
-    // every config first: one error listing all problems, and nothing built from a partly valid set
-    const issues: Array<ConfigError.Issue> = []
-    const decoded = decodeOptions(options, { errors: "all", onExcessProperty: "error" })
-    if (Exit.isFailure(decoded)) {
-      for (const reason of decoded.cause.reasons) {
-        if (reason._tag === "Fail") issues.push(...ConfigError.fromSchemaIssue(reason.error.issue))
-      }
-    }
-    // the breakers' own options are checked even when the registry's are not valid (an unknown key beside them)
-    const given: Options = isRecord(options) ? options : {}
-    const collect = (input: CircuitBreaker.Options | undefined, path: ReadonlyArray<string>) =>
-      CircuitBreaker.validate(input).pipe(Effect.catch((error) => {
-        issues.push(...ConfigError.under(error, path).issues)
-        return Effect.succeed(undefined)
-      }))
-    const defaults = yield* collect(given.default, ["default"])
-    const configs = new Map<string, CircuitBreaker.Config>()
-    for (const [name, input] of Object.entries(isRecord(given.breakers) ? given.breakers : {})) {
-      const config = yield* collect(input, ["breakers", name])
-      if (config !== undefined) configs.set(name, config)
-    }
-    if (issues.length > 0 || defaults === undefined) return yield* new ConfigError.ConfigError({ issues })
+    const { configs, defaults, given } = yield* check(options)
 
     const observer = yield* CurrentObserver
     const pubsub = yield* PubSub.sliding<CircuitBreaker.Transition>(1024)
@@ -163,6 +142,55 @@ export const make = (
       changes
     } satisfies BreakerRegistry
   })
+
+// every config first: one error listing all problems, and nothing built from a partly valid set
+const check = (options: Options) =>
+  Effect.gen(function*() {
+    const issues: Array<ConfigError.Issue> = []
+    const decoded = decodeOptions(options, { errors: "all", onExcessProperty: "error" })
+    if (Exit.isFailure(decoded)) {
+      for (const reason of decoded.cause.reasons) {
+        if (reason._tag === "Fail") issues.push(...ConfigError.fromSchemaIssue(reason.error.issue))
+      }
+    }
+    // the breakers' own options are checked even when the registry's are not valid (an unknown key beside them)
+    const given: Options = isRecord(options) ? options : {}
+    const collect = (input: CircuitBreaker.Options | undefined, path: ReadonlyArray<string>) =>
+      CircuitBreaker.validate(input).pipe(Effect.catch((error) => {
+        issues.push(...ConfigError.under(error, path).issues)
+        return Effect.succeed(undefined)
+      }))
+    const defaults = yield* collect(given.default, ["default"])
+    const configs = new Map<string, CircuitBreaker.Config>()
+    for (const [name, input] of Object.entries(isRecord(given.breakers) ? given.breakers : {})) {
+      const config = yield* collect(input, ["breakers", name])
+      if (config !== undefined) configs.set(name, config)
+    }
+    if (issues.length > 0 || defaults === undefined) return yield* new ConfigError.ConfigError({ issues })
+    return { configs, defaults, given }
+
+  })
+
+/**
+ * Checks registry options without building a registry: every problem of the registry's own options and of each
+ * breaker's, at once, in a `ConfigError.ConfigError` whose paths start at the options (what {@link make} fails
+ * with). `ErrorLayer` uses it to report every section's problems together.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { BreakerRegistry } from "@effect-resilience/core"
+ *
+ * // fails with "Invalid options: breakers.storage.halfOpenProbes: Expected an integer of at least 1, got 0"
+ * const checked = BreakerRegistry.validate({ breakers: { storage: { halfOpenProbes: 0 } } }).pipe(Effect.flip)
+ * ```
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const validate = (options: Options = {}): Effect.Effect<void, ConfigError.ConfigError> =>
+  Effect.asVoid(check(options))
 
 /**
  * A layer providing the registry; its build fails with a `ConfigError.ConfigError` when any options are invalid.

@@ -9,8 +9,8 @@
  * - Each `ErrorLayer` is its own root for what the strategies emit: an `ErrorLayer` provided inside another
  *   keeps the failures, calls and breakers of the effects it is provided to in its own tracker and metrics.
  *   Errors reported to effect's `ErrorReporter` still reach the outer tracker too (reporters add up).
- * - An invalid section fails the build with every issue of that section; when several sections are invalid, the
- *   error names the issues of the first one found (fix and build again), and nothing is provided either way.
+ * - Every section is checked before anything is built: an invalid build fails with one `ConfigError` listing
+ *   every problem of every section, and nothing is provided.
  *   A `ConfigError`'s paths start at these options (`["breakers", "breakers", "storage", "openDuration"]`,
  *   `["defaultPolicy", "maxAttempts"]`).
  *
@@ -146,17 +146,37 @@ export const layer = (options: Options = {}): Layer.Layer<Services, LayerError> 
       : [{ path: [], message: "Invalid options" }]
     return Layer.unwrap(Effect.fail(new ConfigError.ConfigError({ issues })) as Effect.Effect<never, LayerError>)
   }
-  // Policies first, then the registry of the listed families plus those the policies name: a failure in either
-  // fails the whole build, so nothing is provided half-configured.
+  // Every section is checked before anything is built, and all their problems are reported together, each rooted
+  // at these options: nothing is provided half-configured. The policies and the registry (of the listed families
+  // plus those the policies name) are built in the check itself; they are plain values.
   const core = Layer.effectContext(
     Effect.gen(function*() {
-      const policies = yield* PolicyService.make({
-        default: options.defaultPolicy,
-        policies: options.policies,
-        errors: options.errors,
-        undeclaredTags: options.undeclaredTags
-      }).pipe(Effect.mapError(policyPath))
-      const registry = yield* ErrorRegistry.make([...(options.errors ?? []), ...policies.families])
+      const issues: Array<ConfigError.Issue> = []
+      const gather = <A>(
+        effect: Effect.Effect<A, ConfigError.ConfigError>,
+        root: (error: ConfigError.ConfigError) => ConfigError.ConfigError
+      ) =>
+        Effect.catch(effect, (error) => {
+          issues.push(...root(error).issues)
+          return Effect.succeed(undefined)
+        })
+      const policies = yield* gather(
+        PolicyService.make({
+          default: options.defaultPolicy,
+          policies: options.policies,
+          errors: options.errors,
+          undeclaredTags: options.undeclaredTags
+        }),
+        policyPath
+      )
+      const registry = policies === undefined
+        ? undefined
+        : yield* gather(ErrorRegistry.make([...(options.errors ?? []), ...policies.families]), (error) => error)
+      yield* gather(ErrorTracker.validate(options.tracker), (error) => ConfigError.under(error, ["tracker"]))
+      yield* gather(BreakerRegistry.validate(options.breakers), (error) => ConfigError.under(error, ["breakers"]))
+      if (issues.length > 0 || policies === undefined || registry === undefined) {
+        return yield* new ConfigError.ConfigError({ issues })
+      }
       return Context.make(PolicyService.PolicyService, policies).pipe(
         Context.add(ErrorRegistry.ErrorRegistry, registry)
       )
@@ -179,7 +199,8 @@ export const layer = (options: Options = {}): Layer.Layer<Services, LayerError> 
     Layer.provideMerge(observed)
   )
   const logger = options.logFormat === false ? Layer.empty : ErrorLogger.layer({ format: options.logFormat })
-  return Layer.mergeAll(core, breakers, logger)
+  // the check (in `core`) before the rest is built
+  return Layer.mergeAll(breakers, logger).pipe(Layer.provideMerge(core))
 }
 
 /**

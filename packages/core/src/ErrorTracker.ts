@@ -627,6 +627,27 @@ const decodeSubscribeOptions = Schema.decodeUnknownEffect(objectOf(SubscribeOpti
 const configError = (error: Schema.SchemaError) =>
   new ConfigError.ConfigError({ issues: ConfigError.fromSchemaIssue(error.issue) })
 
+/**
+ * Checks tracker options without making a tracker: every problem at once, in a `ConfigError.ConfigError` whose
+ * paths start at the options (what {@link make} fails with). `ErrorLayer` uses it to report every section's
+ * problems together.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ErrorTracker } from "@effect-resilience/core"
+ *
+ * // fails with "Invalid options: historySize: Expected a value greater than or equal to 1"
+ * const checked = ErrorTracker.validate({ historySize: 0 }).pipe(Effect.flip)
+ * ```
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const validate = (options: Options = {}): Effect.Effect<void, ConfigError.ConfigError> =>
+  Effect.asVoid(Effect.mapError(decodeOptions(options, { errors: "all", onExcessProperty: "error" }), configError))
+
 // ---------------------------------------------------------------------------------------------------------------
 // accessors
 // ---------------------------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import {
   ConfigError,
   ErrorFamily,
   ErrorLayer,
+  ErrorTracker,
   Policy,
   PolicyService,
   TripRule
@@ -365,5 +366,33 @@ describe("ErrorLayer's own values", () => {
     Effect.gen(function*() {
       const error = yield* built(ErrorLayer.layer(JSON.parse(`{ "logFormat": "xml" }`)))
       assert.deepStrictEqual(issuesOf(error).map(([path]) => path), ["logFormat"])
+    }))
+})
+
+describe("ErrorLayer reports every section's problems together", () => {
+  it.effect("policies, tracker and breakers wrong at once: one ConfigError naming each, nothing built", () =>
+    Effect.gen(function*() {
+      const error = yield* built(ErrorLayer.layer({
+        logFormat: false,
+        defaultPolicy: { maxAttempts: 0 },
+        tracker: { historySize: 0 },
+        breakers: { default: { halfOpenProbes: 0 }, breakers: { storage: { openDuraton: 5 } as CircuitBreaker.Options } }
+      }))
+      assert.deepStrictEqual(issuesOf(error).map(([path]) => path), [
+        "defaultPolicy.maxAttempts",
+        "tracker.historySize",
+        "breakers.default.halfOpenProbes",
+        "breakers.breakers.storage.openDuraton"
+      ])
+    }))
+
+  it.effect("ErrorTracker.validate and BreakerRegistry.validate check without building", () =>
+    Effect.gen(function*() {
+      const tracker = yield* Effect.flip(ErrorTracker.validate({ historySize: 0 }))
+      assert.deepStrictEqual(issuesOf(tracker).map(([path]) => path), ["historySize"])
+      const registry = yield* Effect.flip(BreakerRegistry.validate({ breakers: { storage: { halfOpenProbes: 0 } } }))
+      assert.deepStrictEqual(issuesOf(registry).map(([path]) => path), ["breakers.storage.halfOpenProbes"])
+      yield* ErrorTracker.validate({ historySize: 10 })
+      yield* BreakerRegistry.validate({})
     }))
 })
