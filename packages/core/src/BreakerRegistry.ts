@@ -14,14 +14,13 @@
  * @since 0.1.0
  */
 import type { Scope } from "effect"
-import { Context, Effect, Exit, Layer, PubSub, Schema, SchemaTransformation, Stream } from "effect"
+import { Context, Effect, Exit, Layer, PubSub, Schema, Stream } from "effect"
 import { dual } from "effect/Function"
 import * as CircuitBreaker from "./CircuitBreaker.js"
 import * as ConfigError from "./ConfigError.js"
 import { makeBreaker } from "./internal/breaker/breaker.js"
-import { guarded } from "./internal/breaker/schemas.js"
 import { type BreakerAdded, CurrentObserver } from "./internal/observation.js"
-import { isRecord, show } from "./internal/unknownKeys.js"
+import { isRecord, objectOf } from "./internal/unknownKeys.js"
 
 /**
  * The registry.
@@ -228,22 +227,12 @@ export interface Options {
   readonly operations?: Readonly<Record<string, string>> | undefined
 }
 
-// options read from JSON are not typed: a value that is not an object has no options to read
-const anObject = guarded(isRecord, (u) => `Expected an object, got ${show(u)}`)
-
 // the registry's own keys; each breaker's options are checked by `CircuitBreaker.validate`
-const OptionsSchema = anObject.pipe(Schema.decodeTo(
-  Schema.Struct({
-    default: Schema.optional(Schema.Unknown),
-    breakers: Schema.optional(anObject.pipe(
-      Schema.decodeTo(Schema.Record(Schema.String, Schema.Unknown), SchemaTransformation.passthroughSupertype())
-    )),
-    operations: Schema.optional(anObject.pipe(
-      Schema.decodeTo(Schema.Record(Schema.String, Schema.String), SchemaTransformation.passthroughSupertype())
-    ))
-  }),
-  SchemaTransformation.passthroughSupertype()
-))
+const OptionsSchema = objectOf(Schema.Struct({
+  default: Schema.optional(Schema.Unknown),
+  breakers: Schema.optional(objectOf(Schema.Record(Schema.String, Schema.Unknown))),
+  operations: Schema.optional(objectOf(Schema.Record(Schema.String, Schema.String)))
+}))
 
 const decodeOptions = Schema.decodeUnknownExit(OptionsSchema)
 

@@ -62,7 +62,6 @@ import {
   Queue,
   References,
   Schema,
-  SchemaTransformation,
   Stream
 } from "effect"
 import * as CircuitBreaker from "./CircuitBreaker.js"
@@ -71,7 +70,7 @@ import * as ErrorFamily from "./ErrorFamily.js"
 import { CurrentObserver, type Failure, noObserver, type Observer, observe } from "./internal/observation.js"
 import { Fanout, runSubscriber } from "./internal/tracker/fanout.js"
 import { attach, internalsOf, Store } from "./internal/tracker/store.js"
-import { isRecord, show } from "./internal/unknownKeys.js"
+import { objectOf } from "./internal/unknownKeys.js"
 
 /**
  * The tracker.
@@ -210,11 +209,8 @@ export const make = (
       }).pipe(Effect.andThen(Queue.shutdown(queue)))
     )
 
-    // what `record` read from the last context it ran in: a context is immutable, so while a fiber's context is
-    // the same object, so are its clock and log annotations (one comparison instead of two lookups per record)
-    let seenContext: Context.Context<never> | undefined
-    let seenClock = clock
-    let seenAnnotations: Readonly<Record<string, unknown>> = {}
+    // what `record` read from the last context it ran in
+    const reads = new ContextReads()
 
     const observer: Observer = {
       active: true,
@@ -235,13 +231,8 @@ export const make = (
     const tracker: ErrorTracker = {
       record: (error, options) =>
         Effect.sync(() => {
-          const context = Fiber.getCurrent()!.context
-          if (context !== seenContext) {
-            seenContext = context
-            seenClock = Context.get(context, Clock.Clock)
-            seenAnnotations = Context.get(context, References.CurrentLogAnnotations)
-          }
-          offer(failureOf(error, seenClock.currentTimeMillisUnsafe(), seenAnnotations, options))
+          const { clock, annotations } = reads.of(Fiber.getCurrent()!.context)
+          offer(failureOf(error, clock.currentTimeMillisUnsafe(), annotations, options))
         }),
       summary: Effect.withFiber((fiber) => {
         drain()
@@ -308,12 +299,11 @@ export const layer = (options?: Options): Layer.Layer<ErrorTracker, ConfigError.
   Layer.unwrap(Effect.gen(function*() {
     const tracker = yield* make(options)
     const reporters = yield* ErrorReporter.CurrentErrorReporters
-    const clock = yield* Clock.Clock
     return Layer.merge(
       Layer.succeedContext(
         Context.make(ErrorTracker, tracker).pipe(
           Context.add(ErrorReporter.CurrentErrorReporters, new Set([...reporters, tracker.reporter])),
-          Context.add(CurrentRecordCache, { context: undefined, observer: noObserver, clock, annotations: {} })
+          Context.add(CurrentRecordCache, new ContextReads())
         )
       ),
       observe(Effect.succeed(internalsOf(tracker)!.observer))
@@ -613,13 +603,6 @@ const SubscribeOptionsSchema = Schema.Struct({
   gaveUp: Schema.optional(Schema.Boolean)
 })
 
-// options read from JSON are not typed: a value that is not an object has no options to read
-const anObject = Schema.Unknown.check(
-  Schema.makeFilter((u) => isRecord(u) ? undefined : `Expected an object, got ${show(u)}`, undefined, true)
-).pipe(Schema.refine(isRecord))
-const objectOf = <S extends Schema.Struct<Schema.Struct.Fields>>(fields: S) =>
-  anObject.pipe(Schema.decodeTo(fields, SchemaTransformation.passthroughSupertype()))
-
 const decodeOptions = Schema.decodeUnknownEffect(objectOf(Options))
 const decodeSubscribeOptions = Schema.decodeUnknownEffect(objectOf(SubscribeOptionsSchema))
 
@@ -678,44 +661,33 @@ export const record = (
   // step); the running fiber is at hand all the same.
   Effect.sync(() => {
     const context = Fiber.getCurrent()!.context
-    const cache = Context.get(context, CurrentRecordCache)
-    if (cache === undefined) {
-      // no tracker layer: another consumer may still want the failure
-      const observer = Context.get(context, CurrentObserver)
-      if (observer.active) {
-        observer.emit(failureOf(
-          error,
-          Context.get(context, Clock.Clock).currentTimeMillisUnsafe(),
-          Context.get(context, References.CurrentLogAnnotations),
-          options
-        ))
-      }
-      return
-    }
-    if (cache.context !== context) {
-      cache.context = context
-      cache.observer = Context.get(context, CurrentObserver)
-      cache.clock = Context.get(context, Clock.Clock)
-      cache.annotations = Context.get(context, References.CurrentLogAnnotations)
-    }
-    if (cache.observer.active) {
-      cache.observer.emit(failureOf(error, cache.clock.currentTimeMillisUnsafe(), cache.annotations, options))
-    }
+    // without a tracker layer (no cache) another consumer may still want the failure: read afresh
+    const { observer, clock, annotations } = (Context.get(context, CurrentRecordCache) ?? new ContextReads()).of(context)
+    if (observer.active) observer.emit(failureOf(error, clock.currentTimeMillisUnsafe(), annotations, options))
   })
 
 /**
- * What {@link record} read from the last context it ran in, one per tracker layer (which provides it). A context
- * is immutable, so while a fiber's context is the same object, so are its observer, clock and log annotations: one
- * lookup and one comparison per record instead of three lookups.
+ * What a record read from the last context it ran in. A context is immutable, so while a fiber's context is the
+ * same object, so are its observer, clock and log annotations: one comparison per record instead of three
+ * lookups. `tracker.record` keeps one; each tracker layer provides one for the {@link record} accessor.
  */
-interface RecordCache {
-  context: Context.Context<never> | undefined
-  observer: Observer
-  clock: Clock.Clock
-  annotations: Readonly<Record<string, unknown>>
+class ContextReads {
+  private context: Context.Context<never> | undefined = undefined
+  observer: Observer = noObserver
+  clock: Clock.Clock = undefined as unknown as Clock.Clock
+  annotations: Readonly<Record<string, unknown>> = {}
+  of(context: Context.Context<never>): this {
+    if (context !== this.context) {
+      this.context = context
+      this.observer = Context.get(context, CurrentObserver)
+      this.clock = Context.get(context, Clock.Clock)
+      this.annotations = Context.get(context, References.CurrentLogAnnotations)
+    }
+    return this
+  }
 }
 
-const CurrentRecordCache = Context.Reference<RecordCache | undefined>(
+const CurrentRecordCache = Context.Reference<ContextReads | undefined>(
   "@effect-resilience/core/ErrorTracker/RecordCache",
   { defaultValue: () => undefined }
 )

@@ -13,8 +13,7 @@
  * @since 0.1.0
  */
 import { Duration, Schema } from "effect"
-import { guarded } from "./internal/breaker/schemas.js"
-import { type KeyIssue, knownKeys, unknownKeys } from "./internal/unknownKeys.js"
+import { guarded, type KeyIssue, knownKeys, unknownKeys } from "./internal/unknownKeys.js"
 
 /**
  * Opens the breaker after `failures` counted failures in a row; a success starts the count again.

@@ -1,5 +1,5 @@
 import type { SchemaIssue } from "effect"
-import { SchemaAST, SchemaIssue as Issue } from "effect"
+import { Schema, SchemaAST, SchemaIssue as Issue, SchemaTransformation } from "effect"
 import { unknownKeyMessage } from "../OptionKeys.js"
 
 export { editDistance, suggest, unknownKeyMessage } from "../OptionKeys.js"
@@ -100,3 +100,20 @@ export const schemaIssues = (
     return { path, message: unknownKeyMessage(String(path[path.length - 1] ?? ""), known) }
   })
 }
+
+/**
+ * A value `is` accepts, decoded as itself; any other fails with `message(value)` (which can show what it got, as
+ * a type annotation cannot). Filters checked after it see a value of type `T`. For options that hold values
+ * rather than data (trip rules, schedules, predicates), and for the object check below.
+ */
+export const guarded = <T>(is: (u: unknown) => u is T, message: (u: unknown) => string) =>
+  Schema.Unknown.check(Schema.makeFilter((u) => is(u) ? undefined : message(u), undefined, true)).pipe(
+    Schema.refine(is)
+  )
+
+/** Options read from JSON are not typed: a value that is not an object has no options to read. */
+export const anObject = guarded(isRecord, (u) => `Expected an object, got ${show(u)}`)
+
+/** An options object decoded by `schema` once it is known to be an object (so its own message comes first). */
+export const objectOf = <S extends Schema.Codec<any, object>>(schema: S) =>
+  anObject.pipe(Schema.decodeTo(schema, SchemaTransformation.passthroughSupertype()))

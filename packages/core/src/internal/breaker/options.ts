@@ -4,9 +4,9 @@ import type { Config, Counts, Options } from "../../CircuitBreaker.js"
 import * as ConfigError from "../../ConfigError.js"
 import * as ErrorFamily from "../../ErrorFamily.js"
 import * as TripRule from "../../TripRule.js"
-import { isRecord, show } from "../unknownKeys.js"
+import { guarded, isRecord, objectOf, show } from "../unknownKeys.js"
 import { firstMillis } from "./openDuration.js"
-import { Count, guarded } from "./schemas.js"
+import { Count } from "./schemas.js"
 
 // --- trip: one rule, or a non-empty list of them (the first that trips opens the breaker). A rule's problems are
 // reported under `trip` for one rule, under `trip.<index>` for a list.
@@ -108,10 +108,7 @@ const OptionsFields = Schema.Struct({
   counts: Schema.optional(CountsSchema)
 })
 
-// options read from JSON are not typed: a value that is not an object has no options to read
-const OptionsSchema = guarded(isRecord, (u) => `Expected an object, got ${show(u)}`).pipe(
-  Schema.decodeTo(OptionsFields, SchemaTransformation.passthroughSupertype())
-)
+const OptionsSchema = objectOf(OptionsFields)
 
 const decodeOptions = Schema.decodeUnknownEffect(OptionsSchema)
 
