@@ -17,7 +17,7 @@
  * @since 0.1.0
  */
 import type { Config } from "effect"
-import { Cause, Context, Effect, Layer, Schema } from "effect"
+import { Context, Effect, Layer, Schema } from "effect"
 import * as BreakerRegistry from "./BreakerRegistry.js"
 import * as ConfigError from "./ConfigError.js"
 import type * as ErrorFamily from "./ErrorFamily.js"
@@ -98,13 +98,6 @@ const policyPath = (error: ConfigError.ConfigError): ConfigError.ConfigError =>
       issue.path[0] === "default" ? { path: ["defaultPolicy", ...issue.path.slice(1)], message: issue.message } : issue
     )
   })
-
-// a section's issues, rooted at this layer's options
-const section = (prefix: string) => <A, E, R>(layer: Layer.Layer<A, E, R>): Layer.Layer<A, E, R> =>
-  Layer.catchCause(layer, (cause) =>
-    Layer.unwrap(Effect.failCause(Cause.map(cause, (error) =>
-      ConfigError.isConfigError(error) ? ConfigError.under(error, [prefix]) as E : error
-    ))))
 
 /**
  * Builds the layer.
@@ -188,16 +181,13 @@ export const layer = (options: Options = {}): Layer.Layer<Services, LayerError> 
   // Each ErrorLayer is a root: its consumers start from no observer, so an ErrorLayer provided inside another
   // keeps its figures to itself instead of also emitting into the outer one's.
   const tracker = ErrorTracker.layer(options.tracker).pipe(
-    Layer.provide(Layer.succeed(CurrentObserver, noObserver)),
-    section("tracker")
+    Layer.provide(Layer.succeed(CurrentObserver, noObserver))
   )
   // `ResilienceMetrics.layer` is one value: fresh, so that it is built over this layer's tracker, never shared
   // (through a memo map) with another ErrorLayer's
   const observed = Layer.fresh(ResilienceMetrics.layer).pipe(Layer.provideMerge(tracker))
-  const breakers = BreakerRegistry.layer(options.breakers).pipe(
-    section("breakers"),
-    Layer.provideMerge(observed)
-  )
+  // (their options were checked with the others, in `core`: they cannot fail here)
+  const breakers = BreakerRegistry.layer(options.breakers).pipe(Layer.provideMerge(observed))
   const logger = options.logFormat === false ? Layer.empty : ErrorLogger.layer({ format: options.logFormat })
   // the check (in `core`) before the rest is built
   return Layer.mergeAll(breakers, logger).pipe(Layer.provideMerge(core))
