@@ -19,8 +19,11 @@ import { dual } from "effect/Function"
 import * as CircuitBreaker from "./CircuitBreaker.js"
 import * as ConfigError from "./ConfigError.js"
 import { makeBreaker } from "./internal/breaker/breaker.js"
+import { type MakeStore, makeMemory } from "./internal/breaker/store.js"
+import { refusal } from "./internal/fleet/keys.js"
 import { type BreakerAdded, CurrentObserver } from "./internal/observation.js"
 import { isRecord, objectOf } from "./internal/unknownKeys.js"
+import * as RedisBreakerStore from "./RedisBreakerStore.js"
 
 /**
  * The registry.
@@ -87,6 +90,35 @@ export const make = (
     const { configs, defaults, given } = yield* check(options)
 
     const observer = yield* CurrentObserver
+    const runFork = Effect.runForkWith(yield* Effect.context<never>())
+    // with a shared store, the breakers share their state through it (but those whose options say `share: "off"`)
+    const shared = yield* Effect.serviceOption(RedisBreakerStore.RedisBreakerStore)
+    const fleet = shared._tag === "Some" ? RedisBreakerStore.fleetOf(shared.value) : undefined
+    if (fleet !== undefined) {
+      const issues: Array<ConfigError.Issue> = []
+      for (const name of configs.keys()) {
+        const refused = refusal(name)
+        if (refused !== undefined) issues.push({ path: ["breakers", name], message: refused })
+      }
+      for (const [operation, name] of Object.entries(given.operations ?? {})) {
+        const refused = refusal(name)
+        if (refused !== undefined) issues.push({ path: ["operations", operation], message: refused })
+      }
+      if (issues.length > 0) return yield* new ConfigError.ConfigError({ issues })
+    }
+    const storeOf = (name: string, config: CircuitBreaker.Config): MakeStore | undefined => {
+      if (fleet === undefined) return undefined
+      const off: MakeStore = () => ({
+        ...makeMemory(config),
+        shared: () => ({ mode: "off", generation: -1, replica: fleet.replica })
+      })
+      if (config.share._tag === "off") return off
+      const made = fleet.storeFor(name, config, observer)
+      if (typeof made !== "string") return made
+      // a name made at run time (an operation's) that cannot be stored: the breaker stays local, said once
+      runFork(Effect.logWarning(`breaker ${JSON.stringify(name.slice(0, 80))} stays local: ${made}`))
+      return off
+    }
     const pubsub = yield* PubSub.sliding<CircuitBreaker.Transition>(1024)
     const changes = Stream.fromPubSub(pubsub)
     const breakers = new Map<string, CircuitBreaker.CircuitBreaker>()
@@ -111,11 +143,13 @@ export const make = (
     const breaker = (name: string) => {
       let found = breakers.get(name)
       if (found === undefined) {
+        const config = configs.get(name) ?? defaults
         const built = makeBreaker(
           name,
-          configs.get(name) ?? defaults,
+          config,
           { publish },
-          Stream.filter(changes, (t) => t.breaker === name)
+          Stream.filter(changes, (t) => t.breaker === name),
+          storeOf(name, config)
         )
         breakers.set(name, built)
         // the state is read synchronously: `state` is a synchronous effect

@@ -168,9 +168,26 @@ export const Reason = Schema.Literals([
 export type Reason = typeof Reason.Type
 
 /**
+ * Where a transition was decided: `"local"` by this breaker (always, without a shared store), `"remote"` by
+ * another replica sharing its state (adopted from the change it published), `"sync"` found on a resync with the
+ * shared store (a change whose message was lost, or made while this replica could not reach the store).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Origin = Schema.Literals(["local", "remote", "sync"])
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Origin = typeof Origin.Type
+
+/**
  * One state change. `openings` is the number of consecutive openings so far and `openMillis` how long an opening
- * lasts (set when `to` is `"open"`). `generation` increases by one per change of that breaker, so consumers can
- * order and de-duplicate them.
+ * lasts (set when `to` is `"open"`). `generation` increases by one per change of that breaker in this process,
+ * so consumers can order and de-duplicate them. `origin` says where it was decided (see {@link Origin}); with a
+ * shared store, `reason` is the deciding replica's.
  *
  * @since 0.1.0
  * @category schemas
@@ -183,7 +200,8 @@ export const Transition = Schema.Struct({
   at: Schema.Number,
   generation: Schema.Number,
   openings: Schema.Number,
-  openMillis: Schema.optional(Schema.Number)
+  openMillis: Schema.optional(Schema.Number),
+  origin: Origin
 })
 
 /**
@@ -217,10 +235,38 @@ export const Calls = Schema.Struct({
 export type Calls = typeof Calls.Type
 
 /**
+ * How a breaker shares its state with other replicas (present on {@link State} only with a shared store, such as
+ * `RedisBreakerStore`):
+ *
+ * - `mode`: `"shared"` while the store is reachable, `"degraded"` while it is not (the breaker then decides alone,
+ *   as a local breaker), `"off"` for a breaker whose options say `share: "off"` (or whose name cannot be stored).
+ * - `generation`: the fleet's generation of this breaker as last known (`-1` before the first read).
+ * - `replica`: this replica's id; `probeHolder`: the replica holding the probe lease, while half-open.
+ * - `rulesMismatch`: set when another replica stored different rules for this breaker: that replica's id.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Shared = Schema.Struct({
+  mode: Schema.Literals(["shared", "degraded", "off"]),
+  generation: Schema.Number,
+  replica: Schema.String,
+  probeHolder: Schema.optional(Schema.String),
+  rulesMismatch: Schema.optional(Schema.String)
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Shared = typeof Shared.Type
+
+/**
  * A breaker's state as read: its status and since when, its `generation` (the number of state changes so far, as
  * in {@link Transition}), the consecutive openings, how long until an open breaker
  * lets a probe through (`retryAfterMillis`), the probes running and succeeded in half-open, the calls by outcome,
- * and `wouldOpen`, the trips counted while disabled.
+ * `wouldOpen`, the trips counted while disabled, and with a shared store how it is shared (`shared`, see
+ * {@link Shared}).
  *
  * @since 0.1.0
  * @category schemas
@@ -234,7 +280,8 @@ export const State = Schema.Struct({
   retryAfterMillis: Schema.optional(Schema.Number),
   probes: Schema.Struct({ running: Schema.Number, succeeded: Schema.Number, limit: Schema.Number }),
   calls: Calls,
-  wouldOpen: Schema.Number
+  wouldOpen: Schema.Number,
+  shared: Schema.optional(Shared)
 })
 
 /**
@@ -321,6 +368,7 @@ export class BreakerOpenError extends ErrorFamily.TaggedError<BreakerOpenError>(
  * | `halfOpenProbes` | probe calls allowed at once in half-open | `1` |
  * | `closeAfter` | successful probes that close it | `halfOpenProbes` |
  * | `counts` | which failures count (see {@link Counts}) | every error but business errors |
+ * | `share` | with a shared store (`RedisBreakerStore`): `"any"` (the first replica to trip opens the fleet), `{ quorum, within }` (the fleet opens once `quorum` replicas tripped within `within`; a replica that trips opens for itself at once) or `"off"` (this breaker stays local) | `"any"` |
  *
  * Consecutive openings start again from the first duration once the breaker has stayed closed at least as long
  * as it was last open, so a dependency that flaps keeps its longer open durations.
@@ -336,7 +384,19 @@ export interface Options {
   readonly halfOpenProbes?: number | undefined
   readonly closeAfter?: number | undefined
   readonly counts?: Counts | undefined
+  readonly share?: "any" | "off" | { readonly quorum: number; readonly within: Duration.Input } | undefined
 }
+
+/**
+ * How a breaker shares its openings with other replicas, after validation (see `share` in {@link Options}).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Share =
+  | { readonly _tag: "any" }
+  | { readonly _tag: "off" }
+  | { readonly _tag: "quorum"; readonly quorum: number; readonly withinMillis: number }
 
 /**
  * Options after validation. `firstOpenMillis` is the first open duration (the `retryAfter` of an isolated
@@ -352,6 +412,12 @@ export interface Config {
   readonly halfOpenProbes: number
   readonly closeAfter: number
   readonly counts: (error: unknown) => boolean
+  readonly share: Share
+  /**
+   * A hash of the rules (trip rules, open duration, probes, counts, share), compared between replicas sharing the
+   * breaker to report one configured differently. A `Schedule` or a predicate is hashed by kind only.
+   */
+  readonly fingerprint: string
 }
 
 /**

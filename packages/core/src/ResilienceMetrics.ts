@@ -18,7 +18,9 @@
  * | `resilience_subscriber_failures_total` | counter | tracker subscriber callbacks that failed |
  * | `resilience_breaker_state{breaker,state}` | gauge | 1 for a breaker's current state, 0 for the others |
  * | `resilience_breaker_calls_total{breaker,outcome}` | counter | calls through a breaker: `success`, `failure`, `ignored`, `rejected`, `slow` |
- * | `resilience_breaker_transitions_total{breaker,to}` | counter | breaker state changes, by the state entered |
+ * | `resilience_breaker_transitions_total{breaker,to,origin}` | counter | breaker state changes, by the state entered and where they were decided (`local`; with a shared store also `remote`, `sync`) |
+ * | `resilience_breaker_shared_degraded{breaker}` | gauge | with a shared store: 1 while the store is unreachable and the breaker decides alone |
+ * | `resilience_breaker_shared_sync_total{breaker,result}` | counter | with a shared store: resyncs, by result (`ok`, `repaired`: a lost change adopted, `reasserted`: an opening the store missed asserted again, `failed`) |
  *
  * The tracker's series are exact when read: what is queued for the tracker is taken in first.
  *
@@ -297,6 +299,7 @@ const build = (tracker: ErrorTracker.ErrorTracker) =>
       return created
     }
 
+    const syncResults = ["ok", "repaired", "reasserted", "failed"] as const
     // --- breakers: their state and calls read from the breaker, their state changes counted here
     const transitionsTo = new Map<string, Record<string, number>>()
     // each breaker's own sources, removed when its registry closes: a counter keeps what it counted, its gauge
@@ -325,20 +328,50 @@ const build = (tracker: ErrorTracker.ErrorTracker) =>
           () => state().calls[outcome]
         ))
       }
+      const shared = state().shared
+      const sharing = shared !== undefined && shared.mode !== "off"
+      if (sharing) {
+        keep(series(
+          "resilience_breaker_shared_degraded",
+          "1 while the breaker's shared store is unreachable and the breaker decides alone",
+          { breaker: name },
+          () => state().shared?.mode === "degraded" ? 1 : 0,
+          true
+        ))
+      }
       if (own.length > 0) breakerSources.set(added, own)
+      if (sharing && !syncs.has(name)) {
+        const counts: Record<string, number> = {}
+        syncs.set(name, counts)
+        for (const result of syncResults) {
+          series(
+            "resilience_breaker_shared_sync_total",
+            "Resyncs of a shared breaker with its store, by result",
+            { breaker: name, result },
+            () => counts[result] ?? 0
+          )
+        }
+      }
       // a second breaker of the same name (another registry) shares the name's transition counts
-      if (transitionsTo.has(name)) return
-      const counts: Record<string, number> = {}
-      transitionsTo.set(name, counts)
-      for (const status of CircuitBreaker.Status.literals) {
-        series(
-          "resilience_breaker_transitions_total",
-          "Circuit breaker state changes, by the state entered",
-          { breaker: name, to: status },
-          () => counts[status] ?? 0
-        )
+      if (!transitionsTo.has(name)) transitionsTo.set(name, {})
+      for (const origin of sharing ? CircuitBreaker.Origin.literals : ["local" as const]) {
+        for (const status of CircuitBreaker.Status.literals) transitionSeries(name, status, origin)
       }
     }
+    const transitionSeries = (name: string, to: string, origin: string) => {
+      const counts = transitionsTo.get(name)!
+      const key = `${to}|${origin}`
+      if (key in counts) return counts
+      counts[key] = 0
+      series(
+        "resilience_breaker_transitions_total",
+        "Circuit breaker state changes, by the state entered and where they were decided",
+        { breaker: name, to, origin },
+        () => counts[key] ?? 0
+      )
+      return counts
+    }
+    const syncs = new Map<string, Record<string, number>>()
 
     const observer: Observer = {
       active: true,
@@ -358,9 +391,15 @@ const build = (tracker: ErrorTracker.ErrorTracker) =>
             return
           }
           case "Transition": {
-            const { breaker, to } = event.transition
-            const counts = transitionsTo.get(breaker)
-            if (counts !== undefined) counts[to] = (counts[to] ?? 0) + 1
+            const { breaker, origin, to } = event.transition
+            if (!transitionsTo.has(breaker)) return
+            const counts = transitionSeries(breaker, to, origin)
+            counts[`${to}|${origin}`] = (counts[`${to}|${origin}`] ?? 0) + 1
+            return
+          }
+          case "Synced": {
+            const counts = syncs.get(event.breaker)
+            if (counts !== undefined) counts[event.result] = (counts[event.result] ?? 0) + 1
             return
           }
         }

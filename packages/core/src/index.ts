@@ -84,6 +84,15 @@ export * as PolicyService from "./PolicyService.js"
 export * as Protect from "./Protect.js"
 
 /**
+ * Circuit breakers shared by every replica of a service on Redis: local-first (no Redis round trip on the hot
+ * path), transitions as compare-and-set scripts, one probe for the fleet, degraded to local breakers while Redis
+ * is unreachable.
+ *
+ * @since 0.2.0
+ */
+export * as RedisBreakerStore from "./RedisBreakerStore.js"
+
+/**
  * `retry`: `Effect.retry` for policies, with a success path that costs one node.
  *
  * @since 0.1.0

@@ -409,7 +409,8 @@ describe("ErrorTracker", () => {
           reason: "isolated",
           at: 0,
           generation: 1,
-          openings: 0
+          openings: 0,
+          origin: "local"
         }
       })
       const { breakers } = yield* ErrorTracker.summary

@@ -280,7 +280,7 @@ describe("the tracker and the metrics as consumers of what the strategies emit",
       observer.emit({ _tag: "BreakerAdded", name: "db", state })
       let text = yield* PrometheusMetrics.format()
       assert.include(text, "resilience_breaker_state{breaker=\"db\",state=\"closed\"} 1")
-      assert.include(text, "resilience_breaker_transitions_total{breaker=\"db\",to=\"open\"} 0")
+      assert.include(text, "resilience_breaker_transitions_total{breaker=\"db\",to=\"open\",origin=\"local\"} 0")
       assert.include(text, "resilience_breaker_calls_total{breaker=\"db\",outcome=\"rejected\"} 1")
       status = "open"
       calls.rejected = 5
@@ -293,14 +293,15 @@ describe("the tracker and the metrics as consumers of what the strategies emit",
           reason: "consecutive_failures",
           at: 0,
           generation: 1,
-          openings: 1
+          openings: 1,
+          origin: "local"
         }
       })
       text = yield* PrometheusMetrics.format()
       assert.include(text, "resilience_breaker_state{breaker=\"db\",state=\"open\"} 1")
       assert.include(text, "resilience_breaker_state{breaker=\"db\",state=\"closed\"} 0")
       assert.include(text, "resilience_breaker_calls_total{breaker=\"db\",outcome=\"rejected\"} 5")
-      assert.include(text, "resilience_breaker_transitions_total{breaker=\"db\",to=\"open\"} 1")
+      assert.include(text, "resilience_breaker_transitions_total{breaker=\"db\",to=\"open\",origin=\"local\"} 1")
       // the tracker, the other consumer, has the state change in its summary
       assert.strictEqual((yield* ErrorTracker.summary).breakers.transitions, 1)
     }).pipe(
@@ -475,7 +476,7 @@ describe("metric types", () => {
           }
         }
         assert.strictEqual(last.values.get("resilience_recoveries_total{outcome=\"succeeded\"}"), 3)
-        assert.isAtLeast(last.values.get("resilience_breaker_transitions_total{breaker=\"bank\",to=\"open\"}")!, 2)
+        assert.isAtLeast(last.values.get("resilience_breaker_transitions_total{breaker=\"bank\",to=\"open\",origin=\"local\"}")!, 2)
       }).pipe(Effect.provide(Metered))
     }).pipe(Effect.provideService(Metric.MetricRegistry, new Map())))
 })

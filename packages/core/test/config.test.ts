@@ -98,7 +98,7 @@ describe("breaker options refuse unknown keys", () => {
         ["closeAftr", "Unknown key \"closeAftr\", did you mean \"closeAfter\"?"],
         [
           "colour",
-          "Unknown key \"colour\", expected one of \"trip\", \"openDuration\", \"halfOpenProbes\", \"closeAfter\", \"counts\""
+          "Unknown key \"colour\", expected one of \"trip\", \"openDuration\", \"halfOpenProbes\", \"closeAfter\", \"counts\", \"share\""
         ]
       ])
     }))

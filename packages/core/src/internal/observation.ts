@@ -65,7 +65,18 @@ export interface Transition {
 }
 
 /** Everything a producer can emit. A new strategy adds its own member here and one `emit` where it happens. */
-export type Event = Failure | Resolved | Call | BreakerAdded | BreakerRemoved | Transition
+/**
+ * A shared breaker's resync with its store: `ok` (nothing to repair), `repaired` (a change whose message was
+ * lost was adopted), `reasserted` (an opening the store did not know of was asserted again), `failed` (the store
+ * could not be reached).
+ */
+export interface Synced {
+  readonly _tag: "Synced"
+  readonly breaker: string
+  readonly result: "ok" | "repaired" | "reasserted" | "failed"
+}
+
+export type Event = Failure | Resolved | Call | BreakerAdded | BreakerRemoved | Transition | Synced
 
 /** Where producers emit. */
 export interface Observer {

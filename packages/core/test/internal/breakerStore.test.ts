@@ -85,7 +85,7 @@ describe("a breaker over a store", () => {
     Effect.gen(function*() {
       const { adopt, store } = shared()
       const published: Array<CircuitBreaker.Transition> = []
-      const breaker = makeBreaker("bank", config, { publish: (t) => published.push(t) }, Stream.empty, store)
+      const breaker = makeBreaker("bank", config, { publish: (t) => published.push(t) }, Stream.empty, () => store)
       yield* Effect.exit(breaker.execute(fail))
       // another replica opened it: calls are rejected here too, with the time it has left
       adopt({ ...State.initial, status: "open", generation: 7, openUntil: 3000, openings: 1, lastOpenMillis: 3000 })
@@ -105,7 +105,7 @@ describe("a breaker over a store", () => {
     Effect.gen(function*() {
       const { loseEveryRace, store } = shared()
       const published: Array<CircuitBreaker.Transition> = []
-      const breaker = makeBreaker("bank", config, { publish: (t) => published.push(t) }, Stream.empty, store)
+      const breaker = makeBreaker("bank", config, { publish: (t) => published.push(t) }, Stream.empty, () => store)
       loseEveryRace()
       const exits = [yield* Effect.exit(breaker.execute(fail)), yield* Effect.exit(breaker.execute(fail))]
       assert.isTrue(exits.every((exit) => Exit.isFailure(exit) && Cause.hasFails(exit.cause)))

@@ -12,7 +12,7 @@ const recording = (name: string, log: Array<string>, calls?: boolean): Observer 
 const call: Event = { _tag: "Call", operation: "items.save", outcome: "succeeded" }
 const transition: Event = {
   _tag: "Transition",
-  transition: { breaker: "b", from: "closed", to: "open", reason: "consecutive_failures", at: 0, generation: 1, openings: 1 }
+  transition: { breaker: "b", from: "closed", to: "open", reason: "consecutive_failures", at: 0, generation: 1, openings: 1, origin: "local" }
 }
 
 describe("observation seam", () => {

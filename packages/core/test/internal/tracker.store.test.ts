@@ -111,7 +111,8 @@ describe("tracker store", () => {
       reason: "consecutive_failures",
       at: generation,
       generation,
-      openings: 1
+      openings: 1,
+      origin: "local"
     })
     for (let g = 1; g <= recentTransitions + 5; g++) s.recordTransition(transition(g))
     const { breakers } = s.summarize(0, 0)

@@ -15,7 +15,7 @@ import { inGenerationOrder, transitionOf } from "./publication.js"
 import * as Rejection from "./rejection.js"
 import type { BreakerState, Command } from "./state.js"
 import { nextOpening } from "./state.js"
-import { type BreakerStore, type Committed, makeMemory, monotonicMillis } from "./store.js"
+import { type Committed, type MakeStore, makeMemory, monotonicMillis } from "./store.js"
 
 /** What a breaker tells its owner. */
 export interface Hooks {
@@ -27,16 +27,17 @@ export interface Hooks {
 type Restore = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
 
 /**
- * Builds a breaker from validated options; `hooks.publish` receives every transition once committed, and
- * `changes` is what the breaker's `changes` stream is (its owner's stream of the published transitions). The state
- * lives in `store` (in memory by default).
+ * Builds a breaker from validated options; `hooks.publish` receives every transition once committed (its own and
+ * those its store adopts from other replicas), and `changes` is what the breaker's `changes` stream is (its
+ * owner's stream of the published transitions). The state lives in the store `makeStore` makes (in memory by
+ * default).
  */
 export const makeBreaker = (
   name: string,
   config: Config,
   hooks: Hooks,
   changes: Stream.Stream<Transition>,
-  store: BreakerStore = makeMemory(config)
+  makeStore: MakeStore = () => makeMemory(config)
 ): CircuitBreaker => {
   const { firstOpenMillis, halfOpenProbes, rules } = config
   const timed = needsClock(rules)
@@ -44,7 +45,14 @@ export const makeBreaker = (
   const classify = classifier(config.counts)
   const durations = OpenDuration.make(config.openDuration)
   const rejection = Rejection.make(name)
-  const publish = inGenerationOrder(hooks.publish, store.current().generation)
+  // a change the store adopted from another replica is published as the breaker's own are
+  let publish = (_: Transition): void => {}
+  const published = (committed: Committed | undefined): Committed | undefined => {
+    if (committed !== undefined && committed.reason !== undefined) publish(transitionOf(name, committed))
+    return committed
+  }
+  const store = makeStore(published)
+  publish = inGenerationOrder(hooks.publish, store.current().generation)
   const calls = { success: 0, failure: 0, ignored: 0, rejected: 0, slow: 0 }
   let wouldOpen = 0
 
@@ -65,10 +73,6 @@ export const makeBreaker = (
 
   // --- transitions: each a command to the store, decided from the state it names; none if another fiber got
   // there first. Uninterruptible from the decision to the publication, so a committed transition is always published.
-  const published = (committed: Committed | undefined): Committed | undefined => {
-    if (committed !== undefined && committed.reason !== undefined) publish(transitionOf(name, committed))
-    return committed
-  }
   const command = (make: () => Command): Effect.Effect<Committed | undefined> =>
     Effect.uninterruptible(Effect.map(Effect.suspend(() => store.apply(make())), published))
 
@@ -249,7 +253,8 @@ export const makeBreaker = (
           : {}),
         probes: { running: current.probes, succeeded: current.probeSuccesses, limit: halfOpenProbes },
         calls: { ...calls },
-        wouldOpen
+        wouldOpen,
+        ...(store.shared !== undefined ? { shared: store.shared() } : {})
       }
     })
   )

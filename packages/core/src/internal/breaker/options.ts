@@ -1,6 +1,6 @@
 // A breaker's options, decoded by Schema into its config.
 import { Duration, Effect, Result, Schedule, Schema, SchemaIssue, SchemaParser, SchemaTransformation } from "effect"
-import type { Config, Counts, Options } from "../../CircuitBreaker.js"
+import type { Config, Counts, Options, Share } from "../../CircuitBreaker.js"
 import * as ConfigError from "../../ConfigError.js"
 import * as ErrorFamily from "../../ErrorFamily.js"
 import * as TripRule from "../../TripRule.js"
@@ -99,13 +99,48 @@ const countsOf = (counts: Counts | undefined): Config["counts"] => {
   }
 }
 
+// --- share: "any", "off", or a quorum of replicas within a window
+const ShareSchema = Schema.Union([
+  Schema.Literals(["any", "off"]),
+  objectOf(Schema.Struct({
+    quorum: Count,
+    within: guarded(
+      (u: unknown): u is Duration.Input => {
+        const duration = finiteDuration(u)
+        return duration !== undefined && Duration.toMillis(duration) > 0
+      },
+      (u) => `Expected a finite, positive duration, got ${show(u)}`
+    )
+  }))
+])
+
+const shareOf = (share: typeof ShareSchema.Type | undefined): Share =>
+  share === undefined || share === "any"
+    ? { _tag: "any" }
+    : share === "off"
+    ? { _tag: "off" }
+    : { _tag: "quorum", quorum: share.quorum, withinMillis: Duration.toMillis(finiteDuration(share.within)!) }
+
+// FNV-1a over the JSON of the rules: replicas compare it, so it only has to tell configurations apart
+const fingerprintOf = (fields: Record<string, unknown>): string => {
+  const text = JSON.stringify(fields, (_key, value) =>
+    Duration.isDuration(value) ? `${Duration.toMillis(value)}ms` : typeof value === "bigint" ? String(value) : value)
+  let hash = 0x811c9dc5
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i)
+    hash = Math.imul(hash, 0x01000193)
+  }
+  return (hash >>> 0).toString(16).padStart(8, "0")
+}
+
 // the keys in the order of `Options` (the order an unknown key's message lists them in)
 const OptionsFields = Schema.Struct({
   trip: Schema.optional(Trip),
   openDuration: Schema.optional(OpenDurationSchema),
   halfOpenProbes: Schema.optional(Count),
   closeAfter: Schema.optional(Count),
-  counts: Schema.optional(CountsSchema)
+  counts: Schema.optional(CountsSchema),
+  share: Schema.optional(ShareSchema)
 })
 
 const OptionsSchema = objectOf(OptionsFields)
@@ -123,17 +158,33 @@ export const decode = (options: unknown): Effect.Effect<Config, ConfigError.Conf
           : Effect.map(openDurationOf(defaultOpenDuration), (d) => d!),
         ({ firstOpenMillis, openDuration }): Config => {
           const halfOpenProbes = decoded.halfOpenProbes ?? 1
+          const rules = decoded.trip === undefined
+            ? [TripRule.consecutive(5)]
+            : Array.isArray(decoded.trip)
+            ? decoded.trip as ReadonlyArray<TripRule.TripRule>
+            : [decoded.trip as TripRule.TripRule]
+          const closeAfter = decoded.closeAfter ?? halfOpenProbes
+          const share = shareOf(decoded.share)
           return {
-            rules: decoded.trip === undefined
-              ? [TripRule.consecutive(5)]
-              : Array.isArray(decoded.trip)
-              ? decoded.trip as ReadonlyArray<TripRule.TripRule>
-              : [decoded.trip as TripRule.TripRule],
+            rules,
             openDuration,
             firstOpenMillis,
             halfOpenProbes,
-            closeAfter: decoded.closeAfter ?? halfOpenProbes,
-            counts: countsOf(decoded.counts)
+            closeAfter,
+            counts: countsOf(decoded.counts),
+            share,
+            fingerprint: fingerprintOf({
+              rules,
+              openDuration: Duration.isDuration(openDuration) ? openDuration : "schedule",
+              halfOpenProbes,
+              closeAfter,
+              counts: decoded.counts === undefined
+                ? "default"
+                : typeof decoded.counts === "function"
+                ? "predicate"
+                : [...decoded.counts].sort(),
+              share
+            })
           }
         }
       )

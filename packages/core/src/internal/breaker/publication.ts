@@ -11,7 +11,8 @@ export const transitionOf = (name: string, committed: Committed): Transition => 
   at: committed.at,
   generation: committed.to.generation,
   openings: committed.to.openings,
-  ...(committed.to.status === "open" ? { openMillis: committed.to.lastOpenMillis } : {})
+  ...(committed.to.status === "open" ? { openMillis: committed.to.lastOpenMillis } : {}),
+  origin: committed.origin
 })
 
 /**

@@ -2,7 +2,7 @@
 // store for a transition only when one is due (a trip, a probe claimed or settled, a manual state), so a store
 // shared between processes is written on transitions, never per call.
 import { Clock, Effect, TxRef } from "effect"
-import type { Reason } from "../../CircuitBreaker.js"
+import type { Origin, Reason, Shared } from "../../CircuitBreaker.js"
 import * as State from "./state.js"
 
 /** A transition a store committed: the state it started from, the state it entered, why, and when (wall clock). */
@@ -12,6 +12,8 @@ export interface Committed {
   /** The reason of a change of status, published as a transition; undefined for a change of probe counts only. */
   readonly reason: Reason | undefined
   readonly at: number
+  /** Where it was decided: by this breaker, or adopted from another replica sharing the state. */
+  readonly origin: Origin
 }
 
 /**
@@ -38,7 +40,16 @@ export interface Committed {
 export interface BreakerStore {
   readonly current: () => State.BreakerState
   readonly apply: (command: State.Command) => Effect.Effect<Committed | undefined>
+  /** How the state is shared, for a store shared between replicas (read into the breaker's `state`). */
+  readonly shared?: (() => Shared) | undefined
 }
+
+/**
+ * Makes the store of a breaker. `adopted` receives every change the store adopts without a command of this
+ * breaker (a transition made by another replica), once committed to `current()`, in generation order with the
+ * breaker's own: the breaker publishes it as it does its own.
+ */
+export type MakeStore = (adopted: (committed: Committed) => void) => BreakerStore
 
 // Durations, windows and open periods are measured on the monotonic clock, so a step of the wall clock (NTP, a
 // suspended machine) neither reopens nor stretches anything; wall time is only reported (`since`, `at`).
@@ -59,7 +70,13 @@ export const makeMemory = (limits: State.Limits, initial: State.BreakerState = S
           return Effect.tx(Effect.flatMap(TxRef.get(ref), (from) => {
             const change = State.apply(from, command, limits, now)
             if (change === undefined) return Effect.succeed(undefined)
-            const committed: Committed = { from, to: change.state, reason: change.reason, at: now.wall }
+            const committed: Committed = {
+              from,
+              to: change.state,
+              reason: change.reason,
+              at: now.wall,
+              origin: "local"
+            }
             return Effect.as(TxRef.set(ref, change.state), committed)
           }))
         })

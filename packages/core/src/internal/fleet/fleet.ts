@@ -1,0 +1,232 @@
+// The fleet: one Redis connection shared by every breaker store of a process, its mode (shared while Redis
+// answers, degraded while it does not), the subscription to the other replicas' changes, the periodic resync that
+// repairs what pub/sub lost, and the health check that brings a degraded fleet back.
+import type * as Redis from "effect/persistence/Redis"
+import { Cause, Effect, FiberSet, Queue, Random, Scope } from "effect"
+import type * as CircuitBreaker from "../../CircuitBreaker.js"
+import type { MakeStore } from "../breaker/store.js"
+import type { Observer } from "../observation.js"
+import { channelOf, encode, refusal, targetOf } from "./keys.js"
+import type { Reply } from "./scripts.js"
+import * as SharedStore from "./sharedStore.js"
+
+/** The fleet's settings, validated (milliseconds). */
+export interface Settings {
+  readonly prefix: string
+  readonly replica: string
+  readonly storeTimeoutMillis: number
+  readonly syncIntervalMillis: number
+  readonly leaseMillis: number
+  readonly reconnectIntervalMillis: number
+}
+
+export type Mode = "shared" | "degraded"
+
+export interface Fleet {
+  readonly replica: string
+  readonly mode: () => Mode
+  /** The store of a breaker, or a reason it cannot be shared (its name). */
+  readonly storeFor: (name: string, config: CircuitBreaker.Config, observer: Observer) => MakeStore | string
+  /** Resyncs every breaker now (nothing while degraded). */
+  readonly syncAll: Effect.Effect<void>
+}
+
+type RedisService = Redis.Redis["Service"]
+
+/**
+ * Runs a fleet for the life of the current scope. `connect` gives the Redis service: at once (`layer`), or once
+ * it could be built (`layerFrom`, retried in the background every reconnect interval); until then the fleet is
+ * degraded.
+ */
+export const make = (
+  settings: Settings,
+  connect: Effect.Effect<RedisService, unknown, Scope.Scope>
+): Effect.Effect<Fleet, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const scope = yield* Effect.scope
+    const runFork = yield* FiberSet.makeRuntime<never>()
+    const fork = (effect: Effect.Effect<unknown>) => {
+      runFork(effect)
+    }
+    const channel = channelOf(settings.prefix)
+    const members = new Map<string, SharedStore.Member>()
+    let redis: RedisService | undefined
+    let mode: Mode = "degraded"
+    let everShared = false
+
+    // logged once per change of mode, never per call
+    const setMode = (next: Mode, cause?: Cause.Cause<unknown>): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (mode === next) return Effect.void
+        mode = next
+        const annotations = { replica: settings.replica, prefix: settings.prefix }
+        if (next === "degraded") {
+          return Effect.andThen(
+            Effect.logWarning(
+              "breaker store degraded: Redis unreachable, breakers decide locally until it answers",
+              ...(cause !== undefined ? [Cause.pretty(cause)] : [])
+            ).pipe(Effect.annotateLogs(annotations)),
+            Effect.forEach(members.values(), (member) => member.degraded, { discard: true })
+          )
+        }
+        const first = !everShared
+        everShared = true
+        return Effect.andThen(
+          Effect.logInfo(first ? "breaker store shared on Redis" : "breaker store reachable again: resyncing")
+            .pipe(Effect.annotateLogs(annotations)),
+          Effect.sync(() => fork(syncAll))
+        )
+      })
+
+    const withTimeout = <A>(effect: Effect.Effect<A, unknown>): Effect.Effect<A | undefined> =>
+      effect.pipe(
+        Effect.timeoutOrElse({
+          duration: settings.storeTimeoutMillis,
+          orElse: () => Effect.fail(new Cause.TimeoutError(`Redis did not answer within ${settings.storeTimeoutMillis} ms`))
+        }),
+        Effect.catchCause((cause) =>
+          Cause.hasInterruptsOnly(cause) ? Effect.interrupt : Effect.as(setMode("degraded", cause), undefined)
+        )
+      )
+
+    const run = (script: (redis: SharedStore.RedisLike) => Effect.Effect<Reply, unknown>) =>
+      Effect.suspend(() => redis === undefined || mode === "degraded" ? Effect.succeed(undefined) : withTimeout(script(redis)))
+
+    const syncAll: Effect.Effect<void> = Effect.suspend(() =>
+      mode === "degraded"
+        ? Effect.void
+        : Effect.forEach(members.values(), (member) => member.sync, { concurrency: 32, discard: true })
+    )
+
+    const fleet: SharedStore.Fleet = {
+      replica: settings.replica,
+      leaseMillis: settings.leaseMillis,
+      sharing: () => mode === "shared",
+      run,
+      fork
+    }
+
+    // --- the other replicas' changes, for as long as the fleet lives; a lost subscription is made again, and
+    // every (re)subscription is followed by a resync (messages published meanwhile are lost)
+    const receive = (message: string) =>
+      Effect.suspend(() => {
+        let parsed: unknown
+        try {
+          parsed = JSON.parse(message)
+        } catch {
+          return Effect.void
+        }
+        if (typeof parsed !== "object" || parsed === null) return Effect.void
+        const m = parsed as { readonly [key: string]: unknown }
+        const member = typeof m.key === "string" ? members.get(m.key) : undefined
+        if (member === undefined || typeof m.status !== "string" || typeof m.gen !== "number") return Effect.void
+        return member.receive({
+          status: m.status,
+          generation: m.gen,
+          remaining: Number(m.remaining ?? 0),
+          openings: Number(m.openings ?? 0),
+          epoch: Number(m.epoch ?? 0),
+          lastOpen: Number(m.lastOpen ?? 0),
+          holder: typeof m.holder === "string" ? m.holder : "",
+          leaseRemaining: Number(m.leaseRemaining ?? 0),
+          by: typeof m.by === "string" ? m.by : "",
+          reason: typeof m.reason === "string" ? m.reason : ""
+        })
+      })
+
+    const listen = (service: RedisService) =>
+      Effect.scoped(Effect.gen(function*() {
+        const queue = yield* service.subscribe(channel)
+        fork(syncAll)
+        while (true) {
+          const message = yield* Queue.take(queue)
+          yield* receive(message.message)
+        }
+      })).pipe(
+        Effect.catchCause((cause) => Cause.hasInterruptsOnly(cause) ? Effect.interrupt : Effect.void),
+        Effect.andThen(Effect.sleep(settings.reconnectIntervalMillis)),
+        Effect.forever
+      )
+
+    // --- the resync, every sync interval jittered by ±20 % (so the replicas do not resync in step)
+    const syncLoop = Effect.gen(function*() {
+      while (true) {
+        const jitter = 0.8 + 0.4 * (yield* Random.next)
+        yield* Effect.sleep(Math.round(settings.syncIntervalMillis * jitter))
+        yield* syncAll
+      }
+    })
+
+    // --- the health check of a degraded fleet
+    const healthLoop = Effect.gen(function*() {
+      while (true) {
+        yield* Effect.sleep(settings.reconnectIntervalMillis)
+        const service = redis
+        if (mode === "degraded" && service !== undefined) {
+          const answered = yield* withTimeoutQuiet(service.send("PING"))
+          if (answered) yield* setMode("shared")
+        }
+      }
+    })
+    const withTimeoutQuiet = (effect: Effect.Effect<unknown, unknown>) =>
+      effect.pipe(
+        Effect.timeoutOption(settings.storeTimeoutMillis),
+        Effect.map((answer) => answer._tag === "Some"),
+        Effect.catch(() => Effect.succeed(false)),
+        Effect.catchDefect(() => Effect.succeed(false))
+      )
+
+    // --- connecting: at once or in the background; until then the fleet is degraded, said once
+    const connectLoop = Effect.gen(function*() {
+      let warned = false
+      while (true) {
+        const connected = yield* connect.pipe(
+          Scope.provide(scope),
+          Effect.map((service): RedisService | undefined => service),
+          Effect.catchCause((cause) => {
+            if (Cause.hasInterruptsOnly(cause)) return Effect.interrupt
+            const warning = warned ? Effect.void : Effect.logWarning(
+              "breaker store: Redis unreachable at start-up, breakers decide locally until it answers",
+              Cause.pretty(cause)
+            ).pipe(Effect.annotateLogs({ replica: settings.replica, prefix: settings.prefix }))
+            warned = true
+            return Effect.as(warning, undefined)
+          })
+        )
+        if (connected !== undefined) {
+          redis = connected
+          fork(listen(connected))
+          if (yield* withTimeoutQuiet(connected.send("PING"))) yield* setMode("shared")
+          return
+        }
+        yield* Effect.sleep(settings.reconnectIntervalMillis)
+      }
+    })
+
+    fork(connectLoop)
+    fork(syncLoop)
+    fork(healthLoop)
+
+    return {
+      replica: settings.replica,
+      mode: () => mode,
+      syncAll,
+      storeFor: (name, config, observer) => {
+        const refused = refusal(name)
+        if (refused !== undefined) return refused
+        return SharedStore.make({
+          fleet,
+          target: targetOf(settings.prefix, settings.replica, name),
+          name,
+          config,
+          observer,
+          // a replica not seen for three resyncs no longer counts for the rule comparison
+          fingerprintFreshMillis: settings.syncIntervalMillis * 3,
+          register: (member) => {
+            members.set(encode(name), member)
+            fork(member.sync)
+          }
+        })
+      }
+    } satisfies Fleet
+  })
