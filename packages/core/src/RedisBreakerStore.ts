@@ -56,7 +56,7 @@
  */
 import * as Redis from "effect/persistence/Redis"
 import type { Scope } from "effect"
-import { Context, Duration, Effect, Layer, Schema } from "effect"
+import { Context, Duration, Effect, Layer, References, Schema } from "effect"
 import * as ConfigError from "./ConfigError.js"
 import * as Fleet from "./internal/fleet/fleet.js"
 import { guarded, objectOf, show } from "./internal/unknownKeys.js"
@@ -237,6 +237,8 @@ export const layer = (options?: Options): Layer.Layer<RedisBreakerStore, ConfigE
 /**
  * The shared store on the `Redis` service `redis` builds, built in the background: startup never waits on Redis.
  * Until the layer is built (retried every `reconnectInterval`) the store is degraded and the breakers are local.
+ * The client's own log lines below `Error` (node-redis warns on every reconnect attempt) are dropped: the store
+ * logs once when Redis goes away and once when it is back.
  *
  * **Example**
  *
@@ -263,6 +265,9 @@ export const layerFrom = <E, R>(
         options,
         Effect.flatMap(Effect.scope, (scope) => Layer.buildWithScope(redis, scope)).pipe(
           Effect.provideContext(context),
+          // the client's own warning on every reconnect attempt is dropped: the store says once when Redis goes
+          // and once when it is back
+          Effect.provideService(References.MinimumLogLevel, "Error"),
           Effect.map((built) => Context.get(built, Redis.Redis))
         )
       ))

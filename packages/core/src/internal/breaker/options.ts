@@ -99,22 +99,31 @@ const countsOf = (counts: Counts | undefined): Config["counts"] => {
   }
 }
 
-// --- share: "any", "off", or a quorum of replicas within a window
-const ShareSchema = Schema.Union([
-  Schema.Literals(["any", "off"]),
-  objectOf(Schema.Struct({
-    quorum: Count,
-    within: guarded(
-      (u: unknown): u is Duration.Input => {
-        const duration = finiteDuration(u)
-        return duration !== undefined && Duration.toMillis(duration) > 0
-      },
-      (u) => `Expected a finite, positive duration, got ${show(u)}`
-    )
-  }))
-])
+// --- share: "any", "off", or a quorum of replicas within a window (one message for a value of neither shape)
+const Quorum = objectOf(Schema.Struct({
+  quorum: Count,
+  within: guarded(
+    (u: unknown): u is Duration.Input => {
+      const duration = finiteDuration(u)
+      return duration !== undefined && Duration.toMillis(duration) > 0
+    },
+    (u) => `Expected a finite, positive duration, got ${show(u)}`
+  )
+}))
+const decodeQuorum = SchemaParser.decodeUnknownResult(Quorum)
+type ShareInput = "any" | "off" | typeof Quorum.Type
 
-const shareOf = (share: typeof ShareSchema.Type | undefined): Share =>
+const ShareSchema = Schema.Unknown.check(Schema.makeFilter((input, _ast, options) => {
+  if (input === "any" || input === "off") return undefined
+  if (!isRecord(input)) return `Expected "any", "off" or { quorum, within }, got ${show(input)}`
+  const result = decodeQuorum(input, options)
+  return Result.isSuccess(result) ? undefined : result.failure
+}, undefined, true)).pipe(
+  // checked by the filter above
+  Schema.refine((_: unknown): _ is ShareInput => true)
+)
+
+const shareOf = (share: ShareInput | undefined): Share =>
   share === undefined || share === "any"
     ? { _tag: "any" }
     : share === "off"

@@ -33,6 +33,13 @@ export interface Fleet {
 
 type RedisService = Redis.Redis["Service"]
 
+// one line for a log: the message of the error a cause holds (a RedisError's own cause first)
+const describe = (cause: Cause.Cause<unknown>): string => {
+  const error = Cause.squash(cause) as { readonly message?: unknown; readonly cause?: { readonly message?: unknown } }
+  const message = error?.cause?.message ?? error?.message
+  return typeof message === "string" && message !== "" ? message : String(error)
+}
+
 /**
  * Runs a fleet for the life of the current scope. `connect` gives the Redis service: at once (`layer`), or once
  * it could be built (`layerFrom`, retried in the background every reconnect interval); until then the fleet is
@@ -64,7 +71,7 @@ export const make = (
           return Effect.andThen(
             Effect.logWarning(
               "breaker store degraded: Redis unreachable, breakers decide locally until it answers",
-              ...(cause !== undefined ? [Cause.pretty(cause)] : [])
+              ...(cause !== undefined ? [describe(cause)] : [])
             ).pipe(Effect.annotateLogs(annotations)),
             Effect.forEach(members.values(), (member) => member.degraded, { discard: true })
           )
@@ -176,22 +183,26 @@ export const make = (
         Effect.catchDefect(() => Effect.succeed(false))
       )
 
-    // --- connecting: at once or in the background; until then the fleet is degraded, said once
+    // --- connecting: at once or in the background; until then the fleet is degraded, said once (a client that
+    // retries its connection by itself never fails to connect: it is late, and said so after one reconnect interval)
+    let warned = false
+    const unreachable = (cause?: Cause.Cause<unknown>) =>
+      Effect.suspend(() => {
+        if (warned || redis !== undefined) return Effect.void
+        warned = true
+        return Effect.logWarning(
+          "breaker store: Redis unreachable at start-up, breakers decide locally until it answers",
+          ...(cause !== undefined ? [describe(cause)] : [])
+        ).pipe(Effect.annotateLogs({ replica: settings.replica, prefix: settings.prefix }))
+      })
     const connectLoop = Effect.gen(function*() {
-      let warned = false
       while (true) {
         const connected = yield* connect.pipe(
           Scope.provide(scope),
           Effect.map((service): RedisService | undefined => service),
-          Effect.catchCause((cause) => {
-            if (Cause.hasInterruptsOnly(cause)) return Effect.interrupt
-            const warning = warned ? Effect.void : Effect.logWarning(
-              "breaker store: Redis unreachable at start-up, breakers decide locally until it answers",
-              Cause.pretty(cause)
-            ).pipe(Effect.annotateLogs({ replica: settings.replica, prefix: settings.prefix }))
-            warned = true
-            return Effect.as(warning, undefined)
-          })
+          Effect.catchCause((cause) =>
+            Cause.hasInterruptsOnly(cause) ? Effect.interrupt : Effect.as(unreachable(cause), undefined)
+          )
         )
         if (connected !== undefined) {
           redis = connected
@@ -204,6 +215,7 @@ export const make = (
     })
 
     fork(connectLoop)
+    fork(Effect.andThen(Effect.sleep(settings.reconnectIntervalMillis), unreachable()))
     fork(syncLoop)
     fork(healthLoop)
 

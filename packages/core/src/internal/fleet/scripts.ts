@@ -47,9 +47,11 @@ local function commit(key, r, t)
     remaining = remaining(r, t), openings = r.openings, epoch = r.epoch, lastOpen = r.lastOpen, holder = r.holder,
     leaseRemaining = leaseLeft(r, t), by = r.by, reason = r.reason, at = t }))
 end
+-- the next generation is at least the time in milliseconds, so a record Redis lost (a restart without
+-- persistence, an eviction) never reissues a generation a replica still holds: fencing survives it
 local function enter(r, status, t, replica, reason)
   r.status = status
-  r.gen = r.gen + 1
+  r.gen = math.max(r.gen + 1, t)
   r.since = t
   r.by = replica
   r.reason = reason

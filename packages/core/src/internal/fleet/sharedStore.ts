@@ -181,10 +181,12 @@ export const make = (options: {
               const committed: Committed = { from, to, reason, at: now.wall, origin }
               return Effect.as(TxRef.set(ref, to), committed as Committed | undefined)
             }
-            // same status: the deadline (an opening of this replica's keeps the later one) and the lease
+            // same status: the deadline (an opening of this replica's keeps the later one) and the lease; an
+            // opening of this replica's the fleet now shares (a quorum reached) is no longer its own
             const openUntil = status === "open" && unshared
               ? Math.max(from.openUntil, fields.openUntil)
               : fields.openUntil
+            if (status !== "closed") unshared = false
             const probes = status === "half_open" && !ownLease
               ? (record.leaseRemaining > 0 ? config.halfOpenProbes : 0)
               : from.probes
@@ -392,7 +394,7 @@ export const make = (options: {
     )
 
   // --- the fleet's side
-  const sync = Effect.suspend(() => {
+  const sync = Effect.clockWith((clock) => Effect.suspend(() => {
     if (pending > 0) return Effect.void
     return Effect.flatMap(
       fleet.run((redis) => redis.eval(Scripts.read)(target, config.fingerprint, options.fingerprintFreshMillis)),
@@ -406,25 +408,29 @@ export const make = (options: {
         const local = ref.value
         // this replica's opening, not yet known to the fleet (made while Redis was unreachable, or a quorum vote
         // still standing): asserted again
-        if (unshared && pending === 0 && local.status === "open" && record.status === "closed") {
+        const left = Math.ceil(local.openUntil - monotonicMillis(clock))
+        if (unshared && local.status === "open" && record.status === "closed" && left > 0) {
           observer.emit({ _tag: "Synced", breaker: name, result: "reasserted" })
           return tracked(confirmTrip(
-            { epoch: local.epoch, openings: local.openings, millis: Math.max(1, local.lastOpenMillis) },
+            { epoch: local.epoch, openings: local.openings, millis: left },
             tripReason,
             record.generation,
             false
           ))
         }
         const behind = record.generation !== fleetGeneration || record.status !== local.status
-        observer.emit({ _tag: "Synced", breaker: name, result: behind && fleetGeneration >= 0 ? "repaired" : "ok" })
+        // this replica's own opening outlives a closed record (a quorum vote standing, or an opening over but
+        // not probed yet): it is not undone by a resync
         if (!behind || (unshared && record.status === "closed")) {
+          observer.emit({ _tag: "Synced", breaker: name, result: "ok" })
           fleetGeneration = Math.max(fleetGeneration, record.generation)
           return Effect.void
         }
+        observer.emit({ _tag: "Synced", breaker: name, result: fleetGeneration >= 0 ? "repaired" : "ok" })
         return adopt(record, "sync")
       }
     )
-  })
+  }))
 
   const member: Member = {
     name,
