@@ -78,7 +78,7 @@ import { guarded, objectOf, show } from "./internal/unknownKeys.js"
  * import { Effect } from "effect"
  * import { RedisBreakerStore } from "@effect-resilience/core"
  *
- * const mode = Effect.flatMap(RedisBreakerStore.RedisBreakerStore.asEffect(), (store) => store.mode)
+ * const mode = RedisBreakerStore.RedisBreakerStore.use((store) => store.mode)
  * ```
  *
  * @since 0.2.0
