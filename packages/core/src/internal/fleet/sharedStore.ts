@@ -324,7 +324,7 @@ export const make = (options: {
       }
     ).pipe(Effect.ensuring(Effect.suspend(() => {
       claiming = undefined
-      return Deferred.done(done, { _tag: "Success", value: undefined } as never)
+      return Deferred.succeed(done, undefined)
     }))))
   }
 
@@ -403,31 +403,45 @@ export const make = (options: {
           observer.emit({ _tag: "Synced", breaker: name, result: "failed" })
           return Effect.void
         }
-        rulesMismatch = reply[0] === "" ? undefined : reply[0]
+        const mismatch = reply[0] === "" ? undefined : reply[0]
+        const warn = mismatch !== undefined && mismatch !== rulesMismatch
+          ? Effect.logWarning(
+            `breaker ${JSON.stringify(name)}: replica ${JSON.stringify(mismatch)} has different rules for it`
+          ).pipe(Effect.annotateLogs({ replica, fingerprint: config.fingerprint }))
+          : Effect.void
+        rulesMismatch = mismatch
         const record = recordOf(reply)
         const local = ref.value
-        // this replica's opening, not yet known to the fleet (made while Redis was unreachable, or a quorum vote
-        // still standing): asserted again
+        // the fleet lost this breaker (Redis restarted without its data, or evicted the key): a missing record
+        const lost = record.generation === 0 && fleetGeneration > 0
+        // a change adopted since this read was sent is newer than what it read
+        if (record.generation < fleetGeneration && !lost) {
+          observer.emit({ _tag: "Synced", breaker: name, result: "ok" })
+          return warn
+        }
+        // this replica's opening, unknown to the fleet (made while Redis was unreachable, lost with Redis's data,
+        // or a quorum vote still standing): asserted again with the time it has left
         const left = Math.ceil(local.openUntil - monotonicMillis(clock))
-        if (unshared && local.status === "open" && record.status === "closed" && left > 0) {
+        if ((unshared || lost) && local.status === "open" && record.status === "closed" && left > 0) {
           observer.emit({ _tag: "Synced", breaker: name, result: "reasserted" })
-          return tracked(confirmTrip(
+          unshared = true
+          return Effect.andThen(warn, tracked(confirmTrip(
             { epoch: local.epoch, openings: local.openings, millis: left },
             tripReason,
             record.generation,
             false
-          ))
+          )))
         }
         const behind = record.generation !== fleetGeneration || record.status !== local.status
         // this replica's own opening outlives a closed record (a quorum vote standing, or an opening over but
         // not probed yet): it is not undone by a resync
         if (!behind || (unshared && record.status === "closed")) {
           observer.emit({ _tag: "Synced", breaker: name, result: "ok" })
-          fleetGeneration = Math.max(fleetGeneration, record.generation)
-          return Effect.void
+          if (!lost) fleetGeneration = Math.max(fleetGeneration, record.generation)
+          return warn
         }
         observer.emit({ _tag: "Synced", breaker: name, result: fleetGeneration >= 0 ? "repaired" : "ok" })
-        return adopt(record, "sync")
+        return Effect.andThen(warn, adopt(record, "sync"))
       }
     )
   }))
