@@ -61,28 +61,31 @@ export const make = (
     let mode: Mode = "degraded"
     let everShared = false
 
-    // logged once per change of mode, never per call
+    // logged once per change of mode, never per call, by a fiber of the store's (with the store's logger and
+    // annotations, not those of the call that met the failure)
     const setMode = (next: Mode, cause?: Cause.Cause<unknown>): Effect.Effect<void> =>
       Effect.suspend(() => {
         if (mode === next) return Effect.void
         mode = next
         const annotations = { replica: settings.replica, prefix: settings.prefix }
         if (next === "degraded") {
-          return Effect.andThen(
+          fork(
             Effect.logWarning(
               "breaker store degraded: Redis unreachable, breakers decide locally until it answers",
               ...(cause !== undefined ? [describe(cause)] : [])
-            ).pipe(Effect.annotateLogs(annotations)),
-            Effect.forEach(members.values(), (member) => member.degraded, { discard: true })
+            ).pipe(Effect.annotateLogs(annotations))
           )
+          return Effect.forEach(members.values(), (member) => member.degraded, { discard: true })
         }
         const first = !everShared
         everShared = true
-        return Effect.andThen(
-          Effect.logInfo(first ? "breaker store shared on Redis" : "breaker store reachable again: resyncing")
-            .pipe(Effect.annotateLogs(annotations)),
-          Effect.sync(() => fork(syncAll))
-        )
+        return Effect.sync(() => {
+          fork(
+            Effect.logInfo(first ? "breaker store shared on Redis" : "breaker store reachable again: resyncing")
+              .pipe(Effect.annotateLogs(annotations))
+          )
+          fork(syncAll)
+        })
       })
 
     const withTimeout = <A>(effect: Effect.Effect<A, unknown>): Effect.Effect<A | undefined> =>

@@ -124,6 +124,9 @@ export const make = (options: {
   let rulesMismatch: string | undefined
   // the reason of this replica's last trip, for its re-assertion
   let tripReason = "consecutive_failures"
+  // the fleet generation of the probe lease this replica claimed (-1: none): a probe admitted under it settles
+  // with the fleet; once the fleet moved on (the lease lapsed and another replica took it) its outcome is fenced
+  let leaseGeneration = -1
 
   const nowOf = (clock: Clock.Clock): State.Now => ({
     mono: monotonicMillis(clock),
@@ -315,6 +318,7 @@ export const make = (options: {
         if (reply[0] !== "ok") return Effect.as(adopt(record, "remote"), undefined)
         fleetGeneration = record.generation
         holder = replica
+        leaseGeneration = record.generation
         return Effect.map(commitLocal(command, now), (committed) => {
           // the local state moved on while the lease was claimed: give it back
           if (committed === undefined) release(record.generation)
@@ -341,6 +345,16 @@ export const make = (options: {
       }
     ))
 
+  const ownsLease = () => holder === replica && leaseGeneration >= 0 && fleetGeneration === leaseGeneration
+
+  // a probe whose lease is no longer this replica's (it lapsed and another replica took the probe over, or the
+  // fleet moved on while this replica could not reach it): its outcome is fenced off, and only its slot given back
+  // (unless another replica's lease, once adopted, already accounts for every slot)
+  const fenced = (generation: number, now: State.Now) =>
+    holder !== "" && holder !== replica
+      ? Effect.succeed(undefined)
+      : Effect.as(commitLocal({ _tag: "SettleProbe", generation, succeeded: false }, now), undefined)
+
   const apply = (command: State.Command): Effect.Effect<Committed | undefined> =>
     Effect.clockWith((clock) =>
       Effect.suspend((): Effect.Effect<Committed | undefined> => {
@@ -363,15 +377,17 @@ export const make = (options: {
               })
             }
             // a probe failed
-            return unshared || holder !== replica ? commitLocal(command, now) : settleShared(command, "reopen", now)
+            if (unshared) return commitLocal(command, now)
+            return ownsLease() ? settleShared(command, "reopen", now) : fenced(command.generation, now)
           }
           case "SettleProbe": {
-            if (unshared || holder !== replica) {
+            if (unshared) {
               return Effect.map(commitLocal(command, now), (committed) => {
                 if (committed?.to.status === "closed") unshared = false
                 return committed
               })
             }
+            if (!ownsLease()) return fenced(command.generation, now)
             if (preview.reason !== undefined) return settleShared(command, "close", now)
             return Effect.map(commitLocal(command, now), (committed) => {
               // a probe ended without an outcome and none is left running: any replica may probe
@@ -431,6 +447,15 @@ export const make = (options: {
             record.generation,
             false
           )))
+        }
+        // an opening over (or a half-open period whose lease lapsed) does not undo a close this replica reached by
+        // its own probe while Redis was unreachable: an opening wins only until its deadline
+        const over = (record.status === "open" && record.remaining <= 0) ||
+          (record.status === "half_open" && record.leaseRemaining <= 0)
+        if (over && local.status === "closed") {
+          observer.emit({ _tag: "Synced", breaker: name, result: "ok" })
+          fleetGeneration = record.generation
+          return warn
         }
         const behind = record.generation !== fleetGeneration || record.status !== local.status
         // this replica's own opening outlives a closed record (a quorum vote standing, or an opening over but
