@@ -7,6 +7,8 @@
  *   DEMO_DURATION_S=15 npm run demo   runs 15 s, prints the final summary, exits 0
  *   STORAGE_FAILURE_RATE=0.3          the storage's failure rate outside the outage (default 0.2)
  *   LOG_FORMAT=json                   JSON log lines
+ *   DEMO_REPLICAS=3 npm run demo      3 replicas sharing their breakers on Redis (REDIS_URL, or a redis-server of
+ *                                     its own), traffic spread over them: see fleet.ts
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { BreakerRegistry } from "@effect-resilience/core"
@@ -27,6 +29,7 @@ import {
   Stream
 } from "effect"
 import { HttpServer } from "effect/http"
+import * as Fleet from "./fleet.js"
 import { ServiceLive, Storage } from "./service.js"
 
 const phases = [
@@ -173,4 +176,25 @@ const main = Effect.gen(function*() {
   }
 }).pipe(Effect.scoped)
 
-NodeRuntime.runMain(main)
+/** `DEMO_REPLICAS`, when set: the number of replicas of the multi-replica demo (2 to 16). */
+const replicas = Effect.flatMap(Config.option(Config.String("DEMO_REPLICAS")), (raw) => {
+  if (Option.isNone(raw) || raw.value === "") return Effect.succeed(Option.none<number>())
+  const n = Number(raw.value)
+  return Number.isInteger(n) && n >= 2 && n <= 16
+    ? Effect.succeed(Option.some(n))
+    : Effect.fail(
+      new Fleet.FleetDemoError({ message: `DEMO_REPLICAS must be a whole number from 2 to 16, got ${JSON.stringify(raw.value)}` })
+    )
+})
+
+const program = Effect.gen(function*() {
+  const fleet = yield* replicas
+  if (Option.isNone(fleet)) return yield* main
+  const duration = yield* Config.option(Config.schema(Schema.Int.check(Schema.isGreaterThan(0)), "DEMO_DURATION_S"))
+  return yield* Fleet.run(fleet.value, duration)
+}).pipe(
+  // the demo's own set-up failures in one line (missing redis-server, unreachable REDIS_URL), exit code 1
+  Effect.tapError((error) => error instanceof Fleet.FleetDemoError ? Console.error(error.message) : Effect.void)
+)
+
+NodeRuntime.runMain(program)

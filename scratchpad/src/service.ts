@@ -11,7 +11,7 @@ import { createServer } from "node:http"
 import { NodeHttpServer } from "@effect/platform-node"
 import { CommonErrors, ErrorLayer, protect, TripRule } from "@effect-resilience/core"
 import { HttpEdge, OpsRoutes, RequestErrors } from "@effect-resilience/http"
-import { Context, Effect, Layer, Random, Ref, Schema } from "effect"
+import { Clock, Context, Effect, Layer, Random, Ref, Schema } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
 
 /** An item as stored and returned. */
@@ -22,9 +22,16 @@ export const Item = Schema.Struct({
 })
 export type Item = typeof Item.Type
 
+/** One write that reached the storage, as `Storage.layer`'s `onWrite` receives it: when, and whether it failed. */
+export interface Write {
+  readonly at: number
+  readonly failed: boolean
+}
+
 /**
  * The in-memory storage. `failureRate` is the share of writes that fail with a `StorageError` (0 to 1); the demo's
- * traffic generator changes it to stage an outage and a recovery.
+ * traffic generator changes it to stage an outage and a recovery. `onWrite` sees every write that reaches it (the
+ * multi-replica demo counts those made while the fleet's breaker was open).
  */
 export class Storage extends Context.Service<Storage, {
   readonly save: (item: Item) => Effect.Effect<void, CommonErrors.StorageError>
@@ -34,7 +41,7 @@ export class Storage extends Context.Service<Storage, {
   readonly failNext: (n: number) => Effect.Effect<void>
   readonly writes: Effect.Effect<{ readonly attempted: number; readonly failed: number }>
 }>()("demo/Storage") {
-  static readonly layer = (failureRate: number) =>
+  static readonly layer = (failureRate: number, onWrite?: (write: Write) => void) =>
     Layer.effect(
       Storage,
       Effect.gen(function*() {
@@ -48,6 +55,10 @@ export class Storage extends Context.Service<Storage, {
               const failing = (yield* Ref.modify(forced, (n) => [n > 0, Math.max(0, n - 1)])) ||
                 (yield* Random.next) < (yield* Ref.get(rate))
               yield* Ref.update(counts, (c) => ({ attempted: c.attempted + 1, failed: c.failed + (failing ? 1 : 0) }))
+              if (onWrite !== undefined) {
+                const at = yield* Clock.currentTimeMillis
+                onWrite({ at, failed: failing })
+              }
               if (failing) {
                 return yield* Effect.fail(
                   new CommonErrors.StorageError({ operation: "items.save", detail: `write of ${item.id}: connection reset` })
@@ -117,16 +128,19 @@ export const Resilience = (logFormat?: ErrorLayer.Options["logFormat"]) => Error
 
 /**
  * The whole service on `port` (0 for a random one), with the storage failing at `failureRate`. `logFormat` is
- * passed to `ErrorLayer` (`false` leaves the logger to the caller).
+ * passed to `ErrorLayer` (`false` leaves the logger to the caller). `onWrite` sees every write that reaches the
+ * storage. Provided with a `RedisBreakerStore` layer, the service shares its breakers with the other replicas using
+ * the same Redis and prefix (replica.ts).
  */
 export const ServiceLive = (options: {
   readonly port: number
   readonly failureRate: number
   readonly logFormat?: ErrorLayer.Options["logFormat"]
+  readonly onWrite?: (write: Write) => void
 }) =>
   HttpRouter.serve(Routes, { disableLogger: true, disableListenLog: true }).pipe(
     // requests Node's parser refuses (raw non-ASCII bytes, oversized headers) are answered as problems too
     Layer.provideMerge(NodeHttpServer.layer(() => HttpEdge.answerClientErrors(createServer(), Edge), { port: options.port })),
-    Layer.provideMerge(Storage.layer(options.failureRate)),
+    Layer.provideMerge(Storage.layer(options.failureRate, options.onWrite)),
     Layer.provideMerge(Resilience(options.logFormat))
   )

@@ -187,7 +187,7 @@ export type Origin = typeof Origin.Type
  * One state change. `openings` is the number of consecutive openings so far and `openMillis` how long an opening
  * lasts (set when `to` is `"open"`). `generation` increases by one per change of that breaker in this process,
  * so consumers can order and de-duplicate them. `origin` says where it was decided (see {@link Origin}); with a
- * shared store, `reason` is the deciding replica's.
+ * shared store, `replica` names the replica that decided it, and `reason` is that replica's.
  *
  * @since 0.1.0
  * @category schemas
@@ -201,7 +201,8 @@ export const Transition = Schema.Struct({
   generation: Schema.Number,
   openings: Schema.Number,
   openMillis: Schema.optional(Schema.Number),
-  origin: Origin
+  origin: Origin,
+  replica: Schema.optional(Schema.String)
 })
 
 /**

@@ -12,7 +12,8 @@ export const transitionOf = (name: string, committed: Committed): Transition => 
   generation: committed.to.generation,
   openings: committed.to.openings,
   ...(committed.to.status === "open" ? { openMillis: committed.to.lastOpenMillis } : {}),
-  origin: committed.origin
+  origin: committed.origin,
+  ...(committed.by !== undefined ? { replica: committed.by } : {})
 })
 
 /**

@@ -14,6 +14,8 @@ export interface Committed {
   readonly at: number
   /** Where it was decided: by this breaker, or adopted from another replica sharing the state. */
   readonly origin: Origin
+  /** With a shared store: the replica that decided it. */
+  readonly by?: string | undefined
 }
 
 /**

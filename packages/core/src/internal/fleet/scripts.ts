@@ -39,10 +39,14 @@ local function reply(verdict, r, t)
     r.by, r.reason, t }
 end
 -- writes the record and announces it: ARGV[1] is the channel, ARGV[2] the breaker's encoded name
+-- a record lives a day past its last write or resync: breakers no replica knows any more leave Redis (and a
+-- record made again starts from a generation at least the time, so nothing is reissued)
+local ttl = 86400000
 local function commit(key, r, t)
   redis.call('HSET', key, 'status', r.status, 'gen', r.gen, 'openUntil', r.openUntil, 'openings', r.openings,
     'epoch', r.epoch, 'lastOpen', r.lastOpen, 'holder', r.holder, 'leaseUntil', r.leaseUntil, 'since', r.since,
     'by', r.by, 'reason', r.reason)
+  redis.call('PEXPIRE', key, ttl)
   redis.call('PUBLISH', ARGV[1], cjson.encode({ key = ARGV[2], gen = r.gen, status = r.status,
     remaining = remaining(r, t), openings = r.openings, epoch = r.epoch, lastOpen = r.lastOpen, holder = r.holder,
     leaseRemaining = leaseLeft(r, t), by = r.by, reason = r.reason, at = t }))
@@ -259,6 +263,8 @@ export const read = Redis.script(
 local key, rules, replica, fingerprint, fresh = KEYS[1], KEYS[3], ARGV[3], ARGV[4], tonumber(ARGV[5])
 local r, t = read(key), now()
 redis.call('HSET', rules, replica, fingerprint .. '|' .. t)
+redis.call('PEXPIRE', rules, ttl)
+if redis.call('EXISTS', key) == 1 then redis.call('PEXPIRE', key, ttl) end
 local entries = redis.call('HGETALL', rules)
 local differs = ''
 for i = 1, #entries, 2 do

@@ -115,32 +115,65 @@ export const make = (options: {
   // the fleet's generation of this breaker as last known (-1: not read yet), and who holds its probe lease
   let fleetGeneration = -1
   let holder = ""
-  // the local state is ahead of the fleet by an opening of this replica's: one being confirmed, one the quorum
-  // has not reached yet, or one made while Redis was unreachable (re-asserted once it is back)
-  let unshared = false
+  // until when (monotonic) another replica's lease is known to hold: meanwhile it fills every probe slot here
+  let foreignUntil = 0
+  // the fleet generation of the probe lease this replica claimed (-1: none): a probe admitted under it settles
+  // with the fleet; once the fleet moved on (the lease lapsed and another replica took it) its outcome is fenced
+  let leaseGeneration = -1
+  // this replica's own probes running in the half-open state of local generation `ownFor`
+  let ownFor = -1
+  let own = 0
+  // how the local state is ahead of the fleet: an opening being confirmed, a quorum vote the fleet has not acted
+  // on, or changes made while Redis was unreachable (the last of them, asserted once it is back)
+  let ahead: "none" | "confirming" | "vote" | "degraded" = "none"
+  let whileDegraded: "open" | "close" | { readonly status: string; readonly reason: string } | undefined
   // fleet commands of this store in flight: a resync does not undo a change they are making
   let pending = 0
   let claiming: Deferred.Deferred<void> | undefined
   let rulesMismatch: string | undefined
   // the reason of this replica's last trip, for its re-assertion
   let tripReason = "consecutive_failures"
-  // the fleet generation of the probe lease this replica claimed (-1: none): a probe admitted under it settles
-  // with the fleet; once the fleet moved on (the lease lapsed and another replica took it) its outcome is fenced
-  let leaseGeneration = -1
 
   const nowOf = (clock: Clock.Clock): State.Now => ({
     mono: monotonicMillis(clock),
     wall: clock.currentTimeMillisUnsafe()
   })
 
-  // a command on the local copy, as the memory store applies it
+  const foreignLive = (mono: number) => holder !== "" && holder !== replica && mono < foreignUntil
+  const ownProbes = (generation: number) => ownFor === generation ? own : 0
+  // the probe slots taken here: every one while another replica's lease holds, else this replica's own probes
+  const slotsTaken = (generation: number, mono: number) => foreignLive(mono) ? config.halfOpenProbes : ownProbes(generation)
+
+  // a command on the local copy, as the memory store applies it; this replica's own probes are counted
   const commitLocal = (command: State.Command, now: State.Now): Effect.Effect<Committed | undefined> =>
-    Effect.tx(Effect.flatMap(TxRef.get(ref), (from) => {
-      const change = State.apply(from, command, config, now)
-      if (change === undefined) return Effect.succeed(undefined)
-      const committed: Committed = { from, to: change.state, reason: change.reason, at: now.wall, origin: "local" }
-      return Effect.as(TxRef.set(ref, change.state), committed)
-    }))
+    Effect.map(
+      Effect.tx(Effect.flatMap(TxRef.get(ref), (from) => {
+        const change = State.apply(from, command, config, now)
+        if (change === undefined) return Effect.succeed(undefined)
+        const committed: Committed = {
+          from,
+          to: change.state,
+          reason: change.reason,
+          at: now.wall,
+          origin: "local",
+          by: replica
+        }
+        return Effect.as(TxRef.set(ref, change.state), committed)
+      })),
+      (committed) => {
+        if (committed === undefined) return committed
+        if (command._tag === "ClaimProbe") {
+          if (ownFor !== committed.to.generation) {
+            ownFor = committed.to.generation
+            own = 0
+          }
+          own++
+        } else if ((command._tag === "SettleProbe" || command._tag === "Open") && ownFor === committed.from.generation) {
+          own = Math.max(0, own - 1)
+        }
+        return committed
+      }
+    )
 
   const tracked = <A>(effect: Effect.Effect<A>): Effect.Effect<A> =>
     Effect.suspend(() => {
@@ -149,16 +182,22 @@ export const make = (options: {
     })
 
   // --- adopting the fleet's record: a change of status is a transition of this breaker (published with the
-  // origin), anything else (the open deadline, the lease) updates the local copy in place
+  // origin), anything else (the open deadline, the lease) updates the local copy in place. A record older than
+  // the one known is not adopted (a reply overtaken by a message), but for a missing one (Redis lost it).
   const adopt = (record: Record, origin: CircuitBreaker.Origin): Effect.Effect<void> =>
     Effect.clockWith((clock) =>
       Effect.suspend(() => {
         if (!statuses.has(record.status)) return Effect.void
+        if (record.generation < fleetGeneration && record.generation !== 0) return Effect.void
         fleetGeneration = record.generation
         holder = record.holder
         const now = nowOf(clock)
         const status = record.status as CircuitBreaker.Status
-        const ownLease = status === "half_open" && record.holder === replica
+        const foreign = status === "half_open" && record.holder !== "" && record.holder !== replica &&
+          record.leaseRemaining > 0
+        foreignUntil = foreign ? now.mono + record.leaseRemaining : 0
+        if (status !== "half_open" || record.holder !== replica) leaseGeneration = -1
+        if (status !== "closed") ahead = "none"
         return Effect.flatMap(
           Effect.tx(Effect.flatMap(TxRef.get(ref), (from) => {
             const fields = {
@@ -168,7 +207,6 @@ export const make = (options: {
               openUntil: status === "open" ? now.mono + record.remaining : from.openUntil
             }
             if (from.status !== status) {
-              unshared = false
               const to: State.BreakerState = {
                 ...from,
                 ...fields,
@@ -176,69 +214,89 @@ export const make = (options: {
                 generation: from.generation + 1,
                 since: now.wall,
                 sinceMono: now.mono,
-                // another replica's lease fills every slot here until it lapses
-                probes: status === "half_open" && !ownLease && record.leaseRemaining > 0 ? config.halfOpenProbes : 0,
+                probes: foreign ? config.halfOpenProbes : 0,
                 probeSuccesses: 0
               }
-              const reason = (reasons.has(record.reason) ? record.reason : "open_elapsed") as CircuitBreaker.Reason
-              const committed: Committed = { from, to, reason, at: now.wall, origin }
+              const reason = (reasons.has(record.reason)
+                ? record.reason
+                : status === "closed"
+                ? "reset"
+                : "open_elapsed") as CircuitBreaker.Reason
+              const committed: Committed = { from, to, reason, at: now.wall, origin, ...(record.by !== "" ? { by: record.by } : {}) }
               return Effect.as(TxRef.set(ref, to), committed as Committed | undefined)
             }
-            // same status: the deadline (an opening of this replica's keeps the later one) and the lease; an
-            // opening of this replica's the fleet now shares (a quorum reached) is no longer its own
-            const openUntil = status === "open" && unshared
-              ? Math.max(from.openUntil, fields.openUntil)
-              : fields.openUntil
-            if (status !== "closed") unshared = false
-            const probes = status === "half_open" && !ownLease
-              ? (record.leaseRemaining > 0 ? config.halfOpenProbes : 0)
-              : from.probes
+            // same status: the deadline and the lease
+            const probes = status === "half_open" ? slotsTaken(from.generation, now.mono) : from.probes
             if (
-              from.openUntil === openUntil && from.probes === probes && from.openings === fields.openings &&
+              from.openUntil === fields.openUntil && from.probes === probes && from.openings === fields.openings &&
               from.epoch === fields.epoch && from.lastOpenMillis === fields.lastOpenMillis
             ) return Effect.succeed(undefined)
-            return Effect.as(TxRef.set(ref, { ...from, ...fields, openUntil, probes }), undefined)
+            return Effect.as(TxRef.set(ref, { ...from, ...fields, probes }), undefined)
           })),
           (committed) =>
             Effect.sync(() => {
-              if (committed !== undefined) adopted(committed)
-              if (status === "half_open" && !ownLease && record.leaseRemaining > 0) {
-                watchLease(record.generation, record.leaseRemaining)
+              if (committed !== undefined) {
+                ahead = "none"
+                adopted(committed)
               }
+              if (foreign) watchLease(record.generation, record.leaseRemaining)
             })
         )
       })
     )
 
+  // the slots another replica's lease filled are this replica's own again (its lease lapsed, or Redis is gone)
+  const freeForeignSlots = Effect.clockWith((clock) =>
+    Effect.tx(Effect.flatMap(TxRef.get(ref), (state) => {
+      if (state.status !== "half_open") return Effect.void
+      const probes = slotsTaken(state.generation, monotonicMillis(clock))
+      return state.probes === probes ? Effect.void : TxRef.set(ref, { ...state, probes })
+    }))
+  )
+
   // another replica's lease: once it lapses without news, the slots are free and the next call claims the lease
   const watchLease = (generation: number, millis: number) =>
     fleet.fork(Effect.andThen(
       Effect.sleep(millis + 5),
-      Effect.tx(Effect.flatMap(TxRef.get(ref), (state) =>
-        fleetGeneration === generation && holder !== replica && state.status === "half_open" && state.probes > 0
-          ? TxRef.set(ref, { ...state, probes: 0 })
-          : Effect.void))
+      Effect.suspend(() => fleetGeneration === generation ? freeForeignSlots : Effect.void)
     ))
 
-  // keeps this replica's lease while its probe runs
+  // keeps this replica's lease while its probe runs (a renewal that fails is tried again at the next third)
   const renewLease = (generation: number) =>
     fleet.fork(Effect.gen(function*() {
       while (true) {
         yield* Effect.sleep(Math.max(1, Math.floor(fleet.leaseMillis / 3)))
-        if (fleetGeneration !== generation || holder !== replica || ref.value.status !== "half_open") return
+        if (leaseGeneration !== generation || fleetGeneration !== generation || ref.value.status !== "half_open") {
+          return
+        }
         const reply = yield* fleet.run((redis) => redis.eval(Scripts.renew)(target, generation, fleet.leaseMillis))
-        if (reply === undefined) return
-        if (reply[0] !== "ok") return yield* adopt(recordOf(reply), "remote")
+        if (reply !== undefined && reply[0] !== "ok") return yield* adopt(recordOf(reply), "remote")
       }
     }))
 
-  const release = (generation: number) =>
+  // the fleet's side of a change this replica committed: in the background, one script; a fenced-off change
+  // adopts the fleet's record, a failure leaves the change to be asserted once Redis is back
+  const settleInBackground = (
+    generation: number,
+    outcome: "close" | "reopen" | "release",
+    opening: State.Opening
+  ) =>
     fleet.fork(tracked(Effect.flatMap(
-      fleet.run((redis) => redis.eval(Scripts.settle)(target, generation, "release", noOpening)),
+      fleet.run((redis) => redis.eval(Scripts.settle)(target, generation, outcome, opening)),
       (reply) => {
-        if (reply === undefined) return Effect.void
-        holder = ""
-        return reply[0] === "ok" ? Effect.sync(() => (fleetGeneration = Number(reply[2]))) : adopt(recordOf(reply), "remote")
+        if (reply === undefined) {
+          if (outcome !== "release") {
+            ahead = "degraded"
+            whileDegraded = outcome === "close" ? "close" : "open"
+          }
+          return Effect.void
+        }
+        if (reply[0] === "ok") {
+          return Effect.sync(() => {
+            fleetGeneration = Math.max(fleetGeneration, Number(reply[2]))
+          })
+        }
+        return adopt(recordOf(reply), "remote")
       }
     )))
 
@@ -253,30 +311,40 @@ export const make = (options: {
     Effect.flatMap(
       fleet.run((redis) => redis.eval(Scripts.trip)(target, expected, opening, reason, quorum, withinMillis)),
       (reply): Effect.Effect<void> => {
-        if (reply === undefined) return Effect.void
+        if (reply === undefined) {
+          ahead = "degraded"
+          whileDegraded = "open"
+          return Effect.void
+        }
         const record = recordOf(reply)
         switch (reply[0]) {
           case "ok":
             return Effect.sync(() => {
               fleetGeneration = record.generation
               holder = ""
-              unshared = false
+              ahead = "none"
             })
           case "voted":
             return Effect.sync(() => {
-              fleetGeneration = record.generation
+              fleetGeneration = Math.max(fleetGeneration, record.generation)
+              ahead = "vote"
             })
           default:
             if (record.status === "closed" && retry && ref.value.status === "open") {
               return confirmTrip(opening, reason, record.generation, false)
             }
-            return record.status === "closed" ? Effect.void : adopt(record, "remote")
+            if (record.status === "closed") {
+              ahead = "none"
+              return Effect.void
+            }
+            return adopt(record, "remote")
         }
       }
     )
 
-  // the end of a probe period of this replica's lease, settled with the fleet first: a fenced-off holder adopts
-  // the fleet's record instead of applying its outcome
+  // the end of the half-open period of this replica's lease, settled with the fleet before it is applied here (the
+  // probe call waits for it, within the store timeout): a holder fenced off meanwhile (its lease lapsed and
+  // another replica took the probe) adopts the fleet's record instead, so its late outcome changes nothing anywhere
   const settleShared = (
     command: State.Command,
     outcome: "close" | "reopen",
@@ -287,8 +355,9 @@ export const make = (options: {
       fleet.run((redis) => redis.eval(Scripts.settle)(target, fleetGeneration, outcome, opening)),
       (reply) => {
         if (reply === undefined) return localWhileDegraded(command, now)
+        leaseGeneration = -1
         const record = recordOf(reply)
-        if (reply[0] !== "ok") return Effect.as(adopt(record, "remote"), undefined)
+        if (reply[0] !== "ok") return Effect.as(Effect.andThen(fenced(slotOf(command)), adopt(record, "remote")), undefined)
         fleetGeneration = record.generation
         holder = ""
         return commitLocal(command, now)
@@ -296,16 +365,28 @@ export const make = (options: {
     ))
   }
 
-  // a command applied locally while the fleet cannot be reached; an opening is re-asserted later
+  // a command applied locally while the fleet cannot be reached: the last change it makes is asserted later
   const localWhileDegraded = (command: State.Command, now: State.Now) =>
     Effect.map(commitLocal(command, now), (committed) => {
-      if (committed?.to.status === "open" && command._tag === "Open") {
-        unshared = true
+      if (committed === undefined) return committed
+      if (command._tag === "Open") {
         tripReason = command.reason
+        whileDegraded = "open"
+      } else if (command._tag === "SettleProbe" && committed.to.status === "closed") {
+        whileDegraded = "close"
+      } else if (command._tag === "Force") {
+        whileDegraded = { status: command.status, reason: manualReason[command.status] }
+      } else if (command._tag === "Reset") {
+        whileDegraded = { status: "closed", reason: "reset" }
+      } else {
+        return committed
       }
+      ahead = "degraded"
       return committed
     })
 
+  // the probe lease, claimed once for every call of this replica that wants it (they wait for the one claim,
+  // which is bounded by the store timeout, and are then admitted afresh)
   const claimShared = (command: State.Command, now: State.Now): Effect.Effect<Committed | undefined> => {
     if (claiming !== undefined) return Effect.as(Deferred.await(claiming), undefined)
     const done = Deferred.makeUnsafe<void>()
@@ -318,11 +399,16 @@ export const make = (options: {
         if (reply[0] !== "ok") return Effect.as(adopt(record, "remote"), undefined)
         fleetGeneration = record.generation
         holder = replica
+        foreignUntil = 0
         leaseGeneration = record.generation
         return Effect.map(commitLocal(command, now), (committed) => {
           // the local state moved on while the lease was claimed: give it back
-          if (committed === undefined) release(record.generation)
-          else renewLease(record.generation)
+          if (committed === undefined) {
+            leaseGeneration = -1
+            settleInBackground(record.generation, "release", noOpening)
+          } else {
+            renewLease(record.generation)
+          }
           return committed
         })
       }
@@ -332,28 +418,34 @@ export const make = (options: {
     }))))
   }
 
+  // a manual state, for the whole fleet: set in Redis first (within the store timeout), then here
   const forceShared = (command: State.Command, status: string, reason: string, now: State.Now) =>
     tracked(Effect.flatMap(
       fleet.run((redis) => redis.eval(Scripts.force)(target, status, reason)),
       (reply) => {
-        if (reply !== undefined) {
-          fleetGeneration = Number(reply[2])
-          holder = ""
-          unshared = false
-        }
+        if (reply === undefined) return localWhileDegraded(command, now)
+        fleetGeneration = Math.max(fleetGeneration, Number(reply[2]))
+        holder = ""
+        foreignUntil = 0
+        leaseGeneration = -1
+        ahead = "none"
         return commitLocal(command, now)
       }
     ))
 
   const ownsLease = () => holder === replica && leaseGeneration >= 0 && fleetGeneration === leaseGeneration
 
-  // a probe whose lease is no longer this replica's (it lapsed and another replica took the probe over, or the
-  // fleet moved on while this replica could not reach it): its outcome is fenced off, and only its slot given back
-  // (unless another replica's lease, once adopted, already accounts for every slot)
-  const fenced = (generation: number, now: State.Now) =>
-    holder !== "" && holder !== replica
-      ? Effect.succeed(undefined)
-      : Effect.as(commitLocal({ _tag: "SettleProbe", generation, succeeded: false }, now), undefined)
+  // a probe whose lease is no longer this replica's (it lapsed and another replica took the probe over, or it was
+  // admitted while Redis was unreachable and the fleet moved on): its outcome is fenced off, its slot given back
+  const fenced = (generation: number) =>
+    Effect.clockWith((clock) =>
+      Effect.tx(Effect.flatMap(TxRef.get(ref), (state) => {
+        if (state.generation !== generation || state.status !== "half_open") return Effect.succeed(undefined)
+        if (ownFor === generation) own = Math.max(0, own - 1)
+        const probes = slotsTaken(generation, monotonicMillis(clock))
+        return Effect.as(state.probes === probes ? Effect.void : TxRef.set(ref, { ...state, probes }), undefined)
+      }))
+    )
 
   const apply = (command: State.Command): Effect.Effect<Committed | undefined> =>
     Effect.clockWith((clock) =>
@@ -369,36 +461,43 @@ export const make = (options: {
               // a trip: open here at once, confirm with the fleet in the background
               return Effect.map(commitLocal(command, now), (committed) => {
                 if (committed !== undefined) {
-                  unshared = true
+                  ahead = "confirming"
                   tripReason = command.reason
                   fleet.fork(tracked(confirmTrip(command.opening, command.reason, fleetGeneration, true)))
                 }
                 return committed
               })
             }
-            // a probe failed
-            if (unshared) return commitLocal(command, now)
-            return ownsLease() ? settleShared(command, "reopen", now) : fenced(command.generation, now)
+            // a probe failed: re-opened here at once, and for the fleet in the background
+            if (ahead === "degraded") return localWhileDegraded(command, now)
+            if (ahead !== "none") return commitLocal(command, now)
+            return ownsLease() ? settleShared(command, "reopen", now) : fenced(command.generation)
           }
           case "SettleProbe": {
-            if (unshared) {
+            if (ahead === "degraded") return localWhileDegraded(command, now)
+            if (ahead !== "none") {
+              // the probe of this replica's own opening (a quorum vote the fleet did not act on)
               return Effect.map(commitLocal(command, now), (committed) => {
-                if (committed?.to.status === "closed") unshared = false
+                if (committed?.to.status === "closed") ahead = "none"
                 return committed
               })
             }
-            if (!ownsLease()) return fenced(command.generation, now)
+            if (!ownsLease()) return fenced(command.generation)
+            // the probes succeeded: settled with the fleet first
             if (preview.reason !== undefined) return settleShared(command, "close", now)
             return Effect.map(commitLocal(command, now), (committed) => {
-              // a probe ended without an outcome and none is left running: any replica may probe
-              if (committed !== undefined && committed.to.probes === 0 && committed.to.probeSuccesses === 0) {
-                release(fleetGeneration)
+              if (committed === undefined) return committed
+              if (committed.to.probes === 0 && committed.to.probeSuccesses === 0) {
+                // a probe ended without an outcome and none is left running: any replica may probe
+                leaseGeneration = -1
+                holder = ""
+                settleInBackground(fleetGeneration, "release", noOpening)
               }
               return committed
             })
           }
           case "ClaimProbe":
-            return unshared || (from.status === "half_open" && holder === replica)
+            return ahead !== "none" || (from.status === "half_open" && ownsLease())
               ? commitLocal(command, now)
               : claimShared(command, now)
           case "Force":
@@ -409,7 +508,41 @@ export const make = (options: {
       })
     )
 
-  // --- the fleet's side
+  // --- the fleet's side: a resync repairs what the messages missed, and asserts what this replica did while
+  // Redis was unreachable
+  const reassert = (record: Record, local: State.BreakerState, left: number): Effect.Effect<void> | undefined => {
+    const change = whileDegraded
+    if (change === undefined) return undefined
+    const holding = record.status === "half_open" && record.holder === replica && record.generation === fleetGeneration
+    if (typeof change === "object") {
+      // a manual state set meanwhile: set for the fleet
+      return Effect.flatMap(
+        fleet.run((redis) => redis.eval(Scripts.force)(target, change.status, change.reason)),
+        (reply) =>
+          Effect.sync(() => {
+            if (reply === undefined) return
+            fleetGeneration = Math.max(fleetGeneration, Number(reply[2]))
+            holder = ""
+            ahead = "none"
+            whileDegraded = undefined
+          })
+      )
+    }
+    if (change === "open" && local.status === "open" && left > 0) {
+      const opening = { epoch: local.epoch, openings: local.openings, millis: left }
+      if (record.status === "closed") return confirmTrip(opening, tripReason, record.generation, false)
+      if (holding) {
+        // this replica's probe failed meanwhile: the half-open period it held ends in that opening
+        return Effect.asVoid(Effect.sync(() => settleInBackground(record.generation, "reopen", opening)))
+      }
+    }
+    if (change === "close" && local.status === "closed" && holding) {
+      // this replica's probe succeeded meanwhile: the half-open period it held ends closed
+      return Effect.asVoid(Effect.sync(() => settleInBackground(record.generation, "close", noOpening)))
+    }
+    return undefined
+  }
+
   const sync = Effect.clockWith((clock) => Effect.suspend(() => {
     if (pending > 0) return Effect.void
     return Effect.flatMap(
@@ -428,45 +561,41 @@ export const make = (options: {
         rulesMismatch = mismatch
         const record = recordOf(reply)
         const local = ref.value
+        const result = (result: "ok" | "repaired" | "reasserted", then: Effect.Effect<void> = Effect.void) => {
+          observer.emit({ _tag: "Synced", breaker: name, result })
+          return Effect.andThen(warn, then)
+        }
         // the fleet lost this breaker (Redis restarted without its data, or evicted the key): a missing record
         const lost = record.generation === 0 && fleetGeneration > 0
         // a change adopted since this read was sent is newer than what it read
-        if (record.generation < fleetGeneration && !lost) {
-          observer.emit({ _tag: "Synced", breaker: name, result: "ok" })
-          return warn
-        }
-        // this replica's opening, unknown to the fleet (made while Redis was unreachable, lost with Redis's data,
-        // or a quorum vote still standing): asserted again with the time it has left
+        if (record.generation < fleetGeneration && !lost) return result("ok")
         const left = Math.ceil(local.openUntil - monotonicMillis(clock))
-        if ((unshared || lost) && local.status === "open" && record.status === "closed" && left > 0) {
-          observer.emit({ _tag: "Synced", breaker: name, result: "reasserted" })
-          unshared = true
-          return Effect.andThen(warn, tracked(confirmTrip(
-            { epoch: local.epoch, openings: local.openings, millis: left },
-            tripReason,
-            record.generation,
-            false
-          )))
+        if (lost && whileDegraded === undefined && local.status === "open" && left > 0) whileDegraded = "open"
+        if (ahead === "degraded" || lost) {
+          const asserted = reassert(record, local, left)
+          whileDegraded = undefined
+          if (ahead === "degraded") ahead = "none"
+          if (asserted !== undefined) return result("reasserted", tracked(asserted))
+        }
+        // a half-open period whose lease lapsed: the slots another replica's lease filled are free again
+        if (record.status === "half_open" && record.leaseRemaining <= 0 && local.status === "half_open") {
+          foreignUntil = 0
         }
         // an opening over (or a half-open period whose lease lapsed) does not undo a close this replica reached by
-        // its own probe while Redis was unreachable: an opening wins only until its deadline
+        // its own probe: an opening wins only until its deadline
         const over = (record.status === "open" && record.remaining <= 0) ||
           (record.status === "half_open" && record.leaseRemaining <= 0)
         if (over && local.status === "closed") {
-          observer.emit({ _tag: "Synced", breaker: name, result: "ok" })
           fleetGeneration = record.generation
-          return warn
+          return result("ok")
         }
         const behind = record.generation !== fleetGeneration || record.status !== local.status
-        // this replica's own opening outlives a closed record (a quorum vote standing, or an opening over but
-        // not probed yet): it is not undone by a resync
-        if (!behind || (unshared && record.status === "closed")) {
-          observer.emit({ _tag: "Synced", breaker: name, result: "ok" })
+        // this replica's own opening outlives a closed record (a quorum vote standing, or one being confirmed)
+        if (!behind || (ahead !== "none" && record.status === "closed")) {
           if (!lost) fleetGeneration = Math.max(fleetGeneration, record.generation)
-          return warn
+          return result("ok", local.status === "half_open" ? freeForeignSlots : Effect.void)
         }
-        observer.emit({ _tag: "Synced", breaker: name, result: fleetGeneration >= 0 ? "repaired" : "ok" })
-        return Effect.andThen(warn, adopt(record, "sync"))
+        return result(fleetGeneration >= 0 ? "repaired" : "ok", adopt(record, "sync"))
       }
     )
   }))
@@ -476,10 +605,10 @@ export const make = (options: {
     receive: (record) =>
       record.by === replica || record.generation <= fleetGeneration ? Effect.void : adopt(record, "remote"),
     sync,
-    degraded: Effect.tx(Effect.flatMap(TxRef.get(ref), (state) =>
-      state.status === "half_open" && holder !== replica && state.probes > 0
-        ? TxRef.set(ref, { ...state, probes: 0 })
-        : Effect.void))
+    degraded: Effect.suspend(() => {
+      foreignUntil = 0
+      return freeForeignSlots
+    })
   }
   options.register(member)
 
@@ -495,5 +624,9 @@ export const make = (options: {
     })
   }
 }
+
+// the local generation of the half-open state a probe's settling command names
+const slotOf = (command: State.Command): number =>
+  command._tag === "Open" || command._tag === "SettleProbe" ? command.generation : -1
 
 const noOpening: State.Opening = { epoch: 0, openings: 0, millis: 0 }

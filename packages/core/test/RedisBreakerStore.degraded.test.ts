@@ -1,0 +1,173 @@
+// What a replica did while it could not reach Redis, asserted once it can again: a replica whose Redis can be cut
+// off by a switch (its commands fail at once), the server and the other replicas staying up.
+import { NodeRedis } from "@effect/platform-node"
+import { assert, describe, it } from "@effect/vitest"
+import { Context, Effect, Fiber, Layer, Scope, Exit, Stream } from "effect"
+import * as Redis from "effect/persistence/Redis"
+import { BreakerRegistry, type CircuitBreaker, RedisBreakerStore, TripRule } from "../src/index.js"
+import { assertStatus, callTimes, dependency, directClient, eventually, readRecord, recordKey } from "./support/fleet.js"
+import * as Server from "./support/redisServer.js"
+
+const switchable = (url: string) => {
+  const sw = { broken: false, delay: 0 }
+  const layer = Layer.effect(Redis.Redis, Effect.gen(function*() {
+    const r = yield* Redis.Redis
+    const fail = Effect.fail(new Redis.RedisError({ cause: new Error("cut off") }))
+    return {
+      ...r,
+      send: (...args: Parameters<typeof r.send>) => Effect.suspend(() => sw.broken ? fail : r.send(...args)),
+      eval: ((script: any) => (...params: Array<any>) =>
+        Effect.suspend(() => sw.broken ? fail : Effect.andThen(Effect.sleep(sw.delay), (r.eval(script) as any)(...params)))) as typeof r.eval
+    } as typeof r
+  })).pipe(Layer.provide(NodeRedis.layer(RedisBreakerStore.nodeRedisOptions({ url }))))
+  return { sw, layer }
+}
+
+const cutReplica = (url: string, prefix: string, id: string, breakers: BreakerRegistry.Options, store: RedisBreakerStore.Options = {}) =>
+  Effect.gen(function*() {
+    const scope = yield* Scope.fork(yield* Effect.scope)
+    const { sw, layer } = switchable(url)
+    const live = BreakerRegistry.layer(breakers).pipe(
+      Layer.provideMerge(RedisBreakerStore.layer({
+        storeTimeout: "100 millis", syncInterval: "300 millis", probeLease: "600 millis", reconnectInterval: "100 millis",
+        prefix, replica: id, ...store
+      })),
+      Layer.provide(layer)
+    )
+    const ctx = yield* Layer.buildWithScope(live, scope)
+    const registry = Context.get(ctx, BreakerRegistry.BreakerRegistry)
+    const storeSvc = Context.get(ctx, RedisBreakerStore.RedisBreakerStore)
+    const transitions: Array<CircuitBreaker.Transition> = []
+    yield* Effect.forkIn(Stream.runForEach(registry.changes, (t) => Effect.sync(() => transitions.push(t))), scope)
+    yield* eventually(Effect.map(storeSvc.mode, (m) => assert.strictEqual(m, "shared")), 3000)
+    const breaker = registry.breaker("db")
+    yield* eventually(Effect.map(breaker.state, (s) => assert.isAtLeast(s.shared?.generation ?? -1, 0)), 3000)
+    return {
+      sw, registry, store: storeSvc, breaker, transitions,
+      cut: Effect.andThen(Effect.sync(() => { sw.broken = true }),
+        eventually(Effect.map(storeSvc.mode, (m) => assert.strictEqual(m, "degraded")), 2000)),
+      heal: Effect.andThen(Effect.sync(() => { sw.broken = false }),
+        eventually(Effect.map(storeSvc.mode, (m) => assert.strictEqual(m, "shared")), 2000)),
+      close: Scope.close(scope, Exit.void)
+    }
+  })
+
+// trips degraded: a store that is cut off notices on its next Redis call; force one (a resync)
+const degrade = (r: { sw: { broken: boolean }; store: RedisBreakerStore.RedisBreakerStore }) =>
+  Effect.gen(function*() {
+    r.sw.broken = true
+    yield* r.store.sync
+    yield* eventually(Effect.map(r.store.mode, (m) => assert.strictEqual(m, "degraded")), 2000)
+  })
+
+const breakers = { default: { trip: TripRule.consecutive(1), openDuration: "300 millis" } } as const
+
+describe("RedisBreakerStore: changes made while degraded", () => {
+  it.live("a manual state set while degraded is set for the fleet once Redis answers", () =>
+    Effect.gen(function*() {
+      const url = yield* Server.sharedUrl
+      const prefix = Server.uniquePrefix("r1")
+      const a = yield* cutReplica(url, prefix, "a", breakers)
+      yield* degrade(a)
+      yield* a.breaker.isolate
+      assert.strictEqual((yield* a.breaker.state).status, "forced_open")
+      yield* a.heal
+      yield* Effect.sleep(800)
+      assert.strictEqual((yield* a.breaker.state).status, "forced_open", "isolation kept")
+      const redis = yield* directClient(url)
+      assert.strictEqual((yield* readRecord(redis, recordKey(prefix, "db"))).status, "forced_open")
+    }).pipe(Effect.scoped), 15_000)
+
+  it.live("a probe of its own lease that succeeds while degraded closes the fleet once Redis answers", () =>
+    Effect.gen(function*() {
+      const url = yield* Server.sharedUrl
+      const prefix = Server.uniquePrefix("r2")
+      const a = yield* cutReplica(url, prefix, "a", breakers, { probeLease: "5 seconds" })
+      const dep = dependency()
+      yield* callTimes(a.breaker, dep.fail, 1)
+      yield* Effect.sleep(350)
+      const probe = yield* Effect.forkChild(a.breaker.execute(dep.hold))
+      yield* eventually(assertStatus(a.breaker, "half_open"), 500)
+      yield* degrade(a)
+      dep.release()
+      yield* Fiber.join(probe)
+      assert.strictEqual((yield* a.breaker.state).status, "closed")
+      yield* a.heal
+      yield* Effect.sleep(800)
+      assert.strictEqual((yield* a.breaker.state).status, "closed", "close reached while degraded kept")
+      const redis = yield* directClient(url)
+      yield* eventually(Effect.map(readRecord(redis, recordKey(prefix, "db")), (r) => assert.strictEqual(r.status, "closed")), 1000)
+    }).pipe(Effect.scoped), 15_000)
+
+  it.live("a probe of its own lease that fails while degraded reopens the fleet once Redis answers", () =>
+    Effect.gen(function*() {
+      const url = yield* Server.sharedUrl
+      const prefix = Server.uniquePrefix("r3")
+      const a = yield* cutReplica(url, prefix, "a", { default: { trip: TripRule.consecutive(1), openDuration: "3 seconds" } }, { probeLease: "10 seconds" })
+      const dep = dependency()
+      yield* callTimes(a.breaker, dep.fail, 1)
+      // wait out the first opening
+      yield* eventually(Effect.map(a.breaker.state, (s) => assert.strictEqual(s.retryAfterMillis, 0)), 4000)
+      const probe = yield* Effect.forkChild(Effect.exit(a.breaker.execute(Effect.andThen(dep.hold, dep.fail))))
+      yield* eventually(assertStatus(a.breaker, "half_open"), 500)
+      yield* degrade(a)
+      dep.release()
+      yield* Fiber.join(probe)
+      const reopened = yield* a.breaker.state
+      assert.strictEqual(reopened.status, "open")
+      yield* a.heal
+      yield* Effect.sleep(800)
+      assert.strictEqual((yield* a.breaker.state).status, "open", "reopening kept until its deadline")
+      const redis = yield* directClient(url)
+      yield* eventually(Effect.map(readRecord(redis, recordKey(prefix, "db")), (r) => assert.strictEqual(r.status, "open")), 1000)
+    }).pipe(Effect.scoped), 20_000)
+
+  it.live("a probe made while degraded under another replica's lapsed lease gives its slot back: no half-open stuck for ever", () =>
+    Effect.gen(function*() {
+      const url = yield* Server.sharedUrl
+      const prefix = Server.uniquePrefix("r4")
+      const a = yield* cutReplica(url, prefix, "a", breakers, { probeLease: "600 millis" })
+      const b = yield* cutReplica(url, prefix, "b", breakers, { probeLease: "600 millis" })
+      const depA = dependency(), depB = dependency()
+      yield* callTimes(b.breaker, depB.fail, 1)
+      yield* eventually(assertStatus(a.breaker, "open"), 500)
+      yield* Effect.sleep(350)
+      // B claims the probe, and goes away with it
+      yield* Effect.forkDetach(b.breaker.execute(depB.hold))
+      yield* eventually(Effect.map(a.breaker.state, (s) => assert.strictEqual(s.shared?.probeHolder, "b")), 500)
+      yield* b.close
+      // A's watch of B's lease frees its slot once the lease lapsed (600 ms)
+      yield* eventually(Effect.map(a.breaker.state, (s) => assert.strictEqual(s.probes.running, 0)), 2000)
+      // A is cut off briefly: its next call probes locally
+      yield* degrade(a)
+      const probe = yield* Effect.forkChild(a.breaker.execute(depA.hold))
+      yield* eventually(Effect.map(a.breaker.state, (s) => assert.strictEqual(s.probes.running, 1)), 500)
+      yield* a.heal
+      depA.release()
+      yield* Fiber.join(probe)
+      // the slot is given back: a later call is admitted as the probe once the lapsed lease is claimed
+      yield* Effect.sleep(1000)
+      const exit = yield* Effect.exit(a.breaker.execute(depA.ok))
+      assert.isTrue(Exit.isSuccess(exit), "a later call is admitted (probe)")
+    }).pipe(Effect.scoped), 20_000)
+
+  it.live("the probe call waits for its claim and its settlement, each within the store timeout", () =>
+    Effect.gen(function*() {
+      const url = yield* Server.sharedUrl
+      const prefix = Server.uniquePrefix("r5")
+      const a = yield* cutReplica(url, prefix, "a", breakers)
+      const dep = dependency()
+      yield* callTimes(a.breaker, dep.fail, 1)
+      yield* Effect.sleep(350)
+      a.sw.delay = 80 // every script answers within the 100 ms store timeout
+      const start = performance.now()
+      const exit = yield* Effect.exit(a.breaker.execute(dep.ok))
+      const millis = performance.now() - start
+      assert.isTrue(Exit.isSuccess(exit))
+      assert.strictEqual((yield* a.breaker.state).status, "closed")
+      assert.strictEqual(yield* a.store.mode, "shared")
+      // two waits (claim, settle) of 80 ms, each under the 100 ms store timeout
+      assert.isAbove(millis, 160)
+      assert.isBelow(millis, 2 * 100 + 60)
+    }).pipe(Effect.scoped), 15_000)
+})
