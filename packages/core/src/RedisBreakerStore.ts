@@ -13,17 +13,21 @@
  *   background.
  * - **Propagation.** Replicas subscribe to the changes and adopt a newer generation; messages carry the time an
  *   opening has left, not a deadline. Pub/sub may lose messages (a reconnect, a slow subscriber), so every known
- *   breaker is resynced every `syncInterval` (±20 % jitter) and after every (re)subscription: **a replica that
- *   missed a change adopts it within 1.2 × `syncInterval`**.
+ *   breaker is resynced every `syncInterval` (±20 % jitter), when it is first used, and whenever Redis answers
+ *   again after an outage: **a replica that missed a change adopts it within 1.2 × `syncInterval`** (while Redis
+ *   answers it).
  * - **One probe for the fleet** per half-open period while Redis answers, through a lease renewed every third of
  *   `probeLease`. A lease that lapses (the holder died or lost Redis) lets another replica probe, and the old
- *   holder's outcome is fenced off by the generation. The probe claim is the only Redis call a request waits on,
- *   once per opening, for one call per replica, within `storeTimeout`.
- * - **Redis down or slow.** No call ever waits on Redis longer than `storeTimeout`. The first failure puts the
+ *   holder's outcome is fenced off by the generation. The probe is the only call that waits on Redis: for its
+ *   claim (one call per replica and opening; the others of that replica wait for the same claim) and for its
+ *   settlement (the close or re-opening, so a fenced-off holder never applies its outcome), each within
+ *   `storeTimeout`. Every other call decides from local state.
+ * - **Redis down or slow.** No Redis call is waited on longer than `storeTimeout`. The first failure puts the
  *   store in `degraded` mode (logged once, shown in each breaker's `state().shared.mode` and the
  *   `resilience_breaker_shared_degraded` gauge): breakers decide alone, as local breakers (one probe per replica at
- *   most). Redis is checked every `reconnectInterval`; when it answers the breakers resync, and an opening made
- *   while degraded is asserted again (an opening wins until its deadline).
+ *   most). Redis is checked every `reconnectInterval`; when it answers the breakers resync, and what a breaker did
+ *   meanwhile is asserted for the fleet: an opening (an opening wins until its deadline), the close or re-opening
+ *   its own probe reached, a manual state.
  * - **Quorum.** A breaker with `share: { quorum, within }` opens the fleet only once `quorum` replicas tripped
  *   within `within`; a replica that trips still opens for itself at once (one bad node does not poison the
  *   others). `share: "off"` keeps a breaker local.
@@ -71,6 +75,8 @@ import { guarded, objectOf, show } from "./internal/unknownKeys.js"
  * - `replica`: this replica's id (the `replica` option, or one made from a random number and the process id).
  * - `mode`: `"shared"` while Redis answers, `"degraded"` while it does not.
  * - `sync`: resyncs every breaker now (nothing while degraded).
+ * - `awaitShared`: waits until the mode is `"shared"` (at once when it is); bound it with `Effect.timeout` to wait
+ *   for Redis at start-up without depending on it.
  *
  * **Example**
  *
@@ -88,6 +94,7 @@ export interface RedisBreakerStore {
   readonly replica: string
   readonly mode: Effect.Effect<"shared" | "degraded">
   readonly sync: Effect.Effect<void>
+  readonly awaitShared: Effect.Effect<void>
 }
 
 /**
@@ -115,7 +122,7 @@ export const RedisBreakerStore: Context.Service<RedisBreakerStore, RedisBreakerS
  * | option | meaning | default |
  * | --- | --- | --- |
  * | `prefix` | prefix of every key and of the channel (letters, digits, `:._-`, at most 64) | `"resilience:breaker:"` |
- * | `replica` | this replica's id (letters, digits, `:._-`, at most 128) | random, with the process id |
+ * | `replica` | this replica's id, unique per process (letters, digits, `:._-`, at most 128): replicas sharing an id ignore each other's changes and share one probe lease | random, with the process id |
  * | `storeTimeout` | the longest any Redis call may take; a call past it degrades the store | 100 millis |
  * | `syncInterval` | how often every breaker is resynced (±20 %) | 5 seconds |
  * | `probeLease` | the probe lease, renewed every third of it while the probe runs | 10 seconds |
@@ -199,7 +206,8 @@ const makeWith = (
     const store: RedisBreakerStore = {
       replica: settings.replica,
       mode: Effect.sync(fleet.mode),
-      sync: fleet.syncAll
+      sync: fleet.syncAll,
+      awaitShared: fleet.awaitShared
     }
     fleets.set(store, fleet)
     return store

@@ -14,6 +14,7 @@ import {
   readRecord,
   recordKey,
   rejection,
+  replica,
   replicas,
   timed
 } from "./support/fleet.js"
@@ -169,5 +170,46 @@ describe("RedisBreakerStore without Redis", () => {
         }
       }).pipe(Effect.scoped),
     10_000
+  )
+
+  it.live.runIf(Server.canOwnServer())(
+    "Redis down at start-up: the layer builds at once, breakers decide locally, said once; " +
+      "Redis up: awaitShared returns and the store is shared",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* Server.acquire()
+        yield* Effect.promise(() => server.stop())
+        const prefix = Server.uniquePrefix("startup")
+        const started = performance.now()
+        const a = yield* replica({
+          url: server.url,
+          prefix,
+          id: "a",
+          breakers: { default: { trip: TripRule.consecutive(2), openDuration: "5 seconds" } },
+          waitShared: false
+        })
+        assert.isBelow(performance.now() - started, 500, "the layer does not wait for Redis")
+        assert.strictEqual(yield* a.store.mode, "degraded")
+        const waited = yield* Effect.timeoutOption(a.store.awaitShared, 300)
+        assert.strictEqual(waited._tag, "None")
+        // a local breaker meanwhile
+        const db = a.registry.breaker("db")
+        yield* callTimes(db, dependency().fail, 2)
+        assert.strictEqual((yield* db.state).status, "open")
+        assert.strictEqual((yield* db.state).shared?.mode, "degraded")
+        yield* eventually(Effect.sync(() => assert.lengthOf(logsWith(a, "unreachable at start-up"), 1)), 1000)
+
+        yield* Effect.promise(() => server.restart())
+        yield* Effect.timeout(a.store.awaitShared, 5000)
+        assert.strictEqual(yield* a.store.mode, "shared")
+        assert.lengthOf(logsWith(a, "unreachable at start-up"), 1)
+        // the opening made while Redis was down reaches the fleet
+        const redis = yield* directClient(server.url)
+        yield* eventually(
+          Effect.map(readRecord(redis, recordKey(prefix, "db")), (r) => assert.strictEqual(r.status, "open")),
+          2000
+        )
+      }).pipe(Effect.scoped),
+    20_000
   )
 })

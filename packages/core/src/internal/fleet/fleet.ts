@@ -2,7 +2,7 @@
 // answers, degraded while it does not), the subscription to the other replicas' changes, the periodic resync that
 // repairs what pub/sub lost, and the health check that brings a degraded fleet back.
 import type * as Redis from "effect/persistence/Redis"
-import { Cause, Effect, FiberSet, Queue, Random, Scope } from "effect"
+import { Cause, Effect, FiberSet, Latch, Queue, Random, Scope } from "effect"
 import type * as CircuitBreaker from "../../CircuitBreaker.js"
 import type { MakeStore } from "../breaker/store.js"
 import type { Observer } from "../observation.js"
@@ -25,6 +25,8 @@ export type Mode = "shared" | "degraded"
 export interface Fleet {
   readonly replica: string
   readonly mode: () => Mode
+  /** Waits until the mode is shared. */
+  readonly awaitShared: Effect.Effect<void>
   /** The store of a breaker, or a reason it cannot be shared (its name). */
   readonly storeFor: (name: string, config: CircuitBreaker.Config, observer: Observer) => MakeStore | string
   /** Resyncs every breaker now (nothing while degraded). */
@@ -59,6 +61,7 @@ export const make = (
     const members = new Map<string, SharedStore.Member>()
     let redis: RedisService | undefined
     let mode: Mode = "degraded"
+    const shared = Latch.makeUnsafe(false)
     let everShared = false
 
     // logged once per change of mode, never per call, by a fiber of the store's (with the store's logger and
@@ -67,6 +70,8 @@ export const make = (
       Effect.suspend(() => {
         if (mode === next) return Effect.void
         mode = next
+        if (next === "shared") Latch.openUnsafe(shared)
+        else Latch.closeUnsafe(shared)
         const annotations = { replica: settings.replica, prefix: settings.prefix }
         if (next === "degraded") {
           fork(
@@ -225,6 +230,7 @@ export const make = (
     return {
       replica: settings.replica,
       mode: () => mode,
+      awaitShared: Latch.await(shared),
       syncAll,
       storeFor: (name, config, observer) => {
         const refused = refusal(name)
