@@ -58,6 +58,31 @@ export type MakeStore = (adopted: (committed: Committed) => void) => BreakerStor
 export const monotonicMillis = (clock: Clock.Clock): number => Number(clock.monotonicTimeNanosUnsafe()) / 1e6
 
 /**
+ * Applies `command` to the state in `ref` in one transaction: what it committed (decided here: origin `local`,
+ * by `by` when the state is shared), or undefined when it does not apply.
+ */
+export const commit = (
+  ref: TxRef.TxRef<State.BreakerState>,
+  command: State.Command,
+  limits: State.Limits,
+  now: State.Now,
+  by?: string
+): Effect.Effect<Committed | undefined> =>
+  Effect.tx(Effect.flatMap(TxRef.get(ref), (from) => {
+    const change = State.apply(from, command, limits, now)
+    if (change === undefined) return Effect.succeed(undefined)
+    const committed: Committed = {
+      from,
+      to: change.state,
+      reason: change.reason,
+      at: now.wall,
+      origin: "local",
+      ...(by !== undefined ? { by } : {})
+    }
+    return Effect.as(TxRef.set(ref, change.state), committed)
+  }))
+
+/**
  * A store in memory, on a `TxRef`: each command is one transaction that reads the committed state and writes the
  * next, so each transition happens once however many fibers race for it.
  */
@@ -69,18 +94,7 @@ export const makeMemory = (limits: State.Limits, initial: State.BreakerState = S
       Effect.clockWith((clock) =>
         Effect.suspend(() => {
           const now: State.Now = { mono: monotonicMillis(clock), wall: clock.currentTimeMillisUnsafe() }
-          return Effect.tx(Effect.flatMap(TxRef.get(ref), (from) => {
-            const change = State.apply(from, command, limits, now)
-            if (change === undefined) return Effect.succeed(undefined)
-            const committed: Committed = {
-              from,
-              to: change.state,
-              reason: change.reason,
-              at: now.wall,
-              origin: "local"
-            }
-            return Effect.as(TxRef.set(ref, change.state), committed)
-          }))
+          return commit(ref, command, limits, now)
         })
       )
   }

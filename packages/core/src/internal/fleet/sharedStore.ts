@@ -9,10 +9,10 @@
 // replica at most); an opening made then is re-asserted once Redis is back.
 import type { Clock } from "effect"
 import { Deferred, Effect, TxRef } from "effect"
-import type * as CircuitBreaker from "../../CircuitBreaker.js"
+import * as CircuitBreaker from "../../CircuitBreaker.js"
 import type { Observer } from "../observation.js"
 import type { Committed, MakeStore } from "../breaker/store.js"
-import { monotonicMillis } from "../breaker/store.js"
+import { commit, monotonicMillis } from "../breaker/store.js"
 import * as State from "../breaker/state.js"
 import type { Reply, Target } from "./scripts.js"
 import * as Scripts from "./scripts.js"
@@ -75,19 +75,8 @@ export const recordOf = (reply: Reply): Record => ({
   reason: reply[10]
 })
 
-const statuses: ReadonlySet<string> = new Set(["closed", "open", "half_open", "forced_open", "forced_closed", "disabled"])
-const reasons: ReadonlySet<string> = new Set([
-  "consecutive_failures",
-  "failure_rate",
-  "slow_call_rate",
-  "open_elapsed",
-  "probe_failed",
-  "probes_succeeded",
-  "isolated",
-  "forced_closed",
-  "disabled",
-  "reset"
-])
+const statuses: ReadonlySet<string> = new Set(CircuitBreaker.Status.literals)
+const reasons: ReadonlySet<string> = new Set(CircuitBreaker.Reason.literals)
 
 const manualReason = { forced_open: "isolated", forced_closed: "forced_closed", disabled: "disabled" } as const
 
@@ -147,19 +136,7 @@ export const make = (options: {
   // a command on the local copy, as the memory store applies it; this replica's own probes are counted
   const commitLocal = (command: State.Command, now: State.Now): Effect.Effect<Committed | undefined> =>
     Effect.map(
-      Effect.tx(Effect.flatMap(TxRef.get(ref), (from) => {
-        const change = State.apply(from, command, config, now)
-        if (change === undefined) return Effect.succeed(undefined)
-        const committed: Committed = {
-          from,
-          to: change.state,
-          reason: change.reason,
-          at: now.wall,
-          origin: "local",
-          by: replica
-        }
-        return Effect.as(TxRef.set(ref, change.state), committed)
-      })),
+      commit(ref, command, config, now, replica),
       (committed) => {
         if (committed === undefined) return committed
         if (command._tag === "ClaimProbe") {
