@@ -39,6 +39,8 @@ export type Contender =
   | "effect-circuit-breaker"
   | "effect-retry"
   | "effect-sync-step"
+  | "effect-resilience-local"
+  | "effect-circuit-breaker-redis"
 
 /** Which floor a contender is compared with: promise libraries with `await op()`, effect ones with the fiber. */
 export const floorOf = (contender: Contender): "floor-promise" | "floor-effect" =>
@@ -57,6 +59,8 @@ export interface Case {
   readonly prepare?: (() => void) | undefined
   /** A count the contender keeps itself, which one batch must move by exactly its calls. */
   readonly counted?: (() => Promise<number>) | undefined
+  /** Starts a meter around one measured loop (outside the timed part); the function it gives stops it. */
+  readonly meter?: (() => Promise<() => Promise<void>>) | undefined
 }
 
 export interface Scenario {
@@ -64,6 +68,8 @@ export interface Scenario {
   readonly description: string
   /** Calls per batch: a figure is a batch's median time divided by this. */
   readonly calls: number
+  /** More names `BENCH_ONLY` selects the scenario by (besides its id). */
+  readonly tags?: ReadonlyArray<string> | undefined
   readonly cases: ReadonlyArray<Case>
 }
 
@@ -81,6 +87,8 @@ export interface Scenarios {
   readonly scenarios: ReadonlyArray<Scenario>
   /** Runs one batch of a case and checks it did exactly what it must; throws otherwise. */
   readonly verify: (scenario: Scenario, kase: Case) => Promise<void>
+  /** Fields of a case's row beyond the timings (a figure measured alongside, a note). */
+  readonly fields?: ((scenario: string, contender: Contender) => { readonly [field: string]: unknown }) | undefined
   readonly dispose: () => Promise<void>
 }
 

@@ -8,16 +8,25 @@
  * `breaker.concurrent` reports the peak RSS a run adds over the settled RSS before it, and `tracker.record` the RSS
  * that 1 000 000 errors recorded through a live tracker add once the heap has settled.
  *
+ * The Redis scenarios (`fleet.ts`: `breaker.shared.success`, timed like the others, and `fleet.outage`, on real
+ * time) run after the others, each in a fresh child process (so that their clients and background fibers do not
+ * touch the other figures), on `REDIS_URL`, or else on a `redis-server` the suite starts on a free loopback port and
+ * stops at the end; with neither, they are skipped, said in one line.
+ *
  * Prints a table and the budgets, and writes `bench/results.json` at the repository root. Options (environment):
  * `BENCH_ROUNDS` (default 5), `BENCH_TIME_MS` (mitata's minimum CPU time per case and round, default 300),
- * `BENCH_ONLY` (a regular expression on scenario ids; a partial run leaves `bench/results.json` alone).
+ * `BENCH_ONLY` (a regular expression on scenario ids, and on the tags of the Redis scenarios: `BENCH_ONLY=shared`
+ * runs those two alone; a partial run leaves `bench/results.json` alone), `BENCH_MERGE=1` (a partial run replaces
+ * its own rows in `bench/results.json`, and says so in their notes).
  */
 import { CommonErrors, ErrorTracker } from "@effect-resilience/core"
 import { Effect, Layer, Logger, ManagedRuntime } from "effect"
 import { execFileSync } from "node:child_process"
-import { mkdirSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { do_not_optimize, measure } from "mitata"
+import * as Fleet from "./fleet.js"
+import * as RedisServer from "./redisServer.js"
 import * as Scenarios from "./scenarios.js"
 
 /** One row of `bench/results.json`. */
@@ -28,7 +37,15 @@ interface Result {
   readonly floor_ns_per_op: number
   readonly ratio_to_floor: number
   rss_mb?: number
+  /** Figures measured alongside (Redis commands per call), and a note. */
+  readonly [field: string]: unknown
 }
+
+/** A row of `bench/results.json`: a timed case, or a count of `fleet.outage`. */
+type Row = Result | Fleet.OutageRow
+
+/** The tags of `fleet.outage`, which is not a timed scenario (see `fleet.ts`). */
+const outageTags = ["shared", "redis"]
 
 const MB = 1024 * 1024
 const gc = (globalThis as { gc?: () => void }).gc
@@ -99,23 +116,29 @@ const rssOf = (scenario: string, contender: string): number => {
   return JSON.parse(out.trim().split("\n").at(-1)!).rss_mb
 }
 
-// --- the main process -------------------------------------------------------------------------------------------
+// --- timing ------------------------------------------------------------------------------------------------------
 
-const main = async () => {
-  const rounds = Number(process.env.BENCH_ROUNDS ?? 5)
-  const minCpuMs = Number(process.env.BENCH_TIME_MS ?? 300)
-  const only = process.env.BENCH_ONLY === undefined ? undefined : new RegExp(process.env.BENCH_ONLY)
-  const built = await Scenarios.make()
-  const scenarios = built.scenarios.filter((s) => only === undefined || only.test(s.id))
+/** What `print` needs of a scenario. */
+type Described = Pick<Scenarios.Scenario, "id" | "description" | "calls">
+
+/**
+ * Checks, measures and reports the cases of `scenarios` (of `group`): three checked batches of each first (the
+ * warm-up), `rounds` rounds of mitata in a rotating order, a checked batch of each again, and one row per case.
+ */
+const timed = async (
+  group: Scenarios.Scenarios,
+  scenarios: ReadonlyArray<Scenarios.Scenario>,
+  rounds: number,
+  minCpuMs: number,
+  log: (line: string) => void
+): Promise<Array<Result>> => {
   const cases = scenarios.flatMap((scenario) => scenario.cases.map((kase) => ({ scenario, kase })))
-
-  console.log(`node ${process.version}, ${rounds} rounds, mitata min CPU time ${minCpuMs} ms per case and round`)
   // warm-up, and the check that every case does what it claims: each batch must end every call as expected,
   // run the operation exactly as often as it should, and move the contender's own count by its calls
   for (const { scenario, kase } of cases) {
-    for (let i = 0; i < 3; i++) await built.verify(scenario, kase)
+    for (let i = 0; i < 3; i++) await group.verify(scenario, kase)
   }
-  console.log(`checked ${cases.length} cases: every call counted exactly\n`)
+  log(`checked ${cases.length} cases: every call counted exactly\n`)
 
   const samples = new Map<string, Array<number>>()
   for (let round = 0; round < rounds; round++) {
@@ -123,6 +146,7 @@ const main = async () => {
     for (let i = 0; i < cases.length; i++) {
       const { scenario, kase } = cases[(i + offset) % cases.length]!
       const prepare = kase.prepare
+      const stopMeter = await kase.meter?.()
       const stats = prepare === undefined
         ? await measure(async () => do_not_optimize(await kase.run()), { min_cpu_time: minCpuMs * 1e6 })
         : await measure(function*() {
@@ -134,14 +158,14 @@ const main = async () => {
             bench: async (_: number) => do_not_optimize(await kase.run())
           }
         }, { min_cpu_time: minCpuMs * 1e6 })
+      await stopMeter?.()
       const key = `${scenario.id} ${kase.contender}`
       samples.set(key, [...(samples.get(key) ?? []), stats.p50 / scenario.calls])
     }
-    process.stdout.write(`round ${round + 1} of ${rounds} done\n`)
+    log(`round ${round + 1} of ${rounds} done`)
   }
   // the counts again, after measuring: no breaker changed state and no call went missing meanwhile
-  for (const { scenario, kase } of cases) await built.verify(scenario, kase)
-  await built.dispose()
+  for (const { scenario, kase } of cases) await group.verify(scenario, kase)
 
   const results: Array<Result> = []
   for (const scenario of scenarios) {
@@ -153,10 +177,61 @@ const main = async () => {
         contender: kase.contender,
         ns_per_op: round1(ns),
         floor_ns_per_op: round1(floor),
-        ratio_to_floor: round3(ns / floor)
+        ratio_to_floor: round3(ns / floor),
+        ...group.fields?.(scenario.id, kase.contender)
       })
     }
   }
+  return results
+}
+
+// --- child processes: the Redis scenarios -----------------------------------------------------------------------
+
+// Each Redis scenario runs in a fresh process of its own, so that its clients, background fibers and second breaker
+// store neither slow nor reshape (JIT) the scenarios above, nor they it.
+
+/** `breaker.shared.success`, timed as above; progress on stderr, the rows as JSON on stdout's last line. */
+const sharedChild = async (url: string, rounds: number, minCpuMs: number) => {
+  const group = await Fleet.makeShared(url)
+  try {
+    const rows = await timed(group, group.scenarios, rounds, minCpuMs, (line) => console.error(`  ${line.trim()}`))
+    const scenarios: Array<Described> = group.scenarios.map(({ calls, description, id }) => ({ id, description, calls }))
+    console.log(JSON.stringify({ scenarios, rows }))
+  } finally {
+    await group.dispose()
+  }
+}
+
+/** `fleet.outage`; progress on stderr, the rows as JSON on stdout's last line. */
+const outageChild = async (url: string) => {
+  const rows = await Fleet.runOutage(url, (line) => console.error(line))
+  console.log(JSON.stringify({ scenarios: [], rows }))
+}
+
+const inChild = (flag: "--shared" | "--outage", url: string): { scenarios: Array<Described>; rows: Array<Row> } => {
+  const out = execFileSync(process.execPath, ["--expose-gc", fileURLToPath(import.meta.url), flag, url], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+    maxBuffer: 64 * MB
+  })
+  return JSON.parse(out.trim().split("\n").at(-1)!)
+}
+
+// --- the main process -------------------------------------------------------------------------------------------
+
+const main = async () => {
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 5)
+  const minCpuMs = Number(process.env.BENCH_TIME_MS ?? 300)
+  const only = process.env.BENCH_ONLY === undefined ? undefined : new RegExp(process.env.BENCH_ONLY)
+  const selects = (id: string, tags: ReadonlyArray<string> = []) =>
+    only === undefined || only.test(id) || tags.some((tag) => only.test(tag))
+  console.log(`node ${process.version}, ${rounds} rounds, mitata min CPU time ${minCpuMs} ms per case and round`)
+
+  const built = await Scenarios.make()
+  const selected = built.scenarios.filter((s) => selects(s.id, s.tags))
+  const scenarios: Array<Described> = [...selected]
+  const results = selected.length === 0 ? [] : await timed(built, selected, rounds, minCpuMs, (line) => console.log(line))
+  await built.dispose()
   for (const row of results) {
     if (row.scenario === "breaker.concurrent") row.rss_mb = round1(rssOf(row.scenario, row.contender))
     if (row.scenario === "tracker.record" && row.contender !== "effect-sync-step") {
@@ -164,16 +239,63 @@ const main = async () => {
     }
   }
 
-  print(scenarios, results)
-  budgets(results)
-  if (only !== undefined) return console.log("\nBENCH_ONLY is set: bench/results.json is left as it was")
+  // the Redis scenarios, when selected and a server is at hand
+  const rows: Array<Row> = [...results]
+  const wantsShared = selects("breaker.shared.success", outageTags)
+  const wantsOutage = selects("fleet.outage", outageTags)
+  const redis = wantsShared || wantsOutage ? await RedisServer.acquire() : undefined
+  if (typeof redis === "string") console.log(`\nRedis scenarios skipped: ${redis}`)
+  else if (redis !== undefined) {
+    try {
+      const owner = redis.owned ? "started by the bench" : "REDIS_URL"
+      console.log(`\nRedis scenarios on ${redis.url} (${owner}), each in a child process of its own`)
+      if (wantsShared) {
+        console.log("breaker.shared.success:")
+        const shared = inChild("--shared", redis.url)
+        scenarios.push(...shared.scenarios)
+        rows.push(...shared.rows)
+      }
+      if (wantsOutage) {
+        console.log("fleet.outage (real time, about 25 s):")
+        rows.push(...inChild("--outage", redis.url).rows)
+      }
+    } finally {
+      await redis.stop()
+    }
+  }
+
+  print(scenarios, rows.filter((row): row is Result => !isOutage(row)))
+  printOutage(rows)
+  budgets(rows)
   const file = fileURLToPath(new URL("../../../../bench/results.json", import.meta.url))
+  if (only !== undefined) {
+    if (process.env.BENCH_MERGE !== "1" || !existsSync(file)) {
+      return console.log("\nBENCH_ONLY is set: bench/results.json is left as it was")
+    }
+    const merged = merge(JSON.parse(readFileSync(file, "utf8")) as Array<Row>, rows, only.source)
+    writeFileSync(file, JSON.stringify(merged, null, 2) + "\n")
+    return console.log(`\nmerged ${rows.length} rows of this partial run into ${file}`)
+  }
   mkdirSync(fileURLToPath(new URL("../../../../bench/", import.meta.url)), { recursive: true })
-  writeFileSync(file, JSON.stringify(results, null, 2) + "\n")
+  writeFileSync(file, JSON.stringify(rows, null, 2) + "\n")
   console.log(`\nwrote ${file}`)
 }
 
-const print = (scenarios: ReadonlyArray<Scenarios.Scenario>, results: ReadonlyArray<Result>) => {
+/** `previous` with the rows of a partial run in place of their own (new ones at the end), marked in their notes. */
+const merge = (previous: ReadonlyArray<Row>, partial: ReadonlyArray<Row>, filter: string): Array<Row> => {
+  const key = (row: Row) => `${row.scenario} ${row.contender}`
+  const mark = (row: Row): Row => ({
+    ...row,
+    note: `${typeof row.note === "string" ? `${row.note}. ` : ""}From a partial run (BENCH_ONLY=${filter}) merged `
+      + "into the last full run's results: its ratios are to rows of the same partial run"
+  })
+  const fresh = new Map(partial.map((row) => [key(row), mark(row)]))
+  const out = previous.map((row) => fresh.get(key(row)) ?? row)
+  const kept = new Set(previous.map(key))
+  return [...out, ...partial.filter((row) => !kept.has(key(row))).map((row) => fresh.get(key(row))!)]
+}
+
+const print = (scenarios: ReadonlyArray<Described>, results: ReadonlyArray<Result>) => {
   for (const scenario of scenarios) {
     console.log(`\n${scenario.id}: ${scenario.description} (${scenario.calls} calls per batch)`)
     for (const row of results.filter((r) => r.scenario === scenario.id)) {
@@ -186,13 +308,39 @@ const print = (scenarios: ReadonlyArray<Scenarios.Scenario>, results: ReadonlyAr
             : `${row.ratio_to_floor.toFixed(2).padStart(6)}x ${floor.padEnd(13)} ${
               (added >= 0 ? "+" : "") + added.toFixed(0)
             } ns`.padEnd(33)) +
-          (row.rss_mb === undefined ? "" : `  RSS +${row.rss_mb.toFixed(1)} MB`)
+          (row.rss_mb === undefined ? "" : `  RSS +${row.rss_mb.toFixed(1)} MB`) +
+          (typeof row.redis_cmds_per_call === "number"
+            ? `  Redis commands per call ${row.redis_cmds_per_call} (sent by clients ${row.redis_client_cmds_per_call})`
+            : "")
       )
     }
   }
 }
 
-const budgets = (results: ReadonlyArray<Result>) => {
+const isOutage = (row: Row): row is Fleet.OutageRow => row.scenario === "fleet.outage"
+
+const printOutage = (rows: ReadonlyArray<Row>) => {
+  const outage = rows.filter(isOutage)
+  if (outage.length === 0) return
+  console.log(`\nfleet.outage: 3 replicas, the dependency fails hard; calls reaching it in the ${outage[0]!.window_ms} ms `
+    + "after the first replica opened (median of runs)")
+  for (const row of outage) {
+    console.log(
+      `  ${row.contender.padEnd(30)} ${String(row.calls_after_open).padStart(5)} calls `
+        + `(runs: ${row.calls_after_open_runs.join(", ")})`
+        + `  ${row.ratio_to_local.toFixed(2)}x local-only, until all open ${row.calls_until_all_open}, `
+        + `to the first opening ${row.calls_to_first_open}`
+        + (row.propagation_p99_ms === undefined
+          ? ""
+          : `; propagation p50 ${row.propagation_p50_ms} ms, p99 ${row.propagation_p99_ms} ms, max `
+            + `${row.propagation_max_ms} ms (${row.propagation_samples} samples)`)
+    )
+  }
+}
+
+const budgets = (rows: ReadonlyArray<Row>) => {
+  const results = rows.filter((row): row is Result => !isOutage(row))
+  const outage = rows.filter(isOutage)
   const find = (scenario: string, contender: Scenarios.Contender) =>
     results.find((r) => r.scenario === scenario && r.contender === contender)
   const added = (scenario: string, contender: Scenarios.Contender) => {
@@ -252,6 +400,32 @@ const budgets = (results: ReadonlyArray<Result>) => {
   )
   atMost("tracker.record, RSS added by 1 000 000 errors", find("tracker.record", "effect-resilience")?.rss_mb, 30, "MB")
 
+  const shared = find("breaker.shared.success", "effect-resilience")
+  const sharedLocal = find("breaker.shared.success", "effect-resilience-local")
+  atMost(
+    "breaker.shared.success, ours on Redis / ours on memory",
+    shared && sharedLocal && shared.ns_per_op / sharedLocal.ns_per_op,
+    1.05,
+    "x"
+  )
+  atMost(
+    "breaker.shared.success, ours, Redis commands per call",
+    typeof shared?.redis_cmds_per_call === "number" ? shared.redis_cmds_per_call : undefined,
+    0,
+    "cmds"
+  )
+  const effectRedisAdded = added("breaker.shared.success", "effect-circuit-breaker-redis")
+  const sharedAdded = added("breaker.shared.success", "effect-resilience")
+  lines.push([
+    "breaker.shared.success, effect Redis added / ours added",
+    effectRedisAdded !== undefined && sharedAdded !== undefined ? effectRedisAdded / Math.max(sharedAdded, 1) : undefined,
+    "x (budget ≥ 20)",
+    effectRedisAdded !== undefined && sharedAdded !== undefined ? effectRedisAdded / Math.max(sharedAdded, 1) >= 20 : undefined
+  ])
+  const oursOutage = outage.find((r) => r.contender === "effect-resilience")
+  atMost("fleet.outage, calls after opening, shared / local-only", oursOutage?.ratio_to_local, 1 / 2.5, "x")
+  atMost("fleet.outage, propagation p99 (loopback)", oursOutage?.propagation_p99_ms, 50, "ms")
+
   console.log("\nbudgets:")
   for (const [name, value, limit, met] of lines) {
     const verdict = met === undefined ? "not measured" : met ? "met" : "MISSED"
@@ -263,6 +437,10 @@ const args = process.argv.slice(2)
 if (args[0] === "--rss") {
   const rss = args[1] === "tracker.record" ? await trackerRss(args[2]!) : await concurrentRss(args[2]!)
   console.log(JSON.stringify({ rss_mb: rss }))
+} else if (args[0] === "--shared") {
+  await sharedChild(args[1]!, Number(process.env.BENCH_ROUNDS ?? 5), Number(process.env.BENCH_TIME_MS ?? 300))
+} else if (args[0] === "--outage") {
+  await outageChild(args[1]!)
 } else {
   await main()
 }
