@@ -25,8 +25,7 @@ import { execFileSync } from "node:child_process"
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { do_not_optimize, measure } from "mitata"
-import * as Fleet from "./fleet.js"
-import * as RedisServer from "./redisServer.js"
+import type * as Fleet from "./fleet.js"
 import * as Scenarios from "./scenarios.js"
 
 /** One row of `bench/results.json`. */
@@ -188,11 +187,13 @@ const timed = async (
 // --- child processes: the Redis scenarios -----------------------------------------------------------------------
 
 // Each Redis scenario runs in a fresh process of its own, so that its clients, background fibers and second breaker
-// store neither slow nor reshape (JIT) the scenarios above, nor they it.
+// store neither slow nor reshape (JIT) the scenarios above, nor they it. Their modules (node-redis among them) are
+// loaded only there: a process that measures RSS never loads them.
+const loadFleet = () => import("./fleet.js")
 
 /** `breaker.shared.success`, timed as above; progress on stderr, the rows as JSON on stdout's last line. */
 const sharedChild = async (url: string, rounds: number, minCpuMs: number) => {
-  const group = await Fleet.makeShared(url)
+  const group = await (await loadFleet()).makeShared(url)
   try {
     const rows = await timed(group, group.scenarios, rounds, minCpuMs, (line) => console.error(`  ${line.trim()}`))
     const scenarios: Array<Described> = group.scenarios.map(({ calls, description, id }) => ({ id, description, calls }))
@@ -204,7 +205,7 @@ const sharedChild = async (url: string, rounds: number, minCpuMs: number) => {
 
 /** `fleet.outage`; progress on stderr, the rows as JSON on stdout's last line. */
 const outageChild = async (url: string) => {
-  const rows = await Fleet.runOutage(url, (line) => console.error(line))
+  const rows = await (await loadFleet()).runOutage(url, (line) => console.error(line))
   console.log(JSON.stringify({ scenarios: [], rows }))
 }
 
@@ -243,7 +244,7 @@ const main = async () => {
   const rows: Array<Row> = [...results]
   const wantsShared = selects("breaker.shared.success", outageTags)
   const wantsOutage = selects("fleet.outage", outageTags)
-  const redis = wantsShared || wantsOutage ? await RedisServer.acquire() : undefined
+  const redis = wantsShared || wantsOutage ? await (await import("./redisServer.js")).acquire() : undefined
   if (typeof redis === "string") console.log(`\nRedis scenarios skipped: ${redis}`)
   else if (redis !== undefined) {
     try {
