@@ -9,6 +9,9 @@
  * - Each `ErrorLayer` is its own root for what the strategies emit: an `ErrorLayer` provided inside another
  *   keeps the failures, calls and breakers of the effects it is provided to in its own tracker and metrics.
  *   Errors reported to effect's `ErrorReporter` still reach the outer tracker too (reporters add up).
+ * - Its breakers are local to the process unless a shared store is provided to the layer
+ *   (`Layer.provide(RedisBreakerStore.layerFrom(...))`): then they share their state with every replica on the
+ *   same Redis and prefix (see `RedisBreakerStore`).
  * - Every section is checked before anything is built: an invalid build fails with one `ConfigError` listing
  *   every problem of every section, and nothing is provided.
  *   A `ConfigError`'s paths start at these options (`["breakers", "breakers", "storage", "openDuration"]`,
