@@ -288,6 +288,12 @@ export const layerFrom = <E, R>(
  * forever, backing off from 50 millis to `maxReconnectDelay` (default 1 second) with jitter. `url` and any other
  * node-redis option (`username`, `password`, `database`, `socket.tls`...) are passed on.
  *
+ * The client's command timeout does not cover everything: with node-redis 6.3, a command already written to a
+ * server that stopped answering (a frozen process, a network black hole) was not rejected by it (seen here with a
+ * 50 ms timeout and a stopped `redis-server`). That is why the store bounds every call itself by `storeTimeout`,
+ * and while degraded sends Redis nothing but one `PING` per `reconnectInterval`: what such a server holds up is
+ * those pings, not calls.
+ *
  * **Example**
  *
  * ```ts
