@@ -59,8 +59,7 @@
  * @since 0.2.0
  */
 import * as Redis from "effect/persistence/Redis"
-import type { Scope } from "effect"
-import { Context, Duration, Effect, Layer, References, Schema } from "effect"
+import { Context, Duration, Effect, Exit, Fiber, Layer, References, Schema, Scope } from "effect"
 import * as ConfigError from "./ConfigError.js"
 import * as Fleet from "./internal/fleet/fleet.js"
 import { guarded, objectOf, show } from "./internal/unknownKeys.js"
@@ -246,7 +245,9 @@ export const layer = (options?: Options): Layer.Layer<RedisBreakerStore, ConfigE
  * The shared store on the `Redis` service `redis` builds, built in the background: startup never waits on Redis.
  * Until the layer is built (retried every `reconnectInterval`) the store is degraded and the breakers are local.
  * The client's own log lines below `Error` (node-redis warns on every reconnect attempt) are dropped: the store
- * logs once when Redis goes away and once when it is back.
+ * logs once when Redis goes away and once when it is back. Releasing the layer closes the client within one
+ * second: a node-redis client (`NodeRedis.layer`) still waiting on a server that stopped answering is then
+ * destroyed, so a frozen Redis never holds up the program's shutdown.
  *
  * **Example**
  *
@@ -268,18 +269,53 @@ export const layerFrom = <E, R>(
 ): Layer.Layer<RedisBreakerStore, ConfigError.ConfigError, R> =>
   Layer.effect(
     RedisBreakerStore,
-    Effect.flatMap(Effect.context<R>(), (context) =>
-      makeWith(
-        options,
-        Effect.flatMap(Effect.scope, (scope) => Layer.buildWithScope(redis, scope)).pipe(
-          Effect.provideContext(context),
-          // the client's own warning on every reconnect attempt is dropped: the store says once when Redis goes
-          // and once when it is back
-          Effect.provideService(References.MinimumLogLevel, "Error"),
-          Effect.map((built) => Context.get(built, Redis.Redis))
+    Effect.gen(function*() {
+      const context = yield* Effect.context<R>()
+      // the client lives in a scope of its own, closed within a bound: node-redis's `close` waits for the replies
+      // of commands in flight, which a frozen server never sends, and would hold the program's shutdown for ever
+      const clients = yield* Scope.make()
+      let built: Context.Context<Redis.Redis> | undefined
+      // (closing is uninterruptible: it runs in a fiber of its own, which the release waits for within the bound)
+      yield* Effect.addFinalizer(() =>
+        Effect.forkDetach(Scope.close(clients, Exit.void)).pipe(
+          Effect.flatMap((closing) => Effect.timeoutOption(Fiber.await(closing), closeMillis)),
+          Effect.flatMap((closed) =>
+            Effect.sync(() => {
+              if (closed._tag === "None" && built !== undefined) {
+                Context.getOption(built, NodeRedisClient).pipe((found) => {
+                  if (found._tag === "Some") found.value.client.destroy()
+                })
+              }
+            })
+          )
         )
-      ))
+      )
+      // each attempt in a scope of its own, closed when it fails (a client that could not connect is let go)
+      const connect = Effect.gen(function*() {
+        const attempt = yield* Scope.fork(clients)
+        const context = yield* Layer.buildWithScope(redis, attempt).pipe(
+          Effect.onError((cause) => Scope.close(attempt, Exit.failCause(cause)))
+        )
+        built = context
+        return Context.get(context, Redis.Redis)
+      }).pipe(
+        Effect.provideContext(context),
+        // the client's own warning on every reconnect attempt is dropped: the store says once when Redis goes
+        // and once when it is back
+        Effect.provideService(References.MinimumLogLevel, "Error")
+      )
+      return yield* makeWith(options, connect)
+    })
   )
+
+// how long closing the client may hold the layer's release before it is destroyed
+const closeMillis = 1_000
+
+// `@effect/platform-node`'s NodeRedis service, found by its key when the layer given provides it (this package
+// does not depend on platform-node): a client whose graceful close does not end in time is destroyed
+const NodeRedisClient = Context.Service<{ readonly client: { readonly destroy: () => void } }>(
+  "@effect/platform-node/NodeRedis"
+)
 
 /**
  * Options for node-redis (`NodeRedis.layer`) that suit a breaker store: commands fail at once while the client is

@@ -212,4 +212,23 @@ describe("RedisBreakerStore without Redis", () => {
       }).pipe(Effect.scoped),
     20_000
   )
+
+  it.live.runIf(Server.canOwnServer())(
+    "Redis frozen (SIGSTOP) at shutdown: releasing the layer ends within its one-second bound",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* Server.acquire()
+        const a = yield* replica({ url: server.url, prefix: Server.uniquePrefix("shutdown"), id: "a" })
+        yield* a.breaker("db")
+        process.kill(server.pid, "SIGSTOP")
+        // a command in flight to the frozen server: node-redis's graceful close would wait for its reply for ever
+        yield* a.store.sync
+        const started = performance.now()
+        yield* a.close
+        const took = performance.now() - started
+        process.kill(server.pid, "SIGCONT")
+        assert.isBelow(took, 1_000 + 500)
+      }).pipe(Effect.scoped),
+    15_000
+  )
 })
