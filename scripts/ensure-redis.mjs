@@ -7,25 +7,7 @@
 //
 // For tests only: ENSURE_REDIS_NO_INSTALL=1 skips the install attempt, as on a machine where it cannot install.
 import { spawnSync } from "node:child_process"
-import { accessSync, constants, statSync } from "node:fs"
-import { delimiter, join } from "node:path"
-
-const howTo = "install it (Debian: sudo apt-get install -y redis-server) or set REDIS_URL to a running server"
-
-/** The path of `command` on PATH, if there is an executable file of that name. */
-const onPath = (command) => {
-  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
-    if (dir === "") continue
-    const candidate = join(dir, command)
-    try {
-      accessSync(candidate, constants.X_OK)
-      if (statSync(candidate).isFile()) return candidate
-    } catch {
-      // not here
-    }
-  }
-  return undefined
-}
+import { howTo, onPath, redisUrlFromEnv } from "./redis-server.mjs"
 
 const fail = (message) => {
   console.error(`[ensure-redis] ${message}`)
@@ -48,7 +30,7 @@ const aptOutput = (run) => {
   if (output !== "") console.error(output)
 }
 
-if (process.env.REDIS_URL === undefined || process.env.REDIS_URL === "") {
+if (redisUrlFromEnv() === undefined) {
   if (onPath("redis-server") === undefined) {
     const canInstall = process.env.ENSURE_REDIS_NO_INSTALL !== "1" &&
       process.getuid?.() === 0 &&

@@ -3,8 +3,10 @@
  * (replica.ts, one child process each, on free loopback ports) whose breakers are shared on one Redis, and a
  * traffic generator here spreading requests over them round-robin.
  *
- * Redis is `REDIS_URL` when it is set, otherwise a `redis-server` of the demo's own (redisServer.ts), stopped with
- * the demo. The run uses a key prefix of its own (`demo:<random>:`), so a shared Redis is not disturbed.
+ * Redis is `REDIS_URL` when it is set, otherwise a `redis-server` of the demo's own (`scripts/redis-server.mjs`),
+ * stopped with the demo: in a process group of its own, so that a Ctrl-C reaches only the demo, which stops its
+ * replicas before the server they use, and watched, so that it dies with the demo however the demo ends. The run
+ * uses a key prefix of its own (`demo:<random>:`), so a shared Redis is not disturbed.
  *
  * In a 12-second cycle the storage of every replica (standing for one database they all use) works, then fails
  * every write, then works again; the demo sets it on all replicas at the same moment. What to watch:
@@ -26,7 +28,7 @@ import { NodeRedis } from "@effect/platform-node"
 import { CircuitBreaker, CommonErrors, ErrorFamily } from "@effect-resilience/core"
 import { Clock, Config, Console, Data, Duration, Effect, Fiber, Option, Runtime } from "effect"
 import * as Redis from "effect/persistence/Redis"
-import * as RedisServer from "./redisServer.js"
+import * as RedisServer from "../../scripts/redis-server.mjs"
 import type { FromReplica, ToReplica } from "./replica.js"
 
 /** A failure of the demo's own set-up, said in one line (no stack trace), exit code 1. */
@@ -88,7 +90,7 @@ const startReplica = (
           detached: true
         })
       ),
-      (child) => RedisServer.stopProcess(child, 3000)
+      (child) => Effect.promise(() => RedisServer.stopProcess(child, 3000))
     )
     // what a replica prints itself (a crash) is shown, with its id
     const relay = (data: Buffer) => {
@@ -426,8 +428,14 @@ export const run = (replicas: number, duration: Option.Option<number>) =>
       url = fromEnv.value
       yield* Console.log(`fleet demo: ${replicas} replicas sharing their breakers on Redis at ${url} (REDIS_URL)`)
     } else {
-      const server = yield* RedisServer.acquire.pipe(
-        Effect.mapError((error) => new FleetDemoError({ message: `DEMO_REPLICAS needs Redis: ${error.message}` }))
+      // stopped (SIGTERM, SIGKILL after 5 s) when the scope closes, after the replicas that use it
+      const server = yield* Effect.acquireRelease(
+        Effect.tryPromise({
+          try: () => RedisServer.start({ detached: true, label: "demo" }),
+          catch: (error) =>
+            new FleetDemoError({ message: `DEMO_REPLICAS needs Redis: ${error instanceof Error ? error.message : error}` })
+        }),
+        (server) => Effect.promise(() => server.stop())
       )
       url = server.url
       yield* Console.log(

@@ -8,7 +8,7 @@ import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import type { CircuitBreaker } from "@effect-resilience/core"
 import { analyse, type Event } from "../src/fleet.js"
-import { isInstalled } from "../src/redisServer.js"
+import { isInstalled } from "../../scripts/redis-server.mjs"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..")
 const demo = join(root, "scratchpad", "dist", "demo.js")
