@@ -101,7 +101,8 @@ const args = (target: Target, ...rest: ReadonlyArray<string | number>): Readonly
 ]
 
 /**
- * Opens a closed breaker whose generation is `expected` (a trip). With a quorum (`quorum > 0`) the trip is first
+ * Opens a closed breaker whose generation is `expected` (a trip), or one in a state nobody acts on any more (an
+ * opening past its deadline, a half-open period whose lease lapsed). With a quorum (`quorum > 0`) the trip is first
  * a vote: the fleet opens once `quorum` distinct replicas voted within `withinMillis`; until then "voted".
  */
 export const trip = Redis.script(
@@ -120,7 +121,10 @@ local key, votes = KEYS[1], KEYS[2]
 local replica, expected, millis = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
 local quorum, within = tonumber(ARGV[9]), tonumber(ARGV[10])
 local r, t = read(key), now()
-if r.status ~= 'closed' or r.gen ~= expected then return reply('stale', r, t) end
+-- trippable: closed at the generation the replica decided from, or a state nobody acts on any more (an opening
+-- past its deadline, a half-open period whose lease lapsed)
+local idle = (r.status == 'open' and t >= r.openUntil) or (r.status == 'half_open' and r.leaseUntil <= t)
+if not idle and (r.status ~= 'closed' or r.gen ~= expected) then return reply('stale', r, t) end
 if quorum > 0 then
   redis.call('ZADD', votes, t, replica)
   redis.call('ZREMRANGEBYSCORE', votes, '-inf', t - within)
@@ -133,6 +137,28 @@ r.openUntil = t + millis
 r.openings = tonumber(ARGV[7])
 r.epoch = tonumber(ARGV[6])
 r.lastOpen = millis
+commit(key, r, t)
+return reply('ok', r, t)
+`
+  }
+).withReturnType<Reply>()
+
+/**
+ * Closes a record whose opening is over and that no lease holds (an opening past its deadline, a half-open
+ * period whose lease lapsed): a replica whose own probe found the dependency healthy while it could not reach
+ * Redis. Otherwise "stale".
+ */
+export const recover = Redis.script(
+  (target: Target) => args(target),
+  {
+    numberOfKeys: 3,
+    lua: prelude + `
+local key, replica = KEYS[1], ARGV[3]
+local r, t = read(key), now()
+if not ((r.status == 'open' and t >= r.openUntil) or (r.status == 'half_open' and r.leaseUntil <= t)) then
+  return reply('stale', r, t)
+end
+enter(r, 'closed', t, replica, 'probes_succeeded')
 commit(key, r, t)
 return reply('ok', r, t)
 `

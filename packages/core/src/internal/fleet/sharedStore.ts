@@ -162,7 +162,9 @@ export const make = (options: {
   // origin), anything else (the open deadline, the lease) updates the local copy in place. A record older than
   // the one known is not adopted (a reply overtaken by a message), but for a missing one (Redis lost it).
   const adopt = (record: Record, origin: CircuitBreaker.Origin): Effect.Effect<void> =>
-    Effect.clockWith((clock) =>
+    // from the commit to its publication in one region: a generation committed and never published would hold
+    // every later transition back (they are published in generation order)
+    Effect.uninterruptible(Effect.clockWith((clock) =>
       Effect.suspend(() => {
         if (!statuses.has(record.status)) return Effect.void
         if (record.generation < fleetGeneration && record.generation !== 0) return Effect.void
@@ -174,7 +176,10 @@ export const make = (options: {
           record.leaseRemaining > 0
         foreignUntil = foreign ? now.mono + record.leaseRemaining : 0
         if (status !== "half_open" || record.holder !== replica) leaseGeneration = -1
-        if (status !== "closed") ahead = "none"
+        if (status !== "closed") {
+          ahead = "none"
+          whileDegraded = undefined
+        }
         return Effect.flatMap(
           Effect.tx(Effect.flatMap(TxRef.get(ref), (from) => {
             const fields = {
@@ -214,13 +219,14 @@ export const make = (options: {
             Effect.sync(() => {
               if (committed !== undefined) {
                 ahead = "none"
+                whileDegraded = undefined
                 adopted(committed)
               }
               if (foreign) watchLease(record.generation, record.leaseRemaining)
             })
         )
       })
-    )
+    ))
 
   // the slots another replica's lease filled are this replica's own again (its lease lapsed, or Redis is gone)
   const freeForeignSlots = Effect.clockWith((clock) =>
@@ -243,7 +249,11 @@ export const make = (options: {
     fleet.fork(Effect.gen(function*() {
       while (true) {
         yield* Effect.sleep(Math.max(1, Math.floor(fleet.leaseMillis / 3)))
-        if (leaseGeneration !== generation || fleetGeneration !== generation || ref.value.status !== "half_open") {
+        const state = ref.value
+        if (
+          leaseGeneration !== generation || fleetGeneration !== generation || state.status !== "half_open" ||
+          ownProbes(state.generation) === 0
+        ) {
           return
         }
         const reply = yield* fleet.run((redis) => redis.eval(Scripts.renew)(target, generation, fleet.leaseMillis))
@@ -341,6 +351,21 @@ export const make = (options: {
       }
     ))
   }
+
+  // closes the fleet's record when its opening is over and no lease holds it (this replica's own probe closed it)
+  const recover = Effect.flatMap(
+    fleet.run((redis) => redis.eval(Scripts.recover)(target)),
+    (reply) => {
+      if (reply === undefined) return Effect.void
+      if (reply[0] === "ok") {
+        return Effect.sync(() => {
+          fleetGeneration = Math.max(fleetGeneration, Number(reply[2]))
+          holder = ""
+        })
+      }
+      return adopt(recordOf(reply), "remote")
+    }
+  )
 
   // a command applied locally while the fleet cannot be reached: the last change it makes is asserted later
   const localWhileDegraded = (command: State.Command, now: State.Now) =>
@@ -447,6 +472,15 @@ export const make = (options: {
             }
             // a probe failed: re-opened here at once, and for the fleet in the background
             if (ahead === "degraded") return localWhileDegraded(command, now)
+            if (ahead === "vote") {
+              // the fleet is still closed: the failed probe of this replica's own opening is a new vote
+              return Effect.map(commitLocal(command, now), (committed) => {
+                if (committed !== undefined) {
+                  fleet.fork(tracked(confirmTrip(command.opening, tripReason, fleetGeneration, true)))
+                }
+                return committed
+              })
+            }
             if (ahead !== "none") return commitLocal(command, now)
             return ownsLease() ? settleShared(command, "reopen", now) : fenced(command.generation)
           }
@@ -464,8 +498,9 @@ export const make = (options: {
             if (preview.reason !== undefined) return settleShared(command, "close", now)
             return Effect.map(commitLocal(command, now), (committed) => {
               if (committed === undefined) return committed
-              if (committed.to.probes === 0 && committed.to.probeSuccesses === 0) {
-                // a probe ended without an outcome and none is left running: any replica may probe
+              if (ownProbes(committed.to.generation) === 0) {
+                // no probe of this replica's is left running (the period not closed yet): the lease is given back,
+                // so the fleet is not held half-open by a replica that gets no more calls; any replica may probe
                 leaseGeneration = -1
                 holder = ""
                 settleInBackground(fleetGeneration, "release", noOpening)
@@ -491,6 +526,9 @@ export const make = (options: {
     const change = whileDegraded
     if (change === undefined) return undefined
     const holding = record.status === "half_open" && record.holder === replica && record.generation === fleetGeneration
+    // a record nobody acts on any more: an opening past its deadline, a half-open period whose lease lapsed
+    const idle = (record.status === "open" && record.remaining <= 0) ||
+      (record.status === "half_open" && record.leaseRemaining <= 0)
     if (typeof change === "object") {
       // a manual state set meanwhile: set for the fleet
       return Effect.flatMap(
@@ -507,7 +545,7 @@ export const make = (options: {
     }
     if (change === "open" && local.status === "open" && left > 0) {
       const opening = { epoch: local.epoch, openings: local.openings, millis: left }
-      if (record.status === "closed") return confirmTrip(opening, tripReason, record.generation, false)
+      if (record.status === "closed" || idle) return confirmTrip(opening, tripReason, record.generation, false)
       if (holding) {
         // this replica's probe failed meanwhile: the half-open period it held ends in that opening
         return Effect.asVoid(Effect.sync(() => settleInBackground(record.generation, "reopen", opening)))
@@ -516,6 +554,10 @@ export const make = (options: {
     if (change === "close" && local.status === "closed" && holding) {
       // this replica's probe succeeded meanwhile: the half-open period it held ends closed
       return Effect.asVoid(Effect.sync(() => settleInBackground(record.generation, "close", noOpening)))
+    }
+    if (change === "close" && local.status === "closed" && idle) {
+      // ... and nobody probes the fleet's opening, which is over: closed for the fleet
+      return recover
     }
     return undefined
   }
@@ -547,7 +589,12 @@ export const make = (options: {
         // a change adopted since this read was sent is newer than what it read
         if (record.generation < fleetGeneration && !lost) return result("ok")
         const left = Math.ceil(local.openUntil - monotonicMillis(clock))
-        if (lost && whileDegraded === undefined && local.status === "open" && left > 0) whileDegraded = "open"
+        if (lost && whileDegraded === undefined) {
+          if (local.status === "open" && left > 0) whileDegraded = "open"
+          else if (local.status === "forced_open" || local.status === "forced_closed" || local.status === "disabled") {
+            whileDegraded = { status: local.status, reason: manualReason[local.status] }
+          }
+        }
         if (ahead === "degraded" || lost) {
           const asserted = reassert(record, local, left)
           whileDegraded = undefined
