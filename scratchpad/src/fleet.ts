@@ -206,7 +206,7 @@ const isTransition = (event: Event): event is TransitionEvent => event.message._
 /**
  * Prints the replicas' transitions a moment after they arrive (messages from different processes may arrive out of
  * order), sorted by time. A transition adopted from another replica (`remote`, `sync`) is shown with the replica
- * whose own (`local`) transition to the same state came last before it: the replica that decided it.
+ * that decided it (the transition's `replica`), and how long after that replica's own transition it arrived.
  */
 const makePrinter = (replicas: ReadonlyArray<string>) => {
   const pending: Array<Event> = []
@@ -225,9 +225,10 @@ const makePrinter = (replicas: ReadonlyArray<string>) => {
       detail = `local: ${t.reason}${t.openMillis !== undefined ? `, open ${t.openMillis} ms` : ""}`
     } else {
       const decided = lastLocal.get(t.to)
-      detail = decided !== undefined && decided.replica !== event.replica && decided.at <= t.at
-        ? `${t.origin}, from ${replicas[decided.replica]}, +${t.at - decided.at} ms`
-        : t.origin
+      const lag = decided !== undefined && replicas[decided.replica] === t.replica && decided.at <= t.at
+        ? `, +${t.at - decided.at} ms`
+        : ""
+      detail = t.replica !== undefined ? `${t.origin}, from ${t.replica}${lag}` : t.origin
     }
     return `${clock(t.at)}  ${id}  ${change}(${detail})`
   }
