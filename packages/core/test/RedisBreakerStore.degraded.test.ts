@@ -2,12 +2,28 @@
 // off by a switch (its commands fail at once), the server and the other replicas staying up.
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Fiber } from "effect"
-import { TripRule } from "../src/index.js"
+import { type CircuitBreaker, TripRule } from "../src/index.js"
 import { cutReplica, degrade } from "./support/cutoff.js"
 import { assertStatus, callTimes, dependency, directClient, eventually, readRecord, recordKey } from "./support/fleet.js"
 import * as Server from "./support/redisServer.js"
 
 const breakers = { default: { trip: TripRule.consecutive(1), openDuration: "300 millis" } } as const
+
+// Redis answers A again: past a resync or two A keeps `status`, and the fleet's record comes to it
+const healedKeeps = (
+  a: { readonly heal: Effect.Effect<void>; readonly breaker: CircuitBreaker.CircuitBreaker },
+  url: string,
+  prefix: string,
+  status: CircuitBreaker.Status,
+  message: string
+) =>
+  Effect.gen(function*() {
+    yield* a.heal
+    yield* Effect.sleep(800)
+    assert.strictEqual((yield* a.breaker.state).status, status, message)
+    const redis = yield* directClient(url)
+    yield* eventually(Effect.map(readRecord(redis, recordKey(prefix, "db")), (r) => assert.strictEqual(r.status, status)), 1000)
+  })
 
 describe("RedisBreakerStore: changes made while degraded", () => {
   it.live("a manual state set while degraded is set for the fleet once Redis answers", () =>
@@ -39,11 +55,7 @@ describe("RedisBreakerStore: changes made while degraded", () => {
       dep.release()
       yield* Fiber.join(probe)
       assert.strictEqual((yield* a.breaker.state).status, "closed")
-      yield* a.heal
-      yield* Effect.sleep(800)
-      assert.strictEqual((yield* a.breaker.state).status, "closed", "close reached while degraded kept")
-      const redis = yield* directClient(url)
-      yield* eventually(Effect.map(readRecord(redis, recordKey(prefix, "db")), (r) => assert.strictEqual(r.status, "closed")), 1000)
+      yield* healedKeeps(a, url, prefix, "closed", "close reached while degraded kept")
     }).pipe(Effect.scoped), 15_000)
 
   it.live("a probe of its own lease that fails while degraded reopens the fleet once Redis answers", () =>
@@ -62,11 +74,7 @@ describe("RedisBreakerStore: changes made while degraded", () => {
       yield* Fiber.join(probe)
       const reopened = yield* a.breaker.state
       assert.strictEqual(reopened.status, "open")
-      yield* a.heal
-      yield* Effect.sleep(800)
-      assert.strictEqual((yield* a.breaker.state).status, "open", "reopening kept until its deadline")
-      const redis = yield* directClient(url)
-      yield* eventually(Effect.map(readRecord(redis, recordKey(prefix, "db")), (r) => assert.strictEqual(r.status, "open")), 1000)
+      yield* healedKeeps(a, url, prefix, "open", "reopening kept until its deadline")
     }).pipe(Effect.scoped), 20_000)
 
   it.live("a probe made while degraded under another replica's lapsed lease gives its slot back: no half-open stuck for ever", () =>

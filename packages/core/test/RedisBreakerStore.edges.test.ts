@@ -4,16 +4,32 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Fiber } from "effect"
 import { type CircuitBreaker, TripRule } from "../src/index.js"
 import { cutReplica, degrade } from "./support/cutoff.js"
-import { assertStatus, callTimes, dependency, directClient, eventually, readRecord, recordKey, rejection, replicas } from "./support/fleet.js"
+import { assertStatus, callTimes, dbFleet, dependency, directClient, eventually, readRecord, recordKey, rejection } from "./support/fleet.js"
 import * as Server from "./support/redisServer.js"
+
+// A and B, cut-off-able, on a 300 ms opening (leases of 5 s): B trips, A adopts the opening, then A is cut off
+// and waits out the fleet's deadline
+const openedThenCutOff = (name: string) =>
+  Effect.gen(function*() {
+    const url = yield* Server.sharedUrl
+    const prefix = Server.uniquePrefix(name)
+    const breakers = { default: { trip: TripRule.consecutive(1), openDuration: "300 millis" } } as const
+    const a = yield* cutReplica(url, prefix, "a", breakers, { probeLease: "5 seconds" })
+    const b = yield* cutReplica(url, prefix, "b", breakers, { probeLease: "5 seconds" })
+    const dep = dependency()
+    yield* callTimes(b.breaker, dep.fail, 1)
+    yield* eventually(assertStatus(a.breaker, "open"), 500)
+    yield* degrade(a)
+    yield* Effect.sleep(350)
+    return { a, b, dep }
+  })
 
 describe("RedisBreakerStore: edges of the probe lease, lost records and quorum", () => {
   it.live("closeAfter 2: a holder with no probe left running gives its lease back, so the fleet is not held half-open", () =>
     Effect.gen(function*() {
       const url = yield* Server.sharedUrl
       const prefix = Server.uniquePrefix("rv-r1")
-      const [a, b] = yield* replicas(2, { url, prefix, breakers: { default: { trip: TripRule.consecutive(1), openDuration: "300 millis", closeAfter: 2 } } })
-      const [dbA, dbB] = yield* Effect.all([a!.breaker("db"), b!.breaker("db")])
+      const { dbs: [dbA, dbB] } = yield* dbFleet(2, { url, prefix, breakers: { default: { trip: TripRule.consecutive(1), openDuration: "300 millis", closeAfter: 2 } } })
       const dep = dependency()
       yield* callTimes(dbA!, dep.fail, 1)
       yield* eventually(assertStatus(dbB!, "open"), 500)
@@ -38,8 +54,7 @@ describe("RedisBreakerStore: edges of the probe lease, lost records and quorum",
     Effect.gen(function*() {
       const url = yield* Server.sharedUrl
       const prefix = Server.uniquePrefix("rv-r2")
-      const [a, b] = yield* replicas(2, { url, prefix, breakers: { default: { trip: TripRule.consecutive(1) } } })
-      const [dbA, dbB] = yield* Effect.all([a!.breaker("db"), b!.breaker("db")])
+      const { dbs: [dbA, dbB] } = yield* dbFleet(2, { url, prefix, breakers: { default: { trip: TripRule.consecutive(1) } } })
       yield* dbA!.isolate
       yield* eventually(assertStatus(dbB!, "forced_open"), 500)
       const redis = yield* directClient(url)
@@ -57,8 +72,7 @@ describe("RedisBreakerStore: edges of the probe lease, lost records and quorum",
     Effect.gen(function*() {
       const url = yield* Server.sharedUrl
       const prefix = Server.uniquePrefix("rv-r3")
-      const [a, b] = yield* replicas(2, { url, prefix, breakers: { default: { trip: TripRule.consecutive(1), openDuration: "200 millis", share: { quorum: 2, within: "500 millis" } } } })
-      const [dbA, dbB] = yield* Effect.all([a!.breaker("db"), b!.breaker("db")])
+      const { dbs: [dbA, dbB] } = yield* dbFleet(2, { url, prefix, breakers: { default: { trip: TripRule.consecutive(1), openDuration: "200 millis", share: { quorum: 2, within: "500 millis" } } } })
       const dep = dependency()
       const redis = yield* directClient(url)
       // A trips at 0, B at 700 ms: then both fail every call for 3 s
@@ -83,16 +97,7 @@ describe("RedisBreakerStore: edges of the probe lease, lost records and quorum",
 
   it.live("a close reached while degraded past the fleet's deadline is asserted; a later trip opens for its full duration", () =>
     Effect.gen(function*() {
-      const url = yield* Server.sharedUrl
-      const prefix = Server.uniquePrefix("rv-r4")
-      const breakers = { default: { trip: TripRule.consecutive(1), openDuration: "300 millis" } } as const
-      const a = yield* cutReplica(url, prefix, "a", breakers, { probeLease: "5 seconds" })
-      const b = yield* cutReplica(url, prefix, "b", breakers, { probeLease: "5 seconds" })
-      const dep = dependency()
-      yield* callTimes(b.breaker, dep.fail, 1)
-      yield* eventually(assertStatus(a.breaker, "open"), 500)
-      yield* degrade(a)
-      yield* Effect.sleep(350)
+      const { a, dep } = yield* openedThenCutOff("rv-r4")
       // A probes locally and recovers
       assert.isTrue(Exit.isSuccess(yield* Effect.exit(a.breaker.execute(dep.ok))))
       yield* assertStatus(a.breaker, "closed")
@@ -108,16 +113,7 @@ describe("RedisBreakerStore: edges of the probe lease, lost records and quorum",
 
   it.live("a close reached while degraded past the deadline is not pulled back to half-open by another replica", () =>
     Effect.gen(function*() {
-      const url = yield* Server.sharedUrl
-      const prefix = Server.uniquePrefix("rv-r5")
-      const breakers = { default: { trip: TripRule.consecutive(1), openDuration: "300 millis" } } as const
-      const a = yield* cutReplica(url, prefix, "a", breakers, { probeLease: "5 seconds" })
-      const b = yield* cutReplica(url, prefix, "b", breakers, { probeLease: "5 seconds" })
-      const dep = dependency()
-      yield* callTimes(b.breaker, dep.fail, 1)
-      yield* eventually(assertStatus(a.breaker, "open"), 500)
-      yield* degrade(a)
-      yield* Effect.sleep(350)
+      const { a, b, dep } = yield* openedThenCutOff("rv-r5")
       assert.isTrue(Exit.isSuccess(yield* Effect.exit(a.breaker.execute(dep.ok))))
       yield* a.heal
       yield* Effect.sleep(400)

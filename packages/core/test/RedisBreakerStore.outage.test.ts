@@ -6,6 +6,7 @@ import { TripRule } from "../src/index.js"
 import {
   assertStatus,
   callTimes,
+  dbFleet,
   dependency,
   directClient,
   eventually,
@@ -15,7 +16,6 @@ import {
   recordKey,
   rejection,
   replica,
-  replicas,
   timed
 } from "./support/fleet.js"
 import * as Server from "./support/redisServer.js"
@@ -32,12 +32,11 @@ describe("RedisBreakerStore without Redis", () => {
       Effect.gen(function*() {
         const server = yield* Server.acquire()
         const prefix = Server.uniquePrefix("kill")
-        const fleet = yield* replicas(3, {
+        const { fleet, dbs } = yield* dbFleet(3, {
           url: server.url,
           prefix,
           breakers: { default: { trip: TripRule.consecutive(3), openDuration: "4 seconds" } }
         })
-        const dbs = yield* Effect.forEach(fleet, (r) => r.breaker("db"))
         const deps = fleet.map(() => dependency())
         const latencies: Array<number> = []
         let running = true
@@ -116,12 +115,11 @@ describe("RedisBreakerStore without Redis", () => {
       Effect.gen(function*() {
         const server = yield* Server.acquire()
         const prefix = Server.uniquePrefix("freeze")
-        const fleet = yield* replicas(2, {
+        const { fleet, dbs } = yield* dbFleet(2, {
           url: server.url,
           prefix,
           breakers: { default: { trip: TripRule.consecutive(2), openDuration: "300 millis" } }
         })
-        const dbs = yield* Effect.forEach(fleet, (r) => r.breaker("db"))
         const deps = fleet.map(() => dependency())
         yield* callTimes(dbs[0]!, deps[0]!.fail, 2)
         yield* eventually(Effect.forEach(dbs, (db) => assertStatus(db, "open")), 200)

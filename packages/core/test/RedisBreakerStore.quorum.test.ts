@@ -3,7 +3,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { TripRule } from "../src/index.js"
-import { assertStatus, callTimes, dependency, directClient, eventually, readRecord, recordKey, replicas } from "./support/fleet.js"
+import { assertStatus, callTimes, dbFleet, dependency, directClient, eventually, readRecord, recordKey } from "./support/fleet.js"
 import * as Server from "./support/redisServer.js"
 
 describe("RedisBreakerStore quorum", () => {
@@ -11,14 +11,13 @@ describe("RedisBreakerStore quorum", () => {
     Effect.gen(function*() {
       const url = yield* Server.sharedUrl
       const prefix = Server.uniquePrefix("quorum")
-      const [a, b, c] = yield* replicas(3, {
+      const { fleet: [, , c], dbs: [dbA, dbB, dbC] } = yield* dbFleet(3, {
         url,
         prefix,
         breakers: {
           default: { trip: TripRule.consecutive(2), openDuration: "3 seconds", share: { quorum: 2, within: "2 seconds" } }
         }
       })
-      const [dbA, dbB, dbC] = yield* Effect.all([a!.breaker("db"), b!.breaker("db"), c!.breaker("db")])
       const redis = yield* directClient(url)
 
       // A alone: open for itself, the fleet (and B, C) closed, through several resyncs
@@ -43,14 +42,13 @@ describe("RedisBreakerStore quorum", () => {
     Effect.gen(function*() {
       const url = yield* Server.sharedUrl
       const prefix = Server.uniquePrefix("quorum-window")
-      const [a, b, c] = yield* replicas(3, {
+      const { dbs: [dbA, dbB, dbC] } = yield* dbFleet(3, {
         url,
         prefix,
         breakers: {
           default: { trip: TripRule.consecutive(1), openDuration: "400 millis", share: { quorum: 2, within: "300 millis" } }
         }
       })
-      const [dbA, dbB, dbC] = yield* Effect.all([a!.breaker("db"), b!.breaker("db"), c!.breaker("db")])
       yield* callTimes(dbA!, dependency().fail, 1)
       // A's vote is out of the window (and A's own opening over) when B trips
       yield* Effect.sleep(500)

@@ -8,17 +8,20 @@ import { BreakerRegistry, type CircuitBreaker, TripRule } from "../src/index.js"
 import {
   assertStatus,
   callTimes,
+  dbFleet,
   dependency,
   directClient,
   eventually,
   expectedEncoding,
   fastMillis,
+  heldBy,
   logsWith,
   messageText,
   readRecord,
   recordKey,
   recordMessages,
   redisTime,
+  type RedisClient,
   rejection,
   replica,
   replicas,
@@ -30,17 +33,40 @@ import * as Server from "./support/redisServer.js"
 // a message crosses loopback in a few milliseconds; this bounds it with room for a loaded machine
 const propagation = 200
 
+// A trips on two failures of `depA`, B and C hear of its opening, and A's open duration runs out
+const tripAndWaitOut = (
+  dbA: CircuitBreaker.CircuitBreaker,
+  dbB: CircuitBreaker.CircuitBreaker,
+  dbC: CircuitBreaker.CircuitBreaker,
+  depA: ReturnType<typeof dependency>,
+  redis: RedisClient,
+  key: string
+) =>
+  Effect.gen(function*() {
+    yield* callTimes(dbA, depA.fail, 2)
+    yield* eventually(Effect.forEach([dbB, dbC], (x) => assertStatus(x, "open")), propagation)
+    yield* eventually(Effect.map(dbA.state, (s) => assert.strictEqual(s.retryAfterMillis, 0)), 1000)
+    // and by Redis's clock too: A's local deadline comes a confirmation's round trip before the fleet's, and a
+    // claim made in between is refused (A then waits out the rest)
+    yield* eventually(
+      Effect.flatMap(
+        Effect.all([readRecord(redis, key), redisTime(redis)]),
+        ([record, now]) => Effect.sync(() => assert.isAtMost(Number(record.openUntil), now))
+      ),
+      1000
+    )
+  })
+
 describe("RedisBreakerStore", () => {
   it.live("one trip opens all: the others reject at once, from the remote opening, without calling", () =>
     Effect.gen(function*() {
       const url = yield* Server.sharedUrl
       const prefix = Server.uniquePrefix("trip")
-      const [a, b, c] = yield* replicas(3, {
+      const { fleet: [a, b, c], dbs: [dbA, dbB, dbC] } = yield* dbFleet(3, {
         url,
         prefix,
         breakers: { default: { trip: TripRule.consecutive(3), openDuration: "5 seconds" } }
       })
-      const [dbA, dbB, dbC] = yield* Effect.all([a!.breaker("db"), b!.breaker("db"), c!.breaker("db")])
       const depA = dependency(), depB = dependency(), depC = dependency()
 
       yield* callTimes(dbA!, depA.fail, 3)
@@ -75,12 +101,11 @@ describe("RedisBreakerStore", () => {
       const prefix = Server.uniquePrefix("race")
       const redis = yield* directClient(url)
       const messages = yield* recordMessages(url, prefix)
-      const fleet = yield* replicas(3, {
+      const { fleet, dbs: breakers } = yield* dbFleet(3, {
         url,
         prefix,
         breakers: { default: { trip: TripRule.consecutive(3), openDuration: "800 millis" } }
       })
-      const breakers = yield* Effect.forEach(fleet, (r) => r.breaker("db"))
       const dep = dependency()
       // two failures each, then the third on all three at the same moment
       yield* Effect.forEach(breakers, (b) => callTimes(b, dep.fail, 2), { discard: true })
@@ -135,12 +160,11 @@ describe("RedisBreakerStore", () => {
     Effect.gen(function*() {
       const url = yield* Server.sharedUrl
       const prefix = Server.uniquePrefix("probe")
-      const fleet = yield* replicas(3, {
+      const { fleet, dbs: breakers } = yield* dbFleet(3, {
         url,
         prefix,
         breakers: { default: { trip: TripRule.consecutive(3), openDuration: "500 millis" } }
       })
-      const breakers = yield* Effect.forEach(fleet, (r) => r.breaker("db"))
       const dep = dependency()
       yield* callTimes(breakers[0]!, dep.fail, 3)
       yield* eventually(Effect.forEach(breakers, (b) => assertStatus(b, "open")), propagation)
@@ -149,7 +173,15 @@ describe("RedisBreakerStore", () => {
         Effect.forEach(breakers, (b) => Effect.map(b.state, (s) => assert.strictEqual(s.retryAfterMillis, 0))),
         1000
       )
-      yield* Effect.sleep(20)
+      // and by Redis's clock (the tripping replica's local deadline comes a confirmation's round trip earlier)
+      const redis = yield* directClient(url)
+      yield* eventually(
+        Effect.flatMap(
+          Effect.all([readRecord(redis, recordKey(prefix, "db")), redisTime(redis)]),
+          ([record, now]) => Effect.sync(() => assert.isAtMost(Number(record.openUntil), now))
+        ),
+        1000
+      )
       const before = dep.calls()
 
       // every replica calls at once, many times, and again while the probe runs
@@ -192,25 +224,18 @@ describe("RedisBreakerStore", () => {
       const url = yield* Server.sharedUrl
       const prefix = Server.uniquePrefix("lapse")
       const redis = yield* directClient(url)
-      const [a, b, c] = yield* replicas(3, {
+      const { fleet: [a], dbs: [dbA, dbB, dbC] } = yield* dbFleet(3, {
         url,
         prefix,
         breakers: { default: { trip: TripRule.consecutive(2), openDuration: "300 millis" } }
       })
-      const [dbA, dbB, dbC] = yield* Effect.all([a!.breaker("db"), b!.breaker("db"), c!.breaker("db")])
       const depA = dependency(), dep = dependency()
-      yield* callTimes(dbA!, depA.fail, 2)
-      yield* eventually(Effect.forEach([dbB!, dbC!], (x) => assertStatus(x, "open")), propagation)
-      yield* eventually(Effect.map(dbA!.state, (s) => assert.strictEqual(s.retryAfterMillis, 0)), 1000)
+      yield* tripAndWaitOut(dbA!, dbB!, dbC!, depA, redis, recordKey(prefix, "db"))
 
       // A claims the probe, whose call never ends
       const probeA = yield* Effect.forkChild(dbA!.execute(depA.hold))
       const key = recordKey(prefix, "db")
-      yield* eventually(Effect.flatMap(readRecord(redis, key), (r) =>
-        Effect.sync(() => {
-          assert.strictEqual(r.status, "half_open")
-          assert.strictEqual(r.holder, "a")
-        })), propagation)
+      yield* heldBy(redis, key, "a", propagation)
       yield* eventually(Effect.forEach([dbB!, dbC!], (x) => assertStatus(x, "half_open")), propagation)
       assert.strictEqual(depA.calls(), 3)
 
@@ -265,25 +290,17 @@ describe("RedisBreakerStore", () => {
         const url = yield* Server.sharedUrl
         const prefix = Server.uniquePrefix("fence")
         const redis = yield* directClient(url)
-        const [a, b, c] = yield* replicas(3, {
+        const { fleet: [a, b], dbs: [dbA, dbB, dbC] } = yield* dbFleet(3, {
           url,
           prefix,
           breakers: { default: { trip: TripRule.consecutive(2), openDuration: "300 millis" } }
         })
-        const [dbA, dbB, dbC] = yield* Effect.all([a!.breaker("db"), b!.breaker("db"), c!.breaker("db")])
         const depA = dependency(), depB = dependency(), depC = dependency()
-        yield* callTimes(dbA!, depA.fail, 2)
-        yield* eventually(Effect.forEach([dbB!, dbC!], (x) => assertStatus(x, "open")), propagation)
-        yield* eventually(Effect.map(dbA!.state, (s) => assert.strictEqual(s.retryAfterMillis, 0)), 1000)
+        yield* tripAndWaitOut(dbA!, dbB!, dbC!, depA, redis, recordKey(prefix, "db"))
 
         const probeA = yield* Effect.forkChild(Effect.exit(dbA!.execute(depA.hold)))
         const key = recordKey(prefix, "db")
-        const heldByA = yield* eventually(Effect.flatMap(readRecord(redis, key), (r) =>
-          Effect.sync(() => {
-            assert.strictEqual(r.status, "half_open")
-            assert.strictEqual(r.holder, "a")
-            return r
-          })), propagation)
+        const heldByA = yield* heldBy(redis, key, "a", propagation)
         // A's renewals are lost from here on: its lease is over now
         yield* Effect.promise(() => redis.hSet(key, "leaseUntil", "0"))
 
@@ -352,12 +369,11 @@ describe("RedisBreakerStore", () => {
       const url = yield* Server.sharedUrl
       const prefix = Server.uniquePrefix("resync")
       const redis = yield* directClient(url)
-      const fleet = yield* replicas(3, {
+      const { fleet, dbs: breakers } = yield* dbFleet(3, {
         url,
         prefix,
         breakers: { default: { trip: TripRule.consecutive(3), openDuration: "5 seconds" } }
       })
-      const breakers = yield* Effect.forEach(fleet, (r) => r.breaker("db"))
       const dep = dependency()
       // another replica's opening, whose message was lost
       const now = yield* redisTime(redis)
@@ -398,7 +414,7 @@ describe("RedisBreakerStore", () => {
     Effect.gen(function*() {
       const url = yield* Server.sharedUrl
       const prefix = Server.uniquePrefix("rules")
-      const fleet = yield* replicas(3, {
+      const { fleet, dbs } = yield* dbFleet(3, {
         url,
         prefix,
         breakersOf: (id) => ({
@@ -407,7 +423,6 @@ describe("RedisBreakerStore", () => {
         })
       })
       const [a, b, c] = fleet
-      const dbs = yield* Effect.forEach(fleet, (r) => r.breaker("db"))
       const others = yield* Effect.forEach(fleet, (r) => r.breaker("search"))
       // every replica stored its rules on its first read; the periodic resyncs compare them
       const mismatch = yield* eventually(

@@ -143,6 +143,17 @@ export const replicas = (
     { concurrency: "unbounded" }
   )
 
+/**
+ * Several replicas on one prefix, as {@link replicas} builds them, and the breaker "db" of each (synced with the
+ * fleet), in the same order: `const { fleet: [a, b, c], dbs: [dbA, dbB, dbC] } = yield* dbFleet(3, options)`.
+ */
+export const dbFleet = (count: number, options: Parameters<typeof replicas>[1]) =>
+  Effect.gen(function*() {
+    const fleet = yield* replicas(count, options)
+    const dbs = yield* Effect.forEach(fleet, (r) => r.breaker("db"))
+    return { fleet, dbs }
+  })
+
 // ---------------------------------------------------------------------------------------------------------------
 // waiting
 
@@ -277,6 +288,18 @@ export const directClient = (url: string): Effect.Effect<RedisClient, unknown, S
 /** A breaker's record in Redis (its fields as stored). */
 export const readRecord = (client: RedisClient, key: string) =>
   Effect.promise(() => client.hGetAll(key)) as Effect.Effect<Record<string, string>>
+
+/** Waits until the record at `key` is a probe period (half-open) held by `holder`; succeeds with the record. */
+export const heldBy = (client: RedisClient, key: string, holder: string, timeoutMs: number) =>
+  eventually(
+    Effect.flatMap(readRecord(client, key), (r) =>
+      Effect.sync(() => {
+        assert.strictEqual(r.status, "half_open")
+        assert.strictEqual(r.holder, holder)
+        return r
+      })),
+    timeoutMs
+  )
 
 /** A record without its lease deadline (which the holder's renewals move). */
 export const withoutLease = (record: Record<string, string>) => {
