@@ -114,15 +114,15 @@ describe("RedisBreakerStore: changes made while degraded", () => {
       const dep = dependency()
       yield* callTimes(a.breaker, dep.fail, 1)
       yield* Effect.sleep(350)
-      a.sw.delay = 80 // every script answers within the 100 ms store timeout
+      a.sw.delay = 150 // every script answers within the 250 ms store timeout
       const start = performance.now()
       const exit = yield* Effect.exit(a.breaker.execute(dep.ok))
       const millis = performance.now() - start
       assert.isTrue(Exit.isSuccess(exit))
       assert.strictEqual((yield* a.breaker.state).status, "closed")
       assert.strictEqual(yield* a.store.mode, "shared")
-      // two waits (claim, settle) of 80 ms, each under the 100 ms store timeout
-      assert.isAbove(millis, 160)
-      assert.isBelow(millis, 2 * 100 + 60)
+      // two waits (claim, settle) of 150 ms, each under the 250 ms store timeout
+      assert.isAbove(millis, 2 * 150 - 10)
+      assert.isBelow(millis, 2 * 250 + 60)
     }).pipe(Effect.scoped), 15_000)
 })

@@ -28,7 +28,7 @@ export const cutReplica = (url: string, prefix: string, id: string, breakers: Br
     const { sw, layer } = switchable(url)
     const live = BreakerRegistry.layer(breakers).pipe(
       Layer.provideMerge(RedisBreakerStore.layer({
-        storeTimeout: "100 millis", syncInterval: "300 millis", probeLease: "600 millis", reconnectInterval: "100 millis",
+        storeTimeout: "250 millis", syncInterval: "300 millis", probeLease: "600 millis", reconnectInterval: "100 millis",
         prefix, replica: id, ...store
       })),
       Layer.provide(layer)

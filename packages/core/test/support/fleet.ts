@@ -23,16 +23,20 @@ import { createClient } from "redis"
 import { BreakerRegistry, type CircuitBreaker, type ConfigError, RedisBreakerStore } from "../../src/index.js"
 import type { Line } from "../utils.js"
 
-/** Short intervals, so that every test waits a few hundred milliseconds at most. */
+/**
+ * Short intervals, so that every test waits a few hundred milliseconds at most. The store timeout leaves room for
+ * a loaded 2-core machine running test files side by side: at 100 ms a claim occasionally timed out there, which
+ * (rightly) degraded the store and let a second replica probe.
+ */
 export const fast = {
-  storeTimeout: "100 millis",
+  storeTimeout: "250 millis",
   syncInterval: "300 millis",
   probeLease: "600 millis",
   reconnectInterval: "100 millis"
 } as const satisfies RedisBreakerStore.Options
 
 /** Milliseconds of {@link fast}, for the bounds the tests assert. */
-export const fastMillis = { storeTimeout: 100, syncInterval: 300, probeLease: 600, reconnectInterval: 100 } as const
+export const fastMillis = { storeTimeout: 250, syncInterval: 300, probeLease: 600, reconnectInterval: 100 } as const
 
 /** One replica: its registry, its store, and what it logged and published. */
 export interface Replica {

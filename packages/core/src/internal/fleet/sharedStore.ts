@@ -306,11 +306,16 @@ export const make = (options: {
         const record = recordOf(reply)
         switch (reply[0]) {
           case "ok":
-            return Effect.sync(() => {
-              fleetGeneration = record.generation
-              holder = ""
-              ahead = "none"
-            })
+            // the fleet's opening is this one: its deadline (by Redis's clock, from when the script ran) is taken
+            // over, so this replica's claim of the probe does not come before the fleet's deadline
+            return Effect.andThen(
+              Effect.sync(() => {
+                fleetGeneration = record.generation
+                holder = ""
+                ahead = "none"
+              }),
+              adopt(record, "remote")
+            )
           case "voted":
             return Effect.sync(() => {
               fleetGeneration = Math.max(fleetGeneration, record.generation)
