@@ -197,7 +197,7 @@ const fleets = new WeakMap<RedisBreakerStore, Fleet.Fleet>()
 
 const makeWith = (
   options: Options | undefined,
-  connect: Effect.Effect<Redis.Redis["Service"], unknown, Scope.Scope>
+  connect: Effect.Effect<Redis.Redis["Service"], unknown>
 ): Effect.Effect<RedisBreakerStore, ConfigError.ConfigError, Scope.Scope> =>
   Effect.gen(function*() {
     const settings = yield* settingsOf(options)

@@ -2,7 +2,8 @@
 // answers, degraded while it does not), the subscription to the other replicas' changes, the periodic resync that
 // repairs what pub/sub lost, and the health check that brings a degraded fleet back.
 import type * as Redis from "effect/persistence/Redis"
-import { Cause, Effect, FiberSet, Latch, Queue, Random, Scope } from "effect"
+import type { Scope } from "effect"
+import { Cause, Effect, FiberSet, Latch, Queue, Random } from "effect"
 import type * as CircuitBreaker from "../../CircuitBreaker.js"
 import type { MakeStore } from "../breaker/store.js"
 import type { Observer } from "../observation.js"
@@ -49,10 +50,9 @@ const describe = (cause: Cause.Cause<unknown>): string => {
  */
 export const make = (
   settings: Settings,
-  connect: Effect.Effect<RedisService, unknown, Scope.Scope>
+  connect: Effect.Effect<RedisService, unknown>
 ): Effect.Effect<Fleet, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const scope = yield* Effect.scope
     const runFork = yield* FiberSet.makeRuntime<never>()
     const fork = (effect: Effect.Effect<unknown>) => {
       runFork(effect)
@@ -206,7 +206,6 @@ export const make = (
     const connectLoop = Effect.gen(function*() {
       while (true) {
         const connected = yield* connect.pipe(
-          Scope.provide(scope),
           Effect.map((service): RedisService | undefined => service),
           Effect.catchCause((cause) =>
             Cause.hasInterruptsOnly(cause) ? Effect.interrupt : Effect.as(unreachable(cause), undefined)
