@@ -1,6 +1,7 @@
 /**
  * `ErrorLayer`: the one Layer a user provides to get the whole rule set: the error registry, the policies, the
- * circuit breakers, the error tracker, the metrics service and the error logger.
+ * circuit breakers, the bulkheads, the rate limiters, the error tracker, the metrics service and the error
+ * logger.
  *
  * **Gotchas**
  *
@@ -9,9 +10,9 @@
  * - Each `ErrorLayer` is its own root for what the strategies emit: an `ErrorLayer` provided inside another
  *   keeps the failures, calls and breakers of the effects it is provided to in its own tracker and metrics.
  *   Errors reported to effect's `ErrorReporter` still reach the outer tracker too (reporters add up).
- * - Its breakers are local to the process unless a shared store is provided to the layer
+ * - Its breakers and rate limiters are local to the process unless a shared store is provided to the layer
  *   (`Layer.provide(RedisBreakerStore.layerFrom(...))`): then they share their state with every replica on the
- *   same Redis and prefix (see `RedisBreakerStore`).
+ *   same Redis and prefix (see `RedisBreakerStore` and `RateLimiterRegistry`). Bulkheads are always local.
  * - Every section is checked before anything is built: an invalid build fails with one `ConfigError` listing
  *   every problem of every section, and nothing is provided.
  *   A `ConfigError`'s paths start at these options (`["breakers", "breakers", "storage", "openDuration"]`,
@@ -22,6 +23,7 @@
 import type { Config } from "effect"
 import { Context, Effect, Layer, Schema } from "effect"
 import * as BreakerRegistry from "./BreakerRegistry.js"
+import * as BulkheadRegistry from "./BulkheadRegistry.js"
 import * as ConfigError from "./ConfigError.js"
 import type * as ErrorFamily from "./ErrorFamily.js"
 import * as ErrorLogger from "./ErrorLogger.js"
@@ -29,6 +31,7 @@ import * as ErrorRegistry from "./ErrorRegistry.js"
 import * as ErrorTracker from "./ErrorTracker.js"
 import { CurrentObserver, noObserver } from "./internal/observation.js"
 import * as PolicyService from "./PolicyService.js"
+import * as RateLimiterRegistry from "./RateLimiterRegistry.js"
 import * as ResilienceMetrics from "./ResilienceMetrics.js"
 
 /**
@@ -40,6 +43,8 @@ import * as ResilienceMetrics from "./ResilienceMetrics.js"
  * - `logFormat`: `"pretty"` or `"json"`; without it, `LOG_FORMAT` is read. `false` leaves the logger alone.
  * - `tracker`: options of the error tracker (history size, rate window, buffers), see `ErrorTracker.Options`.
  * - `breakers`: options of the circuit breakers, the default ones and per name, see `BreakerRegistry.Options`.
+ * - `bulkheads`: options of the bulkheads, see `BulkheadRegistry.Options`.
+ * - `rateLimiters`: options of the rate limiters, see `RateLimiterRegistry.Options`.
  *
  * An unknown key (a misspelt `polices`), here or in any section, fails the build with a `ConfigError` naming the
  * nearest known one.
@@ -55,6 +60,8 @@ export interface Options {
   readonly logFormat?: ErrorLogger.Format | false | undefined
   readonly tracker?: ErrorTracker.Options | undefined
   readonly breakers?: BreakerRegistry.Options | undefined
+  readonly bulkheads?: BulkheadRegistry.Options | undefined
+  readonly rateLimiters?: RateLimiterRegistry.Options | undefined
 }
 
 // the sections are checked by their own modules; here which keys there are, and the log format
@@ -65,7 +72,9 @@ const OptionsSchema = Schema.Struct({
   undeclaredTags: Schema.optional(Schema.Unknown),
   logFormat: Schema.optional(Schema.Literals(["pretty", "json", false])),
   tracker: Schema.optional(Schema.Unknown),
-  breakers: Schema.optional(Schema.Unknown)
+  breakers: Schema.optional(Schema.Unknown),
+  bulkheads: Schema.optional(Schema.Unknown),
+  rateLimiters: Schema.optional(Schema.Unknown)
 })
 
 const decodeOptions = Schema.decodeUnknownExit(OptionsSchema)
@@ -82,6 +91,8 @@ export type Services =
   | ErrorTracker.ErrorTracker
   | ResilienceMetrics.ResilienceMetrics
   | BreakerRegistry.BreakerRegistry
+  | BulkheadRegistry.BulkheadRegistry
+  | RateLimiterRegistry.RateLimiterRegistry
 
 /**
  * Why building `ErrorLayer` can fail: invalid options anywhere (an unknown key, an invalid policy, tracker or
@@ -170,6 +181,11 @@ export const layer = (options: Options = {}): Layer.Layer<Services, LayerError> 
         : yield* gather(ErrorRegistry.make([...(options.errors ?? []), ...policies.families]), (error) => error)
       yield* gather(ErrorTracker.validate(options.tracker), (error) => ConfigError.under(error, ["tracker"]))
       yield* gather(BreakerRegistry.validate(options.breakers), (error) => ConfigError.under(error, ["breakers"]))
+      yield* gather(BulkheadRegistry.validate(options.bulkheads), (error) => ConfigError.under(error, ["bulkheads"]))
+      yield* gather(
+        RateLimiterRegistry.validate(options.rateLimiters),
+        (error) => ConfigError.under(error, ["rateLimiters"])
+      )
       if (issues.length > 0 || policies === undefined || registry === undefined) {
         return yield* new ConfigError.ConfigError({ issues })
       }
@@ -190,7 +206,11 @@ export const layer = (options: Options = {}): Layer.Layer<Services, LayerError> 
   // (through a memo map) with another ErrorLayer's
   const observed = Layer.fresh(ResilienceMetrics.layer).pipe(Layer.provideMerge(tracker))
   // (their options were checked with the others, in `core`: they cannot fail here)
-  const breakers = BreakerRegistry.layer(options.breakers).pipe(Layer.provideMerge(observed))
+  const breakers = Layer.mergeAll(
+    BreakerRegistry.layer(options.breakers),
+    BulkheadRegistry.layer(options.bulkheads),
+    RateLimiterRegistry.layer(options.rateLimiters)
+  ).pipe(Layer.provideMerge(observed))
   const logger = options.logFormat === false ? Layer.empty : ErrorLogger.layer({ format: options.logFormat })
   // the check (in `core`) before the rest is built
   return Layer.mergeAll(breakers, logger).pipe(Layer.provideMerge(core))

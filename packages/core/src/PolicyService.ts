@@ -7,21 +7,29 @@
  * - The schedule only decides on retries: policy timeouts and cleanups are applied by `protect`.
  * - A schedule does not see the retry it asked for succeed, so the failures it retries are recorded as
  *   `"unobserved"`; `protect` records them as pending and resolves them.
- * - A circuit breaker's rejection (`BreakerOpenError`) is never retried unless it has a policy of its own.
+ * - A refusal (a breaker's `BreakerOpenError`, a bulkhead's `BulkheadFullError`, a rate limiter's
+ *   `RateLimitedError`) is never retried unless it has a policy of its own.
  *
  * @since 0.1.0
  */
 import { Cause, Context, Effect, Layer, Pull, References, Schedule, Schema } from "effect"
+import { BulkheadFullError } from "./Bulkhead.js"
 import { BreakerOpenError } from "./CircuitBreaker.js"
 import * as CommonErrors from "./CommonErrors.js"
 import * as ConfigError from "./ConfigError.js"
 import * as ErrorFamily from "./ErrorFamily.js"
 import * as ErrorLogger from "./ErrorLogger.js"
 import { logRetry, retryModule } from "./internal/logLines.js"
+import { RateLimitedError } from "./RateLimiter.js"
 import { CurrentObserver } from "./internal/observation.js"
 import { makePolicyRun, type RetryDecision as Decision } from "./internal/policyRun.js"
 import { isRecord, show, suggest } from "./internal/unknownKeys.js"
 import * as Policy from "./Policy.js"
+
+
+// the refusals of the breakers, bulkheads and rate limiters: never retried unless they have a policy of their own
+const refusals = [BreakerOpenError, BulkheadFullError, RateLimitedError]
+const refusalTags: ReadonlySet<string> = new Set(refusals.map((f) => f.family.tag))
 
 /**
  * The policy service: the policies, and the lookup of the one that applies to an error.
@@ -181,7 +189,7 @@ export const make = (options: Options = {}): Effect.Effect<PolicyService, Config
     }
     if (checkedTags.length > 0) {
       const declared = new Set(
-        [...CommonErrors.families, BreakerOpenError, ...errors, ...families].map((f) => f.family.tag)
+        [...CommonErrors.families, ...refusals, ...errors, ...families].map((f) => f.family.tag)
       )
       for (const { path, tag } of checkedTags) {
         if (!undeclaredTags.includes(tag) && !declared.has(tag)) fail(path, undeclaredTagMessage(tag, declared))
@@ -209,7 +217,7 @@ export const make = (options: Options = {}): Effect.Effect<PolicyService, Config
         const tag = ErrorFamily.tagOf(error)
         const own = tag === undefined ? undefined : policies.get(tag)
         if (own !== undefined) return own
-        if (tag === BreakerOpenError.family.tag) return rejectionPolicy
+        if (tag !== undefined && refusalTags.has(tag)) return rejectionPolicy
         if (ErrorFamily.isClassified(error)) {
           if (error.kind === "business") return businessPolicy
           if (error.kind === "unrecoverable") return unrecoverablePolicy
@@ -309,8 +317,9 @@ export type RetryDecision = Decision
  *
  * - `policies` is either a list of `Policy.forFamily(Family, policy)` (typed, and registers the families) and
  *   `Policy.forTag(tag, policy)` entries, or a record keyed by error tag (convenient for config files).
- * - A policy keyed by a tag must be for a declared family: a common one (`CommonErrors`), `BreakerOpenError`, one
- *   listed in `errors` or one bound with `Policy.forFamily`. Any other tag is refused (a misspelt tag would never
+ * - A policy keyed by a tag must be for a declared family: a common one (`CommonErrors`), a refusal
+ *   (`BreakerOpenError`, `BulkheadFullError`, `RateLimitedError`), one listed in `errors` or one bound with
+ *   `Policy.forFamily`. Any other tag is refused (a misspelt tag would never
  *   apply), unless it is given with `Policy.forTag(tag, policy, { undeclared: true })`, or listed in
  *   `undeclaredTags` (the form a config file can say), for an error type that is not a declared family.
  * - `errors`: the families declared besides the common ones and those bound with `Policy.forFamily`

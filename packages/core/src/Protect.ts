@@ -8,13 +8,25 @@
  * `protect` is a pipeline of stages, each wrapped around the ones inside it, in one fixed order:
  *
  * ```text
- * fallback ( retry ( breaker ( timeout ( call ) ) ) )
+ * fallback ( rateLimit ( bulkhead ( retry ( breaker ( timeout ( call ) ) ) ) ) )
  * ```
  *
  * - `timeout` bounds each attempt (`timeout`, or the timeout of the policy of the error being retried).
  * - `breaker` runs each attempt through a breaker of the `BreakerRegistry` (`breaker`).
  * - `retry` steps the policy of each failure and reruns the attempt; when the policy is done, it gives up.
- * - `fallback` answers the error the run gave up on (`recover`).
+ * - `bulkhead` runs the whole call in a place of a bulkhead of the `BulkheadRegistry` (`bulkhead`), held across
+ *   its retries.
+ * - `rateLimit` takes one permit of a limiter of the `RateLimiterRegistry` per call (`rateLimit`), before
+ *   anything else.
+ * - `fallback` answers the error the run gave up on, or the refusal of the bulkhead or the limiter (`recover`).
+ *
+ * Why this order (Polly's standard pipeline puts its rate and concurrency limiters outermost; resilience4j puts
+ * its bulkhead innermost and then counts `BulkheadFullException` as a breaker failure unless told otherwise):
+ * admission is decided once per call, before any attempt. A refused call makes no attempt, so it spends no retry
+ * and never reaches the breaker (an overloaded caller does not open the breaker of a healthy dependency); a call
+ * admitted keeps its place through its retries, so retries never add concurrent calls beyond the bulkhead's
+ * limit; and the rate limit counts calls, not attempts. The refusal reaches the fallback, recorded by the tracker
+ * and counted as a `rejected` call.
  *
  * A stage the options do not ask for is not there at all, and the error-channel type says exactly what the
  * stages asked for add and remove.
@@ -132,6 +144,11 @@ export type RecoverHandlers<E> = {
  * - `breaker` names the circuit breaker of `BreakerRegistry` every attempt goes through, or is `true` for the one
  *   the registry's `operations` option maps `operation` to (by default the breaker named after the operation);
  *   it adds `BreakerOpenError` to the error type and `BreakerRegistry` to the services.
+ * - `bulkhead` names the bulkhead of `BulkheadRegistry` the call runs in, or is `true` for the one the
+ *   registry's `operations` option maps `operation` to (by default the one named after the operation); it adds
+ *   `BulkheadFullError` to the error type and `BulkheadRegistry` to the services.
+ * - `rateLimit` names the limiter of `RateLimiterRegistry` the call takes a permit of (key `""`), or is
+ *   `{ limiter, key }`; it adds `RateLimitedError` to the error type and `RateLimiterRegistry` to the services.
  * - `module` is the module name on log lines (default `"effect-resilience/protect"`).
  *
  * **Example**
@@ -160,8 +177,8 @@ export type Options<E> =
 
 /**
  * The error type of a protected effect: the program's own errors, plus `TimeoutError` when a `timeout` is set,
- * plus `BreakerOpenError` when a `breaker` is named, less the tags a fallback surely handles, plus the fallbacks'
- * errors. Each stage's contribution is applied in the pipeline's order.
+ * plus `BreakerOpenError` when a `breaker` is named, `BulkheadFullError` when a `bulkhead` is, `RateLimitedError`
+ * when a `rateLimit` is, less the tags a fallback surely handles, plus the fallbacks' errors. Each stage's contribution is applied in the pipeline's order.
  *
  * @since 0.1.0
  * @category type-level
@@ -177,8 +194,8 @@ export type ProtectedError<E, O> = Pipeline.Error<E, O>
 export type ProtectedSuccess<A, O> = Pipeline.Success<A, O>
 
 /**
- * The services a protected effect needs: the program's, the fallbacks', `PolicyService`, and `BreakerRegistry`
- * when a `breaker` is named.
+ * The services a protected effect needs: the program's, the fallbacks', `PolicyService`, and `BreakerRegistry`,
+ * `BulkheadRegistry` or `RateLimiterRegistry` when a `breaker`, `bulkhead` or `rateLimit` is named.
  *
  * @since 0.1.0
  * @category type-level

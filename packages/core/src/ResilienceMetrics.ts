@@ -21,6 +21,16 @@
  * | `resilience_breaker_transitions_total{breaker,to,origin}` | counter | breaker state changes, by the state entered and where they were decided (`local`; with a shared store also `remote`, `sync`) |
  * | `resilience_breaker_shared_degraded{breaker}` | gauge | with a shared store: 1 while the store is unreachable and the breaker decides alone |
  * | `resilience_breaker_shared_sync_total{breaker,result}` | counter | with a shared store: resyncs, by result (`ok`, `repaired`: a lost change adopted, `reasserted`: an opening the store missed asserted again, `failed`) |
+ * | `resilience_bulkhead_in_flight{bulkhead}` | gauge | calls running in a bulkhead |
+ * | `resilience_bulkhead_queued{bulkhead}` | gauge | calls waiting for a place |
+ * | `resilience_bulkhead_limit{bulkhead}` | gauge | the bulkhead's limit now (an adaptive one moves) |
+ * | `resilience_bulkhead_admitted_total{bulkhead}` | counter | calls given a place |
+ * | `resilience_bulkhead_rejections_total{bulkhead,reason}` | counter | calls refused: `full`, `queue_timeout`, `evicted` |
+ * | `resilience_rate_limiter_permits_total{limiter}` | counter | calls a rate limiter let through (at once or after a wait) |
+ * | `resilience_rate_limiter_rejections_total{limiter}` | counter | calls a rate limiter refused |
+ * | `resilience_rate_limiter_waits_total{limiter}` | counter | calls that waited for a permit |
+ * | `resilience_rate_limiter_keys{limiter}` | gauge | keys a limiter holds |
+ * | `resilience_rate_limiter_shared_degraded{limiter}` | gauge | with a shared store: 1 while the store is unreachable and the limiter decides alone on its share |
  *
  * The tracker's series are exact when read: what is queued for the tracker is taken in first.
  *
@@ -36,11 +46,19 @@
  */
 import type { Scope } from "effect"
 import { Context, Effect, Layer, Schema } from "effect"
+import * as Bulkhead from "./Bulkhead.js"
 import * as CircuitBreaker from "./CircuitBreaker.js"
 import * as ErrorTracker from "./ErrorTracker.js"
 import { addCounterSource, addGaugeSource } from "./internal/metricSeries.js"
-import { type BreakerAdded, observe, type Observer } from "./internal/observation.js"
+import {
+  type BreakerAdded,
+  type BulkheadAdded,
+  type LimiterAdded,
+  observe,
+  type Observer
+} from "./internal/observation.js"
 import { internalsOf } from "./internal/tracker/store.js"
+import * as RateLimiter from "./RateLimiter.js"
 
 /**
  * The metrics service: `snapshot` is the current figures.
@@ -133,14 +151,21 @@ export const layer: Layer.Layer<ResilienceMetrics, never, ErrorTracker.ErrorTrac
 /**
  * How a call made through `protect` ended: it succeeded on its first attempt (`succeeded`), succeeded after one
  * or more retries (`succeeded_after_retry`), failed without being retried (`failed`: a business error, a policy
- * that does not retry, a defect), or failed after retries (`failed_after_retry`). A fallback that recovers a
+ * that does not retry, a defect), failed after retries (`failed_after_retry`), or was refused by a bulkhead or a
+ * rate limiter before any attempt (`rejected`). A fallback that recovers a
  * failed call does not change its outcome here; it counts in the tracker's `recovery`. Interrupted calls count
  * as neither.
  *
  * @since 0.1.0
  * @category schemas
  */
-export const CallOutcome = Schema.Literals(["succeeded", "succeeded_after_retry", "failed", "failed_after_retry"])
+export const CallOutcome = Schema.Literals([
+  "succeeded",
+  "succeeded_after_retry",
+  "failed",
+  "failed_after_retry",
+  "rejected"
+])
 
 /**
  * @since 0.1.0
@@ -159,7 +184,8 @@ export const OperationCalls = Schema.Struct({
   succeeded: Schema.Number,
   succeeded_after_retry: Schema.Number,
   failed: Schema.Number,
-  failed_after_retry: Schema.Number
+  failed_after_retry: Schema.Number,
+  rejected: Schema.Number
 })
 
 /**
@@ -169,15 +195,18 @@ export const OperationCalls = Schema.Struct({
 export type OperationCalls = typeof OperationCalls.Type
 
 /**
- * Everything at one instant: the tracker's summary (`errors`) and the calls per operation (`calls`, sorted by
- * operation). JSON-encodable through its Schema.
+ * Everything at one instant: the tracker's summary (`errors`), the calls per operation (`calls`, sorted by
+ * operation), and the figures of every bulkhead and rate limiter of the registries built over this service
+ * (`bulkheads`, `rateLimiters`, sorted by name). JSON-encodable through its Schema.
  *
  * @since 0.1.0
  * @category schemas
  */
 export const Snapshot = Schema.Struct({
   errors: ErrorTracker.Summary,
-  calls: Schema.Array(OperationCalls)
+  calls: Schema.Array(OperationCalls),
+  bulkheads: Schema.Array(Bulkhead.State),
+  rateLimiters: Schema.Array(RateLimiter.State)
 })
 
 /**
@@ -207,7 +236,7 @@ export const SnapshotJson = Schema.fromJsonString(Snapshot)
 // series
 // ---------------------------------------------------------------------------------------------------------------
 
-const callOutcomes: ReadonlyArray<CallOutcome> = ["succeeded", "succeeded_after_retry", "failed", "failed_after_retry"]
+const callOutcomes: ReadonlyArray<CallOutcome> = CallOutcome.literals
 const breakerOutcomes = ["success", "failure", "ignored", "rejected", "slow"] as const
 const recoveryOutcomes = ["succeeded", "failed", "unobserved"] as const
 
@@ -286,7 +315,7 @@ const build = (tracker: ErrorTracker.ErrorTracker) =>
     // --- calls through protect
     const operations = new Map<string, Counts>()
     const countsFor = (operation: string): Counts => {
-      const created: Counts = { succeeded: 0, succeeded_after_retry: 0, failed: 0, failed_after_retry: 0 }
+      const created: Counts = { succeeded: 0, succeeded_after_retry: 0, failed: 0, failed_after_retry: 0, rejected: 0 }
       operations.set(operation, created)
       for (const outcome of callOutcomes) {
         series(
@@ -373,6 +402,58 @@ const build = (tracker: ErrorTracker.ErrorTracker) =>
     }
     const syncs = new Map<string, Record<string, number>>()
 
+    // --- bulkheads and rate limiters: every figure read from their state when exported; a registry's close
+    // removes their sources (a counter keeps what it counted)
+    const admission = new Map<BulkheadAdded | LimiterAdded, Array<() => void>>()
+    const sourcesOf = (added: BulkheadAdded | LimiterAdded) => {
+      const own: Array<() => void> = []
+      admission.set(added, own)
+      return (remove: (() => void) | undefined) => {
+        if (remove !== undefined) own.push(remove)
+      }
+    }
+    const addBulkhead = (added: BulkheadAdded) => {
+      const keep = sourcesOf(added)
+      const { name, state } = added
+      const attributes = { bulkhead: name }
+      keep(series("resilience_bulkhead_in_flight", "Calls running in the bulkhead", attributes, () => state().inFlight, true))
+      keep(series("resilience_bulkhead_queued", "Calls waiting for a place in the bulkhead", attributes, () => state().queued, true))
+      keep(series("resilience_bulkhead_limit", "The bulkhead's limit now", attributes, () => state().limit, true))
+      keep(series("resilience_bulkhead_admitted_total", "Calls given a place in the bulkhead", attributes, () => state().admitted))
+      for (const reason of Bulkhead.RejectionReason.literals) {
+        keep(series(
+          "resilience_bulkhead_rejections_total",
+          "Calls the bulkhead refused, by reason",
+          { bulkhead: name, reason },
+          () => state().rejected[reason]
+        ))
+      }
+    }
+    const addLimiter = (added: LimiterAdded) => {
+      const keep = sourcesOf(added)
+      const { name, state } = added
+      const attributes = { limiter: name }
+      keep(series("resilience_rate_limiter_permits_total", "Calls the rate limiter let through", attributes, () => state().granted))
+      keep(series("resilience_rate_limiter_rejections_total", "Calls the rate limiter refused", attributes, () => state().rejected))
+      keep(series("resilience_rate_limiter_waits_total", "Calls that waited for a permit", attributes, () => state().waited))
+      keep(series("resilience_rate_limiter_keys", "Keys the rate limiter holds", attributes, () => state().keys, true))
+      if (state().mode !== "local") {
+        keep(series(
+          "resilience_rate_limiter_shared_degraded",
+          "1 while the rate limiter's shared store is unreachable and it decides alone on its share of the limit",
+          attributes,
+          () => state().mode === "degraded" ? 1 : 0,
+          true
+        ))
+      }
+    }
+    const removeAdmission = (added: BulkheadAdded | LimiterAdded) => {
+      const own = admission.get(added)
+      if (own === undefined) return
+      admission.delete(added)
+      for (const remove of own) remove()
+    }
+
     const observer: Observer = {
       active: true,
       emit: (event) => {
@@ -397,6 +478,13 @@ const build = (tracker: ErrorTracker.ErrorTracker) =>
             counts[`${to}|${origin}`] = (counts[`${to}|${origin}`] ?? 0) + 1
             return
           }
+          case "BulkheadAdded":
+            return addBulkhead(event)
+          case "LimiterAdded":
+            return addLimiter(event)
+          case "BulkheadRemoved":
+          case "LimiterRemoved":
+            return removeAdmission(event.added)
           case "Synced": {
             const counts = syncs.get(event.breaker)
             if (counts !== undefined) counts[event.result] = (counts[event.result] ?? 0) + 1
@@ -406,11 +494,18 @@ const build = (tracker: ErrorTracker.ErrorTracker) =>
       }
     }
 
+    const statesOf = <S extends { readonly name: string }>(tag: "BulkheadAdded" | "LimiterAdded") =>
+      Array.from(admission.keys())
+        .filter((added) => added._tag === tag)
+        .map((added) => added.state() as unknown as S)
+        .sort((a, b) => a.name.localeCompare(b.name))
     const metrics: ResilienceMetrics = {
       snapshot: Effect.map(tracker.summary, (errors) => ({
         errors,
         calls: Array.from(operations, ([operation, counts]) => ({ operation, ...counts }))
-          .sort((a, b) => a.operation.localeCompare(b.operation))
+          .sort((a, b) => a.operation.localeCompare(b.operation)),
+        bulkheads: statesOf<Bulkhead.State>("BulkheadAdded"),
+        rateLimiters: statesOf<RateLimiter.State>("LimiterAdded")
       }))
     }
     return { metrics, observer }

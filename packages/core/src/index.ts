@@ -1,9 +1,17 @@
 /**
  * @effect-resilience/core: typed error families, Schedule-based retry policies held by a Layer-provided
- * service, `protect`, circuit breakers, the error tracker and its metrics, and error logging for Effect programs.
+ * service, `protect`, circuit breakers, bulkheads and rate limiters, the error tracker and its metrics, and error
+ * logging for Effect programs.
  *
  * @since 0.1.0
  */
+
+/**
+ * Adaptive concurrency limits (AIMD, Gradient2, Vegas) for bulkheads, set from each call's latency.
+ *
+ * @since 0.3.0
+ */
+export * as AdaptiveLimit from "./AdaptiveLimit.js"
 
 /**
  * Named circuit breakers shared by a program, with their state changes as one stream, recorded by the tracker and
@@ -12,6 +20,20 @@
  * @since 0.1.0
  */
 export * as BreakerRegistry from "./BreakerRegistry.js"
+
+/**
+ * Bulkheads: a limit on calls at once, with a bounded queue and typed refusals.
+ *
+ * @since 0.3.0
+ */
+export * as Bulkhead from "./Bulkhead.js"
+
+/**
+ * Named bulkheads shared by a program, exported as metrics.
+ *
+ * @since 0.3.0
+ */
+export * as BulkheadRegistry from "./BulkheadRegistry.js"
 
 /**
  * The one error for invalid options: every problem, as a path from the options root and a message.
@@ -82,6 +104,20 @@ export * as PolicyService from "./PolicyService.js"
  * @since 0.1.0
  */
 export * as Protect from "./Protect.js"
+
+/**
+ * Rate limiters: token bucket, sliding window and fixed window, per key, with typed refusals.
+ *
+ * @since 0.3.0
+ */
+export * as RateLimiter from "./RateLimiter.js"
+
+/**
+ * Named rate limiters shared by a program, and across a fleet with a shared store.
+ *
+ * @since 0.3.0
+ */
+export * as RateLimiterRegistry from "./RateLimiterRegistry.js"
 
 /**
  * Circuit breakers shared by every replica of a service on Redis: local-first (no Redis round trip on the hot

@@ -69,7 +69,8 @@ describe("tracking through protect and the retry policy", () => {
         succeeded: 0,
         succeeded_after_retry: 1,
         failed: 0,
-        failed_after_retry: 0
+        failed_after_retry: 0,
+        rejected: 0
       })
       const summary = yield* ErrorTracker.summary
       assert.deepStrictEqual(summary.recovery, { attempted: 2, pending: 0, succeeded: 1, failed: 1, unobserved: 0 })
@@ -89,7 +90,8 @@ describe("tracking through protect and the retry policy", () => {
         succeeded: 2,
         succeeded_after_retry: 0,
         failed: 1,
-        failed_after_retry: 1
+        failed_after_retry: 1,
+        rejected: 0
       })
       assert.deepStrictEqual(brief(yield* history), [
         "protect ValidationError #1 none",
@@ -208,7 +210,8 @@ describe("the tracker and the metrics as consumers of what the strategies emit",
           succeeded: 1,
           succeeded_after_retry: 1,
           failed: 0,
-          failed_after_retry: 0
+          failed_after_retry: 0,
+          rejected: 0
         })
         assert.deepStrictEqual(brief(yield* history), ["protect StorageError #1 succeeded"])
       }).pipe(

@@ -15,8 +15,10 @@
  */
 import type { Scope } from "effect"
 import { Context, Effect, Layer } from "effect"
+import type * as Bulkhead from "../Bulkhead.js"
 import type * as CircuitBreaker from "../CircuitBreaker.js"
 import type * as ErrorTracker from "../ErrorTracker.js"
+import type * as RateLimiter from "../RateLimiter.js"
 import type * as ResilienceMetrics from "../ResilienceMetrics.js"
 
 /**
@@ -64,7 +66,6 @@ export interface Transition {
   readonly transition: CircuitBreaker.Transition
 }
 
-/** Everything a producer can emit. A new strategy adds its own member here and one `emit` where it happens. */
 /**
  * A shared breaker's resync with its store: `ok` (nothing to repair), `repaired` (a change whose message was
  * lost was adopted), `reasserted` (an opening the store did not know of was asserted again), `failed` (the store
@@ -76,7 +77,45 @@ export interface Synced {
   readonly result: "ok" | "repaired" | "reasserted" | "failed"
 }
 
-export type Event = Failure | Resolved | Call | BreakerAdded | BreakerRemoved | Transition | Synced
+/** A bulkhead came into being with its registry; its figures are read through `state` when they are exported. */
+export interface BulkheadAdded {
+  readonly _tag: "BulkheadAdded"
+  readonly name: string
+  readonly state: () => Bulkhead.State
+}
+
+/** A bulkhead went away with its registry. */
+export interface BulkheadRemoved {
+  readonly _tag: "BulkheadRemoved"
+  readonly added: BulkheadAdded
+}
+
+/** A rate limiter came into being with its registry; its figures are read through `state` when exported. */
+export interface LimiterAdded {
+  readonly _tag: "LimiterAdded"
+  readonly name: string
+  readonly state: () => RateLimiter.State
+}
+
+/** A rate limiter went away with its registry. */
+export interface LimiterRemoved {
+  readonly _tag: "LimiterRemoved"
+  readonly added: LimiterAdded
+}
+
+/** Everything a producer can emit. A new strategy adds its own member here and one `emit` where it happens. */
+export type Event =
+  | Failure
+  | Resolved
+  | Call
+  | BreakerAdded
+  | BreakerRemoved
+  | Transition
+  | Synced
+  | BulkheadAdded
+  | BulkheadRemoved
+  | LimiterAdded
+  | LimiterRemoved
 
 /** Where producers emit. */
 export interface Observer {

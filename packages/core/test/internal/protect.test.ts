@@ -16,6 +16,7 @@ const { NetworkError, StorageError, TimeoutError } = CommonErrors
 
 // a pipeline whose attempt is `attempt`, and which fails with the error it gives up on
 const callOf = (attempt: Effect.Effect<unknown, unknown>): Stage.Pipeline => ({
+  admit: (run) => run,
   attempt: () => attempt,
   recover: (error, at, run) => run.pipeline.giveUp(error, at, 1, run),
   giveUp: (error, at, attempts, run) => {
@@ -38,8 +39,15 @@ const retryWith = (timeout: Duration.Input): RetryDecision => ({
 })
 
 describe("the pipeline of protect", () => {
-  it("lists its stages once, innermost first: fallback(retry(breaker(timeout(call))))", () => {
-    assert.deepStrictEqual(Pipeline.stages.map((stage) => stage.name), ["timeout", "breaker", "retry", "fallback"])
+  it("lists its stages once, innermost first: fallback(rateLimit(bulkhead(retry(breaker(timeout(call))))))", () => {
+    assert.deepStrictEqual(Pipeline.stages.map((stage) => stage.name), [
+      "timeout",
+      "breaker",
+      "retry",
+      "bulkhead",
+      "rateLimit",
+      "fallback"
+    ])
   })
 
   it("a stage the options do not ask for is not there at all; the retry stage always is", () => {

@@ -1,10 +1,13 @@
-// The fleet: one Redis connection shared by every breaker store of a process, its mode (shared while Redis
-// answers, degraded while it does not), the subscription to the other replicas' changes, the periodic resync that
-// repairs what pub/sub lost, and the health check that brings a degraded fleet back.
+// The fleet: one Redis connection shared by every breaker store and shared rate limiter of a process, its mode
+// (shared while Redis answers, degraded while it does not), the subscription to the other replicas' changes, the
+// periodic resync that repairs what pub/sub lost, and the health check that brings a degraded fleet back.
 import type * as Redis from "effect/persistence/Redis"
 import type { Scope } from "effect"
 import { Cause, Effect, FiberSet, Latch, Queue, Random } from "effect"
 import type * as CircuitBreaker from "../../CircuitBreaker.js"
+import type * as RateLimiter from "../../RateLimiter.js"
+import type { Decider } from "../rateLimit/limiter.js"
+import * as SharedLimiter from "../rateLimit/shared.js"
 import type { MakeStore } from "../breaker/store.js"
 import type { Observer } from "../observation.js"
 import { channelOf, encode, refusal, targetOf } from "./keys.js"
@@ -32,6 +35,8 @@ export interface Fleet {
   readonly storeFor: (name: string, config: CircuitBreaker.Config, observer: Observer) => MakeStore | string
   /** Resyncs every breaker now (nothing while degraded). */
   readonly syncAll: Effect.Effect<void>
+  /** The shared decider of a rate limiter, or a reason it cannot be shared (its name). */
+  readonly limiterFor: (name: string, config: RateLimiter.Config) => Decider | string
 }
 
 type RedisService = Redis.Redis["Service"]
@@ -61,6 +66,8 @@ export const make = (
     const members = new Map<string, SharedStore.Member>()
     let redis: RedisService | undefined
     let mode: Mode = "degraded"
+    // how many times the fleet became shared (what a shared limiter's leases belong to)
+    let episodes = 0
     const shared = Latch.makeUnsafe(false)
     let everShared = false
 
@@ -70,13 +77,15 @@ export const make = (
       Effect.suspend(() => {
         if (mode === next) return Effect.void
         mode = next
-        if (next === "shared") Latch.openUnsafe(shared)
-        else Latch.closeUnsafe(shared)
+        if (next === "shared") {
+          episodes++
+          Latch.openUnsafe(shared)
+        } else Latch.closeUnsafe(shared)
         const annotations = { replica: settings.replica, prefix: settings.prefix }
         if (next === "degraded") {
           fork(
             Effect.logWarning(
-              "breaker store degraded: Redis unreachable, breakers decide locally until it answers",
+              "breaker store degraded: Redis unreachable, breakers and rate limiters decide locally until it answers",
               ...(cause !== undefined ? [describe(cause)] : [])
             ).pipe(Effect.annotateLogs(annotations))
           )
@@ -104,8 +113,12 @@ export const make = (
         )
       )
 
-    const run = (script: (redis: SharedStore.RedisLike) => Effect.Effect<Reply, unknown>) =>
-      Effect.suspend(() => redis === undefined || mode === "degraded" ? Effect.succeed(undefined) : withTimeout(script(redis)))
+    // one Redis call under the store timeout: undefined when the fleet is degraded, or when the call fails or does
+    // not answer in time (which degrades the fleet)
+    const call = <A>(f: (redis: RedisService) => Effect.Effect<A, unknown>): Effect.Effect<A | undefined> =>
+      Effect.suspend(() => redis === undefined || mode === "degraded" ? Effect.succeed(undefined) : withTimeout(f(redis)))
+
+    const run = (script: (redis: SharedStore.RedisLike) => Effect.Effect<Reply, unknown>) => call(script)
 
     const syncAll: Effect.Effect<void> = Effect.suspend(() =>
       mode === "degraded"
@@ -119,6 +132,14 @@ export const make = (
       sharing: () => mode === "shared",
       run,
       fork
+    }
+
+    const limiters: SharedLimiter.Fleet = {
+      replica: settings.replica,
+      prefix: settings.prefix,
+      episode: () => (mode === "shared" ? episodes : 0),
+      call,
+      fork: (effect) => runFork(effect)
     }
 
     // --- the other replicas' changes, for as long as the fleet lives; a lost subscription is made again, and
@@ -199,7 +220,7 @@ export const make = (
         if (warned || redis !== undefined) return Effect.void
         warned = true
         return Effect.logWarning(
-          "breaker store: Redis unreachable at start-up, breakers decide locally until it answers",
+          "breaker store: Redis unreachable at start-up, breakers and rate limiters decide locally until it answers",
           ...(cause !== undefined ? [describe(cause)] : [])
         ).pipe(Effect.annotateLogs({ replica: settings.replica, prefix: settings.prefix }))
       })
@@ -231,6 +252,7 @@ export const make = (
       mode: () => mode,
       awaitShared: Latch.await(shared),
       syncAll,
+      limiterFor: (name, config) => refusal(name) ?? SharedLimiter.make(limiters, name, config),
       storeFor: (name, config, observer) => {
         const refused = refusal(name)
         if (refused !== undefined) return refused

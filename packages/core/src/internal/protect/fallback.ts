@@ -4,18 +4,20 @@
  * emitted as pending, resolved when the fallback ends.
  */
 import { Effect } from "effect"
+import type { BulkheadFullError } from "../../Bulkhead.js"
 import type { BreakerOpenError } from "../../CircuitBreaker.js"
 import * as ErrorFamily from "../../ErrorFamily.js"
 import type { RecoverHandlers } from "../../Protect.js"
+import type { RateLimitedError } from "../../RateLimiter.js"
 import type * as Stage from "./stage.js"
 
 /**
  * The option the stage reads, for a program failing with `E`: fallbacks keyed by the tags of `E` and of the
- * breaker's rejection.
+ * refusals of the breaker, the bulkhead and the rate limiter.
  */
 export interface Options<E> {
-  /** Fallbacks per error tag, run when that tag's retries are exhausted. */
-  readonly recover?: RecoverHandlers<E | BreakerOpenError> | undefined
+  /** Fallbacks per error tag, run when that tag's retries are exhausted (or at once, for a refusal). */
+  readonly recover?: RecoverHandlers<E | BreakerOpenError | BulkheadFullError | RateLimitedError> | undefined
 }
 
 // The fallbacks that may run (for the success, error and service types they add).

@@ -8,18 +8,29 @@ import * as ErrorLogger from "../../ErrorLogger.js"
 import { protectModule } from "../logLines.js"
 import { CurrentObserver, noObserver, type Observer } from "../observation.js"
 import * as Breaker from "./breaker.js"
+import * as Bulkhead from "./bulkhead.js"
 import * as Fallback from "./fallback.js"
+import * as RateLimit from "./rateLimit.js"
 import * as Retry from "./retry.js"
 import { electDefects, makeSite, Run } from "./run.js"
 import type * as Stage from "./stage.js"
 import * as Timeout from "./timeout.js"
 
 /**
- * The stages, innermost first: `fallback(retry(breaker(timeout(call))))`. A timed-out attempt counts against the
- * breaker, a rejection never waits for a timeout, every retry goes through the breaker again, and a fallback
- * sees the run's last error once no retry follows.
+ * The stages, innermost first: `fallback(rateLimit(bulkhead(retry(breaker(timeout(call))))))`. A timed-out
+ * attempt counts against the breaker, a rejection never waits for a timeout, every retry goes through the breaker
+ * again; a call is admitted once, before its first attempt (a rate-limit permit, then a bulkhead place held until
+ * its last retry ends), and a refused one makes no attempt at all; a fallback sees the run's last error (or its
+ * refusal) once no retry follows.
  */
-export const stages = [Timeout.stage, Breaker.stage, Retry.stage, Fallback.stage] as const
+export const stages = [
+  Timeout.stage,
+  Breaker.stage,
+  Retry.stage,
+  Bulkhead.stage,
+  RateLimit.stage,
+  Fallback.stage
+] as const
 
 /** The type lambdas of the stages, in their order. */
 export type Stages = Stage.TypesOfAll<typeof stages>
@@ -57,6 +68,7 @@ export const make = (
   }
   // the call itself: its first failure ends the run, as the failure
   const call: Stage.Pipeline = {
+    admit: (run) => run,
     attempt: () => self,
     recover: (error, at, run) => run.pipeline.giveUp(error, at, 1, run),
     giveUp: (error, at, attempts, run) => {
@@ -81,18 +93,28 @@ export const make = (
         // interrupted while a retry or fallback runs, or the fallback failed: that failure's recovery failed
         return Effect.ensuring(outer.recover(found.success, run.now(), run), Effect.sync(() => run.settle("failed")))
       })
+    // a refused call: no attempt was made; it gives up at once (the fallback, else the refusal)
+    const reject = (error: unknown) =>
+      Effect.withFiber((fiber) => {
+        const run = new Run(site, outer, observer, fiber)
+        run.call("rejected")
+        return outer.giveUp(error, run.now(), 0, run)
+      })
     const first = outer.attempt(undefined)
     // Seeing the success costs a node of its own (about 30 ns here, as much as the error handler): only paid
     // when a consumer counts calls
-    if (!countsCalls(observer)) return Effect.catchCause(first, onFailure)
+    if (!countsCalls(observer)) return outer.admit(Effect.catchCause(first, onFailure), reject)
     const succeeded = site.calls.succeeded
-    return Effect.matchCauseEffect(first, {
-      onSuccess: (value) => {
-        observer.emit(succeeded)
-        return Effect.succeed(value)
-      },
-      onFailure
-    })
+    return outer.admit(
+      Effect.matchCauseEffect(first, {
+        onSuccess: (value) => {
+          observer.emit(succeeded)
+          return Effect.succeed(value)
+        },
+        onFailure
+      }),
+      reject
+    )
   }
 
   // the per-call-site cache: what was read from the context last, and the effect built for it

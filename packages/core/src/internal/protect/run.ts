@@ -27,7 +27,8 @@ export const makeSite = (operation: string, logger: ErrorLogger.ErrorLogger): Si
       succeeded: call("succeeded"),
       succeeded_after_retry: call("succeeded_after_retry"),
       failed: call("failed"),
-      failed_after_retry: call("failed_after_retry")
+      failed_after_retry: call("failed_after_retry"),
+      rejected: call("rejected")
     }
   }
 }

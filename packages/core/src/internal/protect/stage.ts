@@ -1,5 +1,5 @@
 /**
- * What a stage of `protect` is (timeout, breaker, retry, fallback; bulkhead, rate limit, retry budget, hedging
+ * What a stage of `protect` is (timeout, breaker, retry, bulkhead, rate limit, fallback; retry budget, hedging
  * next): a value that, given `protect`'s options, wraps the pipeline built from the stages inside it, and a type
  * lambda saying which options it reads and which success, error and service types it adds. `pipeline.ts` lists
  * the stages in their one order and composes both.
@@ -59,6 +59,15 @@ export interface Options {
  *   give-up.
  */
 export interface Pipeline {
+  /**
+   * What admits the whole run, outside the retry (bulkhead, rate limit): given the run and `reject`, which ends
+   * the run at once with a refusal (emitted as a `rejected` call, handed to the outermost `giveUp`, so a fallback
+   * sees it). The call's own is the run itself.
+   */
+  readonly admit: (
+    run: Effect.Effect<unknown, unknown, unknown>,
+    reject: (error: unknown) => Effect.Effect<unknown, unknown, unknown>
+  ) => Effect.Effect<unknown, unknown, unknown>
   readonly attempt: (retry: RetryDecision | undefined) => Effect.Effect<unknown, unknown, unknown>
   readonly recover: (error: unknown, at: number, run: Run) => Effect.Effect<unknown, unknown, unknown>
   readonly giveUp: (error: unknown, at: number, attempts: number, run: Run) => Effect.Effect<unknown, unknown, unknown>

@@ -1,0 +1,285 @@
+/**
+ * Named rate limiters shared by a whole program: `limiter("api")` returns the same limiter wherever it is asked
+ * for, configured by its own options or the default ones. Each limiter it builds is announced to the context's
+ * observers, so `ResilienceMetrics` exports its figures (`resilience_rate_limiter_*`) and lists it in the
+ * snapshot.
+ *
+ * **Shared across a fleet.** With a shared store in the context (`RedisBreakerStore`, the one Redis connection a
+ * process uses for its breakers and its limiters), every limiter of the registry (but those whose options say
+ * `share: "off"`) holds one limit for every replica on the same Redis and prefix:
+ *
+ * - A replica leases permits from Redis in small batches (`share.lease`, by default a twentieth of the limit,
+ *   at least 1, at most 100) and decides from its lease: one Redis call per lease, none per call. Each lease is
+ *   one script, with every time taken from Redis `TIME` (no clock skew between replicas).
+ * - The price of batching: permits leased by one replica and not used are unavailable to the others until the
+ *   lease lapses (one window at most), so the fleet may admit up to `replicas × (lease − 1)` fewer than `limit`
+ *   in a window, never more.
+ * - **Redis down or slow.** No lease waits longer than the store's `storeTimeout`; the first failure puts the
+ *   store in degraded mode (said once, shown in `state.mode` and `resilience_rate_limiter_shared_degraded`) and
+ *   each limiter decides alone with its share of the limit: `limit / replicas` (`share.replicas`, by default the
+ *   replicas seen on Redis in the last minute). Calls never fail or stall because Redis is away.
+ *
+ * **Gotchas**
+ *
+ * - The observers are those of the context the registry is built in: build it after `ResilienceMetrics`
+ *   (`ErrorLayer` does), or its limiters are not exported.
+ * - A name with no options of its own gets the `default` options; without `default` there is no default limit,
+ *   and asking for an unknown name is a defect (a limiter needs a limit).
+ *
+ * @since 0.3.0
+ */
+import type { Scope } from "effect"
+import { Context, Effect, Exit, Layer, Schema } from "effect"
+import { dual } from "effect/Function"
+import * as ConfigError from "./ConfigError.js"
+import { refusal } from "./internal/fleet/keys.js"
+import type { LimiterAdded } from "./internal/observation.js"
+import { CurrentObserver } from "./internal/observation.js"
+import { type Decider, type LimiterInternal, localDecider, makeLimiter } from "./internal/rateLimit/limiter.js"
+import { isRecord, objectOf } from "./internal/unknownKeys.js"
+import * as RateLimiter from "./RateLimiter.js"
+import * as RedisBreakerStore from "./RedisBreakerStore.js"
+
+/**
+ * The registry.
+ *
+ * - `limiter(name)` returns the limiter of that name, built on first use (with the `default` options).
+ * - `states` reads the figures of every limiter built so far, sorted by name.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface RateLimiterRegistry {
+  readonly limiter: (name: string) => RateLimiter.RateLimiter
+  readonly states: Effect.Effect<ReadonlyArray<RateLimiter.State>>
+}
+
+/**
+ * The registry service. `ErrorLayer` provides it; {@link layer} provides it alone.
+ *
+ * @since 0.3.0
+ * @category services
+ */
+export const RateLimiterRegistry: Context.Service<RateLimiterRegistry, RateLimiterRegistry> = Context.Service<
+  RateLimiterRegistry
+>("@effect-resilience/core/RateLimiterRegistry")
+
+/**
+ * Validates every limiter's options (all problems at once in one `ConfigError.ConfigError`, paths from these
+ * options: `limiters.api.windw: Unknown key "windw", did you mean "window"?`) and builds the registry. The named
+ * limiters are built at once. When the scope closes its limiters leave the observers.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { RateLimiterRegistry } from "@effect-resilience/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const registry = yield* RateLimiterRegistry.make({
+ *     limiters: { api: { limit: 100, window: "1 second" }, exports: { limit: 10, window: "1 hour" } }
+ *   })
+ *   return yield* registry.limiter("api").acquire("tenant-7")
+ * }).pipe(Effect.scoped)
+ * ```
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const make = (
+  options: Options = {}
+): Effect.Effect<RateLimiterRegistry, ConfigError.ConfigError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const { configs, defaults } = yield* check(options)
+    const observer = yield* CurrentObserver
+    const runFork = Effect.runForkWith(yield* Effect.context<never>())
+    const shared = yield* Effect.serviceOption(RedisBreakerStore.RedisBreakerStore)
+    const fleet = shared._tag === "Some" ? RedisBreakerStore.fleetOf(shared.value) : undefined
+    if (fleet !== undefined) {
+      const issues: Array<ConfigError.Issue> = []
+      for (const name of configs.keys()) {
+        const refused = refusal(name)
+        if (refused !== undefined) issues.push({ path: ["limiters", name], message: refused })
+      }
+      if (issues.length > 0) return yield* new ConfigError.ConfigError({ issues })
+    }
+    const deciderOf = (name: string, config: RateLimiter.Config): Decider => {
+      if (fleet === undefined || config.share._tag === "off") return localDecider(config, config.keys)
+      const made = fleet.limiterFor(name, config)
+      if (typeof made !== "string") return made
+      runFork(Effect.logWarning(`rate limiter ${JSON.stringify(name.slice(0, 80))} stays local: ${made}`))
+      return localDecider(config, config.keys)
+    }
+    const limiters = new Map<string, LimiterInternal>()
+    const added: Array<LimiterAdded> = []
+    let closed = false
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        closed = true
+        for (const event of added.splice(0)) observer.emit({ _tag: "LimiterRemoved", added: event })
+      })
+    )
+    const limiter = (name: string): RateLimiter.RateLimiter => {
+      let found = limiters.get(name)
+      if (found === undefined) {
+        const config = configs.get(name) ?? defaults
+        if (config === undefined) {
+          throw new Error(`No rate limiter ${JSON.stringify(name)} and no default options to build it with`)
+        }
+        found = makeLimiter(name, config, deciderOf(name, config))
+        limiters.set(name, found)
+        if (observer.active && !closed) {
+          const event: LimiterAdded = { _tag: "LimiterAdded", name, state: found.stateUnsafe }
+          added.push(event)
+          observer.emit(event)
+        }
+      }
+      return found
+    }
+    for (const name of configs.keys()) limiter(name)
+    return {
+      limiter,
+      states: Effect.sync(() => [...limiters.keys()].sort().map((name) => limiters.get(name)!.stateUnsafe()))
+    } satisfies RateLimiterRegistry
+  })
+
+const check = (options: Options) =>
+  Effect.gen(function*() {
+    const issues: Array<ConfigError.Issue> = []
+    const decoded = decodeOptions(options, { errors: "all", onExcessProperty: "error" })
+    if (Exit.isFailure(decoded)) {
+      for (const reason of decoded.cause.reasons) {
+        if (reason._tag === "Fail") issues.push(...ConfigError.fromSchemaIssue(reason.error.issue))
+      }
+    }
+    const given: Options = isRecord(options) ? options : {}
+    const collect = (input: RateLimiter.Options, path: ReadonlyArray<string>) =>
+      RateLimiter.validate(input).pipe(Effect.catch((error) => {
+        issues.push(...ConfigError.under(error, path).issues)
+        return Effect.succeed(undefined)
+      }))
+    const defaults = given.default === undefined ? undefined : yield* collect(given.default, ["default"])
+    const configs = new Map<string, RateLimiter.Config>()
+    for (const [name, input] of Object.entries(isRecord(given.limiters) ? given.limiters : {})) {
+      const config = yield* collect(input, ["limiters", name])
+      if (config !== undefined) configs.set(name, config)
+    }
+    if (issues.length > 0) return yield* new ConfigError.ConfigError({ issues })
+    return { configs, defaults }
+  })
+
+/**
+ * Checks registry options without building a registry: every problem at once, in the `ConfigError.ConfigError`
+ * {@link make} would fail with. `ErrorLayer` uses it to report every section's problems together.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { RateLimiterRegistry } from "@effect-resilience/core"
+ *
+ * // fails with "Invalid options: limiters.api.window: Expected a finite duration of at least 1 millisecond, got -1"
+ * const checked = RateLimiterRegistry.validate({ limiters: { api: { limit: 5, window: -1 } } }).pipe(Effect.flip)
+ * ```
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const validate = (options: Options = {}): Effect.Effect<void, ConfigError.ConfigError> =>
+  Effect.asVoid(check(options))
+
+/**
+ * A layer providing the registry; its build fails with a `ConfigError.ConfigError` when any options are invalid.
+ * With `RedisBreakerStore` provided to it, its limiters share their limits across the fleet.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { RateLimiterRegistry } from "@effect-resilience/core"
+ *
+ * const Limiters = RateLimiterRegistry.layer({ limiters: { api: { limit: 50, window: "1 second" } } })
+ * ```
+ *
+ * @since 0.3.0
+ * @category layers
+ */
+export const layer = (options?: Options): Layer.Layer<RateLimiterRegistry, ConfigError.ConfigError> =>
+  Layer.effect(RateLimiterRegistry, make(options))
+
+/**
+ * Options of {@link make}: the options of limiters without their own (`default`), and of named ones
+ * (`limiters`). Named options replace the default ones as a whole.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface Options {
+  readonly default?: RateLimiter.Options | undefined
+  readonly limiters?: Readonly<Record<string, RateLimiter.Options>> | undefined
+}
+
+const OptionsSchema = objectOf(Schema.Struct({
+  default: Schema.optional(Schema.Unknown),
+  limiters: Schema.optional(objectOf(Schema.Record(Schema.String, Schema.Unknown)))
+}))
+
+const decodeOptions = Schema.decodeUnknownExit(OptionsSchema)
+
+/**
+ * The limiter of a name, from the registry.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { RateLimiterRegistry } from "@effect-resilience/core"
+ *
+ * const left = Effect.flatMap(RateLimiterRegistry.limiter("api"), (l) => l.remaining("tenant-7"))
+ * ```
+ *
+ * @since 0.3.0
+ * @category accessors
+ */
+export const limiter = (name: string): Effect.Effect<RateLimiter.RateLimiter, never, RateLimiterRegistry> =>
+  RateLimiterRegistry.useSync((registry) => registry.limiter(name))
+
+/**
+ * Runs an effect once the named limiter of the registry in the context gives it a permit for `key`.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { RateLimiterRegistry } from "@effect-resilience/core"
+ *
+ * declare const report: Effect.Effect<string>
+ *
+ * // Effect<string, RateLimitedError, RateLimiterRegistry>
+ * const limited = report.pipe(RateLimiterRegistry.withRateLimit("exports", "tenant-7"))
+ * ```
+ *
+ * @since 0.3.0
+ * @category combinators
+ */
+export const withRateLimit: {
+  (name: string, key?: string): <A, E, R>(
+    self: Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | RateLimiter.RateLimitedError, R | RateLimiterRegistry>
+  <A, E, R>(
+    self: Effect.Effect<A, E, R>,
+    name: string,
+    key?: string
+  ): Effect.Effect<A, E | RateLimiter.RateLimitedError, R | RateLimiterRegistry>
+} = dual((args) => Effect.isEffect(args[0]), <A, E, R>(self: Effect.Effect<A, E, R>, name: string, key?: string) => {
+  let cachedFor: RateLimiterRegistry | undefined
+  let cached: Effect.Effect<A, E | RateLimiter.RateLimitedError, R> = self
+  return Effect.withFiber((fiber) => {
+    const registry = Context.getUnsafe(fiber.context, RateLimiterRegistry)
+    if (registry !== cachedFor) {
+      cachedFor = registry
+      const limiter = registry.limiter(name)
+      cached = limiter.execute(self, key)
+    }
+    return cached
+  })
+})

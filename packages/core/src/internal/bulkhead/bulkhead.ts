@@ -1,0 +1,185 @@
+// A bulkhead: the pool of places, the calls through it, its rejections, and (with an adaptive limit) the
+// controller that sets the limit from each call's latency.
+import { Cause, Clock, Effect, Exit } from "effect"
+import type * as AdaptiveLimit from "../../AdaptiveLimit.js"
+import { type Bulkhead, BulkheadFullError, type Config, type RejectionReason, type State } from "../../Bulkhead.js"
+import * as Controller from "./controller.js"
+import { Pool } from "./pool.js"
+
+const V8Error = Error as unknown as { stackTraceLimit: number | undefined }
+
+// a seeded generator (mulberry32), so that an adaptive bulkhead's jitter is the same on every run
+const seeded = (name: string): () => number => {
+  let seed = 0x9e3779b9
+  for (let i = 0; i < name.length; i++) seed = Math.imul(seed ^ name.charCodeAt(i), 0x01000193)
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+const released = Effect.void
+
+/** A bulkhead, with its state read synchronously (for the figures read at export time). */
+export interface BulkheadInternal extends Bulkhead {
+  readonly stateUnsafe: () => State
+  /** `execute`, with a refusal answered by `onRejected` instead of failing (`protect` hands it to its give-up). */
+  readonly guard: <A, E, R, E2, R2>(
+    self: Effect.Effect<A, E, R>,
+    onRejected: (error: BulkheadFullError) => Effect.Effect<A, E2, R2>
+  ) => Effect.Effect<A, E | E2, R | R2>
+}
+
+type OnRejected = ((error: BulkheadFullError) => Effect.Effect<any, any, any>) | undefined
+
+/** Builds a bulkhead from its config. */
+export const makeBulkhead = (name: string, config: Config): BulkheadInternal => {
+  const adaptive: AdaptiveLimit.AdaptiveLimit | undefined = typeof config.limit === "number" ? undefined : config.limit
+  const pool = new Pool(adaptive === undefined ? config.limit as number : adaptive.initial, config.queue, config.order === "lifo")
+  const controller = adaptive === undefined ? undefined : Controller.make(adaptive, seeded(name))
+  let admitted = 0
+  const rejected: { -readonly [K in RejectionReason]: number } = { full: 0, queue_timeout: 0, evicted: 0 }
+
+  // the last rejection per reason, shared while the figures it carries are the same (under overload they are:
+  // the bulkhead is full and its queue too), built without a stack trace
+  const last = new Map<RejectionReason, readonly [BulkheadFullError, Effect.Effect<never, BulkheadFullError>]>()
+  const reject = (reason: RejectionReason, onRejected: OnRejected): Effect.Effect<any, any, any> => {
+    rejected[reason]++
+    const cached = last.get(reason)
+    if (
+      cached !== undefined && cached[0].limit === pool.limit && cached[0].inFlight === pool.inFlight &&
+      cached[0].queued === pool.queued
+    ) return onRejected === undefined ? cached[1] : onRejected(cached[0])
+    const limit = V8Error.stackTraceLimit
+    V8Error.stackTraceLimit = 0
+    let error: BulkheadFullError
+    try {
+      error = new BulkheadFullError({
+        bulkhead: name,
+        reason,
+        limit: pool.limit,
+        inFlight: pool.inFlight,
+        queued: pool.queued,
+        retryAfterMillis: config.retryAfterMillis
+      }, { disableChecks: true })
+    } finally {
+      V8Error.stackTraceLimit = limit
+    }
+    const failed = Effect.fail(error)
+    last.set(reason, [error, failed])
+    return onRejected === undefined ? failed : onRejected(error)
+  }
+
+  const release = () => {
+    pool.release()
+    return released
+  }
+
+  // one call's latency sample: successes and typed failures are samples (those `drops` names are drops);
+  // interruptions and defects say nothing about the dependency's latency
+  const sample = (exit: Exit.Exit<unknown, unknown>, rttMillis: number, inFlight: number) => {
+    let dropped = false
+    if (Exit.isFailure(exit)) {
+      const cause = exit.cause
+      if (Cause.hasInterrupts(cause) || Cause.hasDies(cause)) return
+      const found = Cause.findError(cause)
+      dropped = found._tag === "Success" && config.drops(found.success)
+    }
+    const next = controller!.update({ rttMillis, inFlight, dropped })
+    if (next !== pool.limit) pool.limit = next
+  }
+
+  // a call that holds a place: it gives the place back however it ends
+  const run = <A, E, R>(
+    self: Effect.Effect<A, E, R>,
+    restore: <X, Y, Z>(effect: Effect.Effect<X, Y, Z>) => Effect.Effect<X, Y, Z>
+  ): Effect.Effect<A, E, R> => {
+    admitted++
+    if (controller === undefined) return Effect.onExit(restore(self), release)
+    return Effect.withFiber((fiber) => {
+      const clock = fiber.getRef(Clock.Clock)
+      const start = clock.currentTimeNanosUnsafe()
+      const inFlight = pool.inFlight
+      return Effect.onExit(restore(self), (exit) => {
+        sample(exit, Number(clock.currentTimeNanosUnsafe() - start) / 1e6, inFlight)
+        return release()
+      })
+    })
+  }
+
+  const wait = (waiter: ReturnType<Pool["enqueue"]>["waiter"] & {}) =>
+    Effect.callback<void>((resume) => {
+      if (waiter.granted || waiter.evicted) return resume(Effect.void)
+      waiter.wake = () => resume(Effect.void)
+    })
+
+  // a call that found no free place: it queues, and waits until it is given one, its queue timeout passes, a
+  // newer waiter evicts it (LIFO), or it is interrupted; a place it was given after it gave up is passed on
+  const queue = <A, E, R>(
+    self: Effect.Effect<A, E, R>,
+    restore: <X, Y, Z>(effect: Effect.Effect<X, Y, Z>) => Effect.Effect<X, Y, Z>,
+    onRejected: OnRejected
+  ): Effect.Effect<A, E | BulkheadFullError, R> =>
+    Effect.withFiber((fiber) => {
+      const { evicted, waiter } = pool.enqueue(fiber)
+      if (evicted !== undefined) rejected.evicted++
+      if (waiter === undefined) return reject("full", onRejected)
+      const waiting = config.queueTimeoutMillis === undefined
+        ? wait(waiter)
+        : Effect.asVoid(Effect.timeoutOption(wait(waiter), config.queueTimeoutMillis))
+      return Effect.flatMap(
+        Effect.onExit(restore(waiting), (exit) => {
+          if (Exit.isFailure(exit)) {
+            if (waiter.granted) pool.release()
+            else pool.remove(waiter)
+          }
+          return released
+        }),
+        (): Effect.Effect<A, E | BulkheadFullError, R> => {
+          if (waiter.granted) return run(self, restore)
+          pool.remove(waiter)
+          if (waiter.evicted) return reject("evicted", onRejected)
+          return reject("queue_timeout", onRejected)
+        }
+      )
+    })
+
+  // (a refusal answered by `onRejected` runs outside the bulkhead, interruptible again: it holds no place)
+  const admit = (self: Effect.Effect<any, any, any>, onRejected: OnRejected): Effect.Effect<any, any, any> =>
+    Effect.uninterruptibleMask((restore) => {
+      if (pool.tryAcquire()) return run(self, restore)
+      if (config.queue === 0) return reject("full", onRejected)
+      return queue(self, restore, onRejected)
+    })
+  const execute = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | BulkheadFullError, R> =>
+    admit(self, undefined)
+  const guard = <A, E, R, E2, R2>(
+    self: Effect.Effect<A, E, R>,
+    onRejected: (error: BulkheadFullError) => Effect.Effect<A, E2, R2>
+  ): Effect.Effect<A, E | E2, R | R2> => admit(self, (error) => Effect.interruptible(onRejected(error)))
+
+  const stateNow = (): State => {
+    const figures = controller?.figures()
+    return {
+      name,
+      limit: pool.limit,
+      inFlight: pool.inFlight,
+      queued: pool.queued,
+      queue: config.queue,
+      order: config.order,
+      admitted,
+      rejected: { ...rejected },
+      ...(adaptive === undefined ? {} : {
+        adaptive: {
+          algorithm: adaptive._tag,
+          ...(figures?.minRttMillis !== undefined ? { minRttMillis: figures.minRttMillis } : {}),
+          ...(figures?.gradient !== undefined ? { gradient: figures.gradient } : {})
+        }
+      })
+    }
+  }
+
+  return { name, execute, guard, state: Effect.sync(stateNow), stateUnsafe: stateNow }
+}

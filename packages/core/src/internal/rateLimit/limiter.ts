@@ -1,0 +1,237 @@
+// A rate limiter: its keys' states (in a bounded map), its decisions, waiting, refusals and figures. Where the
+// permits come from is a `Decider`: the local one here, or the shared one of `shared.ts` (leases from Redis).
+import { Clock, Effect } from "effect"
+import type { Fiber } from "effect"
+import { type Config, type Permit, RateLimitedError, type RateLimiter, type State } from "../../RateLimiter.js"
+import * as Algorithms from "./algorithms.js"
+
+/**
+ * Where a limiter's permits come from. `take` answers as `Algorithms.take` does (`>= 0` taken, after that many
+ * milliseconds; `< 0` refused for `-result` milliseconds), synchronously when it can decide from local state, or
+ * with an effect when it must ask its store (which never fails and never takes longer than the store's bound).
+ */
+export interface Decider {
+  readonly take: (key: string, permits: number, now: number, maxWaitMillis: number) => number | Effect.Effect<number>
+  /** Permits taken for a call that gave up before it started. */
+  readonly giveBack: (key: string, permits: number) => void
+  readonly remaining: (key: string, now: number) => { readonly remaining: number; readonly resetAfterMillis: number }
+  /** The keys held. */
+  readonly keys: () => number
+  /** `"local"`; with a shared store `"shared"` or `"degraded"` (deciding alone on its share of the limit). */
+  readonly mode: () => "local" | "shared" | "degraded"
+}
+
+/** The keys' states of a local decider, at most `max` of them. */
+export class KeyStates {
+  private readonly states = new Map<string, Algorithms.KeyState>()
+  constructor(readonly rules: Algorithms.Rules, readonly max: number) {}
+
+  get(key: string, now: number): Algorithms.KeyState {
+    let state = this.states.get(key)
+    if (state === undefined) {
+      if (this.states.size >= this.max) this.sweep(now)
+      state = Algorithms.fresh(this.rules, now)
+      this.states.set(key, state)
+    }
+    return state
+  }
+
+  peek(key: string): Algorithms.KeyState | undefined {
+    return this.states.get(key)
+  }
+
+  get size(): number {
+    return this.states.size
+  }
+
+  // Forgets the keys whose state is the same as a fresh one (no decision changes); if none is, the oldest tenth
+  // (those keys start afresh: the one case where the bound on keys costs exactness)
+  private sweep(now: number) {
+    for (const [key, state] of this.states) {
+      if (Algorithms.isIdle(this.rules, state, now)) this.states.delete(key)
+    }
+    if (this.states.size < this.max) return
+    let drop = Math.max(1, Math.floor(this.max / 10))
+    for (const key of this.states.keys()) {
+      if (drop-- <= 0) break
+      this.states.delete(key)
+    }
+  }
+}
+
+/** The local decider: the algorithm on each key's state, in this process. */
+export const localDecider = (rules: Algorithms.Rules, maxKeys: number): Decider => {
+  const states = new KeyStates(rules, maxKeys)
+  return {
+    take: (key, permits, now, maxWait) => Algorithms.take(rules, states.get(key, now), permits, now, maxWait),
+    giveBack: (key, permits) => {
+      const state = states.peek(key)
+      if (state !== undefined) Algorithms.giveBack(rules, state, permits)
+    },
+    remaining: (key, now) => Algorithms.remaining(rules, states.get(key, now), now),
+    keys: () => states.size,
+    mode: () => "local"
+  }
+}
+
+const V8Error = Error as unknown as { stackTraceLimit: number | undefined }
+
+/** A limiter, with its state read synchronously (for the figures read at export time). */
+export interface LimiterInternal extends RateLimiter {
+  readonly stateUnsafe: () => State
+  /** `execute`, with a refusal answered by `onRejected` instead of failing (`protect` hands it to its give-up). */
+  readonly guard: <A, E, R, E2, R2>(
+    self: Effect.Effect<A, E, R>,
+    key: string,
+    onRejected: (error: RateLimitedError) => Effect.Effect<A, E2, R2>
+  ) => Effect.Effect<A, E | E2, R | R2>
+}
+
+/** Builds a limiter on a decider. */
+export const makeLimiter = (name: string, config: Config, decider: Decider): LimiterInternal => {
+  const { limit, windowMillis, waitMillis } = config
+  let granted = 0
+  let rejected = 0
+  let waited = 0
+
+  // the last refusal per key, shared while its `retryAfter` is the same to the millisecond
+  let lastError: RateLimitedError | undefined
+  let lastFailed: Effect.Effect<never, RateLimitedError> | undefined
+  const refuse = (key: string, retryAfterMillis: number): Effect.Effect<never, RateLimitedError> => {
+    rejected++
+    if (lastError !== undefined && lastError.key === key && lastError.retryAfterMillis === retryAfterMillis) {
+      return lastFailed!
+    }
+    const stack = V8Error.stackTraceLimit
+    V8Error.stackTraceLimit = 0
+    try {
+      lastError = new RateLimitedError({ limiter: name, key, limit, windowMillis, retryAfterMillis }, {
+        disableChecks: true
+      })
+    } finally {
+      V8Error.stackTraceLimit = stack
+    }
+    lastFailed = Effect.fail(lastError)
+    return lastFailed
+  }
+
+  const clockOf = (fiber: Fiber.Fiber<unknown, unknown>) => fiber.getRef(Clock.Clock)
+
+  // a decision made: taken at once, taken after a wait (given back if the caller gives up meanwhile), refused
+  // (tried again after the time it gives while the wait allows: the windows, and a shared store, do not reserve)
+  const decide = (
+    key: string,
+    permits: number,
+    clock: Clock.Clock,
+    started: number,
+    decision: number
+  ): Effect.Effect<number, RateLimitedError> => {
+    if (decision === 0) {
+      granted++
+      return Effect.succeed(0)
+    }
+    const now = clock.currentTimeMillisUnsafe()
+    if (decision > 0) {
+      waited++
+      return Effect.andThen(
+        Effect.onInterrupt(Effect.sleep(decision), () => Effect.sync(() => decider.giveBack(key, permits))),
+        Effect.sync(() => {
+          granted++
+          return now + decision - started
+        })
+      )
+    }
+    const retryAfter = -decision
+    if (now + retryAfter - started > waitMillis) return refuse(key, retryAfter)
+    waited++
+    return Effect.andThen(Effect.sleep(retryAfter), attempt(key, permits, clock, started))
+  }
+
+  const attempt = (
+    key: string,
+    permits: number,
+    clock: Clock.Clock,
+    started: number
+  ): Effect.Effect<number, RateLimitedError> =>
+    Effect.suspend(() => {
+      const now = clock.currentTimeMillisUnsafe()
+      const decision = decider.take(key, permits, now, Math.max(0, waitMillis - (now - started)))
+      return typeof decision === "number"
+        ? decide(key, permits, clock, started, decision)
+        : Effect.flatMap(decision, (d) => decide(key, permits, clock, started, d))
+    })
+
+  const succeed0 = Effect.succeed(0)
+
+  // the milliseconds waited, or the refusal
+  const admit = (key: string, permits: number): Effect.Effect<number, RateLimitedError> =>
+    Effect.withFiber((fiber) => {
+      const clock = clockOf(fiber)
+      const now = clock.currentTimeMillisUnsafe()
+      const decision = decider.take(key, permits, now, waitMillis)
+      if (decision === 0) {
+        granted++
+        return succeed0
+      }
+      return typeof decision === "number"
+        ? decide(key, permits, clock, now, decision)
+        : Effect.flatMap(decision, (d) => decide(key, permits, clock, now, d))
+    })
+
+  const acquire = (key = "", permits = 1): Effect.Effect<Permit, RateLimitedError> =>
+    Effect.flatMap(admit(key, permits), (waitedMillis) =>
+      Effect.clockWith((clock) =>
+        Effect.sync(() => {
+          const left = decider.remaining(key, clock.currentTimeMillisUnsafe())
+          return { limit, remaining: left.remaining, resetAfterMillis: left.resetAfterMillis, waitedMillis }
+        })
+      ))
+
+  // a call let through at once costs the decision alone: no effect is built around it
+  const guard = <A, E, R, E2, R2>(
+    self: Effect.Effect<A, E, R>,
+    key: string,
+    onRejected: ((error: RateLimitedError) => Effect.Effect<A, E2, R2>) | undefined
+  ): Effect.Effect<A, E | E2 | RateLimitedError, R | R2> =>
+    Effect.withFiber((fiber): Effect.Effect<A, E | E2 | RateLimitedError, R | R2> => {
+      const clock = clockOf(fiber)
+      const now = clock.currentTimeMillisUnsafe()
+      const decision = decider.take(key, 1, now, waitMillis)
+      if (decision === 0) {
+        granted++
+        return self
+      }
+      const decided = typeof decision === "number"
+        ? decide(key, 1, clock, now, decision)
+        : Effect.flatMap(decision, (d) => decide(key, 1, clock, now, d))
+      return onRejected === undefined
+        ? Effect.andThen(decided, self)
+        : Effect.matchEffect(decided, { onFailure: onRejected, onSuccess: () => self })
+    })
+
+  const execute = <A, E, R>(self: Effect.Effect<A, E, R>, key = ""): Effect.Effect<A, E | RateLimitedError, R> =>
+    guard(self, key, undefined)
+
+  const stateNow = (): State => ({
+    name,
+    algorithm: config.algorithm,
+    limit,
+    windowMillis,
+    mode: decider.mode(),
+    keys: decider.keys(),
+    granted,
+    rejected,
+    waited
+  })
+
+  return {
+    name,
+    acquire,
+    execute,
+    guard: guard as LimiterInternal["guard"],
+    state: Effect.sync(stateNow),
+    remaining: (key = "") =>
+      Effect.clockWith((clock) => Effect.sync(() => decider.remaining(key, clock.currentTimeMillisUnsafe()))),
+    stateUnsafe: stateNow
+  }
+}
