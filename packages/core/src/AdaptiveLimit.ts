@@ -3,12 +3,14 @@
  * number picked once and wrong as soon as the dependency slows down. Each algorithm is a small plain value (a
  * `_tag` and its numbers), given to a bulkhead as its `limit`; the bulkhead keeps the algorithm's state and moves
  * its limit after every call, between `min` and `max`. The three are Netflix concurrency-limits' algorithms, with
- * its update rules and defaults.
+ * its update rules and defaults (Gradient2 with two fixes proposed upstream: see {@link Gradient2}).
  *
  * - {@link aimd}: additive increase, multiplicative decrease, driven by drops (a call that timed out or failed
  *   with an overload error, or took longer than `timeout`): one more place per call while the bulkhead is at least
  *   half used, `backoffRatio` of the limit on a drop. The simplest, and the one to use when the dependency says
- *   when it is overloaded (timeouts, 503, 429) but its latency says little.
+ *   when it is overloaded (503, 429) but its latency says little. A timeout tells it of overload only once a
+ *   whole cohort of calls has waited that long, so its limit saws up and down; set `timeout` to the latency you
+ *   accept (a few times the dependency's unloaded latency) for it to back off before calls time out.
  * - {@link gradient2}: latency-driven: compares each call's latency with a long-term average and shrinks the limit
  *   as latency grows (by at most half; a drop takes the full step), growing it by `queueSize` while latency
  *   holds. Netflix's recommended algorithm, and the one to start with: it reacts before anything times out, and
@@ -182,6 +184,9 @@ const valueKeys: Record<AdaptiveLimit["_tag"], ReadonlyArray<string>> = {
   Vegas: ["_tag", ...vegasKeys]
 }
 
+const isCount = (n: unknown, least: number): n is number =>
+  typeof n === "number" && Number.isSafeInteger(n) && n >= least
+
 // The bounds and the starting point. A default that would fall outside the bounds given follows them
 // (`gradient2({ max: 10 })` starts at 10 with a minimum of 10, not at 20 over a maximum of 10); bounds given that
 // contradict each other are left as they are, for the Schema to report.
@@ -189,8 +194,8 @@ const bounds = (
   options: { readonly initial?: number | undefined; readonly min?: number | undefined; readonly max?: number | undefined },
   defaults: { readonly initial: number; readonly min: number; readonly max: number }
 ) => {
-  // only numbers move a default: a value of the wrong type is reported on its own key, not on the defaults too
-  const given = (n: unknown): number | undefined => typeof n === "number" && Number.isFinite(n) ? n : undefined
+  // only valid counts move a default: an invalid one is reported on its own key, not on the defaults too
+  const given = (n: unknown): number | undefined => isCount(n, 1) ? n : undefined
   const max = options.max ?? Math.max(defaults.max, given(options.initial) ?? 0, given(options.min) ?? 0)
   const min = options.min ?? Math.min(defaults.min, given(options.initial) ?? Infinity, given(max) ?? Infinity)
   const initial = options.initial ?? Math.min(Math.max(defaults.initial, given(min) ?? 0), given(max) ?? Infinity)
@@ -211,6 +216,8 @@ const durationOf = (input: Duration.Input): Duration.Duration =>
  * | `max` | the highest limit | 200 |
  * | `backoffRatio` | the share of the limit kept on a drop, in [0.5, 1) | 0.9 |
  * | `timeout` | a call slower than this counts as a drop | 5 seconds |
+ *
+ * The start of 10 is Netflix's first AIMDLimit's; its later versions start at 20 with a minimum of 20.
  *
  * **Example**
  *
@@ -329,9 +336,6 @@ const tags: ReadonlyArray<string> = ["Aimd", "Gradient2", "Vegas"]
 export const isAdaptiveLimit = (u: unknown): u is AdaptiveLimit =>
   typeof u === "object" && u !== null && !Array.isArray(u) &&
   tags.includes((u as { readonly _tag?: unknown })._tag as string)
-
-const isCount = (n: unknown, least: number): n is number =>
-  typeof n === "number" && Number.isSafeInteger(n) && n >= least
 
 const positiveFinite = (d: unknown): d is Duration.Duration =>
   Duration.isDuration(d) && Duration.isFinite(d) && Duration.toMillis(d) > 0

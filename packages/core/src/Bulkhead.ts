@@ -29,6 +29,9 @@
  *   retries included. Put `Bulkhead.execute` around the dependency call itself (inside the effect given to
  *   `protect`) to sample each attempt.
  * - `retryAfter` is a hint (the `retryAfter` option, 1 second by default), not a promise of a place.
+ * - An adaptive limit learns from what the call inside it ends with: put the call's timeout inside the bulkhead
+ *   (as `protect`'s `timeout` is), so that a timeout is a drop. A timeout around the bulkhead interrupts the call,
+ *   and an interruption is no sample.
  *
  * @since 0.3.0
  */

@@ -49,7 +49,7 @@ const within = (value: number, [low, high]: readonly [number, number]) =>
   assert.isTrue(value >= low && value <= high, `${value} not in [${low}, ${high}]`)
 
 describe("AdaptiveLimit under congestion", () => {
-  it.effect("a fixed limit too high collapses (every call times out behind abandoned ones); too low wastes capacity", () =>
+  it.effect("a fixed limit too high collapses (calls time out behind abandoned ones); too low wastes capacity", () =>
     Effect.gen(function*() {
       const { high, low } = yield* fixedLimits
       assert.isTrue(high.goodput < capacity * 0.05, `goodput ${high.goodput}`)

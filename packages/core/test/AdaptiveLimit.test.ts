@@ -6,7 +6,10 @@ import { prng } from "./utils.js"
 
 // the problems the Schema finds, as a bulkhead's options report them
 const issues = (limit: unknown) => {
-  const exit = Schema.decodeUnknownExit(AdaptiveLimit.AdaptiveLimit)(limit, { errors: "all", onExcessProperty: "error" })
+  const exit = Schema.decodeUnknownExit(AdaptiveLimit.AdaptiveLimit)(limit, {
+    errors: "all",
+    onExcessProperty: "error"
+  })
   if (Exit.isSuccess(exit)) return []
   const error = Cause.findErrorOption(exit.cause)
   return error._tag === "Some" ? ConfigError.fromSchemaIssue(error.value.issue) : []
@@ -72,11 +75,13 @@ describe("AdaptiveLimit", () => {
     })
 
     it("the Schema accepts well-formed values as they are", () => {
-      for (const limit of [AdaptiveLimit.aimd(), AdaptiveLimit.gradient2({ min: 1 }), AdaptiveLimit.vegas({ max: 50 })]) {
+      const limits = [AdaptiveLimit.aimd(), AdaptiveLimit.gradient2({ min: 1 }), AdaptiveLimit.vegas({ max: 50 })]
+      for (const limit of limits) {
         assert.strictEqual(Schema.decodeUnknownSync(AdaptiveLimit.AdaptiveLimit)(limit), limit)
       }
       const fromJson = JSON.parse(
-        '{ "_tag": "Vegas", "initial": 5, "min": 1, "max": 50, "smoothing": 0.5, "alpha": 2, "beta": 4, "probeMultiplier": 10 }'
+        "{ \"_tag\": \"Vegas\", \"initial\": 5, \"min\": 1, \"max\": 50, \"smoothing\": 0.5, \"alpha\": 2, " +
+          "\"beta\": 4, \"probeMultiplier\": 10 }"
       )
       assert.deepStrictEqual(issues(fromJson), [])
       assert.deepStrictEqual(issues(AdaptiveLimit.aimd({ initial: 1, min: 1, max: 1, backoffRatio: 0.5 })), [])
@@ -116,8 +121,9 @@ describe("AdaptiveLimit", () => {
         { path: ["initial"], message: "Expected at most max (20), got 30" }
       ])
       // a field of the wrong type is reported on its own key, not on the defaults that follow it
-      assert.deepStrictEqual(paths(JSON.parse('{ "_tag": "Vegas", "initial": "ten", "min": 1, "max": 10, "smoothing": 1, "alpha": 3, "beta": 6, "probeMultiplier": 30 }')), [["initial"]])
+      assert.deepStrictEqual(paths({ ...AdaptiveLimit.vegas({ max: 10 }), initial: "ten" }), [["initial"]])
       assert.deepStrictEqual(paths(AdaptiveLimit.aimd({ initial: Number.NaN })), [["initial"]])
+      assert.deepStrictEqual(paths(AdaptiveLimit.gradient2({ initial: 0 })), [["initial"]])
     })
 
     it("the Schema refuses unknown keys, given to a constructor or written by hand, and what is no limit", () => {
@@ -174,7 +180,8 @@ describe("AdaptiveLimit", () => {
       const halving = Controller.make(AdaptiveLimit.aimd({ initial: 16, min: 2, backoffRatio: 0.5 }), noRandom)
       assert.deepStrictEqual(run(halving, times(5, sample(10, 16, true))), [8, 4, 2, 2, 2])
       // ⌊2 × 0.9⌋ = 1: at least one less, but never under min
-      assert.deepStrictEqual(run(Controller.make(AdaptiveLimit.aimd({ initial: 2 }), noRandom), times(2, sample(1, 2, true))), [1, 1])
+      const floored = Controller.make(AdaptiveLimit.aimd({ initial: 2 }), noRandom)
+      assert.deepStrictEqual(run(floored, times(2, sample(1, 2, true))), [1, 1])
       const capped = Controller.make(AdaptiveLimit.aimd({ initial: 3, max: 4 }), noRandom)
       assert.deepStrictEqual(run(capped, times(3, sample(10, 4))), [4, 4, 4])
     })
@@ -201,13 +208,14 @@ describe("AdaptiveLimit", () => {
       assert.strictEqual(controller.update(sample(10, 11)), 21)
     })
 
-    it("shrinks as latency rises over the long-term average (by at most half a step), and by the full step on a drop", () => {
+    it("shrinks as latency rises over the long-term average (gradient at least 0.5), by the full step on a drop", () => {
       const controller = Controller.make(limit, noRandom)
       run(controller, times(10, sample(10, 40))) // long-term latency 10 ms; the limit grows to 28
       assert.strictEqual(controller.update(sample(10, 40)), 28)
       // 1.5 × 10 / 20 = 0.75: 28.8 × 0.8 + 28.8 × 0.75 × 0.2 = 27.36 (no growth while the gradient is under 1)
       assert.strictEqual(controller.update(sample(20, 40)), 27)
-      assert.strictEqual(controller.figures().gradient?.toFixed(3), (1.5 * controller.figures().minRttMillis! / 20).toFixed(3))
+      const { gradient, minRttMillis } = controller.figures()
+      assert.strictEqual(gradient?.toFixed(3), (1.5 * minRttMillis! / 20).toFixed(3))
       // a drop takes the largest step (gradient 0.5: × 0.9), whatever its latency
       const before = controller.update(sample(10, 40))
       const dropped = controller.update(sample(10, 40, true))
@@ -258,7 +266,8 @@ describe("AdaptiveLimit", () => {
       assert.strictEqual(controller.figures().minRttMillis, 100)
       controller.update(sample(10, 40))
       // (100 × 599 + 10 × 2) / 601, then × 0.95: the average alone would take hundreds of calls
-      assert.strictEqual(controller.figures().minRttMillis?.toFixed(3), (((100 * 599 + 10 * 2) / 601) * 0.95).toFixed(3))
+      const decayed = ((100 * 599 + 10 * 2) / 601) * 0.95
+      assert.strictEqual(controller.figures().minRttMillis?.toFixed(3), decayed.toFixed(3))
     })
   })
 

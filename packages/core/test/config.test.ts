@@ -3,6 +3,7 @@ import { Cause, Data, Effect, Exit, Fiber, Layer, Schema } from "effect"
 import { TestClock } from "effect/testing"
 import {
   BreakerRegistry,
+  type Bulkhead,
   CircuitBreaker,
   CommonErrors,
   ConfigError,
@@ -11,6 +12,7 @@ import {
   ErrorTracker,
   Policy,
   PolicyService,
+  type RateLimiter,
   TripRule
 } from "../src/index.js"
 import { fieldIssues } from "../src/internal/issues.js"
@@ -205,7 +207,8 @@ describe("a policy for a tag no declared family has", () => {
         policies: { StorageEror: { maxAttempts: 5 }, NetworkError: { maxAttempts: 0 } }
       }))
       const issues = issuesOf(error)
-      assert.deepStrictEqual(issues.map(([path]) => path), ["policies.StorageEror", "policies.NetworkError.maxAttempts"])
+      // every problem of every section, at once (in no promised order within a section)
+      assert.deepStrictEqual(issues.map(([path]) => path).sort(), ["policies.StorageEror", "policies.NetworkError.maxAttempts"])
       assert.include(issues[0]![1], "No declared error family has the tag \"StorageEror\", did you mean \"StorageError\"?")
       assert.include(issues[0]![1], "Policy.forTag(\"StorageEror\", policy, { undeclared: true })")
       assert.include(error.message, "policies.StorageEror: No declared error family has the tag")
@@ -384,6 +387,36 @@ describe("ErrorLayer reports every section's problems together", () => {
         "breakers.default.halfOpenProbes",
         "breakers.breakers.storage.openDuraton"
       ])
+    }))
+
+  it.effect("bulkheads and rate limiters are sections too: their problems join the others', each field named", () =>
+    Effect.gen(function*() {
+      const error = yield* built(ErrorLayer.layer({
+        logFormat: false,
+        defaultPolicy: { maxAttempts: 0 },
+        bulkheads: {
+          default: { queue: -1 },
+          bulkheads: { search: { limit: 0, queueTimout: "1 second" } as Bulkhead.Options }
+        },
+        rateLimiters: {
+          limiters: {
+            api: { limit: 10, window: "0 millis" },
+            exports: { limit: 1.5, window: "1 hour", algorithm: "leaky" } as unknown as RateLimiter.Options
+          }
+        }
+      }))
+      const issues = issuesOf(error)
+      // every problem of every section, at once (in no promised order within a section)
+      assert.deepStrictEqual(issues.map(([path]) => path).sort(), [
+        "defaultPolicy.maxAttempts",
+        "bulkheads.default.queue",
+        "bulkheads.bulkheads.search.limit",
+        "bulkheads.bulkheads.search.queueTimout",
+        "rateLimiters.limiters.api.window",
+        "rateLimiters.limiters.exports.algorithm",
+        "rateLimiters.limiters.exports.limit"
+      ].sort())
+      assert.include(issues.find(([path]) => path.endsWith("queueTimout"))![1], "did you mean \"queueTimeout\"")
     }))
 
   it.effect("ErrorTracker.validate and BreakerRegistry.validate check without building", () =>

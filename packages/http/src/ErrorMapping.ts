@@ -13,12 +13,18 @@
  *   exception: it is described as the common `TimeoutError` (504, `resilience.E0006`).
  * - An override of an unclassified error that gives no `code` answers with the tag itself as the code
  *   (`PaymentDeclined`), never `resilience.E0000`.
+ * - A refusal (`BreakerOpenError`, `BulkheadFullError`, `RateLimitedError`) answers with its public message and a
+ *   `Retry-After` only: never the breaker's, bulkhead's or limiter's name, its figures, or a rate limit's key (a
+ *   tenant id, a client's address).
+ * - A `RateLimitedError` answers 429 wherever it comes from, a limiter on an outgoing call (`protect({ rateLimit
+ *   })`) included; when that limiter protects a dependency rather than the service from its clients, override it
+ *   (`statuses: { RateLimitedError: 503 }`): the client did nothing wrong.
  *
  * @since 0.1.0
  */
 import type { Cause } from "effect"
 import type { HttpServerError } from "effect/http"
-import { CircuitBreaker, CommonErrors, ErrorFamily } from "@effect-resilience/core"
+import { Bulkhead, CircuitBreaker, CommonErrors, ErrorFamily, RateLimiter } from "@effect-resilience/core"
 import { answerOf } from "./internal/answer.js"
 import { boundInstance } from "./internal/url.js"
 import * as Problem from "./Problem.js"
@@ -266,7 +272,10 @@ const byTag = (tag: string, options: Options<Overrides>): number | undefined => 
       return 415
     case "PayloadTooLargeError":
       return 413
+    case "RateLimitedError":
+      return 429
     case "BreakerOpenError":
+    case "BulkheadFullError":
     case "UnavailableError":
       return 503
     case "TimeoutError":
@@ -300,7 +309,8 @@ const overrideOf = (
  * | `ConflictError` | 409 |
  * | `PayloadTooLargeError` / `UnsupportedMediaTypeError` | 413 / 415 |
  * | other business errors | 422 |
- * | `BreakerOpenError`, `UnavailableError` | 503, with `Retry-After` |
+ * | `RateLimitedError` (a rate limiter refused the call) | 429, with `Retry-After` |
+ * | `BreakerOpenError`, `BulkheadFullError`, `UnavailableError` | 503, with `Retry-After` |
  * | `TimeoutError` (ours and effect's) | 504 |
  * | other recoverable errors (they reach the edge once their policy is exhausted) | 503 |
  * | unrecoverable errors, unclassified errors, defects | 500 |
@@ -308,11 +318,17 @@ const overrideOf = (
  * **Example**
  *
  * ```ts
- * import { CommonErrors } from "@effect-resilience/core"
+ * import { Bulkhead, CommonErrors, RateLimiter } from "@effect-resilience/core"
  * import { ErrorMapping } from "@effect-resilience/http"
  *
  * ErrorMapping.defaultStatus(new CommonErrors.StorageError({ operation: "save" })) // 503
  * ErrorMapping.defaultStatus(new Error("boom")) // 500
+ * ErrorMapping.defaultStatus(new RateLimiter.RateLimitedError({
+ *   limiter: "api", key: "tenant-7", limit: 100, windowMillis: 1000, retryAfterMillis: 250
+ * })) // 429
+ * ErrorMapping.defaultStatus(new Bulkhead.BulkheadFullError({
+ *   bulkhead: "search", reason: "full", limit: 10, inFlight: 10, queued: 0, retryAfterMillis: 1000
+ * })) // 503
  * ```
  *
  * @since 0.1.0
@@ -338,13 +354,35 @@ const familyStatus = (tag: string, kind: ErrorFamily.Kind, options: Options<Over
 }
 
 const retryAfterSecondsOf = (error: unknown): number | undefined => {
-  if (error instanceof CircuitBreaker.BreakerOpenError || error instanceof CommonErrors.UnavailableError) {
+  if (
+    error instanceof CircuitBreaker.BreakerOpenError || error instanceof CommonErrors.UnavailableError ||
+    error instanceof Bulkhead.BulkheadFullError || error instanceof RateLimiter.RateLimitedError
+  ) {
     const millis = error.retryAfterMillis
     if (millis === undefined || !Number.isFinite(millis)) return undefined
-    return Math.max(1, Math.ceil(millis / 1000))
+    return retryAfterSeconds(millis)
   }
   return undefined
 }
+
+/**
+ * The `Retry-After` value (RFC 9110 delay-seconds) of a wait in milliseconds: whole seconds rounded up, at least 1
+ * (a client told `0` would retry at once, into the same refusal).
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { ErrorMapping } from "@effect-resilience/http"
+ *
+ * ErrorMapping.retryAfterSeconds(250) // 1
+ * ErrorMapping.retryAfterSeconds(1001) // 2
+ * ErrorMapping.retryAfterSeconds(0) // 1
+ * ```
+ *
+ * @since 0.3.0
+ * @category getters
+ */
+export const retryAfterSeconds = (millis: number): number => Math.max(1, Math.ceil(millis / 1000))
 
 /**
  * The most `errors` entries a problem lists, and the longest `detail`: a body of a million invalid items must not

@@ -37,10 +37,11 @@ import {
   HttpServerRequest,
   HttpServerResponse
 } from "effect/http"
-import { CommonErrors, ConfigError, ErrorFamily } from "@effect-resilience/core"
+import { CommonErrors, ConfigError, ErrorFamily, type RateLimiter } from "@effect-resilience/core"
 import * as ByteSize from "effect/ByteSize"
 import type * as LogLevel from "effect/LogLevel"
 import * as ErrorMapping from "./ErrorMapping.js"
+import * as Admission from "./internal/admission.js"
 import { answerOf } from "./internal/answer.js"
 import { bodyErrorOf, clientCauseOf } from "./internal/clientErrors.js"
 import { listenerOf } from "./internal/nodeClientErrors.js"
@@ -81,6 +82,11 @@ export interface HttpEdge<Tags extends string = never> {
     cause: Cause.Cause<E>
   ) => Effect.Effect<HttpServerResponse.HttpServerResponse, E, HttpServerRequest.HttpServerRequest>
   readonly layer: Layer.Layer<never, ConfigError.ConfigError, HttpRouter.HttpRouter>
+  /**
+   * Whether `edge.layer` rate-limits requests (the `rateLimit` option), and adds the `RateLimit` fields: what
+   * `HttpApiEdge.openApi` documents on every endpoint.
+   */
+  readonly rateLimit: { readonly headers: boolean } | undefined
 }
 
 /**
@@ -167,9 +173,42 @@ export const make = <const O extends ErrorMapping.Overrides = {}>(
         : answered
     })
 
-  const middleware = HttpRouter.middleware(
-    (httpEffect) =>
-      Effect.withFiber((fiber) => {
+  // A request the limiter refuses is answered here with the edge's 429 problem and never reaches a route; every
+  // response of a limited request carries the RateLimit fields (the refusal's included).
+  const admitted = <E, R>(
+    admission: Admission.Admission,
+    request: HttpServerRequest.HttpServerRequest,
+    httpEffect: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
+  ): Effect.Effect<HttpServerResponse.HttpServerResponse, E, R | HttpServerRequest.HttpServerRequest> =>
+    Effect.suspend(() => {
+      const key = admission.keyOf(request)
+      if (key === undefined) return httpEffect
+      const { policy } = admission
+      return Effect.matchEffect(admission.limiter.acquire(key), {
+        onFailure: (refused) => {
+          const answered = respond(Cause.fail(refused)) as Effect.Effect<HttpServerResponse.HttpServerResponse>
+          if (policy === undefined) return answered
+          const fields = {
+            "ratelimit-policy": policy,
+            // the same seconds as Retry-After: the draft wants no Retry-After before the effective window ends
+            ratelimit: Admission.limitField(0, ErrorMapping.retryAfterSeconds(refused.retryAfterMillis))
+          }
+          return Effect.map(answered, HttpServerResponse.setHeaders(fields))
+        },
+        onSuccess: (permit) => {
+          if (policy === undefined) return httpEffect
+          const fields = {
+            "ratelimit-policy": policy,
+            ratelimit: Admission.limitField(permit.remaining, permit.resetAfterMillis / 1000)
+          }
+          return Effect.catchCause(httpEffect, respond).pipe(Effect.map(HttpServerResponse.setHeaders(fields)))
+        }
+      })
+    })
+
+  const middlewareOf = (admission: Admission.Admission | undefined) =>
+  (httpEffect: Effect.Effect<HttpServerResponse.HttpServerResponse, unknown, HttpServerRequest.HttpServerRequest>) =>
+    Effect.withFiber((fiber) => {
         const request = Context.getUnsafe(fiber.context, HttpServerRequest.HttpServerRequest)
         const requestId = RequestId.accept(request.headers[requestIdHeader])
         const state: RequestState = { requestId }
@@ -179,7 +218,7 @@ export const make = <const O extends ErrorMapping.Overrides = {}>(
         return HttpEffect.appendPreResponseHandler((_request, response) =>
           Effect.succeed(HttpServerResponse.setHeader(response, requestIdHeader, requestId))
         ).pipe(
-          Effect.andThen(httpEffect),
+          Effect.andThen(admission === undefined ? httpEffect : admitted(admission, request, httpEffect)),
           Effect.catchCause(respond),
           Effect.tap((response) => requestLog.answered(request, response.status, state, elapsedMillis())),
           // a client that went away (or a server shutting down) interrupts the request: still one line for it
@@ -191,16 +230,27 @@ export const make = <const O extends ErrorMapping.Overrides = {}>(
           Effect.provideService(HttpIncomingMessage.MaxBodySize, maxBodySize),
           Effect.annotateLogs({ requestId })
         )
-      }),
-    { global: true }
-  )
+      })
 
   const issues = validate(options)
+  const rateLimit = options.rateLimit
   const layer = issues.length > 0
     ? Layer.effectDiscard(Effect.fail(new ConfigError.ConfigError({ issues })))
-    : middleware
+    : HttpRouter.middleware(
+      // the limiter is found (or built) once, when the layer is built: a missing one fails the layer, not a request
+      rateLimit === undefined ? Effect.succeed(middlewareOf(undefined)) : Effect.map(Admission.make(rateLimit), middlewareOf),
+      { global: true }
+    )
 
-  return { mapping, format, requestIdHeader, handle, respond, layer } as never
+  return {
+    mapping,
+    format,
+    requestIdHeader,
+    handle,
+    respond,
+    layer,
+    rateLimit: rateLimit === undefined ? undefined : { headers: rateLimit.headers ?? true }
+  } as never
 }
 
 /**

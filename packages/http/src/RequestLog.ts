@@ -14,7 +14,7 @@
  *
  * | request | level |
  * | --- | --- |
- * | answered 2xx to 4xx | `Info` |
+ * | answered 2xx to 4xx (a 429 of a rate limit included) | `Info` |
  * | a 5xx answering only rejections (see {@link defaultRejectionTags}) | `rejectionLogLevel` (`Warn`), no cause |
  * | a 5xx answering a failure or a defect | `Error`, with the full cause (internal detail and stack, in the log only) |
  * | interrupted before it was answered (the client went away) | `Info`, status 499, message `... interrupted` |
@@ -212,8 +212,8 @@ const safeDecode = (segment: string): string => {
  * - `redact`: names of headers, query keys and body keys to redact, added to {@link defaults}.
  * - `logRequests`: whether to log one line per request (default `true`); without it, only 5xx are logged.
  * - `logHeaders`: adds the (redacted) request headers to each line (default `false`).
- * - `rejectionTags`: tags of errors that are fast rejections (a breaker that is open, later a full bulkhead or
- *   a rate limit), added to {@link defaultRejectionTags}. A 5xx answering only rejections is logged at
+ * - `rejectionTags`: tags of errors that are fast rejections (an open breaker, a full bulkhead, a rate limit,
+ *   see {@link defaultRejectionTags}), added to {@link defaultRejectionTags}. A 5xx answering only rejections is logged at
  *   `rejectionLogLevel` (default `"Warn"`) without its cause: it is the service protecting itself, not an
  *   incident. Every other 5xx stays at `"Error"` with its full cause.
  *
@@ -258,16 +258,19 @@ export interface Failure {
 }
 
 /**
- * The tags of the errors that are rejections by default: `BreakerOpenError`, a call an open breaker refused
- * without running it. A 5xx answering one is logged at the `rejectionLogLevel` (`"Warn"` by default), without its
- * cause.
+ * The tags of the errors that are rejections by default, calls refused without running: `BreakerOpenError` (an
+ * open breaker), `BulkheadFullError` (a full bulkhead, a queue timeout, an eviction) and `RateLimitedError` (a
+ * rate limiter). A 5xx answering only rejections is logged at the `rejectionLogLevel` (`"Warn"` by default),
+ * without its cause, and still reported to effect's `ErrorReporter` like every 5xx (the tracker counts the
+ * refusals). A `RateLimitedError` answers 429 by default, a client's status: logged at `Info` like any 4xx and
+ * not reported; it is listed for an edge that overrides it to a 5xx.
  *
  * **Example**
  *
  * ```ts
  * import { HttpEdge, RequestLog } from "@effect-resilience/http"
  *
- * RequestLog.defaultRejectionTags // ["BreakerOpenError"]
+ * RequestLog.defaultRejectionTags // ["BreakerOpenError", "BulkheadFullError", "RateLimitedError"]
  * // a service's own fast refusal joins them
  * const Edge = HttpEdge.make({ rejectionTags: ["QuotaExceeded"], statuses: { QuotaExceeded: 503 } })
  * ```
@@ -275,7 +278,7 @@ export interface Failure {
  * @since 0.2.0
  * @category constants
  */
-export const defaultRejectionTags: ReadonlyArray<string> = ["BreakerOpenError"]
+export const defaultRejectionTags: ReadonlyArray<string> = ["BreakerOpenError", "BulkheadFullError", "RateLimitedError"]
 
 /**
  * The fields whose values are replaced by `"<redacted>"` in request logs, by where they appear. Names are

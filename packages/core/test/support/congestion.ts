@@ -11,7 +11,7 @@
  *   `thinkMillis` before it calls again, the others call again at once.
  *
  * Virtual time is driven with `TestClock.adjust` in steps of `stepMillis` for `durationMillis`; the figures count
- * from `warmUpMillis` on. Run it inside `it.effect` (TestClock).
+ * from `warmUpMillis` after its start on. Run it inside `it.effect` (TestClock).
  */
 import { Cause, Clock, Deferred, Effect, Exit, Fiber, Queue } from "effect"
 import { TestClock } from "effect/testing"
@@ -75,7 +75,9 @@ export const simulate = (options: Options): Effect.Effect<Figures> =>
     const sampleEveryMillis = options.sampleEveryMillis ?? 10
 
     const bulkhead = yield* Effect.orDie(Bulkhead.make("congested", { limit: options.limit, queue: 0 }))
-    const counting = (now: number) => now >= warmUpMillis
+    // from the simulation's own start: a test may run several, one after the other on one TestClock
+    const origin = yield* Clock.currentTimeMillis
+    const counting = (now: number) => now - origin >= warmUpMillis
     let successes = 0
     let latencySum = 0
     let timeouts = 0

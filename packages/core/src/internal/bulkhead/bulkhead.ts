@@ -82,10 +82,13 @@ export const makeBulkhead = (name: string, config: Config): BulkheadInternal => 
   const sample = (exit: Exit.Exit<unknown, unknown>, rttMillis: number, inFlight: number) => {
     let dropped = false
     if (Exit.isFailure(exit)) {
+      // a typed failure is a sample even beside interrupted siblings (a failed `Effect.all`); an interruption
+      // alone or a defect is not
       const cause = exit.cause
-      if (Cause.hasInterrupts(cause) || Cause.hasDies(cause)) return
+      if (Cause.hasDies(cause)) return
       const found = Cause.findError(cause)
-      dropped = found._tag === "Success" && config.drops(found.success)
+      if (found._tag !== "Success") return
+      dropped = config.drops(found.success)
     }
     const next = controller!.update({ rttMillis, inFlight, dropped })
     if (next !== pool.limit) pool.limit = next
@@ -123,8 +126,8 @@ export const makeBulkhead = (name: string, config: Config): BulkheadInternal => 
     onRejected: OnRejected
   ): Effect.Effect<A, E | BulkheadFullError, R> =>
     Effect.withFiber((fiber) => {
-      const { evicted, waiter } = pool.enqueue(fiber)
-      if (evicted !== undefined) rejected.evicted++
+      // (an evicted waiter counts its own refusal when it wakes)
+      const { waiter } = pool.enqueue(fiber)
       if (waiter === undefined) return reject("full", onRejected)
       const waiting = config.queueTimeoutMillis === undefined
         ? wait(waiter)
