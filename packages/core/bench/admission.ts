@@ -9,8 +9,9 @@
  *   (`consume`, its default fixed window, then the call).
  * - `adaptive.goodput`: not a timing. The congestion simulation (`congestion.ts`, under TestClock: a dependency of
  *   8 servers behind a FIFO queue, 200 closed-loop clients with a 100 ms timeout inside the bulkhead) for each
- *   adaptive algorithm and for fixed limits; `goodput_ratio` is the best algorithm's goodput over the best fixed
- *   limit's.
+ *   adaptive algorithm and for fixed limits; `goodput_ratio` is the best algorithm's goodput over the better of a
+ *   fixed limit too low (2) and one too high (200), as the issue states it; `ratio_to_best_sweep` is the same over
+ *   the best of a sweep of fixed limits around the knee (4 to 64): a limit tuned by someone who knew the knee.
  *
  * The effect cases run the call as `Effect.sync` (it counts its runs, so the suite checks that every call ran):
  * the cheapest effect there is, so the figure is the limiter's or the bulkhead's own cost, not a promise's.
@@ -20,7 +21,7 @@ import { bulkhead as cockatielBulkhead } from "cockatiel"
 import { Duration, Effect, Semaphore } from "effect"
 import { RateLimiter as EffectRateLimiter } from "effect/persistence"
 import { TestClock } from "effect/testing"
-import type { Case, Contender, Scenario } from "./scenarios.js"
+import type { Contender, Scenario } from "./scenarios.js"
 
 /** What the admission scenarios need of the suite's: the batch size and its counting operations. */
 export interface Counting {
@@ -210,6 +211,10 @@ export interface GoodputRow {
   readonly algorithms: Readonly<Record<string, GoodputFigures>>
   /** Each fixed limit's. */
   readonly fixed: Readonly<Record<string, GoodputFigures>>
+  /** The best algorithm's goodput over the best of the sweep of fixed limits around the knee, and that limit. */
+  readonly ratio_to_best_sweep: number
+  readonly best_sweep_limit: number
+  readonly fixed_sweep: Readonly<Record<string, GoodputFigures>>
   readonly note: string
 }
 
@@ -235,21 +240,30 @@ export const goodputAlgorithms: ReadonlyArray<readonly [string, AdaptiveLimit.Ad
 /** The fixed limits it compares them with: one too low (2) and one too high (200) for the dependency's knee (8). */
 export const goodputFixedLimits: ReadonlyArray<number> = [2, 200]
 
+/** The sweep of fixed limits around the knee, for `ratio_to_best_sweep`. */
+export const goodputSweep: ReadonlyArray<number> = [4, 8, 16, 32, 64]
+
 const round1 = (x: number) => Math.round(x * 10) / 10
 const round3 = (x: number) => Math.round(x * 1000) / 1000
 
 /**
  * `adaptive.goodput`: every algorithm and every fixed limit through `simulate` (each on a TestClock of its own),
- * and the ratio of the best of each. `durationMillis` and `warmUpMillis` shorten the runs (the unit test's).
+ * and the ratio of the best of each. The options shorten the runs and narrow the lists (the unit test's).
  */
 export const goodput = async (
   simulate: Simulate,
   options: {
     readonly durationMillis?: number | undefined
     readonly warmUpMillis?: number | undefined
+    readonly algorithms?: ReadonlyArray<readonly [string, AdaptiveLimit.AdaptiveLimit]> | undefined
+    readonly fixedLimits?: ReadonlyArray<number> | undefined
+    readonly sweep?: ReadonlyArray<number> | undefined
     readonly log?: ((line: string) => void) | undefined
   } = {}
 ): Promise<GoodputRow> => {
+  const algorithmList = options.algorithms ?? goodputAlgorithms
+  const fixedLimits = options.fixedLimits ?? goodputFixedLimits
+  const sweepLimits = options.sweep ?? goodputSweep
   const run = async (name: string, limit: number | AdaptiveLimit.AdaptiveLimit): Promise<GoodputFigures> => {
     const figures = await Effect.runPromise(
       simulate({ limit, durationMillis: options.durationMillis, warmUpMillis: options.warmUpMillis }).pipe(
@@ -269,14 +283,17 @@ export const goodput = async (
     }
   }
   const fixed: Record<string, GoodputFigures> = {}
-  for (const limit of goodputFixedLimits) fixed[String(limit)] = await run(`fixed ${limit}`, limit)
+  for (const limit of fixedLimits) fixed[String(limit)] = await run(`fixed ${limit}`, limit)
   const algorithms: Record<string, GoodputFigures> = {}
-  for (const [name, limit] of goodputAlgorithms) algorithms[name] = await run(name, limit)
-  const best = <K extends string>(figures: Record<K, GoodputFigures>) =>
-    (Object.keys(figures) as Array<K>).reduce((a, b) => (figures[b].goodput > figures[a].goodput ? b : a))
+  for (const [name, limit] of algorithmList) algorithms[name] = await run(name, limit)
+  const sweep: Record<string, GoodputFigures> = {}
+  for (const limit of sweepLimits) sweep[String(limit)] = await run(`fixed ${limit} (sweep)`, limit)
+  const best = (figures: Record<string, GoodputFigures>) =>
+    Object.keys(figures).reduce((a, b) => (figures[b]!.goodput > figures[a]!.goodput ? b : a))
   const bestAlgorithm = best(algorithms)
   const bestFixed = best(fixed)
   const top = algorithms[bestAlgorithm]!.goodput
+  const bestSweep = sweepLimits.length === 0 ? undefined : best(sweep)
   return {
     scenario: "adaptive.goodput",
     contender: "effect-resilience",
@@ -287,12 +304,17 @@ export const goodput = async (
     capacity: 800,
     algorithms,
     fixed,
+    ratio_to_best_sweep: bestSweep === undefined ? NaN : round3(top / Math.max(sweep[bestSweep]!.goodput, 1e-9)),
+    best_sweep_limit: bestSweep === undefined ? NaN : Number(bestSweep),
+    fixed_sweep: sweep,
     note: "The congestion simulation (congestion.ts, TestClock, deterministic): a dependency of 8 servers of 10 ms "
       + "behind one FIFO queue (capacity 800 calls/s, knee at 8 calls at once; an abandoned request is still "
       + "served), 200 closed-loop clients through a Bulkhead (queue 0) with a 100 ms timeout inside it, a refused "
       + "client thinking 20 ms; 10 virtual seconds counted after 3. goodput: successful calls per virtual second. "
       + `goodput_ratio: the best adaptive algorithm's (${goodputAlgorithms.map(([n]) => n).join(", ")}) over the `
-      + `best of the fixed limits ${goodputFixedLimits.join(" (too low) and ")} (too high)`
+      + `better of the fixed limits ${fixedLimits.join(" (too low) and ")} (too high), as the issue states it; `
+      + `ratio_to_best_sweep: over the best of the fixed limits ${sweepLimits.join(", ")} (a limit tuned by someone `
+      + "who knew the knee in advance)"
   }
 }
 

@@ -9,11 +9,20 @@
  *   that fails hard from t0, a steady request rate spread round-robin over the replicas; the calls that still reach
  *   the dependency after the first replica opened, for our shared store, our local store and effect's Redis store;
  *   and, for our shared store, how long after one replica's trip the others reject.
+ * - `ratelimit.shared` (issue 16), timed like `breaker.shared.success`: one permit of a rate limiter with permits to
+ *   spare, ours from a `RateLimiterRegistry` on the shared store (leases from Redis), ours on the memory store, and
+ *   effect's `RateLimiter` on its Redis store (`layerStoreRedis`), with the Redis commands each call costs.
  */
-import { BreakerRegistry, CommonErrors, RedisBreakerStore, TripRule } from "@effect-resilience/core"
+import {
+  BreakerRegistry,
+  CommonErrors,
+  RateLimiterRegistry,
+  RedisBreakerStore,
+  TripRule
+} from "@effect-resilience/core"
 import { NodeRedis } from "@effect/platform-node"
-import { Context, Effect, Exit, Layer, Logger, ManagedRuntime, Scope, Stream } from "effect"
-import { CircuitBreaker as EffectBreaker } from "effect/persistence"
+import { Context, Duration, Effect, Exit, Layer, Logger, ManagedRuntime, Scope, Stream } from "effect"
+import { CircuitBreaker as EffectBreaker, RateLimiter as EffectRateLimiter } from "effect/persistence"
 import { randomBytes } from "node:crypto"
 import { createClient } from "redis"
 import type { Case, Contender, Scenario, Scenarios } from "./scenarios.js"
@@ -256,6 +265,195 @@ export const makeShared = async (url: string, batch = 1000): Promise<Scenarios> 
     },
     dispose: async () => {
       await Effect.runPromise(Scope.close(scope, Exit.void))
+      await Promise.all([sharedRuntime, localRuntime, effectRuntime].map((r) => r.dispose()))
+      await counter.clean(prefix)
+      counter.close()
+    }
+  }
+}
+
+// --- ratelimit.shared -------------------------------------------------------------------------------------------
+
+/** The limit and window of `ratelimit.shared` (as `ratelimit.acquire`'s): permits to spare, one key. */
+const sharedLimit = 1e9
+const sharedWindow = "1 second"
+/** The lease the shared limiter takes at most with its default `share` (a twentieth of the limit, 1 to 100). */
+const sharedLease = Math.min(100, Math.max(1, Math.floor(sharedLimit / 20)))
+
+/**
+ * `ratelimit.shared`: one permit for key "k" then the call, through our limiter on the shared store (a
+ * `RateLimiterRegistry` with `RedisBreakerStore` provided, leasing permits from Redis), the same limiter on the
+ * memory store, and effect's `RateLimiter` on its Redis store; each with its Redis commands per call. The floor is
+ * the call alone.
+ */
+export const makeSharedLimiter = async (url: string, batch = 1000): Promise<Scenarios> => {
+  let opCalls = 0
+  const syncCall = Effect.sync(() => {
+    opCalls++
+    return 1
+  })
+  const loopWith = <A, E, R>(f: () => Effect.Effect<A, E, R>, n: number) =>
+    Effect.gen(function*() {
+      for (let i = 0; i < n; i++) yield* f()
+      return n
+    })
+
+  const prefix = uniquePrefix("ratelimit")
+  const limiters: RateLimiterRegistry.Options = { limiters: { api: { limit: sharedLimit, window: sharedWindow } } }
+  // a resync every hour (the breakers' loop sends nothing meanwhile), and room for a loaded machine before a slow
+  // answer degrades the store (a degraded limiter decides locally: the check below refuses to time it)
+  const sharedRuntime = ManagedRuntime.make(RateLimiterRegistry.layer(limiters).pipe(
+    Layer.provideMerge(sharedLayer(url, { prefix, replica: "bench", syncInterval: "1 hour", storeTimeout: "1 second" })),
+    Layer.provideMerge(silent)
+  ))
+  const localRuntime = ManagedRuntime.make(RateLimiterRegistry.layer(limiters).pipe(Layer.provideMerge(silent)))
+  const effectPrefix = `${prefix}effect:`
+  const effectRuntime = ManagedRuntime.make(EffectRateLimiter.layer.pipe(
+    Layer.provideMerge(EffectRateLimiter.layerStoreRedis({ prefix: effectPrefix })),
+    Layer.provideMerge(NodeRedis.layer({ url })),
+    Layer.provideMerge(silent)
+  ))
+  const counter = await commandCounter(url)
+
+  const registry = await sharedRuntime.runPromise(RateLimiterRegistry.RateLimiterRegistry.use(Effect.succeed))
+  const store = await sharedRuntime.runPromise(RedisBreakerStore.RedisBreakerStore.use(Effect.succeed))
+  const localRegistry = await localRuntime.runPromise(RateLimiterRegistry.RateLimiterRegistry.use(Effect.succeed))
+  const effectLimiter = await effectRuntime.runPromise(EffectRateLimiter.RateLimiter.use(Effect.succeed))
+  const ours = registry.limiter("api")
+  const local = localRegistry.limiter("api")
+  const modes = async () => ({
+    store: await Effect.runPromise(store.mode),
+    limiter: (await Effect.runPromise(ours.state)).mode
+  })
+  await waitFor("the shared store to reach Redis", async () => {
+    const { limiter, store } = await modes()
+    return store === "shared" && limiter === "shared"
+  })
+  const window = Duration.seconds(1)
+
+  const tally = new Map<Contender, { commands: number; calls: number }>()
+  const meter = (contender: Contender) => async () => {
+    const commandsBefore = await counter.executed()
+    const callsBefore = opCalls
+    return async () => {
+      const commands = (await counter.executed()) - commandsBefore
+      const t = tally.get(contender) ?? { commands: 0, calls: 0 }
+      tally.set(contender, { commands: t.commands + commands, calls: t.calls + opCalls - callsBefore })
+    }
+  }
+  const granted = async (which: "shared" | "local") =>
+    (await Effect.runPromise((which === "shared" ? ours : local).state)).granted
+
+  const cases: Array<Case> = [
+    {
+      contender: "floor-effect",
+      opCalls: batch,
+      run: () => sharedRuntime.runPromise(loopWith(() => syncCall, batch)),
+      meter: meter("floor-effect")
+    },
+    {
+      contender: "effect-resilience",
+      opCalls: batch,
+      run: () => sharedRuntime.runPromise(loopWith(() => Effect.andThen(ours.acquire("k"), syncCall), batch)),
+      counted: () => granted("shared"),
+      meter: meter("effect-resilience")
+    },
+    {
+      contender: "effect-resilience-local",
+      opCalls: batch,
+      run: () => localRuntime.runPromise(loopWith(() => Effect.andThen(local.acquire("k"), syncCall), batch)),
+      counted: () => granted("local"),
+      meter: meter("effect-resilience-local")
+    },
+    {
+      contender: "effect-rate-limiter-redis",
+      opCalls: batch,
+      run: () =>
+        effectRuntime.runPromise(loopWith(
+          () => Effect.andThen(effectLimiter.consume({ key: "k", limit: sharedLimit, window }), syncCall),
+          batch
+        )),
+      meter: meter("effect-rate-limiter-redis")
+    }
+  ]
+  const scenario: Scenario = {
+    id: "ratelimit.shared",
+    description: "one permit of a rate limiter shared on Redis, with permits to spare (1e9 per second, one key), "
+      + "then the call (ours: RateLimiterRegistry on RedisBreakerStore; effect's: layerStoreRedis), against ours "
+      + "on the memory store",
+    calls: batch,
+    tags: ["shared", "redis", "admission"],
+    cases
+  }
+
+  const verify = async (s: Scenario, kase: Case) => {
+    const countedBefore = await kase.counted?.()
+    const before = opCalls
+    const done = await kase.run()
+    const ran = opCalls - before
+    const counted = countedBefore === undefined ? s.calls : (await kase.counted!()) - countedBefore
+    if (done !== s.calls || ran !== kase.opCalls || counted !== s.calls) {
+      throw new Error(
+        `${s.id} ${kase.contender}: ${done} of ${s.calls} calls ended as expected, the operation ran ${ran} ` +
+          `times instead of ${kase.opCalls}, and the contender counted ${counted} calls`
+      )
+    }
+    // a limiter that stayed local, or a store that degraded while measured, would be timing a local limiter
+    if (kase.contender === "effect-resilience") {
+      const mode = await modes()
+      if (mode.store !== "shared" || mode.limiter !== "shared") {
+        throw new Error(`${s.id} ${kase.contender}: the limiter is not shared (limiter ${mode.limiter}, store ${mode.store})`)
+      }
+    }
+    if (kase.contender === "effect-resilience-local" && (await Effect.runPromise(local.state)).mode !== "local") {
+      throw new Error(`${s.id} ${kase.contender}: the limiter is not local`)
+    }
+  }
+
+  // the commands clients send per call, read with MONITOR during one batch of each case (after a first batch,
+  // which loads the scripts and takes the first leases)
+  const sent = new Map<Contender, number>()
+  for (const kase of cases) {
+    await verify(scenario, kase)
+    sent.set(kase.contender, (await counter.sentDuring(() => verify(scenario, kase))) / batch)
+  }
+
+  const notes: Partial<Record<Contender, string>> = {
+    "floor-effect": "Effect.sync(() => 1) in a fiber, on the runtime of the shared store",
+    "effect-resilience": "RateLimiterRegistry.layer({ limiters: { api: { limit: 1e9, window: \"1 second\" } } }) on "
+      + "RedisBreakerStore (layerFrom, NodeRedis; syncInterval 1 hour, storeTimeout 1 second), state.mode checked "
+      + "\"shared\" after every checked batch; limiter.acquire(\"k\") then the call, made per call. Leases of at most "
+      + `${sharedLease} permits (the default share.lease: a twentieth of the limit, 1 to 100; one Lua script each, `
+      + "times from Redis TIME; a token-bucket lease lasts max(1 ms, permits × window / limit), 1 ms here). "
+      + "Exactness bound: permits leased by one replica and not used are unavailable to the others until its lease "
+      + "lapses (one window at most), so the fleet admits at least limit − replicas × (lease − 1) per window under "
+      + `full demand (here ${sharedLease - 1} per replica), never more than limit for the window algorithms; for the `
+      + "token bucket, at most one lease more than a single bucket would (the tokens a lease holds while the bucket "
+      + "refills them)",
+    "effect-resilience-local": "the same registry options on the memory store (no RedisBreakerStore): acquire then "
+      + "the call",
+    "effect-rate-limiter-redis": "effect 4.1's RateLimiter.layer on layerStoreRedis (NodeRedis): consume({ key: "
+      + "\"k\", limit: 1e9, window }) (its default fixed window, onExceeded \"fail\"; one script per call) then the call"
+  }
+
+  return {
+    scenarios: [scenario],
+    verify,
+    fields: (_scenario, contender) => {
+      const t = tally.get(contender)
+      return {
+        ...(t !== undefined && t.calls > 0 ? { redis_cmds_per_call: round3(t.commands / t.calls) } : {}),
+        ...(sent.has(contender) ? { redis_client_cmds_per_call: round3(sent.get(contender)!) } : {}),
+        ...(notes[contender] !== undefined
+          ? {
+            note: `${notes[contender]}. redis_cmds_per_call: INFO commandstats around every measured loop (INFO `
+              + "excluded, script-internal commands included) over the calls made; redis_client_cmds_per_call: "
+              + "commands clients sent per call (MONITOR, one checked batch)"
+          }
+          : {})
+      }
+    },
+    dispose: async () => {
       await Promise.all([sharedRuntime, localRuntime, effectRuntime].map((r) => r.dispose()))
       await counter.clean(prefix)
       counter.close()

@@ -5,7 +5,9 @@
  *
  * All cases run the same trivial async operation, `() => Promise.resolve(1)`, which counts its calls. Effect
  * cases run it as `Effect.promise(op)` in a fiber; a batch runs its calls one after another in one fiber (or one
- * async function), so starting the fiber is not part of a call's cost.
+ * async function), so starting the fiber is not part of a call's cost. The admission scenarios (`admission.ts`:
+ * `bulkhead.success`, `ratelimit.acquire`) run a synchronous counting effect instead, so that their figures are
+ * the limiter's or bulkhead's own cost.
  */
 import {
   BreakerRegistry,
@@ -28,6 +30,7 @@ import {
 import { Effect, Exit, Fiber, Layer, Logger, ManagedRuntime, Schedule, Scope } from "effect"
 import { CircuitBreaker as EffectBreaker } from "effect/persistence"
 import OpossumBreaker from "opossum"
+import * as Admission from "./admission.js"
 
 /** Contender ids, as written to `bench/results.json`. */
 export type Contender =
@@ -41,6 +44,10 @@ export type Contender =
   | "effect-sync-step"
   | "effect-resilience-local"
   | "effect-circuit-breaker-redis"
+  | "semaphore"
+  | "effect-resilience-execute"
+  | "effect-rate-limiter"
+  | "effect-rate-limiter-redis"
 
 /** Which floor a contender is compared with: promise libraries with `await op()`, effect ones with the fiber. */
 export const floorOf = (contender: Contender): "floor-promise" | "floor-effect" =>
@@ -61,6 +68,8 @@ export interface Case {
   readonly counted?: (() => Promise<number>) | undefined
   /** Starts a meter around one measured loop (outside the timed part); the function it gives stops it. */
   readonly meter?: (() => Promise<() => Promise<void>>) | undefined
+  /** A check after each checked batch (that no place or permit is still held, say); throws when it fails. */
+  readonly after?: (() => Promise<void>) | undefined
 }
 
 export interface Scenario {
@@ -117,6 +126,10 @@ export const make = async (sizes: Sizes = defaultSizes): Promise<Scenarios> => {
     return Promise.reject(failure)
   }
   const call = Effect.promise(op)
+  const syncCall = Effect.sync(() => {
+    opCalls++
+    return 1
+  })
   const flakyCall = Effect.tryPromise({ try: flaky, catch: () => failure })
   const downCall = Effect.tryPromise({ try: down, catch: () => failure })
   const failing: Effect.Effect<never, CommonErrors.StorageError> = Effect.suspend(() => Effect.fail(failure))
@@ -256,6 +269,8 @@ export const make = async (sizes: Sizes = defaultSizes): Promise<Scenarios> => {
   // processes what the last batches queued, between batches
   const drain = () => void Effect.runSync(tracker.summary)
   const recorded = async () => (await Effect.runPromise(tracker.summary)).total
+
+  const admission = await Admission.make({ batch, op, syncCall })
 
   const scenarios: Array<Scenario> = [
     {
@@ -439,7 +454,8 @@ export const make = async (sizes: Sizes = defaultSizes): Promise<Scenarios> => {
           run: inLayer(loopFailures(downCall.pipe(protect({ operation: "bench", breaker: "failing" })), batch))
         }
       ]
-    }
+    },
+    ...admission.scenarios
   ]
 
   const verify = async (scenario: Scenario, kase: Case) => {
@@ -455,6 +471,7 @@ export const make = async (sizes: Sizes = defaultSizes): Promise<Scenarios> => {
           `ran ${ran} times instead of ${kase.opCalls}, and the contender counted ${counted} calls`
       )
     }
+    await kase.after?.()
   }
 
   const dispose = async () => {
@@ -464,5 +481,5 @@ export const make = async (sizes: Sizes = defaultSizes): Promise<Scenarios> => {
     await Promise.all([policyRuntime, protectRuntime, layerRuntime, trackerRuntime].map((r) => r.dispose()))
   }
 
-  return { scenarios, verify, dispose }
+  return { scenarios, verify, fields: admission.fields, dispose }
 }

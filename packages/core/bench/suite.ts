@@ -8,16 +8,19 @@
  * `breaker.concurrent` reports the peak RSS a run adds over the settled RSS before it, and `tracker.record` the RSS
  * that 1 000 000 errors recorded through a live tracker add once the heap has settled.
  *
- * The Redis scenarios (`fleet.ts`: `breaker.shared.success`, timed like the others, and `fleet.outage`, on real
- * time) run after the others, each in a fresh child process (so that their clients and background fibers do not
- * touch the other figures), on `REDIS_URL`, or else on a `redis-server` the suite starts on a free loopback port and
- * stops at the end; with neither, they are skipped, said in one line.
+ * The Redis scenarios (`fleet.ts`: `breaker.shared.success` and `ratelimit.shared`, timed like the others, and
+ * `fleet.outage`, on real time) run after the others, each in a fresh child process (so that their clients and
+ * background fibers do not touch the other figures), on `REDIS_URL`, or else on a `redis-server` the suite starts on
+ * a free loopback port and stops at the end; with neither, they are skipped, said in one line.
+ *
+ * `adaptive.goodput` (`admission.ts`) is a count, not a timing: the congestion simulation under TestClock, run
+ * last; it needs the simulation beside the bench (`bench/congestion.ts`), and is skipped, said in one line, without.
  *
  * Prints a table and the budgets, and writes `bench/results.json` at the repository root. Options (environment):
  * `BENCH_ROUNDS` (default 5), `BENCH_TIME_MS` (mitata's minimum CPU time per case and round, default 300),
- * `BENCH_ONLY` (a regular expression on scenario ids, and on the tags of the Redis scenarios: `BENCH_ONLY=shared`
- * runs those two alone; a partial run leaves `bench/results.json` alone), `BENCH_MERGE=1` (a partial run replaces
- * its own rows in `bench/results.json`, and says so in their notes).
+ * `BENCH_ONLY` (a regular expression on scenario ids, and on their tags: `BENCH_ONLY=shared` runs the Redis
+ * scenarios alone, `BENCH_ONLY=admission` those of issue 16; a partial run leaves `bench/results.json` alone),
+ * `BENCH_MERGE=1` (a partial run replaces its own rows in `bench/results.json`, and says so in their notes).
  */
 import { CommonErrors, ErrorTracker } from "@effect-resilience/core"
 import { Effect, Layer, Logger, ManagedRuntime } from "effect"
@@ -25,6 +28,7 @@ import { execFileSync } from "node:child_process"
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { do_not_optimize, measure } from "mitata"
+import type * as Admission from "./admission.js"
 import type * as Fleet from "./fleet.js"
 import * as Scenarios from "./scenarios.js"
 
@@ -40,11 +44,16 @@ interface Result {
   readonly [field: string]: unknown
 }
 
-/** A row of `bench/results.json`: a timed case, or a count of `fleet.outage`. */
-type Row = Result | Fleet.OutageRow
+/** A row of `bench/results.json`: a timed case, or a count of `fleet.outage` or `adaptive.goodput`. */
+type Row = Result | Fleet.OutageRow | Admission.GoodputRow
 
 /** The tags of `fleet.outage`, which is not a timed scenario (see `fleet.ts`). */
 const outageTags = ["shared", "redis"]
+/** The tags of the timed Redis scenarios (by id: `breaker.shared.success`, `ratelimit.shared`). */
+const sharedTags = ["shared", "redis"]
+const limiterTags = ["shared", "redis", "admission"]
+/** The tags of `adaptive.goodput`, a count (see `admission.ts`). */
+const goodputTags = ["admission", "adaptive"]
 
 const MB = 1024 * 1024
 const gc = (globalThis as { gc?: () => void }).gc
@@ -191,9 +200,13 @@ const timed = async (
 // loaded only there: a process that measures RSS never loads them.
 const loadFleet = () => import("./fleet.js")
 
-/** `breaker.shared.success`, timed as above; progress on stderr, the rows as JSON on stdout's last line. */
-const sharedChild = async (url: string, rounds: number, minCpuMs: number) => {
-  const group = await (await loadFleet()).makeShared(url)
+/**
+ * `breaker.shared.success` (`--shared`) or `ratelimit.shared` (`--limiter`), timed as above; progress on stderr, the
+ * rows as JSON on stdout's last line.
+ */
+const sharedChild = async (which: "--shared" | "--limiter", url: string, rounds: number, minCpuMs: number) => {
+  const fleet = await loadFleet()
+  const group = which === "--shared" ? await fleet.makeShared(url) : await fleet.makeSharedLimiter(url)
   try {
     const rows = await timed(group, group.scenarios, rounds, minCpuMs, (line) => console.error(`  ${line.trim()}`))
     const scenarios: Array<Described> = group.scenarios.map(({ calls, description, id }) => ({ id, description, calls }))
@@ -209,7 +222,7 @@ const outageChild = async (url: string) => {
   console.log(JSON.stringify({ scenarios: [], rows }))
 }
 
-const inChild = (flag: "--shared" | "--outage", url: string): { scenarios: Array<Described>; rows: Array<Row> } => {
+const inChild = (flag: "--shared" | "--limiter" | "--outage", url: string): { scenarios: Array<Described>; rows: Array<Row> } => {
   const out = execFileSync(process.execPath, ["--expose-gc", fileURLToPath(import.meta.url), flag, url], {
     encoding: "utf8",
     stdio: ["ignore", "pipe", "inherit"],
@@ -242,9 +255,12 @@ const main = async () => {
 
   // the Redis scenarios, when selected and a server is at hand
   const rows: Array<Row> = [...results]
-  const wantsShared = selects("breaker.shared.success", outageTags)
+  const wantsShared = selects("breaker.shared.success", sharedTags)
+  const wantsLimiter = selects("ratelimit.shared", limiterTags)
   const wantsOutage = selects("fleet.outage", outageTags)
-  const redis = wantsShared || wantsOutage ? await (await import("./redisServer.js")).acquire() : undefined
+  const redis = wantsShared || wantsLimiter || wantsOutage
+    ? await (await import("./redisServer.js")).acquire()
+    : undefined
   if (typeof redis === "string") console.log(`\nRedis scenarios skipped: ${redis}`)
   else if (redis !== undefined) {
     try {
@@ -253,6 +269,12 @@ const main = async () => {
       if (wantsShared) {
         console.log("breaker.shared.success:")
         const shared = inChild("--shared", redis.url)
+        scenarios.push(...shared.scenarios)
+        rows.push(...shared.rows)
+      }
+      if (wantsLimiter) {
+        console.log("ratelimit.shared:")
+        const shared = inChild("--limiter", redis.url)
         scenarios.push(...shared.scenarios)
         rows.push(...shared.rows)
       }
@@ -265,8 +287,20 @@ const main = async () => {
     }
   }
 
-  print(scenarios, rows.filter((row): row is Result => !isOutage(row)))
+  // the congestion simulation, last: a count on TestClock, no timing
+  if (selects("adaptive.goodput", goodputTags)) {
+    const Admission = await import("./admission.js")
+    const simulate = await Admission.loadSimulate()
+    if (typeof simulate === "string") console.log(`\nadaptive.goodput skipped: ${simulate}`)
+    else {
+      console.log("\nadaptive.goodput (the congestion simulation, TestClock):")
+      rows.push(await Admission.goodput(simulate, { log: (line) => console.log(line) }))
+    }
+  }
+
+  print(scenarios, rows.filter(isTimed))
   printOutage(rows)
+  printGoodput(rows)
   budgets(rows)
   const file = fileURLToPath(new URL("../../../../bench/results.json", import.meta.url))
   if (only !== undefined) {
@@ -319,6 +353,26 @@ const print = (scenarios: ReadonlyArray<Described>, results: ReadonlyArray<Resul
 }
 
 const isOutage = (row: Row): row is Fleet.OutageRow => row.scenario === "fleet.outage"
+const isGoodput = (row: Row): row is Admission.GoodputRow => row.scenario === "adaptive.goodput"
+const isTimed = (row: Row): row is Result => !isOutage(row) && !isGoodput(row)
+
+const printGoodput = (rows: ReadonlyArray<Row>) => {
+  for (const row of rows.filter(isGoodput)) {
+    console.log(`\nadaptive.goodput: successful calls per virtual second through a bulkhead in front of a congested `
+      + `dependency (capacity ${row.capacity}/s)`)
+    const lines = [
+      ...Object.entries(row.fixed).map(([limit, figures]) => [`fixed ${limit}`, figures] as const),
+      ...Object.entries(row.algorithms),
+      ...Object.entries(row.fixed_sweep).map(([limit, figures]) => [`fixed ${limit} (sweep)`, figures] as const)
+    ]
+    for (const [name, figures] of lines) {
+      console.log(`  ${name.padEnd(24)} ${figures.goodput.toFixed(1).padStart(7)}/s  mean limit ${figures.mean_limit}, `
+        + `timeouts ${figures.timeouts}, rejections ${figures.rejections}, wasted ${figures.wasted}`)
+    }
+    console.log(`  goodput_ratio ${row.goodput_ratio.toFixed(2)}: ${row.best_algorithm} over fixed ${row.best_fixed_limit}; `
+      + `ratio_to_best_sweep ${row.ratio_to_best_sweep.toFixed(3)}: over fixed ${row.best_sweep_limit}`)
+  }
+}
 
 const printOutage = (rows: ReadonlyArray<Row>) => {
   const outage = rows.filter(isOutage)
@@ -340,7 +394,7 @@ const printOutage = (rows: ReadonlyArray<Row>) => {
 }
 
 const budgets = (rows: ReadonlyArray<Row>) => {
-  const results = rows.filter((row): row is Result => !isOutage(row))
+  const results = rows.filter(isTimed)
   const outage = rows.filter(isOutage)
   const find = (scenario: string, contender: Scenarios.Contender) =>
     results.find((r) => r.scenario === scenario && r.contender === contender)
@@ -423,6 +477,48 @@ const budgets = (rows: ReadonlyArray<Row>) => {
     "x (budget ≥ 20)",
     effectRedisAdded !== undefined && sharedAdded !== undefined ? effectRedisAdded / Math.max(sharedAdded, 1) >= 20 : undefined
   ])
+  const bulkheadAdded = added("bulkhead.success", "effect-resilience")
+  atMost(
+    "bulkhead.success, added, vs cockatiel's bulkhead added",
+    bulkheadAdded,
+    added("bulkhead.success", "cockatiel"),
+    "ns"
+  )
+  const effectLimiterAdded = added("ratelimit.acquire", "effect-rate-limiter")
+  const ratio = (value: number | undefined, of: number | undefined) =>
+    value === undefined || of === undefined ? undefined : value / Math.max(of, 1)
+  atMost(
+    "ratelimit.acquire, acquire added / effect's added",
+    ratio(added("ratelimit.acquire", "effect-resilience"), effectLimiterAdded),
+    0.5,
+    "x"
+  )
+  atMost(
+    "ratelimit.acquire, execute added / effect's added",
+    ratio(added("ratelimit.acquire", "effect-resilience-execute"), effectLimiterAdded),
+    0.5,
+    "x"
+  )
+  const cmds = (contender: Scenarios.Contender) => {
+    const value = find("ratelimit.shared", contender)?.redis_cmds_per_call
+    return typeof value === "number" ? value : undefined
+  }
+  const oursCmds = cmds("effect-resilience")
+  const effectCmds = cmds("effect-rate-limiter-redis")
+  lines.push([
+    "ratelimit.shared, Redis commands per call, ours vs effect's",
+    oursCmds,
+    `cmds (budget < ${effectCmds === undefined ? "?" : effectCmds.toFixed(2)})`,
+    oursCmds === undefined || effectCmds === undefined ? undefined : oursCmds < effectCmds
+  ])
+  const goodputRow = rows.find(isGoodput)
+  lines.push([
+    "adaptive.goodput, best adaptive / best fixed limit",
+    goodputRow?.goodput_ratio,
+    "x (budget ≥ 1)",
+    goodputRow === undefined ? undefined : goodputRow.goodput_ratio >= 1
+  ])
+
   const oursOutage = outage.find((r) => r.contender === "effect-resilience")
   atMost("fleet.outage, calls after opening, shared / local-only", oursOutage?.ratio_to_local, 1 / 2.5, "x")
   atMost("fleet.outage, propagation p99 (loopback)", oursOutage?.propagation_p99_ms, 50, "ms")
@@ -438,8 +534,8 @@ const args = process.argv.slice(2)
 if (args[0] === "--rss") {
   const rss = args[1] === "tracker.record" ? await trackerRss(args[2]!) : await concurrentRss(args[2]!)
   console.log(JSON.stringify({ rss_mb: rss }))
-} else if (args[0] === "--shared") {
-  await sharedChild(args[1]!, Number(process.env.BENCH_ROUNDS ?? 5), Number(process.env.BENCH_TIME_MS ?? 300))
+} else if (args[0] === "--shared" || args[0] === "--limiter") {
+  await sharedChild(args[0], args[1]!, Number(process.env.BENCH_ROUNDS ?? 5), Number(process.env.BENCH_TIME_MS ?? 300))
 } else if (args[0] === "--outage") {
   await outageChild(args[1]!)
 } else {

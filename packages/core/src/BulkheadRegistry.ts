@@ -214,6 +214,24 @@ export const bulkhead = (name: string): Effect.Effect<Bulkhead.Bulkhead, never, 
   BulkheadRegistry.useSync((registry) => registry.bulkhead(name))
 
 /**
+ * The state of every bulkhead built so far, sorted by name.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { BulkheadRegistry } from "@effect-resilience/core"
+ *
+ * const full = Effect.map(BulkheadRegistry.states, (states) => states.filter((s) => s.inFlight >= s.limit))
+ * ```
+ *
+ * @since 0.3.0
+ * @category accessors
+ */
+export const states: Effect.Effect<ReadonlyArray<Bulkhead.State>, never, BulkheadRegistry> = BulkheadRegistry
+  .use((registry) => registry.states)
+
+/**
  * Runs an effect in a place of the named bulkhead of the registry in the context. The bulkhead is looked up once
  * per registry, not once per call.
  *

@@ -43,7 +43,11 @@ import * as RedisBreakerStore from "./RedisBreakerStore.js"
 /**
  * The registry.
  *
- * - `limiter(name)` returns the limiter of that name, built on first use (with the `default` options).
+ * - `limiter(name)` returns the limiter of that name, built on first use (with the `default` options). A name
+ *   with no options of its own when there is no `default` is a defect: check with `has` first where the name
+ *   comes from outside (an edge's option).
+ * - `has(name)` tells whether a name has options of its own (in `limiters`): a name given from outside (an
+ *   edge's option) that it does not know is likely misspelt.
  * - `states` reads the figures of every limiter built so far, sorted by name.
  *
  * @since 0.3.0
@@ -51,6 +55,7 @@ import * as RedisBreakerStore from "./RedisBreakerStore.js"
  */
 export interface RateLimiterRegistry {
   readonly limiter: (name: string) => RateLimiter.RateLimiter
+  readonly has: (name: string) => boolean
   readonly states: Effect.Effect<ReadonlyArray<RateLimiter.State>>
 }
 
@@ -139,6 +144,7 @@ export const make = (
     for (const name of configs.keys()) limiter(name)
     return {
       limiter,
+      has: (name) => configs.has(name),
       states: Effect.sync(() => [...limiters.keys()].sort().map((name) => limiters.get(name)!.stateUnsafe()))
     } satisfies RateLimiterRegistry
   })
@@ -242,6 +248,24 @@ const decodeOptions = Schema.decodeUnknownExit(OptionsSchema)
  */
 export const limiter = (name: string): Effect.Effect<RateLimiter.RateLimiter, never, RateLimiterRegistry> =>
   RateLimiterRegistry.useSync((registry) => registry.limiter(name))
+
+/**
+ * The figures of every limiter built so far, sorted by name.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { RateLimiterRegistry } from "@effect-resilience/core"
+ *
+ * const degraded = Effect.map(RateLimiterRegistry.states, (states) => states.filter((s) => s.mode === "degraded"))
+ * ```
+ *
+ * @since 0.3.0
+ * @category accessors
+ */
+export const states: Effect.Effect<ReadonlyArray<RateLimiter.State>, never, RateLimiterRegistry> =
+  RateLimiterRegistry.use((registry) => registry.states)
 
 /**
  * Runs an effect once the named limiter of the registry in the context gives it a permit for `key`.

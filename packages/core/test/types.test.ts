@@ -4,6 +4,7 @@ import { describe, expectTypeOf, it } from "@effect/vitest"
 import { Config, type Duration, Effect, type Layer, Schedule, Schema, type Scope, type Stream } from "effect"
 import {
   BreakerRegistry,
+  BulkheadRegistry,
   CircuitBreaker,
   CommonErrors,
   ConfigError,
@@ -13,6 +14,7 @@ import {
   Policy,
   PolicyService,
   protect,
+  RateLimiterRegistry,
   ResilienceMetrics,
   retry
 } from "../src/index.js"
@@ -142,7 +144,9 @@ describe("types", () => {
         | Policies
         | ErrorTracker.ErrorTracker
         | ResilienceMetrics.ResilienceMetrics
-        | BreakerRegistry.BreakerRegistry,
+        | BreakerRegistry.BreakerRegistry
+        | BulkheadRegistry.BulkheadRegistry
+        | RateLimiterRegistry.RateLimiterRegistry,
         ErrorLayer.LayerError
       >
     >()

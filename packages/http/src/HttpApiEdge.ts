@@ -11,8 +11,9 @@
  * - `edge.layer`, the edge's global `HttpRouter` middleware, applies to an `HttpApi` served through `HttpRouter`
  *   as to any route: request ids, the request log, the body size limit.
  * - `HttpApiEdge.annotations(edge)` (on the API, with `.annotateMerge`) completes the OpenAPI document with what
- *   the edge answers on every endpoint: 413 and 415 problems for every endpoint with a request body, the request
- *   id header on every response, `Retry-After` on the statuses that carry it.
+ *   the edge answers on every endpoint: 413 and 415 problems for every endpoint with a request body, the 429
+ *   problem and the `RateLimit` headers when the edge rate-limits, the request id header on every response,
+ *   `Retry-After` on the statuses that carry it.
  *
  * **Gotchas**
  *
@@ -28,7 +29,7 @@
 import { Cause, Context, Effect, JsonSchema, Layer, Schema, SchemaGetter, type SchemaIssue } from "effect"
 import { HttpServerRequest } from "effect/http"
 import { HttpApiError, type HttpApiEndpoint, HttpApiMiddleware, HttpApiSchema, OpenApi } from "effect/http-api"
-import { CircuitBreaker, CommonErrors, type ErrorFamily } from "@effect-resilience/core"
+import { Bulkhead, CircuitBreaker, CommonErrors, type ErrorFamily, RateLimiter } from "@effect-resilience/core"
 import type * as ErrorMapping from "./ErrorMapping.js"
 import type * as HttpEdge from "./HttpEdge.js"
 import { isRequestSlot, type RequestSlot, validationOf } from "./internal/clientErrors.js"
@@ -417,8 +418,11 @@ const openApiSchemaOf = (schema: Schema.Top): { readonly schema: Json; readonly 
  *   content type is left as it is.
  * - Every response gets the edge's request id header (`X-Request-Id`, or `requestIdHeader`): the problems the
  *   edge answers always carry it, other responses with `edge.layer` installed (as the examples have it).
- * - The responses at the statuses of `BreakerOpenError` and `UnavailableError` (503 by default) get an optional
- *   `Retry-After` header, in seconds.
+ * - With the edge's `rateLimit` option, every operation gets the 429 (`RateLimitedError`, `resilience.E0010`)
+ *   response at the status the edge's mapping gives it, and, unless its `headers` are off, every response gets
+ *   the optional `RateLimit-Policy` and `RateLimit` headers.
+ * - The responses at the statuses of `BreakerOpenError`, `BulkheadFullError` and `UnavailableError` (503 by
+ *   default) and of `RateLimitedError` (429) get an optional `Retry-After` header, in seconds.
  *
  * Use {@link annotations} to install it; this function is for composing with a transformation of your own.
  *
@@ -447,11 +451,21 @@ export const openApi = <Tags extends string>(edge: HttpEdge.HttpEdge<Tags>) => (
     const status = edge.mapping.statusOfFamily(family.family)
     bodyStatuses.set(status, [...(bodyStatuses.get(status) ?? []), family.family.tag])
   }
+  // status -> the tags the edge answers there on every endpoint: its rate limit's refusal
+  const everyStatuses = new Map<number, Array<string>>()
+  if (edge.rateLimit !== undefined) {
+    const { family } = RateLimiter.RateLimitedError
+    everyStatuses.set(edge.mapping.statusOfFamily(family), [family.tag])
+  }
   const retryStatuses = new Set(
-    [CircuitBreaker.BreakerOpenError, CommonErrors.UnavailableError].map((family) =>
-      String(edge.mapping.statusOfFamily(family.family))
-    )
+    [
+      CircuitBreaker.BreakerOpenError,
+      Bulkhead.BulkheadFullError,
+      RateLimiter.RateLimitedError,
+      CommonErrors.UnavailableError
+    ].map((family) => String(edge.mapping.statusOfFamily(family.family)))
   )
+  const rateLimitHeaders = edge.rateLimit?.headers === true
   const components: Json = isObject(spec.components) ? spec.components : (spec.components = {})
   const schemas: Json = isObject(components.schemas) ? components.schemas : (components.schemas = {})
   const problemSchemas = new Map<number, Json>()
@@ -467,24 +481,27 @@ export const openApi = <Tags extends string>(edge: HttpEdge.HttpEdge<Tags>) => (
     }
     return schema
   }
-  for (const op of operationsOf(spec)) {
-    const responses: Json = isObject(op.responses) ? op.responses : (op.responses = {})
-    if (op.requestBody !== undefined) {
-      for (const [status, tags] of bodyStatuses) {
-        const key = String(status)
-        const existing = responses[key]
-        if (!isObject(existing)) {
-          const content = { [contentType]: { schema: problemSchemaOf(status) } }
-          responses[key] = { description: tags.join(" | "), content }
-        } else if (!isObject(existing.content) || existing.content[contentType] === undefined) {
-          const content = isObject(existing.content) ? existing.content : {}
-          existing.content = { ...content, [contentType]: { schema: problemSchemaOf(status) } }
-          existing.description = [existing.description, ...tags]
-            .filter((d) => typeof d === "string" && d !== "")
-            .join(" | ")
-        }
+  // a status the operation already documents with the format's content type is left as it is
+  const addProblems = (responses: Json, statuses: Map<number, Array<string>>) => {
+    for (const [status, tags] of statuses) {
+      const key = String(status)
+      const existing = responses[key]
+      if (!isObject(existing)) {
+        const content = { [contentType]: { schema: problemSchemaOf(status) } }
+        responses[key] = { description: tags.join(" | "), content }
+      } else if (!isObject(existing.content) || existing.content[contentType] === undefined) {
+        const content = isObject(existing.content) ? existing.content : {}
+        existing.content = { ...content, [contentType]: { schema: problemSchemaOf(status) } }
+        existing.description = [existing.description, ...tags]
+          .filter((d) => typeof d === "string" && d !== "")
+          .join(" | ")
       }
     }
+  }
+  for (const op of operationsOf(spec)) {
+    const responses: Json = isObject(op.responses) ? op.responses : (op.responses = {})
+    if (op.requestBody !== undefined) addProblems(responses, bodyStatuses)
+    addProblems(responses, everyStatuses)
     for (const [status, response] of Object.entries(responses)) {
       if (!isObject(response)) continue
       const headers: Json = isObject(response.headers) ? response.headers : (response.headers = {})
@@ -498,10 +515,26 @@ export const openApi = <Tags extends string>(edge: HttpEdge.HttpEdge<Tags>) => (
       }
       if (retryStatuses.has(status) && !Object.hasOwn(headers, "retry-after")) {
         headers["retry-after"] = {
-          description: "For a rejection (an open circuit breaker, an unavailable dependency that said when): " +
-            "the seconds until a retry may succeed.",
+          description: "For a rejection (an open circuit breaker, a full bulkhead, a rate limit, an unavailable " +
+            "dependency that said when): the seconds until a retry may succeed.",
           required: false,
           schema: { type: "integer", minimum: 1 }
+        }
+      }
+      if (rateLimitHeaders && !Object.hasOwn(headers, "ratelimit-policy")) {
+        headers["ratelimit-policy"] = {
+          description: 'The rate limit of the client\'s key (draft-ietf-httpapi-ratelimit-headers): ' +
+            '`"default";q=<limit>;w=<window in seconds>`.',
+          required: false,
+          schema: { type: "string" }
+        }
+      }
+      if (rateLimitHeaders && !Object.hasOwn(headers, "ratelimit")) {
+        headers["ratelimit"] = {
+          description: "What is left of the client's rate limit (draft-ietf-httpapi-ratelimit-headers): " +
+            '`"default";r=<requests left>;t=<seconds>`.',
+          required: false,
+          schema: { type: "string" }
         }
       }
     }
@@ -512,8 +545,9 @@ export const openApi = <Tags extends string>(edge: HttpEdge.HttpEdge<Tags>) => (
 /**
  * The OpenAPI annotations of an edge, for `HttpApi.annotateMerge`: the document generated for the API
  * (`OpenApi.fromApi`, and the one served at `openapiPath`) lists what the edge answers on every endpoint (see
- * {@link openApi}): 413 and 415 problems for every endpoint with a request body, the request id header on every
- * response, and `Retry-After` on the statuses of rejections.
+ * {@link openApi}): 413 and 415 problems for every endpoint with a request body, the 429 problem and the
+ * `RateLimit` headers when the edge rate-limits, the request id header on every response, and `Retry-After` on
+ * the statuses of rejections.
  *
  * **Details**
  *

@@ -9,6 +9,8 @@
  *   whatever no handler answered (unknown routes, defects in routes not wrapped by `handle`).
  * - `HttpEdge.json(schema)` reads a JSON body with typed errors for a wrong media type, a body over the limit,
  *   malformed JSON and invalid fields.
+ * - The `rateLimit` option makes `edge.layer` take a rate limiter's permit per client key for every request, and
+ *   answer 429 with `Retry-After` past the limit before any route runs (see {@link RateLimitOptions}).
  *
  * **Gotchas**
  *
@@ -40,6 +42,7 @@ import {
 import { CommonErrors, ConfigError, ErrorFamily, type RateLimiter } from "@effect-resilience/core"
 import * as ByteSize from "effect/ByteSize"
 import type * as LogLevel from "effect/LogLevel"
+import type * as Types from "effect/Types"
 import * as ErrorMapping from "./ErrorMapping.js"
 import * as Admission from "./internal/admission.js"
 import { answerOf } from "./internal/answer.js"
@@ -60,7 +63,9 @@ import * as RequestLog from "./RequestLog.js"
  *   no classification and no override does not compile, and the compiler's message says so
  *   ({@link UnclassifiedMessage}).
  * - `respond(cause)`: the problem response for a cause (interruptions are passed on).
- * - `layer`: the global middleware; fails to build with core's `ConfigError` on invalid options.
+ * - `layer`: the global middleware; fails to build with core's `ConfigError` on invalid options, or when the
+ *   `rateLimit` option names a limiter it cannot find.
+ * - `rateLimit`: whether the layer rate-limits requests, and adds the `RateLimit` fields.
  *
  * @since 0.1.0
  * @category models
@@ -207,8 +212,8 @@ export const make = <const O extends ErrorMapping.Overrides = {}>(
     })
 
   const middlewareOf = (admission: Admission.Admission | undefined) =>
-  (httpEffect: Effect.Effect<HttpServerResponse.HttpServerResponse, unknown, HttpServerRequest.HttpServerRequest>) =>
-    Effect.withFiber((fiber) => {
+    (httpEffect: Effect.Effect<HttpServerResponse.HttpServerResponse, Types.unhandled>) =>
+      Effect.withFiber((fiber) => {
         const request = Context.getUnsafe(fiber.context, HttpServerRequest.HttpServerRequest)
         const requestId = RequestId.accept(request.headers[requestIdHeader])
         const state: RequestState = { requestId }
@@ -234,7 +239,7 @@ export const make = <const O extends ErrorMapping.Overrides = {}>(
 
   const issues = validate(options)
   const rateLimit = options.rateLimit
-  const layer = issues.length > 0
+  const layer: Layer.Layer<never, ConfigError.ConfigError, HttpRouter.HttpRouter> = issues.length > 0
     ? Layer.effectDiscard(Effect.fail(new ConfigError.ConfigError({ issues })))
     : HttpRouter.middleware(
       // the limiter is found (or built) once, when the layer is built: a missing one fails the layer, not a request
@@ -261,6 +266,8 @@ export const make = <const O extends ErrorMapping.Overrides = {}>(
  * - `format`: the body format of problems, {@link ProblemFormat.rfc9457} by default.
  * - `maxBodyBytes`: the largest request body read (default 1 MiB); a larger one is answered 413.
  * - `requestIdHeader`: the header carrying the request id (default `x-request-id`).
+ * - `rateLimit`: a rate limit per client on every request `edge.layer` sees, answered 429 past it (see
+ *   {@link RateLimitOptions}). None by default.
  *
  * An unknown key (a misspelt `validationStatuss`) is an invalid option, reported with the nearest known name.
  *
@@ -271,7 +278,102 @@ export interface Options<O extends ErrorMapping.Overrides = {}> extends ErrorMap
   readonly format?: ProblemFormat.ProblemFormat | undefined
   readonly maxBodyBytes?: number | undefined
   readonly requestIdHeader?: string | undefined
+  readonly rateLimit?: RateLimitOptions | undefined
 }
+
+/**
+ * The `rateLimit` option of an edge: every request `edge.layer` sees (every route, unknown ones and the ops
+ * routes included) takes one permit of a rate limiter for its client's key before any route runs.
+ *
+ * - `limiter`: the name of a limiter of the `RateLimiterRegistry` (`ErrorLayer`'s `rateLimiters` section, shared
+ *   across the fleet with a shared store), looked up when `edge.layer` is built; or `RateLimiter.Options`, from
+ *   which the edge builds a local limiter of its own, named `"http"`.
+ * - `key`: the client's key of a request, each key with a limit of its own. Default {@link remoteAddressKey}: the
+ *   remote address, `"unknown"` when the server gives none. A function of the request for anything else (an API
+ *   key header, a tenant from the path); returning `undefined` lets the request through without a permit
+ *   (health probes, internal callers).
+ * - `headers`: whether responses carry the `RateLimit-Policy` and `RateLimit` fields of
+ *   draft-ietf-httpapi-ratelimit-headers. Default `true`.
+ *
+ * A request refused a permit is answered with the edge's `RateLimitedError` problem (429 `Too Many Requests`,
+ * `resilience.E0010`, with `Retry-After` and the request id) and its route never runs; the request log writes its
+ * one line (`GET /items 429 RateLimitedError`, at `Info` like every 4xx). The problem carries no key and no
+ * limiter name. With `headers`, every response of a request that took a permit says
+ * `RateLimit-Policy: "default";q=<limit>;w=<window in seconds>` and
+ * `RateLimit: "default";r=<permits left>;t=<seconds until the key is back to its full limit>`; a refusal says
+ * `r=0` and as `t` the seconds of its `Retry-After`. A window that is not a whole number of seconds leaves `w` out.
+ *
+ * **Gotchas**
+ *
+ * - Behind a proxy or a load balancer the remote address is the proxy's, and every client would share one limit:
+ *   give effect's `HttpMiddleware.xForwardedHeaders({ trustedProxies })` as the server's middleware
+ *   (`HttpRouter.serve(app, { middleware })`, which runs before the edge), or key by something of the request's
+ *   own.
+ * - A limiter name is checked when `edge.layer` is built: no `RateLimiterRegistry` in the context, or a name the
+ *   registry has neither options nor default options for, fails the layer with a `ConfigError` at
+ *   `rateLimit.limiter`. A registry with default options builds any name from them, a misspelt one included.
+ * - An edge's own local limiter (options given inline) is not in the `RateLimiterRegistry`, so it is not exported
+ *   as metrics; name a limiter of the registry to have its figures in `resilience_rate_limiter_*` and
+ *   `/health`.
+ * - A `key` that throws is a bug: the request is answered 500 (the generic problem) and logged with the cause.
+ * - The rate limit is the middleware's: `edge.handle` without `edge.layer` limits nothing.
+ * - With a limiter's `wait`, a request over the limit waits for its permit (up to `wait`) before its route runs.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Layer } from "effect"
+ * import { HttpRouter, HttpServerResponse } from "effect/http"
+ * import { ErrorLayer } from "@effect-resilience/core"
+ * import { HttpEdge } from "@effect-resilience/http"
+ *
+ * // 100 requests a minute per API key, from the registry's "api" limiter
+ * const Edge = HttpEdge.make({
+ *   rateLimit: {
+ *     limiter: "api",
+ *     key: (request) => request.headers["x-api-key"] ?? HttpEdge.remoteAddressKey(request)
+ *   }
+ * })
+ * const App = HttpRouter.serve(
+ *   Layer.mergeAll(HttpRouter.add("GET", "/items", HttpServerResponse.text("[]")), Edge.layer)
+ * ).pipe(Layer.provide(ErrorLayer.layer({ rateLimiters: { limiters: { api: { limit: 100, window: "1 minute" } } } })))
+ * // GET /items -> 200, RateLimit-Policy: "default";q=100;w=60, RateLimit: "default";r=99;t=1
+ * // the 101st within the minute -> 429 application/problem+json, Retry-After: 1
+ * //   { "type": "about:blank", "title": "Too Many Requests", "status": 429,
+ * //     "detail": "Too many requests. Please try again later.", "instance": "/items",
+ * //     "code": "resilience.E0010", "requestId": "…" }
+ *
+ * // a local limiter of the edge's own, 10 requests a second per remote address, no headers
+ * const Local = HttpEdge.make({ rateLimit: { limiter: { limit: 10, window: "1 second" }, headers: false } })
+ * ```
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface RateLimitOptions {
+  readonly limiter: string | RateLimiter.Options
+  readonly key?: ((request: HttpServerRequest.HttpServerRequest) => string | undefined) | undefined
+  readonly headers?: boolean | undefined
+}
+
+/**
+ * The default client key of the edge's rate limit: the request's remote address (the client's, once effect's
+ * `HttpMiddleware.xForwardedHeaders` has read a trusted proxy's `X-Forwarded-For`), or `"unknown"` when the server
+ * gives none (every such request then shares one limit).
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { HttpServerRequest } from "effect/http"
+ * import { HttpEdge } from "@effect-resilience/http"
+ *
+ * HttpEdge.remoteAddressKey(HttpServerRequest.fromWeb(new Request("http://localhost/items"))) // "unknown"
+ * ```
+ *
+ * @since 0.3.0
+ * @category rate limiting
+ */
+export const remoteAddressKey: (request: HttpServerRequest.HttpServerRequest) => string = Admission.remoteAddressKey
 
 /**
  * The compiler's message when `handle` is given a handler whose error channel holds an error the edge cannot
@@ -509,8 +611,21 @@ const OptionsSchema = Schema.Struct({
   logRequests: Schema.optional(Schema.Boolean),
   logHeaders: Schema.optional(Schema.Boolean),
   rejectionTags: Names,
-  rejectionLogLevel: Schema.optional(Schema.Literals(logLevels))
+  rejectionLogLevel: Schema.optional(Schema.Literals(logLevels)),
+  rateLimit: Schema.optional(Schema.Struct({
+    limiter: Schema.Unknown.check(checked(
+      (u: unknown) => (typeof u === "string" && u !== "") || isRecord(u),
+      "the name of a limiter of the RateLimiterRegistry or RateLimiter options"
+    )),
+    key: Schema.optional(Schema.Unknown.check(
+      checked((u: unknown) => typeof u === "function", "a function from the request to the client's key")
+    )),
+    headers: Schema.optional(Schema.Boolean)
+  } satisfies { readonly [K in keyof RateLimitOptions]-?: Schema.Top }))
 } satisfies { readonly [K in keyof Options<ErrorMapping.Overrides>]-?: Schema.Top })
+
+const isRecord = (u: unknown): u is Record<string, unknown> =>
+  typeof u === "object" && u !== null && !Array.isArray(u)
 
 const decodeOptions = Schema.decodeUnknownResult(OptionsSchema)
 
@@ -539,7 +654,10 @@ const decodeOptions = Schema.decodeUnknownResult(OptionsSchema)
  */
 export const validate = (options: Options<ErrorMapping.Overrides>): ReadonlyArray<ConfigError.Issue> => {
   const result = decodeOptions(options, { errors: "all", onExcessProperty: "error", reportInput: true })
-  return Result.isSuccess(result) ? [] : ConfigError.fromSchemaIssue(result.failure.issue)
+  const issues = Result.isSuccess(result) ? [] : ConfigError.fromSchemaIssue(result.failure.issue)
+  // inline limiter options are checked by core's own rules, with their paths under rateLimit.limiter
+  const limiter = isRecord(options) && isRecord(options.rateLimit) ? options.rateLimit.limiter : undefined
+  return isRecord(limiter) ? [...issues, ...Admission.limiterOptionsIssues(limiter as never)] : issues
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Data } from "effect"
-import { CircuitBreaker, CommonErrors } from "@effect-resilience/core"
+import { Bulkhead, CircuitBreaker, CommonErrors, RateLimiter } from "@effect-resilience/core"
 import { ErrorMapping, HttpEdge, ProblemFormat, RequestErrors } from "@effect-resilience/http"
 
 // not a family: an override makes it mappable (the README's example)
@@ -205,5 +205,81 @@ describe("a client's fault that arrived as a defect, beside a typed failure", ()
     // a real defect beside them still wins
     const withBug = Cause.fromReasons<unknown>([...cause.reasons, Cause.makeDieReason(new Error("bug"))])
     assert.strictEqual(Edge.mapping.fromCause(clientCauseOf(withBug, request, undefined), { path: "/save", requestId: "r" })?.status, 500)
+  })
+})
+
+describe("ErrorMapping: admission refusals", () => {
+  const limited = new RateLimiter.RateLimitedError({
+    limiter: "tenant-limiter",
+    key: "tenant-secret-7",
+    limit: 100,
+    windowMillis: 60_000,
+    retryAfterMillis: 1_200
+  })
+  const full = new Bulkhead.BulkheadFullError({
+    bulkhead: "search-internal",
+    reason: "queue_timeout",
+    limit: 10,
+    inFlight: 10,
+    queued: 5,
+    retryAfterMillis: 250
+  })
+
+  it("a rate limit answers 429 Too Many Requests with Retry-After in whole seconds, rounded up", () => {
+    const problem = ErrorMapping.make().problem(limited, request)
+    assert.deepStrictEqual([problem.status, problem.title, problem.code, problem.retryAfterSeconds], [
+      429,
+      "Too Many Requests",
+      "resilience.E0010",
+      2
+    ])
+    const response = ProblemFormat.toResponse(ProblemFormat.rfc9457, problem)
+    assert.strictEqual(response.headers["retry-after"], "2")
+  })
+
+  it("a full bulkhead answers 503 with Retry-After of at least 1 second", () => {
+    const problem = ErrorMapping.make().problem(full, request)
+    assert.deepStrictEqual([problem.status, problem.title, problem.code, problem.retryAfterSeconds], [
+      503,
+      "Service Unavailable",
+      "resilience.E0009",
+      1
+    ])
+    assert.strictEqual(ErrorMapping.defaultStatus(full), 503)
+    assert.strictEqual(ErrorMapping.defaultStatus(limited), 429)
+  })
+
+  it("the bodies say nothing internal: no key, no limiter or bulkhead name, no figures", () => {
+    const mapping = ErrorMapping.make()
+    for (const format of [ProblemFormat.rfc9457, ProblemFormat.envelope]) {
+      const bodies = [limited, full].map((error) => JSON.stringify(format.render(mapping.problem(error, request))))
+      for (const secret of ["tenant-secret-7", "tenant-limiter", "search-internal", "queue_timeout", "60000", "1200"]) {
+        for (const body of bodies) assert.notInclude(body, secret)
+      }
+    }
+    assert.deepStrictEqual(
+      ProblemFormat.rfc9457.render(mapping.problem(limited, request)),
+      {
+        type: "about:blank",
+        title: "Too Many Requests",
+        status: 429,
+        detail: "Too many requests. Please try again later.",
+        instance: "/pay",
+        code: "resilience.E0010",
+        requestId: "r1"
+      }
+    )
+  })
+
+  it("their statuses follow overrides, and the families' statuses for API documents", () => {
+    const mapping = ErrorMapping.make({ statuses: { RateLimitedError: 503 } })
+    assert.strictEqual(mapping.statusOf(limited), 503)
+    assert.strictEqual(mapping.problem(limited, request).retryAfterSeconds, 2)
+    assert.strictEqual(ErrorMapping.make().statusOfFamily(RateLimiter.RateLimitedError.family), 429)
+    assert.strictEqual(ErrorMapping.make().statusOfFamily(Bulkhead.BulkheadFullError.family), 503)
+  })
+
+  it("retryAfterSeconds rounds up, at least 1", () => {
+    assert.deepStrictEqual([0, 1, 999, 1000, 1001, 59_500].map(ErrorMapping.retryAfterSeconds), [1, 1, 1, 1, 2, 60])
   })
 })

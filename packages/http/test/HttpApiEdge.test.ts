@@ -4,7 +4,7 @@ import { NodeHttpServer } from "@effect/platform-node"
 import { Cause, Effect, Layer, Schema } from "effect"
 import { HttpRouter } from "effect/http"
 import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiError, HttpApiGroup, OpenApi } from "effect/http-api"
-import { CircuitBreaker, CommonErrors, protect } from "@effect-resilience/core"
+import { Bulkhead, CircuitBreaker, CommonErrors, protect } from "@effect-resilience/core"
 import { HttpApiEdge, HttpEdge, ProblemFormat } from "@effect-resilience/http"
 import { errorLayer, FlakyStore, type Line, makeApp, SaveBody, serve } from "./fixtures.js"
 
@@ -201,6 +201,56 @@ describe("HttpApiEdge: the OpenAPI document", () => {
     // a status the endpoint already documents in the format keeps its declaration
     const q = doc.paths["/q"].put.responses
     assert.strictEqual(q["400"].description, "ValidationError")
+  })
+
+  it("with the edge's rate limit: a 429 problem on every operation, the RateLimit headers on every response", () => {
+    const Limited = HttpEdge.make({ rateLimit: { limiter: { limit: 10, window: "1 second" } } })
+    const Group = HttpApiGroup.make("g").add(
+      HttpApiEndpoint.get("list", "/list", { success: Schema.Array(Schema.String) }),
+      HttpApiEndpoint.post("p", "/p", {
+        payload: SaveBody,
+        error: HttpApiEdge.error(Limited, Bulkhead.BulkheadFullError)
+      })
+    )
+    const doc = OpenApi.fromApi(
+      HttpApi.make("a").add(Group).annotateMerge(HttpApiEdge.annotations(Limited))
+    ) as unknown as Json
+    const list = doc.paths["/list"].get.responses
+    const p = doc.paths["/p"].post.responses
+    assert.deepStrictEqual(Object.keys(list).sort(), ["200", "429"])
+    assert.deepStrictEqual(Object.keys(p).sort(), ["204", "413", "415", "429", "503"])
+    for (const responses of [list, p]) {
+      assert.strictEqual(responses["429"].description, "RateLimitedError")
+      assert.deepStrictEqual(Object.keys(responses["429"].content), ["application/problem+json"])
+      assert.deepStrictEqual(responses["429"].content["application/problem+json"].schema, {
+        $ref: "#/components/schemas/Problem429"
+      })
+      assert.strictEqual(responses["429"].headers["retry-after"].required, false)
+      for (const [status, response] of Object.entries<Json>(responses)) {
+        assert.deepStrictEqual(
+          [response.headers["ratelimit-policy"]?.required, response.headers["ratelimit"]?.required],
+          [false, false],
+          `RateLimit headers on ${status}`
+        )
+      }
+    }
+    // a full bulkhead's 503 carries Retry-After too
+    assert.property(p["503"].headers, "retry-after")
+    assert.strictEqual(p["503"].description, "BulkheadFullError")
+    assert.deepStrictEqual(doc.components.schemas.Problem429.properties.status.enum, [429])
+
+    // headers off: the 429 stays, the RateLimit headers go; no rate limit: neither
+    const Quiet = HttpEdge.make({ rateLimit: { limiter: "api", headers: false } })
+    const quiet = OpenApi.fromApi(
+      HttpApi.make("a").add(Group).annotateMerge(HttpApiEdge.annotations(Quiet))
+    ) as unknown as Json
+    const quietList = quiet.paths["/list"].get.responses
+    assert.property(quietList, "429")
+    assert.notProperty(quietList["200"].headers, "ratelimit")
+    const plain = OpenApi.fromApi(
+      HttpApi.make("a").add(Group).annotateMerge(HttpApiEdge.annotations(HttpEdge.make()))
+    ) as unknown as Json
+    assert.notProperty(plain.paths["/list"].get.responses, "429")
   })
 
   it("follows the edge's overrides and validationStatus", () => {

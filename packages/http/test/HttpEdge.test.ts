@@ -425,7 +425,8 @@ describe("HttpEdge: formats, overrides and options", () => {
         logRequests: true,
         logHeaders: false,
         rejectionTags: ["QuotaExceeded"],
-        rejectionLogLevel: "Info"
+        rejectionLogLevel: "Info",
+        rateLimit: { limiter: "api", key: () => "k", headers: true }
       }),
       []
     )

@@ -242,7 +242,7 @@ describe("RequestLog.make: a failure answered without the middleware", () => {
 })
 
 describe("RequestLog.defaultRejectionTags", () => {
-  it("an open breaker's refusal is a rejection by default", () => {
-    assert.deepStrictEqual(RequestLog.defaultRejectionTags, ["BreakerOpenError"])
+  it("the refusals of an open breaker, a full bulkhead and a rate limiter are rejections by default", () => {
+    assert.deepStrictEqual(RequestLog.defaultRejectionTags, ["BreakerOpenError", "BulkheadFullError", "RateLimitedError"])
   })
 })

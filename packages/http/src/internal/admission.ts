@@ -57,7 +57,7 @@ export const limiterOptionsIssues = (options: RateLimiter.Options): ReadonlyArra
 
 /**
  * The edge's admission, when its layer is built: a name is looked up in the `RateLimiterRegistry` of the context
- * (refused when there is none, or when the registry has neither that limiter nor default options); options build
+ * (refused when there is none, or when the registry has no options of its own for that name); options build
  * a local limiter named "http".
  */
 export const make = (options: RateLimitOptions): Effect.Effect<Admission, ConfigError.ConfigError> =>
@@ -83,12 +83,12 @@ const limiterOf = (limiter: string | RateLimiter.Options): Effect.Effect<RateLim
             "to the edge's layer, or give RateLimiter options instead of a name"
         ))
       }
-      // the registry builds a name it has no options for from its default options, and throws without them
-      try {
-        return Effect.succeed(registry.value.limiter(limiter))
-      } catch {
+      // a name the registry has no options of its own for is refused (a misspelt name would otherwise get the
+      // default options, or none)
+      if (!registry.value.has(limiter)) {
         return Effect.fail(configError(
-          `No rate limiter ${name} in the RateLimiterRegistry, and no default options to build it with`
+          `No rate limiter ${name} in the RateLimiterRegistry's limiters: name one configured there`
         ))
       }
+      return Effect.succeed(registry.value.limiter(limiter))
     })

@@ -5,9 +5,9 @@
 // The arithmetic is that of `algorithms.ts`, on Redis time, without reservations (a shared limiter never reserves:
 // a refusal says how long until the permits would be there, and the limiter tries again then if its `wait` allows):
 //
-// - token bucket: `limit` tokens refilled continuously at `limit` per `window`; a lease of `g` tokens lasts as long
-//   as the bucket takes to refill them (`g × window / limit`, at most one window), so held tokens never outlive the
-//   refill they stand for by more than that;
+// - token bucket: `limit` tokens refilled continuously at `limit` per `window`; a lease lasts one window (a lease
+//   that lasted only as long as the bucket takes to refill it would lapse before a replica taking a fraction of
+//   the traffic could use it, and batching would stop below saturation);
 // - fixed window: a lease counts in the calendar window it is granted in and lasts until that window's end;
 // - sliding window: the two-window estimate; a lease counts in the current window (so the estimate at any later
 //   time of the window, whose previous-window weight only falls, still includes it) and lasts until its end.
@@ -131,7 +131,7 @@ if algorithm == 0 then
   if v >= permits then
     granted = math.max(permits, math.min(want, math.floor(v)))
     v = v - granted
-    expires = math.min(W, math.max(1, math.floor(granted * W / limit)))
+    expires = W
   else
     retry = math.max(1, math.ceil((permits - v) * W / limit))
   end

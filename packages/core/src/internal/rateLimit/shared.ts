@@ -8,20 +8,19 @@
 //   granting at least the permits asked for or nothing, and up to a lease of them. The lease asked for adapts to
 //   the demand: twice what the previous lease of the key served, from 1 up to `share.lease` (default a twentieth
 //   of the limit, clamped to [1, 100]); the calls waiting for it are added to what is asked for. A lease lasts at
-//   most one window (a window algorithm: until the end of the window it counts in; a token bucket: as long as the
-//   bucket takes to refill the tokens leased). Its unused permits, when it lapses or a new lease replaces it, are
-//   given back by the next lease of the key.
+//   most one window (a window algorithm: until the end of the window it counts in; a token bucket: one window).
+//   Its unused permits, when it lapses or a new lease replaces it, are given back by the next lease of the key.
 // - **One call in flight per key and replica.** Calls that find no lease while a lease is being taken wait for it
 //   (no thundering herd on Redis), then decide from it; those it does not cover take the next one together.
 // - **Refusals.** Redis answers how long until the permits would be there; the call is refused with that
 //   (`-retryAfter`: the limiter waits and tries again within its `wait`; a shared limiter never reserves), and the
 //   replica refuses the same key for that long without asking Redis again.
 //
-// **Exactness.** Leased permits are taken from the fleet's limit when leased: the fleet never admits more than
-// `limit` per window (a window algorithm; a token bucket: more than a single bucket would, but for the tokens a
-// lease holds while the bucket refills them, at most one lease). Unused leased permits of a replica are unavailable
-// to the others until its lease lapses or it gives them back: under full demand the fleet admits at least
-// `limit − replicas × (lease − 1)` per window.
+// **Exactness** (the price of batching). Leased permits are taken from the fleet's limit when they are leased, and
+// the unused leased permits of a replica are unavailable to the others until its lease lapses (or it gives them
+// back). So, per key: with a window algorithm the fleet admits at most `limit` per window, and under full demand at
+// least `limit − replicas × (lease − 1)`; with a token bucket, over any span at most what one bucket would
+// (`limit + rate × span`) plus the tokens the replicas' leases held when it began (at most a lease each).
 //
 // **Redis away.** Every Redis call is bounded by the store's `storeTimeout` through the fleet, and a failure or a
 // timeout degrades the fleet (said once, by the fleet) exactly as for the breakers. While the fleet is degraded, or

@@ -1,0 +1,535 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Duration, Effect, Exit, Fiber } from "effect"
+import { TestClock } from "effect/testing"
+import { ConfigError, RateLimiter } from "../src/index.js"
+
+/** Moves the test clock to `millis` since the epoch. */
+const at = (millis: number) => TestClock.setTime(millis)
+
+/** Takes `n` permits one at a time, each of which must be granted. */
+const takeAll = (limiter: RateLimiter.RateLimiter, n: number, key?: string) =>
+  Effect.forEach(Array.from({ length: n }), () => limiter.acquire(key), { discard: true })
+
+/** The refusal of an acquire that must be refused. */
+const refused = (limiter: RateLimiter.RateLimiter, key?: string, permits?: number) =>
+  Effect.flip(limiter.acquire(key, permits))
+
+const issuesOf = (options: unknown) =>
+  Effect.map(
+    Effect.flip(RateLimiter.validate(options as RateLimiter.Options)),
+    (error) => error.issues.map((i) => [i.path.join("."), i.message] as const)
+  )
+
+describe("RateLimiter", () => {
+  describe("token bucket", () => {
+    it.effect("allows a burst of `limit`, then refuses with the time until the next token", () =>
+      Effect.gen(function*() {
+        const limiter = yield* RateLimiter.make("api", { limit: 10, window: "1 second" })
+        yield* takeAll(limiter, 10)
+        const error = yield* refused(limiter)
+        assert.instanceOf(error, RateLimiter.RateLimitedError)
+        assert.deepStrictEqual(
+          {
+            limiter: error.limiter,
+            key: error.key,
+            limit: error.limit,
+            windowMillis: error.windowMillis,
+            retryAfterMillis: error.retryAfterMillis
+          },
+          { limiter: "api", key: "", limit: 10, windowMillis: 1000, retryAfterMillis: 100 }
+        )
+        assert.strictEqual(Duration.toMillis(error.retryAfter), 100)
+        assert.strictEqual(error.code, "resilience.E0010")
+        assert.strictEqual(error.kind, "recoverable")
+        const state = yield* limiter.state
+        assert.deepStrictEqual(state, {
+          name: "api",
+          algorithm: "token-bucket",
+          limit: 10,
+          windowMillis: 1000,
+          mode: "local",
+          keys: 1,
+          granted: 10,
+          rejected: 1,
+          waited: 0
+        })
+      }))
+
+    it.effect("refills continuously at limit per window: one token per 100 ms, exact retryAfter values", () =>
+      Effect.gen(function*() {
+        const limiter = yield* RateLimiter.make("refill", { limit: 10, window: "1 second" })
+        yield* takeAll(limiter, 10)
+        yield* at(30)
+        // 0.3 of a token: 70 ms to go
+        assert.strictEqual((yield* refused(limiter)).retryAfterMillis, 70)
+        yield* at(99)
+        assert.strictEqual((yield* refused(limiter)).retryAfterMillis, 1)
+        yield* at(100)
+        yield* limiter.acquire()
+        assert.strictEqual((yield* refused(limiter)).retryAfterMillis, 100)
+        // a quiet spell refills at most to the limit
+        yield* at(60_000)
+        yield* takeAll(limiter, 10)
+        assert.strictEqual((yield* refused(limiter)).retryAfterMillis, 100)
+        // several permits at once: the time until all of them are there
+        yield* at(60_250)
+        assert.strictEqual((yield* refused(limiter, "", 5)).retryAfterMillis, 250)
+        const permit = yield* limiter.acquire("", 2)
+        assert.deepStrictEqual(permit, { limit: 10, remaining: 0, resetAfterMillis: 1000, waitedMillis: 0 })
+      }))
+
+    it.effect("a refill read in small steps adds up to whole tokens (reading the state does not change a decision)", () =>
+      Effect.gen(function*() {
+        const limiter = yield* RateLimiter.make("steps", { limit: 10, window: "1 second" })
+        yield* takeAll(limiter, 10)
+        // read what is left every 10 ms: each read refills a tenth of a token
+        for (let t = 10; t <= 100; t += 10) {
+          yield* at(t)
+          yield* limiter.remaining()
+        }
+        // 100 ms after the burst one token is back, as it is without the reads
+        const permit = yield* Effect.exit(limiter.acquire())
+        assert.isTrue(Exit.isSuccess(permit), "a token 100 ms after the burst")
+      }))
+
+    it.effect("a refill taken in small steps by calls adds up to whole tokens", () =>
+      Effect.gen(function*() {
+        const limiter = yield* RateLimiter.make("steps2", { limit: 10, window: "1 second" })
+        yield* takeAll(limiter, 10)
+        // refused calls every 10 ms refill the bucket a tenth at a time
+        for (let t = 10; t < 100; t += 10) {
+          yield* at(t)
+          assert.strictEqual((yield* refused(limiter)).retryAfterMillis, 100 - t)
+        }
+        yield* at(100)
+        assert.isTrue(Exit.isSuccess(yield* Effect.exit(limiter.acquire())), "a token 100 ms after the burst")
+      }))
+
+    it.effect("more permits than the limit at once are always refused, retryAfter one window", () =>
+      Effect.gen(function*() {
+        const limiter = yield* RateLimiter.make("big", { limit: 5, window: "1 second", wait: "1 minute" })
+        const error = yield* refused(limiter, "", 6)
+        assert.strictEqual(error.retryAfterMillis, 1000)
+        // refused at once, even with a wait allowed, and nothing was taken
+        assert.strictEqual(yield* TestClock.currentTimeMillis, 0)
+        assert.strictEqual((yield* limiter.remaining()).remaining, 5)
+        for (const algorithm of ["sliding-window", "fixed-window"] as const) {
+          const windowed = yield* RateLimiter.make("big", { algorithm, limit: 5, window: "1 second", wait: "1 minute" })
+          assert.strictEqual((yield* refused(windowed, "", 6)).retryAfterMillis, 1000)
+          assert.strictEqual((yield* windowed.remaining()).remaining, 5)
+        }
+      }))
+
+    it.effect("a negative number of permits never adds tokens beyond the limit", () =>
+      Effect.gen(function*() {
+        const limiter = yield* RateLimiter.make("negative", { limit: 10, window: "1 second" })
+        yield* Effect.exit(limiter.acquire("", -5))
+        assert.isAtMost((yield* limiter.remaining()).remaining, 10)
+        yield* Effect.exit(takeAll(limiter, 10))
+        assert.isTrue(Exit.isFailure(yield* Effect.exit(limiter.acquire())), "the 11th permit of a limit of 10")
+      }))
+  })
+
+  describe("waiting", () => {
+    it.effect("token bucket: waiting calls reserve their tokens and are served in the order they asked", () =>
+      Effect.gen(function*() {
+        const limiter = yield* RateLimiter.make("wait", { limit: 2, window: "1 second", wait: "1 second" })
+        yield* takeAll(limiter, 2)
+        const served: Array<string> = []
+        const c = yield* Effect.forkChild(Effect.tap(limiter.acquire(), () => Effect.sync(() => served.push("c"))))
+        const d = yield* Effect.forkChild(Effect.tap(limiter.acquire(), () => Effect.sync(() => served.push("d"))))
+        yield* Effect.yieldNow
+        // a third would wait 1.5 seconds: more than `wait`, refused at once with that time
+        const e = yield* refused(limiter)
+        assert.strictEqual(e.retryAfterMillis, 1500)
+        yield* TestClock.adjust("499 millis")
+        assert.deepStrictEqual(served, [])
+        yield* TestClock.adjust("1 millis")
+        const permitC = yield* Fiber.join(c)
+        assert.deepStrictEqual(served, ["c"])
+        assert.strictEqual(permitC.waitedMillis, 500)
+        yield* TestClock.adjust("500 millis")
+        const permitD = yield* Fiber.join(d)
+        assert.deepStrictEqual(served, ["c", "d"])
+        assert.strictEqual(permitD.waitedMillis, 1000)
+        const state = yield* limiter.state
+        assert.deepStrictEqual([state.granted, state.rejected, state.waited], [4, 1, 2])
+      }))
+
+    it.effect("token bucket: a waiting call that is interrupted gives its tokens back", () =>
+      Effect.gen(function*() {
+        const limiter = yield* RateLimiter.make("giveback", { limit: 2, window: "1 second", wait: "1 second" })
+        yield* takeAll(limiter, 2)
+        const c = yield* Effect.forkChild(limiter.acquire()) // reserved for t = 500
+        const d = yield* Effect.forkChild(limiter.acquire()) // reserved for t = 1000
+        yield* Effect.yieldNow
+        yield* TestClock.adjust("100 millis")
+        yield* Fiber.interrupt(c)
+        // c's token is back: at t = 100 the bucket is at -2 + 0.2 (refill) + 1 (given back) = -0.8, so a new call
+        // waits 900 ms (without the token given back it would wait 1400 ms, more than `wait`, and be refused)
+        const e = yield* Effect.forkChild(limiter.acquire())
+        yield* Effect.yieldNow
+        yield* TestClock.adjust("900 millis")
+        const permitE = yield* Fiber.join(e)
+        assert.strictEqual(permitE.waitedMillis, 900)
+        assert.strictEqual((yield* Fiber.join(d)).waitedMillis, 1000)
+        const state = yield* limiter.state
+        assert.deepStrictEqual([state.granted, state.rejected], [4, 0])
+      }))
+
+    it.effect("token bucket: execute waits for its permit before running the effect", () =>
+      Effect.gen(function*() {
+        const limiter = yield* RateLimiter.make("exec", { limit: 1, window: "1 second", wait: "1 second" })
+        const ran: Array<number> = []
+        const call = Effect.flatMap(TestClock.currentTimeMillis, (now) => Effect.sync(() => ran.push(now)))
+        yield* limiter.execute(call)
+        const second = yield* Effect.forkChild(limiter.execute(call))
+        yield* Effect.yieldNow
+        assert.deepStrictEqual(ran, [0])
+        yield* TestClock.adjust("1 second")
+        yield* Fiber.join(second)
+        assert.deepStrictEqual(ran, [0, 1000])
+        // and one refused does not run it
+        const limited = yield* RateLimiter.make("exec0", { limit: 1, window: "1 second" })
+        yield* limited.execute(call)
+        const error = yield* Effect.flip(limited.execute(call))
+        assert.strictEqual(error._tag, "RateLimitedError")
+        assert.deepStrictEqual(ran, [0, 1000, 1000])
+      }))
+
+    it.effect("fixed window: a waiting call tries again when the window ends", () =>
+      Effect.gen(function*() {
+        const limiter = yield* RateLimiter.make("fw-wait", {
+          algorithm: "fixed-window",
+          limit: 1,
+          window: "1 second",
+          wait: "2 seconds"
+        })
+        yield* limiter.acquire()
+        const b = yield* Effect.forkChild(limiter.acquire())
+        yield* Effect.yieldNow
+        yield* TestClock.adjust("999 millis")
+        assert.isUndefined(b.pollUnsafe())
+        yield* TestClock.adjust("1 millis")
+        assert.strictEqual((yield* Fiber.join(b)).waitedMillis, 1000)
+        // a wait longer than allowed is refused at once
+        const short = yield* RateLimiter.make("fw-short", {
+          algorithm: "fixed-window",
+          limit: 1,
+          window: "1 second",
+          wait: "500 millis"
+        })
+        yield* short.acquire()
+        assert.strictEqual((yield* refused(short)).retryAfterMillis, 1000)
+        assert.strictEqual(yield* TestClock.currentTimeMillis, 1000)
+      }))
+
+    it.effect("fixed window: a call that waits twice is one call that waited", () =>
+      Effect.gen(function*() {
+        const limiter = yield* RateLimiter.make("fw-twice", {
+          algorithm: "fixed-window",
+          limit: 1,
+          window: "1 second",
+          wait: "2 seconds"
+        })
+        yield* limiter.acquire()
+        const b = yield* Effect.forkChild(limiter.acquire())
+        const c = yield* Effect.forkChild(limiter.acquire())
+        yield* Effect.yieldNow
+        yield* TestClock.adjust("1 second")
+        yield* TestClock.adjust("1 second")
+        const waited = [(yield* Fiber.join(b)).waitedMillis, (yield* Fiber.join(c)).waitedMillis].sort()
+        assert.deepStrictEqual(waited, [1000, 2000])
+        const state = yield* limiter.state
+        // two calls waited (one of them through two windows)
+        assert.deepStrictEqual([state.granted, state.rejected, state.waited], [3, 0, 2])
+      }))
+
+    it.effect("sliding window: a waiting call tries again when the estimate leaves room", () =>
+      Effect.gen(function*() {
+        const limiter = yield* RateLimiter.make("sw-wait", {
+          algorithm: "sliding-window",
+          limit: 10,
+          window: "1 second",
+          wait: "1 second"
+        })
+        yield* at(500)
+        yield* takeAll(limiter, 10)
+        // at t = 500 the window [0, 1000) is full: the estimate leaves room for one at t = 1100
+        // (10 × (1 − 100/1000) = 9)
+        const b = yield* Effect.forkChild(limiter.acquire())
+        yield* Effect.yieldNow
+        yield* TestClock.adjust("599 millis")
+        assert.isUndefined(b.pollUnsafe())
+        yield* TestClock.adjust("1 millis")
+        assert.strictEqual((yield* Fiber.join(b)).waitedMillis, 600)
+      }))
+  })
+
+  describe("sliding window", () => {
+    const make = (limit = 10) =>
+      RateLimiter.make("sliding", { algorithm: "sliding-window", limit, window: "1 second" })
+
+    it.effect("the two-window estimate: the previous window weighted by the part still inside the sliding window", () =>
+      Effect.gen(function*() {
+        const limiter = yield* make()
+        yield* takeAll(limiter, 10) // all in the window [0, 1000)
+        const left = (t: number) => Effect.andThen(at(t), Effect.map(limiter.remaining(), (r) => r.remaining))
+        assert.strictEqual(yield* left(999), 0)
+        assert.strictEqual(yield* left(1000), 0) // weight 1: 10 used
+        assert.strictEqual(yield* left(1250), 2) // 10 × 0.75 = 7.5 used
+        assert.strictEqual(yield* left(1500), 5) // 10 × 0.5
+        assert.strictEqual(yield* left(1999), 9) // 10 × 0.001 = 0.01 used
+        assert.strictEqual(yield* left(2000), 10) // [1000, 2000) had none
+      }))
+
+    it.effect("refusals at the window's edges say exactly when the estimate leaves room", () =>
+      Effect.gen(function*() {
+        const limiter = yield* make()
+        yield* at(200)
+        yield* takeAll(limiter, 4)
+        yield* at(700)
+        yield* takeAll(limiter, 6)
+        // t = 800: the window holds 10; next window, 10 × (1 − t/1000) + 1 <= 10 from t = 100 in it: 300 ms
+        yield* at(800)
+        assert.strictEqual((yield* refused(limiter)).retryAfterMillis, 300)
+        yield* at(1099)
+        // 10 × 0.901 = 9.01 used
+        assert.strictEqual((yield* refused(limiter)).retryAfterMillis, 1)
+        yield* at(1100)
+        yield* limiter.acquire() // 1 + 10 × 0.9 = 10
+        // now 1 + 10 × (0.9 − t/1000) + 1 <= 10 from 100 ms later
+        assert.strictEqual((yield* refused(limiter)).retryAfterMillis, 100)
+        yield* at(1200)
+        yield* limiter.acquire() // 2 + 8
+        yield* at(1500)
+        assert.deepStrictEqual(yield* limiter.remaining(), {
+          remaining: 3, // 2 + 10 × 0.5 = 7 used
+          // the current window's permits count until the end of the next window
+          resetAfterMillis: 1500
+        })
+      }))
+
+    it.effect("retryAfter for several permits is exact", () =>
+      Effect.gen(function*() {
+        const limiter = yield* make()
+        yield* takeAll(limiter, 10)
+        yield* at(1250)
+        // 7.5 used: room for 3 once 10 × (1 − t/1000) <= 7, at t = 1300
+        assert.strictEqual((yield* refused(limiter, "", 3)).retryAfterMillis, 50)
+        yield* at(1300)
+        yield* limiter.acquire("", 3)
+      }))
+
+    it.effect("a window with nothing before it counts only its own calls; a skipped window forgets", () =>
+      Effect.gen(function*() {
+        const limiter = yield* make(3)
+        yield* at(100)
+        yield* takeAll(limiter, 3)
+        // in the first window: from the next window, 3 × (1 − t/1000) + 1 <= 3 from t = 1000/3: 900 + 334
+        assert.strictEqual((yield* refused(limiter)).retryAfterMillis, 1234)
+        yield* at(3500) // [1000, 2000) and [2000, 3000) had none: the old count no longer weighs
+        yield* takeAll(limiter, 3)
+        assert.deepStrictEqual((yield* limiter.remaining()).remaining, 0)
+      }))
+  })
+
+  describe("fixed window", () => {
+    it.effect("counts per calendar window (multiples of the window since the epoch) and refuses until its end", () =>
+      Effect.gen(function*() {
+        const limiter = yield* RateLimiter.make("fixed", { algorithm: "fixed-window", limit: 3, window: "1 minute" })
+        yield* at(90_000) // the window [60 000, 120 000)
+        const first = yield* limiter.acquire()
+        assert.deepStrictEqual(first, { limit: 3, remaining: 2, resetAfterMillis: 30_000, waitedMillis: 0 })
+        yield* takeAll(limiter, 2)
+        assert.strictEqual((yield* refused(limiter)).retryAfterMillis, 30_000)
+        yield* at(119_999)
+        assert.strictEqual((yield* refused(limiter)).retryAfterMillis, 1)
+        yield* at(120_000)
+        assert.deepStrictEqual(yield* limiter.remaining(), { remaining: 3, resetAfterMillis: 0 })
+        yield* takeAll(limiter, 3)
+        assert.strictEqual((yield* refused(limiter)).retryAfterMillis, 60_000)
+      }))
+
+    it.effect("twice the limit can pass around a window's edge (the documented cost)", () =>
+      Effect.gen(function*() {
+        const limiter = yield* RateLimiter.make("edge", { algorithm: "fixed-window", limit: 3, window: "1 second" })
+        yield* at(999)
+        yield* takeAll(limiter, 3)
+        yield* at(1000)
+        yield* takeAll(limiter, 3)
+        assert.strictEqual((yield* limiter.state).granted, 6)
+      }))
+  })
+
+  describe("keys", () => {
+    it.effect("each key has its own limit", () =>
+      Effect.gen(function*() {
+        const limiter = yield* RateLimiter.make("tenants", { limit: 1, window: "1 second" })
+        yield* limiter.acquire("a")
+        yield* limiter.acquire("b")
+        const error = yield* refused(limiter, "a")
+        assert.strictEqual(error.key, "a")
+        assert.strictEqual((yield* refused(limiter, "b")).key, "b")
+        yield* limiter.acquire("c")
+        assert.strictEqual((yield* limiter.state).keys, 3)
+        // execute's key too
+        assert.strictEqual((yield* Effect.flip(limiter.execute(Effect.void, "c"))).key, "c")
+        yield* limiter.execute(Effect.void, "d")
+      }))
+
+    it.effect("at the key bound, the keys whose state is that of a fresh one are forgotten first", () =>
+      Effect.gen(function*() {
+        const limiter = yield* RateLimiter.make("bounded", { limit: 1, window: "1 second", keys: 3 })
+        yield* limiter.acquire("a")
+        yield* at(600)
+        yield* limiter.acquire("b")
+        yield* limiter.acquire("c")
+        yield* at(1000)
+        // "a" is full again (idle), "b" and "c" are not: a new key forgets "a" alone
+        yield* limiter.acquire("d")
+        assert.strictEqual((yield* limiter.state).keys, 3)
+        assert.strictEqual((yield* refused(limiter, "b")).retryAfterMillis, 600)
+        assert.strictEqual((yield* refused(limiter, "c")).retryAfterMillis, 600)
+        assert.strictEqual((yield* refused(limiter, "d")).retryAfterMillis, 1000)
+      }))
+
+    it.effect("at the key bound with no idle key, the oldest are forgotten and start afresh", () =>
+      Effect.gen(function*() {
+        const limiter = yield* RateLimiter.make("oldest", { limit: 1, window: "1 second", keys: 3 })
+        yield* limiter.acquire("a")
+        yield* limiter.acquire("b")
+        yield* limiter.acquire("c")
+        yield* limiter.acquire("d") // forgets "a"
+        assert.strictEqual((yield* limiter.state).keys, 3)
+        yield* refused(limiter, "c")
+        yield* refused(limiter, "d")
+      }))
+
+    it.effect("reading what is left for a key never makes the limiter forget another key", () =>
+      Effect.gen(function*() {
+        const limiter = yield* RateLimiter.make("reads", { limit: 1, window: "1 second", keys: 2 })
+        yield* limiter.acquire("a")
+        yield* limiter.acquire("b")
+        // a read of a key never used: a full limit, and nothing taken
+        assert.deepStrictEqual(yield* limiter.remaining("x"), { remaining: 1, resetAfterMillis: 0 })
+        // "a" and "b" are still limited
+        yield* refused(limiter, "a")
+        yield* refused(limiter, "b")
+      }))
+  })
+
+  describe("permits", () => {
+    it.effect("a permit says what is left and when the key is back to its full limit", () =>
+      Effect.gen(function*() {
+        const bucket = yield* RateLimiter.make("p1", { limit: 10, window: "1 second" })
+        assert.deepStrictEqual(yield* bucket.acquire(), {
+          limit: 10,
+          remaining: 9,
+          resetAfterMillis: 100,
+          waitedMillis: 0
+        })
+        assert.deepStrictEqual(yield* bucket.acquire("", 3), {
+          limit: 10,
+          remaining: 6,
+          resetAfterMillis: 400,
+          waitedMillis: 0
+        })
+        assert.deepStrictEqual(yield* bucket.remaining("unused"), { remaining: 10, resetAfterMillis: 0 })
+
+        yield* at(250)
+        const fixed = yield* RateLimiter.make("p2", { algorithm: "fixed-window", limit: 3, window: "1 second" })
+        assert.deepStrictEqual(yield* fixed.acquire(), {
+          limit: 3,
+          remaining: 2,
+          resetAfterMillis: 750,
+          waitedMillis: 0
+        })
+        const sliding = yield* RateLimiter.make("p3", { algorithm: "sliding-window", limit: 3, window: "1 second" })
+        assert.deepStrictEqual(yield* sliding.acquire(), {
+          limit: 3,
+          remaining: 2,
+          resetAfterMillis: 1750,
+          waitedMillis: 0
+        })
+      }))
+  })
+
+  describe("execute", () => {
+    it.effect("is dual, with an optional key", () =>
+      Effect.gen(function*() {
+        const limiter = yield* RateLimiter.make("dual", { limit: 1, window: "1 second" })
+        assert.strictEqual(yield* Effect.succeed(1).pipe(RateLimiter.execute(limiter, "a")), 1)
+        assert.strictEqual(yield* RateLimiter.execute(Effect.succeed(2), limiter, "b"), 2)
+        assert.strictEqual(yield* Effect.succeed(3).pipe(RateLimiter.execute(limiter)), 3)
+        const error = yield* Effect.flip(RateLimiter.execute(Effect.succeed(4), limiter, "a"))
+        assert.strictEqual(error.key, "a")
+      }))
+  })
+
+  describe("validation", () => {
+    it.effect("every invalid field is named, all at once", () =>
+      Effect.gen(function*() {
+        const issues = yield* issuesOf({
+          algorithm: "leaky-bucket",
+          limit: 0,
+          window: "0 millis",
+          wait: -1,
+          keys: 1.5,
+          share: "some"
+        })
+        assert.deepStrictEqual(issues.map(([path]) => path), ["algorithm", "limit", "window", "wait", "keys", "share"])
+        const message = (path: string) => issues.find(([p]) => p === path)?.[1] ?? ""
+        assert.strictEqual(message("limit"), "Expected an integer of at least 1, got 0")
+        assert.include(message("window"), "Expected a finite duration of at least 1 millisecond")
+        assert.strictEqual(message("wait"), "Expected a finite, non-negative duration, got -1")
+        assert.strictEqual(message("keys"), "Expected an integer of at least 1, got 1.5")
+        assert.include(message("share"), "Expected \"any\", \"off\" or { replicas?, lease? }")
+        assert.include(message("algorithm"), "token-bucket")
+      }))
+
+    it.effect("limit and window are required", () =>
+      Effect.gen(function*() {
+        const issues = yield* issuesOf({})
+        assert.deepStrictEqual(issues.map(([path]) => path), ["limit", "window"])
+      }))
+
+    it.effect("an infinite window or wait is refused", () =>
+      Effect.gen(function*() {
+        const issues = yield* issuesOf({ limit: 1, window: Duration.infinity, wait: "Infinity" })
+        assert.deepStrictEqual(issues.map(([path]) => path), ["window", "wait"])
+      }))
+
+    it.effect("unknown keys, here and in share, are refused with the nearest name", () =>
+      Effect.gen(function*() {
+        const issues = yield* issuesOf({ limit: 1, windw: "1 second", share: { replicas: 0, leese: 2 } })
+        assert.deepStrictEqual(issues, [
+          ["window", issues.find(([p]) => p === "window")?.[1] ?? "missing"],
+          ["windw", "Unknown key \"windw\", did you mean \"window\"?"],
+          ["share.replicas", "Expected an integer of at least 1, got 0"],
+          ["share.leese", "Unknown key \"leese\", did you mean \"lease\"?"]
+        ].sort((a, b) => issues.findIndex(([p]) => p === a[0]) - issues.findIndex(([p]) => p === b[0])))
+        assert.strictEqual(issues.length, 4)
+      }))
+
+    it.effect("the defaults: token bucket, no wait, 10 000 keys, shared with any store", () =>
+      Effect.gen(function*() {
+        const config = yield* RateLimiter.validate({ limit: 5, window: "2 seconds" })
+        assert.deepStrictEqual(config, {
+          algorithm: "token-bucket",
+          limit: 5,
+          windowMillis: 2000,
+          waitMillis: 0,
+          keys: 10_000,
+          share: { _tag: "any" }
+        })
+      }))
+
+    it.effect("make fails with the ConfigError", () =>
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(RateLimiter.make("bad", { limit: -1, window: "1 second" }))
+        assert.isTrue(ConfigError.isConfigError(error))
+        assert.deepStrictEqual(error.issues.map((i) => i.path), [["limit"]])
+      }))
+  })
+})
