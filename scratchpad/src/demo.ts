@@ -1,7 +1,9 @@
 /**
  * The project's main job: the demo service (service.ts) on `PORT` (default 3000), driven by a built-in traffic
- * generator that stages, in a 12-second cycle, a flaky storage (retries succeed), an outage (the breaker opens and
- * requests are rejected with 503 + Retry-After) and a recovery (a half-open probe closes the breaker).
+ * generator that stages, in a 15-second cycle, a flaky storage (retries succeed), an outage (the breaker opens and
+ * requests are rejected with 503 + Retry-After), a recovery (a half-open probe closes the breaker), and an
+ * overload (slow writes fill the bulkhead, which refuses the excess with 503; a greedy client is rate-limited
+ * with 429).
  *
  *   npm run demo                      runs until Ctrl-C
  *   DEMO_DURATION_S=15 npm run demo   runs 15 s, prints the final summary, exits 0
@@ -32,30 +34,52 @@ import { HttpServer } from "effect/http"
 import * as Fleet from "./fleet.js"
 import { ServiceLive, Storage } from "./service.js"
 
-const phases = [
+interface Phase {
+  readonly name: string
+  readonly seconds: number
+  readonly rate: number | undefined
+  readonly note: string
+  /** Overload: the storage's latency, the saves per second, and a greedy client's reads per second. */
+  readonly overload?: { readonly latencyMillis: number; readonly saves: number; readonly greedyReads: number }
+}
+
+const phases: ReadonlyArray<Phase> = [
   { name: "flaky storage", seconds: 4, rate: undefined, note: "some writes fail; the storage policy retries them" },
   { name: "storage outage", seconds: 3, rate: 1, note: "every write fails: retries run out, the breaker opens" },
-  { name: "storage recovered", seconds: 5, rate: 0, note: "writes succeed again: a half-open probe closes the breaker" }
-] as const
+  { name: "storage recovered", seconds: 5, rate: 0, note: "writes succeed again: a half-open probe closes the breaker" },
+  {
+    name: "overload",
+    seconds: 3,
+    rate: 0,
+    note: "writes take 150 ms and 60 arrive a second: the storage bulkhead (8 at once, 8 waiting up to 100 ms) " +
+      "refuses the excess with 503; a greedy client reading 40 times a second gets 429 past its 20",
+    overload: { latencyMillis: 150, saves: 60, greedyReads: 40 }
+  }
+]
 
 type Tally = Map<string, number>
 
-/** One request of the generated traffic: mostly saves, some reads (known and unknown ids), some invalid saves. */
-const oneRequest = (base: string, n: number, tally: Tally) =>
+/**
+ * One request of the generated traffic: mostly saves, some reads (known and unknown ids), some invalid saves,
+ * from four well-behaved clients; `kind` forces a save, or a read by the greedy client.
+ */
+const oneRequest = (base: string, n: number, tally: Tally, kind?: "save" | "greedy read") =>
   Effect.gen(function*() {
-    const pick = yield* Random.next
+    const pick = kind === "save" ? 0 : kind === "greedy read" ? 0.75 : yield* Random.next
     const id = `item-${n % 50}`
+    const client = kind === "greedy read" ? "greedy" : `client-${n % 4}`
+    const headers = { "x-request-id": `demo-${n}`, "x-client-id": client }
     const [label, request] = pick < 0.7
       ? ["save", fetch(`${base}/save`, {
         method: "POST",
-        headers: { "content-type": "application/json", "x-request-id": `demo-${n}` },
+        headers: { "content-type": "application/json", ...headers },
         body: JSON.stringify({ id, name: `Item ${n % 50}`, quantity: n % 7 })
       })] as const
       : pick < 0.85
-      ? ["read", fetch(`${base}/items/${pick < 0.8 ? id : `missing-${n}`}`, { headers: { "x-request-id": `demo-${n}` } })] as const
+      ? [kind ?? "read", fetch(`${base}/items/${pick < 0.8 ? id : `missing-${n}`}`, { headers })] as const
       : ["invalid save", fetch(`${base}/save`, {
         method: "POST",
-        headers: { "content-type": "application/json", "x-request-id": `demo-${n}` },
+        headers: { "content-type": "application/json", ...headers },
         body: JSON.stringify({ id, quantity: -1 })
       })] as const
     const response = yield* Effect.promise(() => request)
@@ -72,7 +96,7 @@ const oneRequest = (base: string, n: number, tally: Tally) =>
     tally.set(key, (tally.get(key) ?? 0) + 1)
   })
 
-/** Sends about 12 requests a second through the phases, in a cycle, printing a tally every second. */
+/** Sends about 12 requests a second through the phases (100 in the overload), in a cycle, printing a tally every second. */
 const traffic = (base: string, normalRate: number) =>
   Effect.gen(function*() {
     const storage = yield* Storage
@@ -80,15 +104,20 @@ const traffic = (base: string, normalRate: number) =>
     for (let cycle = 1;; cycle++) {
       for (const phase of phases) {
         yield* storage.setFailureRate(phase.rate ?? normalRate)
+        yield* storage.setLatency(phase.overload?.latencyMillis ?? 0)
         yield* Console.log(`\n-- ${phase.name} (storage failure rate ${phase.rate ?? normalRate}): ${phase.note}`)
         for (let second = 0; second < phase.seconds; second++) {
           const tally: Tally = new Map()
-          // 12 requests spread over the second; the second lasts at least one second, whatever they take
-          yield* Effect.all([
-            Effect.forEach(Array.from({ length: 12 }, () => n++), (i) =>
-              oneRequest(base, i, tally).pipe(Effect.delay(Duration.millis((i % 12) * 80))), { concurrency: "unbounded" }),
-            Effect.sleep(Duration.seconds(1))
-          ], { concurrency: "unbounded" })
+          // the second's requests spread over it (12, or the overload's); it lasts at least one second
+          const spread = (count: number, kind?: "save" | "greedy read") =>
+            Effect.forEach(Array.from({ length: count }, () => n++), (i) =>
+              oneRequest(base, i, tally, kind).pipe(Effect.delay(Duration.millis(((i % count) * 960) / count))), {
+              concurrency: "unbounded"
+            })
+          const load = phase.overload === undefined
+            ? [spread(12)]
+            : [spread(phase.overload.saves, "save"), spread(phase.overload.greedyReads, "greedy read")]
+          yield* Effect.all([...load, Effect.sleep(Duration.seconds(1))], { concurrency: "unbounded" })
           const line = [...tally.entries()].sort().map(([k, v]) => `${v}× ${k}`).join(", ")
           yield* Console.log(`   client: ${line}`)
         }
@@ -112,8 +141,15 @@ const summary = (base: string) =>
       yield* Console.log(`      ${String(t.count).padStart(5)}  ${t.tag.padEnd(20)} ${t.code}  ${t.kind}/${t.severity}`)
     }
     yield* Console.log(`      breaker transitions: ${errors.breakers.transitions}`)
-    yield* Console.log("   GET /metrics (breaker and call series, non-zero):")
-    const shown = ["resilience_breaker_state", "resilience_breaker_transitions_total", "resilience_calls_total"]
+    yield* Console.log("   GET /metrics (breaker, call, bulkhead and rate-limiter series, non-zero):")
+    const shown = [
+      "resilience_breaker_state",
+      "resilience_breaker_transitions_total",
+      "resilience_calls_total",
+      "resilience_bulkhead_rejections_total",
+      "resilience_bulkhead_admitted_total",
+      "resilience_rate_limiter_rejections_total"
+    ]
     for (const line of metrics.split("\n").filter((l) => shown.some((m) => l.startsWith(m)) && !l.endsWith(" 0"))) {
       yield* Console.log(`      ${line}`)
     }

@@ -2,8 +2,11 @@
  * The demo service: a small item store behind the HTTP edge, built only from the public packages.
  *
  * - `POST /save` takes `{ id, name, quantity }` (validated by Schema) and writes it to an in-memory storage that
- *   fails on purpose at a configurable rate. Writes are protected by the storage policy (retries with backoff)
- *   and the `storage` circuit breaker.
+ *   fails on purpose at a configurable rate, and answers after a configurable latency. Writes are protected by the
+ *   storage policy (retries with backoff), the `storage` circuit breaker and the `storage` bulkhead (8 writes at
+ *   once, 8 more may wait 100 ms: past that, 503 with `Retry-After`).
+ * - Every request carrying `x-client-id` takes a permit of the `clients` rate limiter for that client (20 a
+ *   second, bursts of 20): past that, 429 with `Retry-After` and `RateLimit` headers.
  * - `GET /items/:id` answers the item, or a 404 problem (a business error: not retried, not alerting).
  * - `GET /metrics`, `/health`, `/errors`: the ops endpoints.
  */
@@ -37,6 +40,8 @@ export class Storage extends Context.Service<Storage, {
   readonly save: (item: Item) => Effect.Effect<void, CommonErrors.StorageError>
   readonly get: (id: string) => Effect.Effect<Item | undefined>
   readonly setFailureRate: (rate: number) => Effect.Effect<void>
+  /** How long each write takes (milliseconds). */
+  readonly setLatency: (millis: number) => Effect.Effect<void>
   /** Makes the next `n` writes fail, whatever the rate (for scripted checks). */
   readonly failNext: (n: number) => Effect.Effect<void>
   readonly writes: Effect.Effect<{ readonly attempted: number; readonly failed: number }>
@@ -48,10 +53,13 @@ export class Storage extends Context.Service<Storage, {
         const items = new Map<string, Item>()
         const rate = yield* Ref.make(failureRate)
         const forced = yield* Ref.make(0)
+        const latency = yield* Ref.make(0)
         const counts = yield* Ref.make({ attempted: 0, failed: 0 })
         return Storage.of({
           save: (item) =>
             Effect.gen(function*() {
+              const millis = yield* Ref.get(latency)
+              if (millis > 0) yield* Effect.sleep(millis)
               const failing = (yield* Ref.modify(forced, (n) => [n > 0, Math.max(0, n - 1)])) ||
                 (yield* Random.next) < (yield* Ref.get(rate))
               yield* Ref.update(counts, (c) => ({ attempted: c.attempted + 1, failed: c.failed + (failing ? 1 : 0) }))
@@ -68,6 +76,7 @@ export class Storage extends Context.Service<Storage, {
             }),
           get: (id) => Effect.sync(() => items.get(id)),
           setFailureRate: (r) => Ref.set(rate, Math.min(1, Math.max(0, r))),
+          setLatency: (millis) => Ref.set(latency, Math.max(0, millis)),
           failNext: (n) => Ref.set(forced, n),
           writes: Ref.get(counts)
         })
@@ -75,8 +84,21 @@ export class Storage extends Context.Service<Storage, {
     )
 }
 
-/** The service's edge: RFC 9457 problems with the default mapping; `password` and `token` redacted in logs. */
-export const Edge = HttpEdge.make({ maxBodyBytes: 16 * 1024 })
+/**
+ * The service's edge: RFC 9457 problems with the default mapping; `password` and `token` redacted in logs; each
+ * client that says who it is (`x-client-id`) rate-limited by the `clients` limiter (requests without the header
+ * are not limited).
+ */
+export const Edge = HttpEdge.make({
+  maxBodyBytes: 16 * 1024,
+  rateLimit: {
+    limiter: "clients",
+    key: (request) => {
+      const id = request.headers["x-client-id"]
+      return id === undefined || id === "" ? undefined : id.slice(0, 64)
+    }
+  }
+})
 
 /** The routes: the two endpoints, the ops endpoints and the edge's middleware. */
 export const Routes = Layer.mergeAll(
@@ -86,7 +108,7 @@ export const Routes = Layer.mergeAll(
     Edge.handle(Effect.gen(function*() {
       const item = yield* HttpEdge.json(Item)
       const storage = yield* Storage
-      yield* storage.save(item).pipe(protect({ operation: "items.save", breaker: "storage" }))
+      yield* storage.save(item).pipe(protect({ operation: "items.save", breaker: "storage", bulkhead: "storage" }))
       return HttpServerResponse.jsonUnsafe({ result: "ok" })
     }))
   ),
@@ -107,7 +129,8 @@ export const Routes = Layer.mergeAll(
 /**
  * The resilience rules, in one place: storage writes get 4 attempts with exponential backoff (20 ms doubling,
  * capped at 200 ms); the `storage` breaker opens when 60 % of the last 20 calls failed (at least 10 calls), stays
- * open 2 s, then lets one probe through.
+ * open 2 s, then lets one probe through; the `storage` bulkhead runs 8 writes at once and lets 8 more wait up to
+ * 100 ms; the `clients` limiter gives each client 20 requests a second.
  */
 export const Resilience = (logFormat?: ErrorLayer.Options["logFormat"]) => ErrorLayer.layer({
   logFormat,
@@ -123,6 +146,12 @@ export const Resilience = (logFormat?: ErrorLayer.Options["logFormat"]) => Error
         halfOpenProbes: 1
       }
     }
+  },
+  bulkheads: {
+    bulkheads: { storage: { limit: 8, queue: 8, queueTimeout: "100 millis", retryAfter: "1 second" } }
+  },
+  rateLimiters: {
+    limiters: { clients: { limit: 20, window: "1 second" } }
   }
 })
 

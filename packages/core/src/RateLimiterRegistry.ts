@@ -8,16 +8,22 @@
  * process uses for its breakers and its limiters), every limiter of the registry (but those whose options say
  * `share: "off"`) holds one limit for every replica on the same Redis and prefix:
  *
- * - A replica leases permits from Redis in small batches (`share.lease`, by default a twentieth of the limit,
- *   at least 1, at most 100) and decides from its lease: one Redis call per lease, none per call. Each lease is
- *   one script, with every time taken from Redis `TIME` (no clock skew between replicas).
- * - The price of batching: permits leased by one replica and not used are unavailable to the others until the
- *   lease lapses (one window at most), so the fleet may admit up to `replicas × (lease − 1)` fewer than `limit`
- *   in a window, never more.
+ * - A replica leases permits from Redis in batches and decides from its lease: one Redis call per lease, none
+ *   per call. A key's first lease is of one permit, each next one twice what the last one served, up to
+ *   `share.lease` (by default a twentieth of the limit, at least 1, at most 100); callers waiting while a lease
+ *   is fetched share that one call. Each lease is one script, with every time taken from Redis `TIME` (no clock
+ *   skew between replicas). A window's lease lasts until its window ends, a token bucket's one window; permits a
+ *   lease did not use go back with the key's next lease.
+ * - The price of batching: permits leased by one replica and not yet used are unavailable to the others, so under
+ *   full demand the fleet admits between `limit − replicas × (lease − 1)` and `limit` per window with the window
+ *   algorithms; a token bucket admits at most what it would alone plus the permits the replicas' leases held at
+ *   the start (one lease per replica at most).
+ * - A key refused by Redis is refused by the replica without asking again until its `retryAfter`.
  * - **Redis down or slow.** No lease waits longer than the store's `storeTimeout`; the first failure puts the
  *   store in degraded mode (said once, shown in `state.mode` and `resilience_rate_limiter_shared_degraded`) and
  *   each limiter decides alone with its share of the limit: `limit / replicas` (`share.replicas`, by default the
- *   replicas seen on Redis in the last minute). Calls never fail or stall because Redis is away.
+ *   replicas seen on Redis in the last minute). Calls never fail or stall because Redis is away. A key longer
+ *   than 512 bytes encoded is always decided locally on that share.
  *
  * **Gotchas**
  *

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { AdaptiveLimit } from "../src/index.js"
-import { type Figures, simulate } from "./support/congestion.js"
+import { type Figures, simulate } from "../bench/congestion.js"
 
 // The dependency of support/congestion.ts with its defaults: 8 servers of 10 ms behind a FIFO queue (capacity
 // 800 calls per second, the knee at 8 calls at once), 200 closed-loop clients, a 100 ms client timeout inside the

@@ -8,7 +8,7 @@ import { AdaptiveLimit } from "../src/index.js"
 import * as Admission from "../bench/admission.js"
 import * as Fleet from "../bench/fleet.js"
 import * as Scenarios from "../bench/scenarios.js"
-import { simulate } from "./support/congestion.js"
+import { simulate } from "../bench/congestion.js"
 import * as Server from "./support/redisServer.js"
 
 describe("benchmark scenarios", () => {

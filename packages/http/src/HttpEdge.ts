@@ -310,8 +310,8 @@ export interface Options<O extends ErrorMapping.Overrides = {}> extends ErrorMap
  *   (`HttpRouter.serve(app, { middleware })`, which runs before the edge), or key by something of the request's
  *   own.
  * - A limiter name is checked when `edge.layer` is built: no `RateLimiterRegistry` in the context, or a name the
- *   registry has neither options nor default options for, fails the layer with a `ConfigError` at
- *   `rateLimit.limiter`. A registry with default options builds any name from them, a misspelt one included.
+ *   registry has no options of its own for (in `limiters`: a misspelt name would otherwise get the default
+ *   options), fails the layer with a `ConfigError` at `rateLimit.limiter`.
  * - An edge's own local limiter (options given inline) is not in the `RateLimiterRegistry`, so it is not exported
  *   as metrics; name a limiter of the registry to have its figures in `resilience_rate_limiter_*` and
  *   `/health`.

@@ -20,8 +20,6 @@ const seeded = (name: string): () => number => {
   }
 }
 
-const released = Effect.void
-
 /** A bulkhead, with its state read synchronously (for the figures read at export time). */
 export interface BulkheadInternal extends Bulkhead {
   readonly stateUnsafe: () => State
@@ -72,9 +70,10 @@ export const makeBulkhead = (name: string, config: Config): BulkheadInternal => 
     return onRejected === undefined ? failed : onRejected(error)
   }
 
+  // (no effect after the release: `onExitPrimitive` then skips a step on every call)
   const release = () => {
     pool.release()
-    return released
+    return undefined
   }
 
   // one call's latency sample: successes and typed failures are samples (those `drops` names are drops);
@@ -100,12 +99,12 @@ export const makeBulkhead = (name: string, config: Config): BulkheadInternal => 
     restore: <X, Y, Z>(effect: Effect.Effect<X, Y, Z>) => Effect.Effect<X, Y, Z>
   ): Effect.Effect<A, E, R> => {
     admitted++
-    if (controller === undefined) return Effect.onExit(restore(self), release)
+    if (controller === undefined) return Effect.onExitPrimitive(restore(self), release)
     return Effect.withFiber((fiber) => {
       const clock = fiber.getRef(Clock.Clock)
       const start = clock.currentTimeNanosUnsafe()
       const inFlight = pool.inFlight
-      return Effect.onExit(restore(self), (exit) => {
+      return Effect.onExitPrimitive(restore(self), (exit) => {
         sample(exit, Number(clock.currentTimeNanosUnsafe() - start) / 1e6, inFlight)
         return release()
       })
@@ -133,12 +132,12 @@ export const makeBulkhead = (name: string, config: Config): BulkheadInternal => 
         ? wait(waiter)
         : Effect.asVoid(Effect.timeoutOption(wait(waiter), config.queueTimeoutMillis))
       return Effect.flatMap(
-        Effect.onExit(restore(waiting), (exit) => {
+        Effect.onExitPrimitive(restore(waiting), (exit) => {
           if (Exit.isFailure(exit)) {
             if (waiter.granted) pool.release()
             else pool.remove(waiter)
           }
-          return released
+          return undefined
         }),
         (): Effect.Effect<A, E | BulkheadFullError, R> => {
           if (waiter.granted) return run(self, restore)

@@ -40,7 +40,7 @@ export const encode = (name: string): string => {
 export const refusal = (name: string): string | undefined => {
   const length = encode(name).length
   return length > maxEncodedLength
-    ? `Breaker name too long to share: ${length} bytes encoded, at most ${maxEncodedLength}`
+    ? `Name too long to share: ${length} bytes encoded, at most ${maxEncodedLength}`
     : undefined
 }
 

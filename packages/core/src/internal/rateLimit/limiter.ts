@@ -124,15 +124,16 @@ export const makeLimiter = (name: string, config: Config, decider: Decider): Lim
     permits: number,
     clock: Clock.Clock,
     started: number,
-    decision: number
+    decision: number,
+    retried: boolean
   ): Effect.Effect<number, RateLimitedError> => {
+    const now = clock.currentTimeMillisUnsafe()
     if (decision === 0) {
       granted++
-      return Effect.succeed(0)
+      return Effect.succeed(now - started)
     }
-    const now = clock.currentTimeMillisUnsafe()
     if (decision > 0) {
-      waited++
+      if (!retried) waited++
       return Effect.andThen(
         Effect.onInterrupt(Effect.sleep(decision), () => Effect.sync(() => decider.giveBack(key, permits))),
         Effect.sync(() => {
@@ -143,7 +144,7 @@ export const makeLimiter = (name: string, config: Config, decider: Decider): Lim
     }
     const retryAfter = -decision
     if (now + retryAfter - started > waitMillis) return refuse(key, retryAfter)
-    waited++
+    if (!retried) waited++
     return Effect.andThen(Effect.sleep(retryAfter), attempt(key, permits, clock, started))
   }
 
@@ -157,35 +158,31 @@ export const makeLimiter = (name: string, config: Config, decider: Decider): Lim
       const now = clock.currentTimeMillisUnsafe()
       const decision = decider.take(key, permits, now, Math.max(0, waitMillis - (now - started)))
       return typeof decision === "number"
-        ? decide(key, permits, clock, started, decision)
-        : Effect.flatMap(decision, (d) => decide(key, permits, clock, started, d))
+        ? decide(key, permits, clock, started, decision, true)
+        : Effect.flatMap(decision, (d) => decide(key, permits, clock, started, d, true))
     })
 
-  const succeed0 = Effect.succeed(0)
+  const permitOf = (key: string, now: number, waitedMillis: number): Permit => {
+    const left = decider.remaining(key, now)
+    return { limit, remaining: left.remaining, resetAfterMillis: left.resetAfterMillis, waitedMillis }
+  }
 
-  // the milliseconds waited, or the refusal
-  const admit = (key: string, permits: number): Effect.Effect<number, RateLimitedError> =>
+  // a permit taken at once is decided and described in one step
+  const acquire = (key = "", permits = 1): Effect.Effect<Permit, RateLimitedError> =>
     Effect.withFiber((fiber) => {
       const clock = clockOf(fiber)
       const now = clock.currentTimeMillisUnsafe()
       const decision = decider.take(key, permits, now, waitMillis)
       if (decision === 0) {
         granted++
-        return succeed0
+        return Effect.succeed(permitOf(key, now, 0))
       }
-      return typeof decision === "number"
-        ? decide(key, permits, clock, now, decision)
-        : Effect.flatMap(decision, (d) => decide(key, permits, clock, now, d))
+      const decided = typeof decision === "number"
+        ? decide(key, permits, clock, now, decision, false)
+        : Effect.flatMap(decision, (d) => decide(key, permits, clock, now, d, false))
+      return Effect.flatMap(decided, (waitedMillis) =>
+        Effect.sync(() => permitOf(key, clock.currentTimeMillisUnsafe(), waitedMillis)))
     })
-
-  const acquire = (key = "", permits = 1): Effect.Effect<Permit, RateLimitedError> =>
-    Effect.flatMap(admit(key, permits), (waitedMillis) =>
-      Effect.clockWith((clock) =>
-        Effect.sync(() => {
-          const left = decider.remaining(key, clock.currentTimeMillisUnsafe())
-          return { limit, remaining: left.remaining, resetAfterMillis: left.resetAfterMillis, waitedMillis }
-        })
-      ))
 
   // a call let through at once costs the decision alone: no effect is built around it
   const guard = <A, E, R, E2, R2>(
@@ -202,8 +199,8 @@ export const makeLimiter = (name: string, config: Config, decider: Decider): Lim
         return self
       }
       const decided = typeof decision === "number"
-        ? decide(key, 1, clock, now, decision)
-        : Effect.flatMap(decision, (d) => decide(key, 1, clock, now, d))
+        ? decide(key, 1, clock, now, decision, false)
+        : Effect.flatMap(decision, (d) => decide(key, 1, clock, now, d, false))
       return onRejected === undefined
         ? Effect.andThen(decided, self)
         : Effect.matchEffect(decided, { onFailure: onRejected, onSuccess: () => self })

@@ -15,7 +15,7 @@
  */
 import { Cause, Clock, Deferred, Effect, Exit, Fiber, Queue } from "effect"
 import { TestClock } from "effect/testing"
-import { type AdaptiveLimit, Bulkhead } from "../../src/index.js"
+import { type AdaptiveLimit, Bulkhead } from "@effect-resilience/core"
 
 /** A simulation's settings; every one but `limit` has a default. */
 export interface Options {
