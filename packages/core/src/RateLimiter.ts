@@ -7,7 +7,7 @@
  *
  * - `"token-bucket"` (default): a bucket of `limit` tokens refilled continuously at `limit` per `window`, so a
  *   burst of up to `limit` is allowed after a quiet spell. A call that may wait reserves its tokens at once and
- *   waits them out: waiting calls are served in the order they asked, and one that gives up gives its tokens back.
+ *   waits them out: waiting calls are served in the order they asked (see the gotcha on giving up).
  * - `"sliding-window"`: at most `limit` over any `window`, estimated from two counts per key (the current window
  *   and the previous one, weighted by how much of it the sliding window still covers): no burst at the window's
  *   edge, at the cost of assuming the previous window's calls were spread evenly.
@@ -27,7 +27,12 @@
  *
  * - Only the token bucket reserves: with a window algorithm a waiting call tries again when the window says the
  *   permits will be there, so waiting calls are not served in order.
- * - Asking for more permits than `limit` at once is always refused (`retryAfter` is then one window).
+ * - Asking for more permits than `limit` at once is always refused at once, whatever the `wait` (`retryAfter` is
+ *   then one window); asking for fewer than 1, or a fraction, is a defect (a `RangeError`).
+ * - A token-bucket waiter that gives up hands its tokens back only when it was the last to reserve: the calls
+ *   behind it were timed with its tokens taken, and tokens handed back behind them would let a newcomer start
+ *   alongside the next one (a burst over the limit). Until the bucket is full again that costs at most the
+ *   tokens of the callers who gave up.
  *
  * @since 0.3.0
  */

@@ -218,7 +218,9 @@ describe("Bulkhead under concurrency (property-style, seeded)", () => {
       for (const seed of seeds) {
         const s = scenario(seed, order, false)
         it.effect(
-          `seed ${seed} (limit ${s.options.limit}, queue ${s.options.queue}, timeout ${s.options.queueTimeout ?? "none"}): in flight within the limit, no leak, every call accounted for`,
+          `seed ${seed} (limit ${s.options.limit}, queue ${s.options.queue}, timeout ${
+            s.options.queueTimeout ?? "none"
+          }): in flight within the limit, no leak, every call accounted for`,
           () => runScenario(s)
         )
       }

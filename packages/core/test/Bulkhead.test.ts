@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Deferred, Duration, Effect, Exit, Fiber } from "effect"
+import { Cause, Deferred, Duration, Effect, Exit, Fiber, Schema } from "effect"
 import { TestClock } from "effect/testing"
 import { AdaptiveLimit, Bulkhead, CommonErrors, ConfigError } from "../src/index.js"
 
@@ -290,6 +290,21 @@ describe("Bulkhead", () => {
         assert.strictEqual(yield* bulkhead.execute(Effect.succeed("next")), "next")
       }))
 
+    it.effect("an infinite queue timeout waits until a place frees", () =>
+      Effect.gen(function*() {
+        const started: Array<string> = []
+        const bulkhead = yield* Bulkhead.make("forever", { limit: 1, queue: 1, queueTimeout: Duration.infinity })
+        const holder = yield* hold(bulkhead, "holder", started)
+        yield* settle(() => started.length === 1)
+        const waiter = yield* Effect.forkChild(Effect.exit(bulkhead.execute(Effect.sync(() => started.push("w")))))
+        yield* settle(() => stateNow(bulkhead).queued === 1)
+        yield* TestClock.adjust("1 day")
+        assert.isUndefined(waiter.pollUnsafe(), "still waiting after a day")
+        yield* holder.open
+        assert.isTrue(Exit.isSuccess(yield* Fiber.join(waiter)))
+        assert.deepStrictEqual(started, ["holder", "w"])
+      }))
+
     it.effect("the queue timeout bounds the wait only: an admitted call runs as long as it takes", () =>
       Effect.gen(function*() {
         const bulkhead = yield* Bulkhead.make("bounded", { limit: 1, queue: 1, queueTimeout: "100 millis" })
@@ -513,6 +528,30 @@ describe("Bulkhead", () => {
         const state = yield* bulkhead.state
         assert.strictEqual(state.limit, 3)
         assert.deepStrictEqual(state.adaptive, { algorithm: "Aimd" })
+      }))
+
+    it.effect("Gradient2 and Vegas report what they measure in the state", () =>
+      Effect.gen(function*() {
+        const call = (bulkhead: Bulkhead.Bulkhead) =>
+          Effect.gen(function*() {
+            const fiber = yield* Effect.forkChild(bulkhead.execute(Effect.sleep("100 millis")))
+            yield* TestClock.adjust("100 millis")
+            yield* Fiber.join(fiber)
+          })
+        const gradient = yield* Bulkhead.make("g2", { limit: AdaptiveLimit.gradient2({ initial: 2, min: 1, max: 10 }) })
+        yield* call(gradient)
+        assert.deepStrictEqual((yield* gradient.state).adaptive, {
+          algorithm: "Gradient2",
+          minRttMillis: 100,
+          gradient: 1
+        })
+        const vegas = yield* Bulkhead.make("vegas", { limit: AdaptiveLimit.vegas({ initial: 2, min: 1, max: 10 }) })
+        yield* call(vegas)
+        assert.deepStrictEqual((yield* vegas.state).adaptive, { algorithm: "Vegas", minRttMillis: 100 })
+        assert.deepStrictEqual(
+          Schema.decodeUnknownSync(Bulkhead.State)(yield* vegas.state),
+          yield* vegas.state
+        )
       }))
 
     it.effect("a larger limit admits waiters at once", () =>

@@ -234,7 +234,9 @@ describe("BulkheadRegistry", () => {
         })))
         assert.isTrue(Exit.isFailure(exit))
         const error = Exit.isFailure(exit) ? exit.cause.reasons.find((r) => r._tag === "Fail") : undefined
-        const issues = error?._tag === "Fail" ? (error.error as { issues: ReadonlyArray<{ path: ReadonlyArray<unknown> }> }).issues : []
+        const issues = error?._tag === "Fail"
+          ? (error.error as { issues: ReadonlyArray<{ path: ReadonlyArray<unknown> }> }).issues
+          : []
         assert.deepStrictEqual(issues.map((i) => i.path), [["bulkheads", "bulkheads", "search", "limit"]])
       }).pipe(Effect.scoped))
   })

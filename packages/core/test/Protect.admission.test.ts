@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber } from "effect"
+import { Deferred, Effect, Exit, Fiber, Metric } from "effect"
+import { PrometheusMetrics } from "effect/observability"
 import { TestClock } from "effect/testing"
 import {
   AdaptiveLimit,
@@ -31,6 +32,7 @@ const Errors = ErrorLayer.layer({
   bulkheads: {
     bulkheads: {
       db: { limit: 1 },
+      queued: { limit: 1, queue: 1, queueTimeout: "200 millis" },
       adaptive: { limit: AdaptiveLimit.aimd({ initial: 4, min: 1, max: 10, backoffRatio: 0.5 }) }
     },
     operations: { "items.save": "db" }
@@ -38,7 +40,8 @@ const Errors = ErrorLayer.layer({
   rateLimiters: {
     limiters: {
       api: { limit: 1, window: "1 minute" },
-      pair: { limit: 2, window: "1 minute" }
+      pair: { limit: 2, window: "1 minute" },
+      patient: { limit: 1, window: "1 second", wait: "1 second" }
     }
   }
 })
@@ -84,6 +87,10 @@ describe("protect with a bulkhead", () => {
         failed_after_retry: 0,
         rejected: 1
       })
+      assert.include(
+        yield* PrometheusMetrics.format(),
+        `resilience_calls_total{operation="items.save",outcome="rejected"} 1`
+      )
       yield* release
       // once the place is free the same call runs (and is retried as its policy says)
       const fiber = yield* Effect.forkChild(op.effect.pipe(protect({ operation: "items.save", bulkhead: "db" }), Effect.exit))
@@ -92,7 +99,7 @@ describe("protect with a bulkhead", () => {
       assert.isTrue(Exit.isFailure(exit))
       assert.strictEqual(op.calls(), 3)
       assert.strictEqual((yield* callsOf("items.save"))?.failed_after_retry, 1)
-    }).pipe(Effect.provide(Errors)))
+    }).pipe(Effect.provide(Errors), Effect.provideService(Metric.MetricRegistry, new Map())))
 
   it.effect("bulkhead: true uses the bulkhead the operations option maps the operation to", () =>
     Effect.gen(function*() {
@@ -166,6 +173,29 @@ describe("protect with a bulkhead", () => {
       yield* release
     }).pipe(Effect.provide(Errors)))
 
+  it.effect("a call that queues for a place runs once one frees; one whose queue timeout passes is rejected", () =>
+    Effect.gen(function*() {
+      const queued = yield* BulkheadRegistry.bulkhead("queued")
+      const release = yield* occupy("queued")
+      const op = scripted<never>([])
+      const waiting = yield* Effect.forkChild(op.effect.pipe(protect({ operation: "queued.call", bulkhead: "queued" })))
+      yield* settle(() => Effect.runSync(queued.state).queued === 1)
+      yield* release
+      assert.strictEqual(yield* Fiber.join(waiting), 1)
+      const holder = yield* occupy("queued")
+      const timedOut = yield* Effect.forkChild(
+        Effect.flip(op.effect.pipe(protect({ operation: "queued.call", bulkhead: "queued" })))
+      )
+      yield* settle(() => Effect.runSync(queued.state).queued === 1)
+      yield* TestClock.adjust("200 millis")
+      const error = yield* Fiber.join(timedOut)
+      assert.strictEqual(error.reason, "queue_timeout")
+      assert.strictEqual(op.calls(), 1)
+      const calls = yield* callsOf("queued.call")
+      assert.deepStrictEqual([calls?.succeeded, calls?.rejected], [1, 1])
+      yield* holder
+    }).pipe(Effect.provide(Errors)))
+
   it.effect("a call holds its place across its retries: a second call is refused while the first backs off", () =>
     Effect.gen(function*() {
       const op = scripted(repeat(2, storage)) // fails twice, then succeeds
@@ -176,7 +206,8 @@ describe("protect with a bulkhead", () => {
       assert.strictEqual(refused.reason, "full")
       yield* TestClock.adjust("100 millis") // inside the second backoff
       assert.strictEqual(op.calls(), 2)
-      assert.strictEqual((yield* Effect.flip(Effect.succeed(0).pipe(protect({ operation: "other", bulkhead: "db" })))).reason, "full")
+      const again = yield* Effect.flip(Effect.succeed(0).pipe(protect({ operation: "other", bulkhead: "db" })))
+      assert.strictEqual(again.reason, "full")
       yield* TestClock.adjust("100 millis")
       assert.strictEqual(yield* Fiber.join(first), 3)
       assert.deepStrictEqual(op.times, [0, 100, 200])
@@ -254,6 +285,26 @@ describe("protect with a rate limit", () => {
       assert.strictEqual(answered, -60_000)
     }).pipe(Effect.provide(Errors)))
 
+  it.effect("a call allowed to wait for a permit waits, then makes its attempts", () =>
+    Effect.gen(function*() {
+      const op = scripted<never>([])
+      assert.strictEqual(yield* op.effect.pipe(protect({ operation: "api.call", rateLimit: "patient" })), 1)
+      const fiber = yield* Effect.forkChild(op.effect.pipe(protect({ operation: "api.call", rateLimit: "patient" })))
+      yield* TestClock.adjust("999 millis")
+      assert.strictEqual(op.calls(), 1)
+      yield* TestClock.adjust("1 millis")
+      assert.strictEqual(yield* Fiber.join(fiber), 2)
+      assert.deepStrictEqual(op.times, [0, 1000])
+      assert.strictEqual((yield* callsOf("api.call"))?.succeeded, 2)
+      // interrupted while it waits: its token is given back, and no attempt was made
+      const waiting = yield* Effect.forkChild(op.effect.pipe(protect({ operation: "api.call", rateLimit: "patient" })))
+      yield* TestClock.adjust("500 millis")
+      yield* Fiber.interrupt(waiting)
+      assert.strictEqual(op.calls(), 2)
+      yield* TestClock.adjust("500 millis")
+      assert.strictEqual(yield* op.effect.pipe(protect({ operation: "api.call", rateLimit: "patient" })), 3)
+    }).pipe(Effect.provide(Errors)))
+
   it.effect("a call takes one permit, not one per attempt", () =>
     Effect.gen(function*() {
       const op = scripted(repeat(2, storage)) // three attempts
@@ -300,7 +351,9 @@ describe("protect with a rate limit", () => {
       yield* TestClock.adjust("1 second")
       const exit = yield* Fiber.join(fiber)
       // consecutive(1): the first failure opened the breaker, so the retry was rejected by it (and the run stopped)
-      assert.isTrue(Exit.isFailure(exit) && exit.cause.reasons.some((r) => r._tag === "Fail" && r.error._tag === "BreakerOpenError"))
+      assert.isTrue(
+        Exit.isFailure(exit) && exit.cause.reasons.some((r) => r._tag === "Fail" && r.error._tag === "BreakerOpenError")
+      )
       assert.strictEqual(op.calls(), 1)
       const breaker = yield* (yield* BreakerRegistry.breaker("db")).state
       assert.deepStrictEqual([breaker.calls.failure, breaker.calls.rejected], [1, 1])

@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Clock, Duration, Effect, Exit, Fiber } from "effect"
 import { TestClock } from "effect/testing"
 import { ConfigError, RateLimiter } from "../src/index.js"
+import { prng } from "./utils.js"
 
 /** Moves the test clock to `millis` since the epoch. */
 const at = (millis: number) => TestClock.setTime(millis)
@@ -75,7 +76,8 @@ describe("RateLimiter", () => {
         yield* at(60_250)
         assert.strictEqual((yield* refused(limiter, "", 5)).retryAfterMillis, 250)
         const permit = yield* limiter.acquire("", 2)
-        assert.deepStrictEqual(permit, { limit: 10, remaining: 0, resetAfterMillis: 1000, waitedMillis: 0 })
+        // half a token left: 9.5 tokens, 950 ms, until the bucket is full
+        assert.deepStrictEqual(permit, { limit: 10, remaining: 0, resetAfterMillis: 950, waitedMillis: 0 })
       }))
 
     it.effect("a refill read in small steps adds up to whole tokens (reading the state does not change a decision)", () =>
@@ -109,7 +111,7 @@ describe("RateLimiter", () => {
       Effect.gen(function*() {
         const outcomes: Array<string> = []
         for (const algorithm of ["token-bucket", "sliding-window", "fixed-window"] as const) {
-          for (const wait of ["0 millis", "1 minute"]) {
+          for (const wait of ["0 millis", "1 minute"] as const) {
             const limiter = yield* RateLimiter.make("big", { algorithm, limit: 5, window: "1 second", wait })
             // refused at once, even with a wait allowed (it could never be granted), and nothing was taken
             const fiber = yield* Effect.forkChild(refused(limiter, "", 6))
@@ -170,7 +172,7 @@ describe("RateLimiter", () => {
         assert.deepStrictEqual([state.granted, state.rejected, state.waited], [4, 1, 2])
       }))
 
-    it.effect("token bucket: a waiting call that is interrupted gives its tokens back", () =>
+    it.effect("token bucket: the last waiter to reserve gives its tokens back when interrupted; one ahead in line does not", () =>
       Effect.gen(function*() {
         const limiter = yield* RateLimiter.make("giveback", { limit: 2, window: "1 second", wait: "1 second" })
         yield* takeAll(limiter, 2)
@@ -178,17 +180,47 @@ describe("RateLimiter", () => {
         const d = yield* Effect.forkChild(limiter.acquire()) // reserved for t = 1000
         yield* Effect.yieldNow
         yield* TestClock.adjust("100 millis")
+        // d reserved after c: c's token stays spent (d's turn was timed with it taken; handing it back behind d
+        // would let a newcomer start alongside d)
         yield* Fiber.interrupt(c)
-        // c's token is back: at t = 100 the bucket is at -2 + 0.2 (refill) + 1 (given back) = -0.8, so a new call
-        // waits 900 ms (without the token given back it would wait 1400 ms, more than `wait`, and be refused)
+        // at t = 100 the bucket is at -2 + 0.2: a new call would wait 1400 ms, more than `wait`
+        assert.strictEqual((yield* refused(limiter)).retryAfterMillis, 1400)
+        // d is the last to reserve: its token comes back, so a new call takes its turn at t = 1000
+        yield* Fiber.interrupt(d)
         const e = yield* Effect.forkChild(limiter.acquire())
         yield* Effect.yieldNow
         yield* TestClock.adjust("900 millis")
-        const permitE = yield* Fiber.join(e)
-        assert.strictEqual(permitE.waitedMillis, 900)
-        assert.strictEqual((yield* Fiber.join(d)).waitedMillis, 1000)
+        assert.strictEqual((yield* Fiber.join(e)).waitedMillis, 900)
         const state = yield* limiter.state
-        assert.deepStrictEqual([state.granted, state.rejected], [4, 0])
+        assert.deepStrictEqual([state.granted, state.rejected], [3, 1])
+      }))
+
+    it.effect("token bucket: a token given back by a waiter ahead in line never makes a burst over the limit", () =>
+      Effect.gen(function*() {
+        // one token per 400 ms, a bucket of one
+        const limiter = yield* RateLimiter.make("burst", { limit: 1, window: "400 millis", wait: "1 second" })
+        const grants: Array<number> = []
+        const take = Effect.andThen(
+          limiter.acquire(),
+          Effect.flatMap(Clock.currentTimeMillis, (t) => Effect.sync(() => grants.push(t)))
+        )
+        yield* take // t = 0
+        const b = yield* Effect.forkChild(take) // reserved for t = 400
+        const c = yield* Effect.forkChild(take) // reserved for t = 800
+        yield* Effect.yieldNow
+        yield* TestClock.adjust("100 millis")
+        yield* Fiber.interrupt(b) // gives its token (due at 400) back
+        const d = yield* Effect.forkChild(take)
+        yield* Effect.yieldNow
+        yield* TestClock.adjust("2 seconds")
+        yield* Fiber.join(c)
+        // b reserved before c, so its token is not handed back: d would wait 1100 ms, past `wait`, and is refused
+        const refusedD = yield* Effect.flip(Fiber.join(d))
+        assert.strictEqual(refusedD.retryAfterMillis, 1100)
+        // a bucket of one lets the calls through at least 400 ms apart
+        grants.sort((x, y) => x - y)
+        const gaps = grants.slice(1).map((t, i) => t - grants[i]!)
+        assert.isTrue(gaps.every((gap) => gap >= 400), `grants at ${grants.join(", ")} ms`)
       }))
 
     it.effect("token bucket: execute waits for its permit before running the effect", () =>
@@ -479,6 +511,66 @@ describe("RateLimiter", () => {
         const error = yield* Effect.flip(RateLimiter.execute(Effect.succeed(4), limiter, "a"))
         assert.strictEqual(error.key, "a")
       }))
+  })
+
+  describe("under concurrency (property-style, seeded)", () => {
+    // Random arrivals over 10 seconds, some allowed to wait, some interrupted while they wait. Whatever the mix,
+    // the permits granted never exceed the algorithm's bound.
+    const run = (seed: number, algorithm: "token-bucket" | "fixed-window" | "sliding-window") =>
+      Effect.gen(function*() {
+        const random = prng(seed)
+        const limit = 1 + Math.floor(random() * 5)
+        const windowMillis = 100 * (1 + Math.floor(random() * 10))
+        const wait = random() < 0.5 ? 0 : 10 * Math.floor(random() * 100)
+        const limiter = yield* RateLimiter.make("property", { algorithm, limit, window: windowMillis, wait })
+        const grants: Array<number> = []
+        let refusals = 0
+        const fibers = yield* Effect.forEach(Array.from({ length: 300 }), () => {
+          const arrival = 10 * Math.floor(random() * 1000)
+          const interruptAfter = random() < 0.2 ? 10 * Math.floor(random() * 50) : undefined
+          return Effect.gen(function*() {
+            const call = yield* Effect.forkChild(Effect.gen(function*() {
+              yield* Effect.sleep(arrival)
+              const exit = yield* Effect.exit(limiter.acquire("k"))
+              if (Exit.isSuccess(exit)) grants.push(yield* Clock.currentTimeMillis)
+              else refusals++
+            }))
+            if (interruptAfter !== undefined) {
+              yield* Effect.forkChild(Effect.andThen(Effect.sleep(arrival + interruptAfter), Fiber.interrupt(call)))
+            }
+            return call
+          })
+        })
+        for (let t = 0; t <= 12_000; t += 10) yield* TestClock.adjust(10)
+        yield* Fiber.awaitAll(fibers)
+        grants.sort((a, b) => a - b)
+        const violations: Array<string> = []
+        if (algorithm === "token-bucket") {
+          // in any span [a, b]: at most limit + (b − a) × limit / window; a reserved call starts on the first
+          // whole millisecond after its token is there (up to 1 ms late), so a span is measured 1 ms longer
+          for (let i = 0; i < grants.length; i++) {
+            for (let j = i; j < grants.length; j++) {
+              const bound = limit + ((grants[j]! - grants[i]! + 1) * limit) / windowMillis
+              if (j - i + 1 > bound + 1e-9) violations.push(`${j - i + 1} grants in [${grants[i]}, ${grants[j]}]`)
+            }
+          }
+        } else {
+          // in any calendar window: at most limit
+          const perWindow = new Map<number, number>()
+          for (const t of grants) perWindow.set(t - (t % windowMillis), (perWindow.get(t - (t % windowMillis)) ?? 0) + 1)
+          for (const [start, n] of perWindow) if (n > limit) violations.push(`${n} grants in the window at ${start}`)
+        }
+        assert.deepStrictEqual(violations.slice(0, 5), [], `seed ${seed}, limit ${limit}, window ${windowMillis}`)
+        const state = yield* limiter.state
+        assert.strictEqual(state.granted, grants.length)
+        assert.isAtMost(state.rejected, refusals)
+        assert.isAbove(grants.length, 0)
+      })
+    for (const algorithm of ["token-bucket", "fixed-window", "sliding-window"] as const) {
+      for (let seed = 100; seed < 110; seed++) {
+        it.effect(`${algorithm}, seed ${seed}: the permits granted stay within the bound`, () => run(seed, algorithm))
+      }
+    }
   })
 
   describe("validation", () => {

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Context, Effect, Exit, Layer, Metric, Schema, Scope } from "effect"
+import { Cause, Context, type Duration, Effect, Exit, Layer, Metric, Schema, Scope } from "effect"
 import { PrometheusMetrics } from "effect/observability"
 import { TestClock } from "effect/testing"
 import { ErrorLayer, RateLimiter, RateLimiterRegistry, ResilienceMetrics } from "../src/index.js"
@@ -128,7 +128,7 @@ describe("RateLimiterRegistry", () => {
           default: { limit: 0, window: "1 second" },
           limiters: {
             api: { limit: 1, windw: "1 second" } as unknown as RateLimiter.Options,
-            exports: { limit: 1, window: "1 hour", wait: "forever" }
+            exports: { limit: 1, window: "1 hour", wait: "forever" as Duration.Input }
           }
         }))
         const paths = error.issues.map((i) => i.path.join(".")).sort()

@@ -85,7 +85,9 @@ describe("admission types", () => {
       save.pipe(protect({
         operation: "save",
         rateLimit: "api",
-        recover: { RateLimitedError: (e) => Effect.succeed(e.retryAfterMillis > 0 ? "slow down" as const : "slow down" as const) }
+        recover: {
+          RateLimitedError: (e) => Effect.succeed(e.retryAfterMillis > 0 ? "slow down" as const : "slow down" as const)
+        }
       }))
     )
     // one fallback removes one refusal only

@@ -98,7 +98,8 @@ export const make = (
       Effect.withFiber((fiber) => {
         const run = new Run(site, outer, observer, fiber)
         run.call("rejected")
-        return outer.giveUp(error, run.now(), 0, run)
+        // a fallback that fails, or is interrupted, resolves the refusal as failed
+        return Effect.ensuring(outer.giveUp(error, run.now(), 0, run), Effect.sync(() => run.settle("failed")))
       })
     const first = outer.attempt(undefined)
     // Seeing the success costs a node of its own (about 30 ns here, as much as the error handler): only paid

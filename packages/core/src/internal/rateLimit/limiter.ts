@@ -12,8 +12,13 @@ import * as Algorithms from "./algorithms.js"
  */
 export interface Decider {
   readonly take: (key: string, permits: number, now: number, maxWaitMillis: number) => number | Effect.Effect<number>
-  /** Permits taken for a call that gave up before it started. */
-  readonly giveBack: (key: string, permits: number) => void
+  /**
+   * Permits reserved by a call that gave up before its turn (`reservation`: what `reservation` said right after
+   * the `take` that reserved them).
+   */
+  readonly giveBack: (key: string, permits: number, reservation: number) => void
+  /** The number of a key's last reservation (read right after a `take` that reserved). */
+  readonly reservation: (key: string) => number
   readonly remaining: (key: string, now: number) => { readonly remaining: number; readonly resetAfterMillis: number }
   /** The keys held. */
   readonly keys: () => number
@@ -64,11 +69,13 @@ export const localDecider = (rules: Algorithms.Rules, maxKeys: number): Decider 
   const states = new KeyStates(rules, maxKeys)
   return {
     take: (key, permits, now, maxWait) => Algorithms.take(rules, states.get(key, now), permits, now, maxWait),
-    giveBack: (key, permits) => {
+    giveBack: (key, permits, reservation) => {
       const state = states.peek(key)
-      if (state !== undefined) Algorithms.giveBack(rules, state, permits)
+      if (state !== undefined) Algorithms.giveBack(rules, state, permits, reservation)
     },
-    remaining: (key, now) => Algorithms.remaining(rules, states.get(key, now), now),
+    reservation: (key) => states.peek(key)?.seq ?? 0,
+    // (reading a key never makes one: a read must not make the limiter forget another key)
+    remaining: (key, now) => Algorithms.remaining(rules, states.peek(key) ?? Algorithms.fresh(rules, now), now),
     keys: () => states.size,
     mode: () => "local"
   }
@@ -134,8 +141,12 @@ export const makeLimiter = (name: string, config: Config, decider: Decider): Lim
     }
     if (decision > 0) {
       if (!retried) waited++
+      const reservation = decider.reservation(key)
       return Effect.andThen(
-        Effect.onInterrupt(Effect.sleep(decision), () => Effect.sync(() => decider.giveBack(key, permits))),
+        Effect.onInterrupt(
+          Effect.sleep(decision),
+          () => Effect.sync(() => decider.giveBack(key, permits, reservation))
+        ),
         Effect.sync(() => {
           granted++
           return now + decision - started
@@ -170,6 +181,11 @@ export const makeLimiter = (name: string, config: Config, decider: Decider): Lim
   // a permit taken at once is decided and described in one step
   const acquire = (key = "", permits = 1): Effect.Effect<Permit, RateLimitedError> =>
     Effect.withFiber((fiber) => {
+      if (!(Number.isInteger(permits) && permits >= 1)) {
+        return Effect.die(new RangeError(`permits must be an integer of at least 1, got ${String(permits)}`))
+      }
+      // more than the limit at once can never be had: refused at once, whatever the wait
+      if (permits > limit) return refuse(key, windowMillis)
       const clock = clockOf(fiber)
       const now = clock.currentTimeMillisUnsafe()
       const decision = decider.take(key, permits, now, waitMillis)

@@ -298,7 +298,8 @@ export const make = (fleet: Fleet, name: string, config: Config): Decider => {
   return {
     take,
     // only the local decider reserves (a token bucket's wait): what is given back is its own
-    giveBack: (key, permits) => fallback?.giveBack(key, permits),
+    giveBack: (key, permits, reservation) => fallback?.giveBack(key, permits, reservation),
+    reservation: (key) => fallback?.reservation(key) ?? 0,
     remaining: (key, now) => {
       const episode = fleet.episode()
       const entry = episode === 0 ? undefined : entries.get(key)
