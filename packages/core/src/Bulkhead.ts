@@ -179,8 +179,9 @@ export class BulkheadFullError extends ErrorFamily.TaggedError<BulkheadFullError
 
 /**
  * A bulkhead at one instant: its limit now, the calls in flight and queued, its queue's capacity and order, the
- * calls it admitted and those it refused by reason; with an adaptive limit, its algorithm and figures (the
- * minimum latency seen, in milliseconds, and Gradient2's last gradient).
+ * calls it admitted and those it refused by reason; with an adaptive limit, its algorithm and figures
+ * (`minRttMillis`: Vegas's no-load latency, Gradient2's long-term average latency, in milliseconds; `gradient`:
+ * Gradient2's last gradient).
  *
  * @since 0.3.0
  * @category schemas

@@ -368,7 +368,7 @@ export class BreakerOpenError extends ErrorFamily.TaggedError<BreakerOpenError>(
  * | `openDuration` | how long it stays open: a duration, or a `Schedule` stepped once per consecutive opening (input: the opening's number, from 1); when the schedule ends its last duration is kept | exponential from 5 s, capped at 1 min |
  * | `halfOpenProbes` | probe calls allowed at once in half-open | `1` |
  * | `closeAfter` | successful probes that close it | `halfOpenProbes` |
- * | `counts` | which failures count (see {@link Counts}) | every error but business errors |
+ * | `counts` | which failures count (see {@link Counts}) | every error but business errors and the refusals of a bulkhead or rate limiter inside it (`BulkheadFullError`, `RateLimitedError`: this service's own overload, not the dependency failing) |
  * | `share` | with a shared store (`RedisBreakerStore`): `"any"` (the first replica to trip opens the fleet), `{ quorum, within }` (the fleet opens once `quorum` replicas tripped within `within`; a replica that trips opens for itself at once) or `"off"` (this breaker stays local) | `"any"` |
  *
  * Consecutive openings start again from the first duration once the breaker has stayed closed at least as long

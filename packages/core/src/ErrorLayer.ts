@@ -205,7 +205,8 @@ export const layer = (options: Options = {}): Layer.Layer<Services, LayerError> 
   // `ResilienceMetrics.layer` is one value: fresh, so that it is built over this layer's tracker, never shared
   // (through a memo map) with another ErrorLayer's
   const observed = Layer.fresh(ResilienceMetrics.layer).pipe(Layer.provideMerge(tracker))
-  // (their options were checked with the others, in `core`: they cannot fail here)
+  // (their options were checked with the others, in `core`; with a shared store, a configured breaker or limiter
+  // name too long to store still fails here, as only the store knows)
   const breakers = Layer.mergeAll(
     BreakerRegistry.layer(options.breakers),
     BulkheadRegistry.layer(options.bulkheads),

@@ -2,6 +2,8 @@ import { assert, describe, it } from "@effect/vitest"
 import { Clock, Duration, Effect, Exit, Fiber } from "effect"
 import { TestClock } from "effect/testing"
 import { ConfigError, RateLimiter } from "../src/index.js"
+import * as Algorithms from "../src/internal/rateLimit/algorithms.js"
+import { KeyStates } from "../src/internal/rateLimit/limiter.js"
 import { prng } from "./utils.js"
 
 /** Moves the test clock to `millis` since the epoch. */
@@ -637,3 +639,27 @@ describe("RateLimiter", () => {
       }))
   })
 })
+
+describe("the key bound's sweep", () => {
+  it("frees a tenth of the bound at a time, so a steady churn of keys does not sweep on every new key", () => {
+    // a key is idle again 100 ms after its take: about one key turns idle per new key
+    const rules: Algorithms.Rules = { algorithm: "token-bucket", limit: 1, windowMillis: 100 }
+    const states = new KeyStates(rules, 100)
+    let sweeps = 0
+    let last = 0
+    // one new key per millisecond, each taken once
+    for (let i = 0; i < 5_000; i++) {
+      const before = states.size
+      Algorithms.take(rules, states.get(`k${i}`, i), 1, i, 0)
+      if (states.size <= before) {
+        sweeps++
+        // each sweep leaves room for at least a tenth of the bound
+        assert.isAtMost(states.size, 91, `after the sweep at key ${i}`)
+        if (last > 0) assert.isAtLeast(i - last, 10, `sweeps at keys ${last} and ${i}`)
+        last = i
+      }
+    }
+    assert.isAtMost(sweeps, 5_000 / 10)
+  })
+})
+

@@ -316,6 +316,10 @@ export interface Options<O extends ErrorMapping.Overrides = {}> extends ErrorMap
  *   as metrics; name a limiter of the registry to have its figures in `resilience_rate_limiter_*` and
  *   `/health`.
  * - A `key` that throws is a bug: the request is answered 500 (the generic problem) and logged with the cause.
+ * - A key the client chooses freely (an API key header nobody checked) lets a client send a new one on every
+ *   request and get a fresh limit each time, and makes the limiter hold a key per request (its `keys` bound then
+ *   forgets the oldest): key on what the client cannot mint (an authenticated identity, the address), or check
+ *   the header first.
  * - The rate limit is the middleware's: `edge.handle` without `edge.layer` limits nothing.
  * - With a limiter's `wait`, a request over the limit waits for its permit (up to `wait`) before its route runs.
  *
@@ -327,11 +331,17 @@ export interface Options<O extends ErrorMapping.Overrides = {}> extends ErrorMap
  * import { ErrorLayer } from "@effect-resilience/core"
  * import { HttpEdge } from "@effect-resilience/http"
  *
- * // 100 requests a minute per API key, from the registry's "api" limiter
+ * declare const knownApiKey: (key: string) => boolean
+ *
+ * // 100 requests a minute per API key (one checked against the known keys: a client must not mint fresh limits),
+ * // per address otherwise, from the registry's "api" limiter
  * const Edge = HttpEdge.make({
  *   rateLimit: {
  *     limiter: "api",
- *     key: (request) => request.headers["x-api-key"] ?? HttpEdge.remoteAddressKey(request)
+ *     key: (request) => {
+ *       const apiKey = request.headers["x-api-key"]
+ *       return apiKey !== undefined && knownApiKey(apiKey) ? apiKey : HttpEdge.remoteAddressKey(request)
+ *     }
  *   }
  * })
  * const App = HttpRouter.serve(

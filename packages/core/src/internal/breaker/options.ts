@@ -87,7 +87,11 @@ const CountsSchema = guarded(
   () => "Expected a predicate or a list of error tags"
 )
 
-const countsBusiness = (error: unknown) => !(ErrorFamily.isClassified(error) && error.kind === "business")
+// A refusal of a bulkhead or a rate limiter inside the breaker (`Bulkhead.execute` around the dependency call) is
+// this service's own overload, not the dependency failing: it never counts by default
+const refusals: ReadonlySet<string> = new Set(["BulkheadFullError", "RateLimitedError"])
+const countsBusiness = (error: unknown) =>
+  !(ErrorFamily.isClassified(error) && (error.kind === "business" || refusals.has(error._tag)))
 
 const countsOf = (counts: Counts | undefined): Config["counts"] => {
   if (counts === undefined) return countsBusiness

@@ -105,8 +105,13 @@ export const makeBulkhead = (name: string, config: Config): BulkheadInternal => 
       const start = clock.currentTimeNanosUnsafe()
       const inFlight = pool.inFlight
       return Effect.onExitPrimitive(restore(self), (exit) => {
-        sample(exit, Number(clock.currentTimeNanosUnsafe() - start) / 1e6, inFlight)
-        return release()
+        // (the place is given back even when a `drops` predicate throws: that is a defect of the call's exit)
+        try {
+          sample(exit, Number(clock.currentTimeNanosUnsafe() - start) / 1e6, inFlight)
+        } finally {
+          pool.release()
+        }
+        return undefined
       })
     })
   }

@@ -43,7 +43,8 @@ export class Pool {
 
   /**
    * Queues a waiter: at the back (FIFO) or the front (LIFO, served newest first). A full queue refuses a FIFO
-   * arrival (`undefined`) and, in LIFO order, evicts its oldest waiter to make room (returned in `evicted`).
+   * arrival (`undefined`) and, in LIFO order, evicts its oldest waiter to make room (returned in `evicted`). A
+   * free place is handed over at once (the waiter may be `granted` on return).
    */
   enqueue(fiber: Fiber.Fiber<unknown, unknown>): { readonly waiter: Waiter | undefined; readonly evicted?: Waiter } {
     let evicted: Waiter | undefined
@@ -75,6 +76,9 @@ export class Pool {
     }
     this.queued++
     if (evicted !== undefined) this.resume(evicted)
+    // a place freed between the caller's failed `tryAcquire` and now (its fiber may have yielded in between) goes
+    // to the queue at once: a waiter never sits beside a free place
+    this.handOver()
     return evicted === undefined ? { waiter } : { waiter, evicted }
   }
 

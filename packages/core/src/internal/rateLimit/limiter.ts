@@ -16,9 +16,12 @@ export interface Decider {
    * Permits reserved by a call that gave up before its turn (`reservation`: what `reservation` said right after
    * the `take` that reserved them).
    */
-  readonly giveBack: (key: string, permits: number, reservation: number) => void
-  /** The number of a key's last reservation (read right after a `take` that reserved). */
-  readonly reservation: (key: string) => number
+  readonly giveBack: (key: string, permits: number, reservation: unknown) => void
+  /**
+   * What names a key's last reservation, read in the same step as the `take` that reserved: only a `take`
+   * answered synchronously may reserve (one answered with an effect never does).
+   */
+  readonly reservation: (key: string) => unknown
   readonly remaining: (key: string, now: number) => { readonly remaining: number; readonly resetAfterMillis: number }
   /** The keys held. */
   readonly keys: () => number
@@ -49,16 +52,16 @@ export class KeyStates {
     return this.states.size
   }
 
-  // Forgets the keys whose state is the same as a fresh one (no decision changes); if none is, the oldest tenth
-  // (those keys start afresh: the one case where the bound on keys costs exactness)
+  // Forgets the keys whose state is the same as a fresh one (no decision changes), then, while more than nine
+  // tenths of the bound are held, the oldest (those keys start afresh: the one case where the bound on keys costs
+  // exactness). Each sweep frees a tenth of the bound, so its cost is spread over the keys that fill it again.
   private sweep(now: number) {
     for (const [key, state] of this.states) {
       if (Algorithms.isIdle(this.rules, state, now)) this.states.delete(key)
     }
-    if (this.states.size < this.max) return
-    let drop = Math.max(1, Math.floor(this.max / 10))
+    const keep = Math.floor(this.max * 0.9)
     for (const key of this.states.keys()) {
-      if (drop-- <= 0) break
+      if (this.states.size <= keep) break
       this.states.delete(key)
     }
   }
@@ -69,11 +72,16 @@ export const localDecider = (rules: Algorithms.Rules, maxKeys: number): Decider 
   const states = new KeyStates(rules, maxKeys)
   return {
     take: (key, permits, now, maxWait) => Algorithms.take(rules, states.get(key, now), permits, now, maxWait),
+    // (a reservation names the key's state and its number: a state forgotten and made again is another one)
     giveBack: (key, permits, reservation) => {
       const state = states.peek(key)
-      if (state !== undefined) Algorithms.giveBack(rules, state, permits, reservation)
+      const made = reservation as { readonly state: Algorithms.KeyState; readonly seq: number } | undefined
+      if (state !== undefined && made?.state === state) Algorithms.giveBack(rules, state, permits, made.seq)
     },
-    reservation: (key) => states.peek(key)?.seq ?? 0,
+    reservation: (key) => {
+      const state = states.peek(key)
+      return state === undefined ? undefined : { state, seq: state.seq }
+    },
     // (reading a key never makes one: a read must not make the limiter forget another key)
     remaining: (key, now) => Algorithms.remaining(rules, states.peek(key) ?? Algorithms.fresh(rules, now), now),
     keys: () => states.size,
@@ -124,53 +132,67 @@ export const makeLimiter = (name: string, config: Config, decider: Decider): Lim
 
   const clockOf = (fiber: Fiber.Fiber<unknown, unknown>) => fiber.getRef(Clock.Clock)
 
-  // a decision made: taken at once, taken after a wait (given back if the caller gives up meanwhile), refused
-  // (tried again after the time it gives while the wait allows: the windows, and a shared store, do not reserve)
+  // The first decision of a call is made with no reservation (`maxWait` 0): taken, or refused for a time. A call
+  // refused for no longer than its `wait` waits: every later decision is made in an uninterruptible step together
+  // with what undoes it (a token bucket's reservation and its give-back), so a caller interrupted at any point
+  // never leaves tokens reserved.
   const decide = (
     key: string,
     permits: number,
     clock: Clock.Clock,
     started: number,
-    decision: number,
-    retried: boolean
+    decision: number
   ): Effect.Effect<number, RateLimitedError> => {
     const now = clock.currentTimeMillisUnsafe()
     if (decision === 0) {
       granted++
       return Effect.succeed(now - started)
     }
-    if (decision > 0) {
-      if (!retried) waited++
-      const reservation = decider.reservation(key)
-      return Effect.andThen(
-        Effect.onInterrupt(
-          Effect.sleep(decision),
-          () => Effect.sync(() => decider.giveBack(key, permits, reservation))
-        ),
-        Effect.sync(() => {
-          granted++
-          return now + decision - started
-        })
-      )
-    }
-    const retryAfter = -decision
-    if (now + retryAfter - started > waitMillis) return refuse(key, retryAfter)
-    if (!retried) waited++
-    return Effect.andThen(Effect.sleep(retryAfter), attempt(key, permits, clock, started))
+    // (a decision that is not a number of milliseconds is a refusal for a window)
+    const retryAfter = Number.isFinite(decision) ? Math.abs(decision) : windowMillis
+    if (!Number.isFinite(decision) || now + retryAfter - started > waitMillis) return refuse(key, retryAfter)
+    waited++
+    return waitFor(key, permits, clock, started)
   }
 
-  const attempt = (
+  const waitFor = (
     key: string,
     permits: number,
     clock: Clock.Clock,
     started: number
   ): Effect.Effect<number, RateLimitedError> =>
-    Effect.suspend(() => {
-      const now = clock.currentTimeMillisUnsafe()
-      const decision = decider.take(key, permits, now, Math.max(0, waitMillis - (now - started)))
-      return typeof decision === "number"
-        ? decide(key, permits, clock, started, decision, true)
-        : Effect.flatMap(decision, (d) => decide(key, permits, clock, started, d, true))
+    Effect.uninterruptibleMask((restore) => {
+      const after = (decision: number, now: number): Effect.Effect<number, RateLimitedError> => {
+        if (decision === 0) {
+          granted++
+          return Effect.succeed(now - started)
+        }
+        if (decision > 0) {
+          // reserved: read in the same step as the `take` that reserved
+          const reservation = decider.reservation(key)
+          return Effect.andThen(
+            Effect.onInterrupt(
+              restore(Effect.sleep(decision)),
+              () => Effect.sync(() => decider.giveBack(key, permits, reservation))
+            ),
+            Effect.sync(() => {
+              granted++
+              return now + decision - started
+            })
+          )
+        }
+        const retryAfter = Number.isFinite(decision) ? -decision : windowMillis
+        if (!Number.isFinite(decision) || now + retryAfter - started > waitMillis) return refuse(key, retryAfter)
+        return Effect.andThen(restore(Effect.sleep(retryAfter)), Effect.suspend(step))
+      }
+      const step = (): Effect.Effect<number, RateLimitedError> => {
+        const now = clock.currentTimeMillisUnsafe()
+        const decision = decider.take(key, permits, now, Math.max(0, waitMillis - (now - started)))
+        return typeof decision === "number"
+          ? after(decision, now)
+          : Effect.flatMap(restore(decision), (d) => after(d, clock.currentTimeMillisUnsafe()))
+      }
+      return Effect.suspend(step)
     })
 
   const permitOf = (key: string, now: number, waitedMillis: number): Permit => {
@@ -188,14 +210,14 @@ export const makeLimiter = (name: string, config: Config, decider: Decider): Lim
       if (permits > limit) return refuse(key, windowMillis)
       const clock = clockOf(fiber)
       const now = clock.currentTimeMillisUnsafe()
-      const decision = decider.take(key, permits, now, waitMillis)
+      const decision = decider.take(key, permits, now, 0)
       if (decision === 0) {
         granted++
         return Effect.succeed(permitOf(key, now, 0))
       }
       const decided = typeof decision === "number"
-        ? decide(key, permits, clock, now, decision, false)
-        : Effect.flatMap(decision, (d) => decide(key, permits, clock, now, d, false))
+        ? decide(key, permits, clock, now, decision)
+        : Effect.flatMap(decision, (d) => decide(key, permits, clock, now, d))
       return Effect.flatMap(decided, (waitedMillis) =>
         Effect.sync(() => permitOf(key, clock.currentTimeMillisUnsafe(), waitedMillis)))
     })
@@ -209,14 +231,14 @@ export const makeLimiter = (name: string, config: Config, decider: Decider): Lim
     Effect.withFiber((fiber): Effect.Effect<A, E | E2 | RateLimitedError, R | R2> => {
       const clock = clockOf(fiber)
       const now = clock.currentTimeMillisUnsafe()
-      const decision = decider.take(key, 1, now, waitMillis)
+      const decision = decider.take(key, 1, now, 0)
       if (decision === 0) {
         granted++
         return self
       }
       const decided = typeof decision === "number"
-        ? decide(key, 1, clock, now, decision, false)
-        : Effect.flatMap(decision, (d) => decide(key, 1, clock, now, d, false))
+        ? decide(key, 1, clock, now, decision)
+        : Effect.flatMap(decision, (d) => decide(key, 1, clock, now, d))
       return onRejected === undefined
         ? Effect.andThen(decided, self)
         : Effect.matchEffect(decided, { onFailure: onRejected, onSuccess: () => self })

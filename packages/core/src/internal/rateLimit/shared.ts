@@ -172,17 +172,21 @@ export const make = (fleet: Fleet, name: string, config: Config): Decider => {
         entries.delete(key)
       }
     }
-    if (entries.size < config.keys) return
-    let drop = Math.max(1, Math.floor(config.keys / 10))
+    // then the oldest down to nine tenths of the bound, so a sweep's cost is spread over the keys that fill it
+    const keep = Math.floor(config.keys * 0.9)
     for (const [key, entry] of entries) {
-      if (drop <= 0) break
+      if (entries.size <= keep) break
       if (entry.inflight !== undefined) continue
       entries.delete(key)
-      drop--
     }
   }
 
   const onReply = (entry: Entry, call: Call, reply: Scripts.LeaseReply, started: number) => {
+    // a reply of another shape (a foreign script under our name, a key of another type) is no answer: the call
+    // decides locally
+    if (!Array.isArray(reply) || reply.length < 7 || !reply.slice(0, 7).every((x) => Number.isFinite(Number(x)))) {
+      return
+    }
     const granted = Number(reply[0])
     const replicas = Number(reply[5])
     if (replicas > 0) seenReplicas = replicas
@@ -208,7 +212,7 @@ export const make = (fleet: Fleet, name: string, config: Config): Decider => {
 
   // takes a lease in a fiber of the fleet's (a caller that gives up does not cancel it: the lease serves the
   // others), and decides the starting call from it
-  const lease = (entry: Entry, key: string, permits: number, now: number, maxWait: number): Effect.Effect<number> => {
+  const lease = (entry: Entry, key: string, permits: number, now: number): Effect.Effect<number> => {
     release(entry)
     const want = Math.min(limit, Math.max(permits, entry.want, permits + entry.waiting))
     // what the lease after this one asks for: twice what the previous one served
@@ -245,28 +249,36 @@ export const make = (fleet: Fleet, name: string, config: Config): Decider => {
         })
     ).pipe(Effect.flatMap(() => {
       if (call.outcome !== undefined) return Effect.succeed(call.outcome)
-      // Redis failed or did not answer in time: this call decides locally
-      return Effect.clockWith((clock) => Effect.sync(() => fallbackTake(key, permits, clock.currentTimeMillisUnsafe(), maxWait)))
+      // Redis failed or did not answer in time: this call decides locally (with no reservation: a decision
+      // answered by an effect never reserves, see `Decider.reservation`)
+      return Effect.clockWith((clock) => Effect.sync(() => fallbackTake(key, permits, clock.currentTimeMillisUnsafe(), 0)))
     }))
   }
 
   // waits for the lease in flight, then decides again from it
-  const join = (entry: Entry, call: Call, key: string, permits: number, maxWait: number): Effect.Effect<number> => {
-    entry.waiting += permits
-    return Fiber.await(call.fiber).pipe(
-      Effect.ensuring(Effect.sync(() => {
-        entry.waiting -= permits
-      })),
+  // (the waiting count moves in and out in one protected step: a joiner interrupted at any point takes its
+  // permits out of it)
+  const join = (entry: Entry, call: Call, key: string, permits: number): Effect.Effect<number> =>
+    Effect.uninterruptibleMask((restore) =>
+      Effect.suspend(() => {
+        entry.waiting += permits
+        return Effect.ensuring(
+          restore(Fiber.await(call.fiber)),
+          Effect.sync(() => {
+            entry.waiting -= permits
+          })
+        )
+      })
+    ).pipe(
       Effect.flatMap(() =>
         Effect.clockWith((clock) =>
           Effect.suspend(() => {
-            const decision = take(key, permits, clock.currentTimeMillisUnsafe(), maxWait)
+            const decision = take(key, permits, clock.currentTimeMillisUnsafe(), 0)
             return typeof decision === "number" ? Effect.succeed(decision) : decision
           })
         )
       )
     )
-  }
 
   const fallbackTake = (key: string, permits: number, now: number, maxWait: number): number => {
     const decision = local().take(key, permits, now, maxWait)
@@ -291,15 +303,15 @@ export const make = (fleet: Fleet, name: string, config: Config): Decider => {
     if (entry === undefined) return fallbackTake(key, permits, now, maxWait)
     if (entry.left > 0 && now >= entry.expiresAt) release(entry)
     if (now < entry.refusedUntil && permits >= entry.refusedPermits) return -(entry.refusedUntil - now)
-    if (entry.inflight !== undefined) return join(entry, entry.inflight, key, permits, maxWait)
-    return lease(entry, key, permits, now, maxWait)
+    if (entry.inflight !== undefined) return join(entry, entry.inflight, key, permits)
+    return lease(entry, key, permits, now)
   }
 
   return {
     take,
     // only the local decider reserves (a token bucket's wait): what is given back is its own
     giveBack: (key, permits, reservation) => fallback?.giveBack(key, permits, reservation),
-    reservation: (key) => fallback?.reservation(key) ?? 0,
+    reservation: (key) => fallback?.reservation(key),
     remaining: (key, now) => {
       const episode = fleet.episode()
       const entry = episode === 0 ? undefined : entries.get(key)
