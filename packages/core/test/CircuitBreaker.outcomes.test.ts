@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Clock, Effect, Exit, Fiber, References, Schedule, Tracer } from "effect"
 import { TestClock } from "effect/testing"
-import { CircuitBreaker, CommonErrors, TripRule } from "../src/index.js"
+import { Bulkhead, CircuitBreaker, CommonErrors, RateLimiter, TripRule } from "../src/index.js"
 import { prng, repeat } from "./utils.js"
 
 const network = () => new CommonErrors.NetworkError({ target: "dependency" })
@@ -394,4 +394,29 @@ describe("CircuitBreaker outcomes", () => {
         assert.strictEqual((yield* breaker.state).calls.success, 1)
       }).pipe(Effect.scoped))
   }
+})
+
+describe("CircuitBreaker: refusals of admission inside it", () => {
+  it.effect("a bulkhead's or a rate limiter's refusal inside the breaker is this service's overload: it never counts by default", () =>
+    Effect.gen(function*() {
+      const breaker = yield* CircuitBreaker.make("inner", { trip: TripRule.consecutive(2) })
+      const bulkhead = yield* Bulkhead.make("inner", { limit: 1 })
+      const limiter = yield* RateLimiter.make("inner", { limit: 1, window: "1 minute" })
+      yield* limiter.acquire()
+      // the bulkhead is full while this runs: each call through it inside the breaker is refused
+      const holding = yield* Effect.forkChild(bulkhead.execute(Effect.never))
+      yield* Effect.yieldNow
+      for (let i = 0; i < 3; i++) {
+        const refused = yield* Effect.flip(breaker.execute(bulkhead.execute(Effect.void)))
+        assert.strictEqual(refused._tag, "BulkheadFullError")
+        const limited = yield* Effect.flip(breaker.execute(limiter.execute(Effect.void)))
+        assert.strictEqual(limited._tag, "RateLimitedError")
+      }
+      const state = yield* breaker.state
+      assert.deepStrictEqual([state.status, state.calls.failure], ["closed", 0])
+      // a real failure still counts
+      yield* Effect.exit(breaker.execute(Effect.fail(network())))
+      assert.strictEqual((yield* breaker.state).calls.failure, 1)
+      yield* Fiber.interrupt(holding)
+    }).pipe(Effect.scoped))
 })
