@@ -14,7 +14,7 @@
  * @since 0.1.0
  */
 import type { Scope } from "effect"
-import { Context, Effect, Exit, Layer, PubSub, Schema, Stream } from "effect"
+import { Context, Effect, Layer, PubSub, Schema, Stream } from "effect"
 import { dual } from "effect/Function"
 import * as CircuitBreaker from "./CircuitBreaker.js"
 import * as ConfigError from "./ConfigError.js"
@@ -22,6 +22,7 @@ import { makeBreaker } from "./internal/breaker/breaker.js"
 import { type MakeStore, makeMemory } from "./internal/breaker/store.js"
 import { refusal } from "./internal/fleet/keys.js"
 import { type BreakerAdded, CurrentObserver } from "./internal/observation.js"
+import * as RegistryOptions from "./internal/registryOptions.js"
 import { isRecord, objectOf } from "./internal/unknownKeys.js"
 import * as RedisBreakerStore from "./RedisBreakerStore.js"
 
@@ -179,29 +180,14 @@ export const make = (
 // every config first: one error listing all problems, and nothing built from a partly valid set
 const check = (options: Options) =>
   Effect.gen(function*() {
-    const issues: Array<ConfigError.Issue> = []
-    const decoded = decodeOptions(options, { errors: "all", onExcessProperty: "error" })
-    if (Exit.isFailure(decoded)) {
-      for (const reason of decoded.cause.reasons) {
-        if (reason._tag === "Fail") issues.push(...ConfigError.fromSchemaIssue(reason.error.issue))
-      }
-    }
-    // the breakers' own options are checked even when the registry's are not valid (an unknown key beside them)
-    const given: Options = isRecord(options) ? options : {}
-    const collect = (input: CircuitBreaker.Options | undefined, path: ReadonlyArray<string>) =>
-      CircuitBreaker.validate(input).pipe(Effect.catch((error) => {
-        issues.push(...ConfigError.under(error, path).issues)
-        return Effect.succeed(undefined)
-      }))
-    const defaults = yield* collect(given.default, ["default"])
-    const configs = new Map<string, CircuitBreaker.Config>()
-    for (const [name, input] of Object.entries(isRecord(given.breakers) ? given.breakers : {})) {
-      const config = yield* collect(input, ["breakers", name])
-      if (config !== undefined) configs.set(name, config)
-    }
+    const { configs, defaults, issues } = yield* RegistryOptions.check(
+      options,
+      decodeOptions,
+      CircuitBreaker.validate,
+      "breakers"
+    )
     if (issues.length > 0 || defaults === undefined) return yield* new ConfigError.ConfigError({ issues })
-    return { configs, defaults, given }
-
+    return { configs, defaults, given: (isRecord(options) ? options : {}) as Options }
   })
 
 /**

@@ -13,12 +13,13 @@
  * @since 0.3.0
  */
 import type { Scope } from "effect"
-import { Context, Effect, Exit, Layer, Schema } from "effect"
+import { Context, Effect, Layer, Schema } from "effect"
 import { dual } from "effect/Function"
 import * as Bulkhead from "./Bulkhead.js"
 import * as ConfigError from "./ConfigError.js"
 import { type BulkheadInternal, makeBulkhead } from "./internal/bulkhead/bulkhead.js"
 import { type BulkheadAdded, CurrentObserver } from "./internal/observation.js"
+import * as RegistryOptions from "./internal/registryOptions.js"
 import { isRecord, objectOf } from "./internal/unknownKeys.js"
 
 /**
@@ -113,27 +114,14 @@ export const make = (
 // every config first: one error listing all problems, and nothing built from a partly valid set
 const check = (options: Options) =>
   Effect.gen(function*() {
-    const issues: Array<ConfigError.Issue> = []
-    const decoded = decodeOptions(options, { errors: "all", onExcessProperty: "error" })
-    if (Exit.isFailure(decoded)) {
-      for (const reason of decoded.cause.reasons) {
-        if (reason._tag === "Fail") issues.push(...ConfigError.fromSchemaIssue(reason.error.issue))
-      }
-    }
-    const given: Options = isRecord(options) ? options : {}
-    const collect = (input: Bulkhead.Options | undefined, path: ReadonlyArray<string>) =>
-      Bulkhead.validate(input).pipe(Effect.catch((error) => {
-        issues.push(...ConfigError.under(error, path).issues)
-        return Effect.succeed(undefined)
-      }))
-    const defaults = yield* collect(given.default, ["default"])
-    const configs = new Map<string, Bulkhead.Config>()
-    for (const [name, input] of Object.entries(isRecord(given.bulkheads) ? given.bulkheads : {})) {
-      const config = yield* collect(input, ["bulkheads", name])
-      if (config !== undefined) configs.set(name, config)
-    }
+    const { configs, defaults, issues } = yield* RegistryOptions.check(
+      options,
+      decodeOptions,
+      Bulkhead.validate,
+      "bulkheads"
+    )
     if (issues.length > 0 || defaults === undefined) return yield* new ConfigError.ConfigError({ issues })
-    return { configs, defaults, given }
+    return { configs, defaults, given: (isRecord(options) ? options : {}) as Options }
   })
 
 /**

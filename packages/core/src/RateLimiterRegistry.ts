@@ -35,14 +35,15 @@
  * @since 0.3.0
  */
 import type { Scope } from "effect"
-import { Context, Effect, Exit, Layer, Schema } from "effect"
+import { Context, Effect, Layer, Schema } from "effect"
 import { dual } from "effect/Function"
 import * as ConfigError from "./ConfigError.js"
 import { refusal } from "./internal/fleet/keys.js"
 import type { LimiterAdded } from "./internal/observation.js"
 import { CurrentObserver } from "./internal/observation.js"
 import { type Decider, type LimiterInternal, localDecider, makeLimiter } from "./internal/rateLimit/limiter.js"
-import { isRecord, objectOf } from "./internal/unknownKeys.js"
+import * as RegistryOptions from "./internal/registryOptions.js"
+import { objectOf } from "./internal/unknownKeys.js"
 import * as RateLimiter from "./RateLimiter.js"
 import * as RedisBreakerStore from "./RedisBreakerStore.js"
 
@@ -155,27 +156,16 @@ export const make = (
     } satisfies RateLimiterRegistry
   })
 
+// (a limiter has no default options unless given: `limit` and `window` are required)
 const check = (options: Options) =>
   Effect.gen(function*() {
-    const issues: Array<ConfigError.Issue> = []
-    const decoded = decodeOptions(options, { errors: "all", onExcessProperty: "error" })
-    if (Exit.isFailure(decoded)) {
-      for (const reason of decoded.cause.reasons) {
-        if (reason._tag === "Fail") issues.push(...ConfigError.fromSchemaIssue(reason.error.issue))
-      }
-    }
-    const given: Options = isRecord(options) ? options : {}
-    const collect = (input: RateLimiter.Options, path: ReadonlyArray<string>) =>
-      RateLimiter.validate(input).pipe(Effect.catch((error) => {
-        issues.push(...ConfigError.under(error, path).issues)
-        return Effect.succeed(undefined)
-      }))
-    const defaults = given.default === undefined ? undefined : yield* collect(given.default, ["default"])
-    const configs = new Map<string, RateLimiter.Config>()
-    for (const [name, input] of Object.entries(isRecord(given.limiters) ? given.limiters : {})) {
-      const config = yield* collect(input, ["limiters", name])
-      if (config !== undefined) configs.set(name, config)
-    }
+    const { configs, defaults, issues } = yield* RegistryOptions.check(
+      options,
+      decodeOptions,
+      (input: RateLimiter.Options | undefined) => RateLimiter.validate(input!),
+      "limiters",
+      true
+    )
     if (issues.length > 0) return yield* new ConfigError.ConfigError({ issues })
     return { configs, defaults }
   })

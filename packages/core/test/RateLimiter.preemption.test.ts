@@ -2,16 +2,8 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
 import { TestClock } from "effect/testing"
 import { RateLimiter } from "../src/index.js"
+import { drain, pad } from "./utils.js"
 
-const drain = Effect.gen(function*() {
-  for (let i = 0; i < 200; i++) yield* Effect.yieldNow
-})
-// k steps of nothing (2 fiber ops each): moves where the caller's 2048-op scheduler slice ends
-const pad = (k: number): Effect.Effect<void> => {
-  let e: Effect.Effect<void> = Effect.void
-  for (let i = 0; i < k; i++) e = Effect.andThen(e, Effect.void)
-  return e
-}
 
 // A fiber may yield to the scheduler between any two steps: the caller is padded so that its slice ends at each
 // point in turn, and interrupted at that yield.

@@ -4,6 +4,7 @@ import { TestClock } from "effect/testing"
 import { RateLimiter } from "../src/index.js"
 import { makeLimiter } from "../src/internal/rateLimit/limiter.js"
 import * as Shared from "../src/internal/rateLimit/shared.js"
+import { pad } from "./utils.js"
 
 // a fleet whose Redis answers every lease script with `reply` (counting the calls)
 const fakeFleet = (reply: (args: ReadonlyArray<unknown>) => unknown) =>
@@ -50,12 +51,6 @@ describe("shared limiter: what Redis answers", () => {
     }))
 })
 
-// k steps of nothing (2 fiber ops each): moves where the caller's 2048-op scheduler slice ends
-const pad = (k: number): Effect.Effect<void> => {
-  let e: Effect.Effect<void> = Effect.void
-  for (let i = 0; i < k; i++) e = Effect.andThen(e, Effect.void)
-  return e
-}
 
 describe("shared limiter: a joiner interrupted at a scheduler yield", () => {
   // `join` adds the caller's permits to `entry.waiting` synchronously, inside `take`, and installs the

@@ -45,3 +45,18 @@ export const prng = (seed: number) => () => {
   t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
   return ((t ^ (t >>> 14)) >>> 0) / 4294967296
 }
+
+/** Lets every other fiber run for a while (200 yields). */
+export const drain: Effect.Effect<void> = Effect.gen(function*() {
+  for (let i = 0; i < 200; i++) yield* Effect.yieldNow
+})
+
+/**
+ * `k` steps of nothing (2 fiber operations each): moves where a fiber's scheduler slice (2048 operations by
+ * default) ends, so that a test can make it yield at each point of what follows in turn.
+ */
+export const pad = (k: number): Effect.Effect<void> => {
+  let e: Effect.Effect<void> = Effect.void
+  for (let i = 0; i < k; i++) e = Effect.andThen(e, Effect.void)
+  return e
+}
