@@ -22,7 +22,7 @@ import { makeBreaker } from "./internal/breaker/breaker.js"
 import { type MakeStore, makeMemory } from "./internal/breaker/store.js"
 import { refusal } from "./internal/fleet/keys.js"
 import { type BreakerAdded, CurrentObserver } from "./internal/observation.js"
-import * as RegistryOptions from "./internal/registryOptions.js"
+import * as Registry from "./internal/registry.js"
 import { isRecord, objectOf } from "./internal/unknownKeys.js"
 import * as RedisBreakerStore from "./RedisBreakerStore.js"
 
@@ -180,7 +180,7 @@ export const make = (
 // every config first: one error listing all problems, and nothing built from a partly valid set
 const check = (options: Options) =>
   Effect.gen(function*() {
-    const { configs, defaults, issues } = yield* RegistryOptions.check(
+    const { configs, defaults, issues } = yield* Registry.check(
       options,
       decodeOptions,
       CircuitBreaker.validate,
@@ -319,15 +319,8 @@ export const withBreaker: {
     self: Effect.Effect<A, E, R>,
     name: string
   ): Effect.Effect<A, E | CircuitBreaker.BreakerOpenError, R | BreakerRegistry>
-} = dual(2, <A, E, R>(self: Effect.Effect<A, E, R>, name: string) => {
-  let cachedFor: BreakerRegistry | undefined
-  let cached: Effect.Effect<A, E | CircuitBreaker.BreakerOpenError, R> = self
-  return Effect.withFiber((fiber) => {
-    const registry = Context.getUnsafe(fiber.context, BreakerRegistry)
-    if (registry !== cachedFor) {
-      cachedFor = registry
-      cached = registry.breaker(name).execute(self)
-    }
-    return cached
-  })
-})
+} = dual(
+  2,
+  <A, E, R>(self: Effect.Effect<A, E, R>, name: string) =>
+    Registry.perRegistry(BreakerRegistry, (registry) => registry.breaker(name).execute(self))
+)

@@ -19,7 +19,7 @@ import * as Bulkhead from "./Bulkhead.js"
 import * as ConfigError from "./ConfigError.js"
 import { type BulkheadInternal, makeBulkhead } from "./internal/bulkhead/bulkhead.js"
 import { type BulkheadAdded, CurrentObserver } from "./internal/observation.js"
-import * as RegistryOptions from "./internal/registryOptions.js"
+import * as Registry from "./internal/registry.js"
 import { isRecord, objectOf } from "./internal/unknownKeys.js"
 
 /**
@@ -114,7 +114,7 @@ export const make = (
 // every config first: one error listing all problems, and nothing built from a partly valid set
 const check = (options: Options) =>
   Effect.gen(function*() {
-    const { configs, defaults, issues } = yield* RegistryOptions.check(
+    const { configs, defaults, issues } = yield* Registry.check(
       options,
       decodeOptions,
       Bulkhead.validate,
@@ -246,15 +246,8 @@ export const withBulkhead: {
     self: Effect.Effect<A, E, R>,
     name: string
   ): Effect.Effect<A, E | Bulkhead.BulkheadFullError, R | BulkheadRegistry>
-} = dual(2, <A, E, R>(self: Effect.Effect<A, E, R>, name: string) => {
-  let cachedFor: BulkheadRegistry | undefined
-  let cached: Effect.Effect<A, E | Bulkhead.BulkheadFullError, R> = self
-  return Effect.withFiber((fiber) => {
-    const registry = Context.getUnsafe(fiber.context, BulkheadRegistry)
-    if (registry !== cachedFor) {
-      cachedFor = registry
-      cached = registry.bulkhead(name).execute(self)
-    }
-    return cached
-  })
-})
+} = dual(
+  2,
+  <A, E, R>(self: Effect.Effect<A, E, R>, name: string) =>
+    Registry.perRegistry(BulkheadRegistry, (registry) => registry.bulkhead(name).execute(self))
+)

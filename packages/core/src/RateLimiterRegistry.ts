@@ -42,7 +42,7 @@ import { refusal } from "./internal/fleet/keys.js"
 import type { LimiterAdded } from "./internal/observation.js"
 import { CurrentObserver } from "./internal/observation.js"
 import { type Decider, type LimiterInternal, localDecider, makeLimiter } from "./internal/rateLimit/limiter.js"
-import * as RegistryOptions from "./internal/registryOptions.js"
+import * as Registry from "./internal/registry.js"
 import { objectOf } from "./internal/unknownKeys.js"
 import * as RateLimiter from "./RateLimiter.js"
 import * as RedisBreakerStore from "./RedisBreakerStore.js"
@@ -159,7 +159,7 @@ export const make = (
 // (a limiter has no default options unless given: `limit` and `window` are required)
 const check = (options: Options) =>
   Effect.gen(function*() {
-    const { configs, defaults, issues } = yield* RegistryOptions.check(
+    const { configs, defaults, issues } = yield* Registry.check(
       options,
       decodeOptions,
       (input: RateLimiter.Options | undefined) => RateLimiter.validate(input!),
@@ -290,16 +290,8 @@ export const withRateLimit: {
     name: string,
     key?: string
   ): Effect.Effect<A, E | RateLimiter.RateLimitedError, R | RateLimiterRegistry>
-} = dual((args) => Effect.isEffect(args[0]), <A, E, R>(self: Effect.Effect<A, E, R>, name: string, key?: string) => {
-  let cachedFor: RateLimiterRegistry | undefined
-  let cached: Effect.Effect<A, E | RateLimiter.RateLimitedError, R> = self
-  return Effect.withFiber((fiber) => {
-    const registry = Context.getUnsafe(fiber.context, RateLimiterRegistry)
-    if (registry !== cachedFor) {
-      cachedFor = registry
-      const limiter = registry.limiter(name)
-      cached = limiter.execute(self, key)
-    }
-    return cached
-  })
-})
+} = dual(
+  (args) => Effect.isEffect(args[0]),
+  <A, E, R>(self: Effect.Effect<A, E, R>, name: string, key?: string) =>
+    Registry.perRegistry(RateLimiterRegistry, (registry) => registry.limiter(name).execute(self, key))
+)

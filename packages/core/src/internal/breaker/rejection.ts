@@ -4,11 +4,11 @@
 import { Effect } from "effect"
 // (a cycle with the public module that builds breakers: its class is only read when a call is rejected)
 import { BreakerOpenError } from "../../CircuitBreaker.js"
+import { stackless } from "../stackless.js"
 
 /** The statuses that reject calls. */
 export type RejectingStatus = "open" | "half_open" | "forced_open"
 
-const V8Error = Error as unknown as { stackTraceLimit: number | undefined }
 
 /**
  * The rejections of the breaker `name`: `reject(status, retryAfterMillis)` is a failed effect, the same one as the
@@ -20,17 +20,9 @@ export const make = (name: string) => {
     const millis = Math.max(0, Math.ceil(retryAfterMillis))
     const cached = last.get(status)
     if (cached !== undefined && cached[0].retryAfterMillis === millis) return cached[1]
-    let error: BreakerOpenError
-    {
-      // no stack: a rejection is a value about the breaker, not about where the call was made
-      const limit = V8Error.stackTraceLimit
-      V8Error.stackTraceLimit = 0
-      try {
-        error = new BreakerOpenError({ breaker: name, status, retryAfterMillis: millis }, { disableChecks: true })
-      } finally {
-        V8Error.stackTraceLimit = limit
-      }
-    }
+    const error = stackless(() =>
+      new BreakerOpenError({ breaker: name, status, retryAfterMillis: millis }, { disableChecks: true })
+    )
     const failed = Effect.fail(error)
     last.set(status, [error, failed])
     return failed

@@ -4,9 +4,8 @@ import { Cause, Clock, Effect, Exit } from "effect"
 import type * as AdaptiveLimit from "../../AdaptiveLimit.js"
 import { type Bulkhead, BulkheadFullError, type Config, type RejectionReason, type State } from "../../Bulkhead.js"
 import * as Controller from "./controller.js"
-import { Pool } from "./pool.js"
-
-const V8Error = Error as unknown as { stackTraceLimit: number | undefined }
+import { stackless } from "../stackless.js"
+import { Pool, type Waiter } from "./pool.js"
 
 // a seeded generator (mulberry32), so that an adaptive bulkhead's jitter is the same on every run
 const seeded = (name: string): () => number => {
@@ -50,11 +49,8 @@ export const makeBulkhead = (name: string, config: Config): BulkheadInternal => 
       cached !== undefined && cached[0].limit === pool.limit && cached[0].inFlight === pool.inFlight &&
       cached[0].queued === pool.queued
     ) return onRejected === undefined ? cached[1] : onRejected(cached[0])
-    const limit = V8Error.stackTraceLimit
-    V8Error.stackTraceLimit = 0
-    let error: BulkheadFullError
-    try {
-      error = new BulkheadFullError({
+    const error = stackless(() =>
+      new BulkheadFullError({
         bulkhead: name,
         reason,
         limit: pool.limit,
@@ -62,9 +58,7 @@ export const makeBulkhead = (name: string, config: Config): BulkheadInternal => 
         queued: pool.queued,
         retryAfterMillis: config.retryAfterMillis
       }, { disableChecks: true })
-    } finally {
-      V8Error.stackTraceLimit = limit
-    }
+    )
     const failed = Effect.fail(error)
     last.set(reason, [error, failed])
     return onRejected === undefined ? failed : onRejected(error)
@@ -116,7 +110,7 @@ export const makeBulkhead = (name: string, config: Config): BulkheadInternal => 
     })
   }
 
-  const wait = (waiter: ReturnType<Pool["enqueue"]>["waiter"] & {}) =>
+  const wait = (waiter: Waiter) =>
     Effect.callback<void>((resume) => {
       if (waiter.granted || waiter.evicted) return resume(Effect.void)
       waiter.wake = () => resume(Effect.void)
@@ -131,7 +125,7 @@ export const makeBulkhead = (name: string, config: Config): BulkheadInternal => 
   ): Effect.Effect<A, E | BulkheadFullError, R> =>
     Effect.withFiber((fiber) => {
       // (an evicted waiter counts its own refusal when it wakes)
-      const { waiter } = pool.enqueue(fiber)
+      const waiter = pool.enqueue(fiber)
       if (waiter === undefined) return reject("full", onRejected)
       const waiting = config.queueTimeoutMillis === undefined
         ? wait(waiter)

@@ -43,13 +43,13 @@ export class Pool {
 
   /**
    * Queues a waiter: at the back (FIFO) or the front (LIFO, served newest first). A full queue refuses a FIFO
-   * arrival (`undefined`) and, in LIFO order, evicts its oldest waiter to make room (returned in `evicted`). A
-   * free place is handed over at once (the waiter may be `granted` on return).
+   * arrival (`undefined`) and, in LIFO order, evicts its oldest waiter to make room (woken, `evicted`, it counts
+   * its own refusal). A free place is handed over at once (the waiter may be `granted` on return).
    */
-  enqueue(fiber: Fiber.Fiber<unknown, unknown>): { readonly waiter: Waiter | undefined; readonly evicted?: Waiter } {
+  enqueue(fiber: Fiber.Fiber<unknown, unknown>): Waiter | undefined {
     let evicted: Waiter | undefined
     if (this.queued >= this.capacity) {
-      if (!this.lifo || this.capacity === 0) return { waiter: undefined }
+      if (!this.lifo || this.capacity === 0) return undefined
       evicted = this.tail!
       this.remove(evicted)
       evicted.evicted = true
@@ -79,7 +79,7 @@ export class Pool {
     // a place freed between the caller's failed `tryAcquire` and now (its fiber may have yielded in between) goes
     // to the queue at once: a waiter never sits beside a free place
     this.handOver()
-    return evicted === undefined ? { waiter } : { waiter, evicted }
+    return waiter
   }
 
   /** Takes a waiter out of the queue (it gave up). */

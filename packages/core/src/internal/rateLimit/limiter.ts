@@ -3,6 +3,7 @@
 import { Clock, Effect } from "effect"
 import type { Fiber } from "effect"
 import { type Config, type Permit, RateLimitedError, type RateLimiter, type State } from "../../RateLimiter.js"
+import { stackless } from "../stackless.js"
 import * as Algorithms from "./algorithms.js"
 
 /**
@@ -89,8 +90,6 @@ export const localDecider = (rules: Algorithms.Rules, maxKeys: number): Decider 
   }
 }
 
-const V8Error = Error as unknown as { stackTraceLimit: number | undefined }
-
 /** A limiter, with its state read synchronously (for the figures read at export time). */
 export interface LimiterInternal extends RateLimiter {
   readonly stateUnsafe: () => State
@@ -117,15 +116,9 @@ export const makeLimiter = (name: string, config: Config, decider: Decider): Lim
     if (lastError !== undefined && lastError.key === key && lastError.retryAfterMillis === retryAfterMillis) {
       return lastFailed!
     }
-    const stack = V8Error.stackTraceLimit
-    V8Error.stackTraceLimit = 0
-    try {
-      lastError = new RateLimitedError({ limiter: name, key, limit, windowMillis, retryAfterMillis }, {
-        disableChecks: true
-      })
-    } finally {
-      V8Error.stackTraceLimit = stack
-    }
+    lastError = stackless(() =>
+      new RateLimitedError({ limiter: name, key, limit, windowMillis, retryAfterMillis }, { disableChecks: true })
+    )
     lastFailed = Effect.fail(lastError)
     return lastFailed
   }

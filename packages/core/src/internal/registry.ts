@@ -1,7 +1,8 @@
-// The options of a registry of named strategies (breakers, bulkheads, rate limiters): the registry's own keys,
-// then the options of the default and of each named one, every problem collected before anything is built.
+// What the registries of named strategies (breakers, bulkheads, rate limiters) share: checking their options (the
+// registry's own keys, then the default's and each named one's, every problem before anything is built), and
+// the per-registry cache of their `withX` combinators.
 import type { Exit } from "effect"
-import { Effect } from "effect"
+import { Context, Effect } from "effect"
 import * as ConfigError from "../ConfigError.js"
 import { isRecord } from "./unknownKeys.js"
 
@@ -52,3 +53,24 @@ export const check = <Input, Config>(
     }
     return { issues, configs, defaults }
   })
+
+/**
+ * An effect built from the registry of the running fiber's context by `build`, built again only when that
+ * registry differs from the last one (so a `withX(name)` combinator looks its strategy up once per registry, not
+ * once per call).
+ */
+export const perRegistry = <S, A, E, R>(
+  registry: Context.Key<S, S>,
+  build: (registry: S) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R | S> => {
+  let builtFor: S | undefined
+  let built: Effect.Effect<A, E, R> | undefined
+  return Effect.withFiber((fiber) => {
+    const current = Context.getUnsafe(fiber.context, registry)
+    if (built === undefined || current !== builtFor) {
+      builtFor = current
+      built = build(current)
+    }
+    return built
+  })
+}
