@@ -32,6 +32,7 @@ import * as ErrorTracker from "./ErrorTracker.js"
 import { CurrentObserver, noObserver } from "./internal/observation.js"
 import * as PolicyService from "./PolicyService.js"
 import * as RateLimiterRegistry from "./RateLimiterRegistry.js"
+import * as RetryBudgetRegistry from "./RetryBudgetRegistry.js"
 import * as ResilienceMetrics from "./ResilienceMetrics.js"
 
 /**
@@ -45,6 +46,7 @@ import * as ResilienceMetrics from "./ResilienceMetrics.js"
  * - `breakers`: options of the circuit breakers, the default ones and per name, see `BreakerRegistry.Options`.
  * - `bulkheads`: options of the bulkheads, see `BulkheadRegistry.Options`.
  * - `rateLimiters`: options of the rate limiters, see `RateLimiterRegistry.Options`.
+ * - `budgets`: options of the retry budgets, see `RetryBudgetRegistry.Options`.
  *
  * An unknown key (a misspelt `polices`), here or in any section, fails the build with a `ConfigError` naming the
  * nearest known one.
@@ -62,6 +64,7 @@ export interface Options {
   readonly breakers?: BreakerRegistry.Options | undefined
   readonly bulkheads?: BulkheadRegistry.Options | undefined
   readonly rateLimiters?: RateLimiterRegistry.Options | undefined
+  readonly budgets?: RetryBudgetRegistry.Options | undefined
 }
 
 // the sections are checked by their own modules; here which keys there are, and the log format
@@ -74,7 +77,8 @@ const OptionsSchema = Schema.Struct({
   tracker: Schema.optional(Schema.Unknown),
   breakers: Schema.optional(Schema.Unknown),
   bulkheads: Schema.optional(Schema.Unknown),
-  rateLimiters: Schema.optional(Schema.Unknown)
+  rateLimiters: Schema.optional(Schema.Unknown),
+  budgets: Schema.optional(Schema.Unknown)
 })
 
 const decodeOptions = Schema.decodeUnknownExit(OptionsSchema)
@@ -93,6 +97,7 @@ export type Services =
   | BreakerRegistry.BreakerRegistry
   | BulkheadRegistry.BulkheadRegistry
   | RateLimiterRegistry.RateLimiterRegistry
+  | RetryBudgetRegistry.RetryBudgetRegistry
 
 /**
  * Why building `ErrorLayer` can fail: invalid options anywhere (an unknown key, an invalid policy, tracker or
@@ -186,6 +191,7 @@ export const layer = (options: Options = {}): Layer.Layer<Services, LayerError> 
         RateLimiterRegistry.validate(options.rateLimiters),
         (error) => ConfigError.under(error, ["rateLimiters"])
       )
+      yield* gather(RetryBudgetRegistry.validate(options.budgets), (error) => ConfigError.under(error, ["budgets"]))
       if (issues.length > 0 || policies === undefined || registry === undefined) {
         return yield* new ConfigError.ConfigError({ issues })
       }
@@ -210,7 +216,8 @@ export const layer = (options: Options = {}): Layer.Layer<Services, LayerError> 
   const breakers = Layer.mergeAll(
     BreakerRegistry.layer(options.breakers),
     BulkheadRegistry.layer(options.bulkheads),
-    RateLimiterRegistry.layer(options.rateLimiters)
+    RateLimiterRegistry.layer(options.rateLimiters),
+    RetryBudgetRegistry.layer(options.budgets)
   ).pipe(Layer.provideMerge(observed))
   const logger = options.logFormat === false ? Layer.empty : ErrorLogger.layer({ format: options.logFormat })
   // the check (in `core`) before the rest is built

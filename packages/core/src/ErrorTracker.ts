@@ -398,6 +398,11 @@ export interface Occurrence {
   readonly annotations?: Readonly<Record<string, unknown>> | undefined
   /** The failure ended its run: no retry follows it (a fallback may). */
   readonly gaveUp?: boolean | undefined
+  /**
+   * A retry its policy asked for was not made: the retry budget had none left (`"budget"`), or the error's
+   * retry-after hint exceeded the policy's `maxRetryAfter` (`"pushback"`). Set on a failure that `gaveUp`.
+   */
+  readonly suppressed?: "budget" | "pushback" | undefined
 }
 
 const PerSeverity = Schema.Struct({

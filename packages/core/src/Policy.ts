@@ -40,6 +40,8 @@ export type TypeId = typeof TypeId
  * - `timeout` bounds each attempt made to retry this error type (see `protect`).
  * - `logLevel` is the level its failures are logged at.
  * - `cleanup` runs once when an unrecoverable error of this type ends an operation.
+ * - `maxRetryAfter` (default 30 seconds) bounds the server's pushback: an error carrying a retry-after hint
+ *   (`Pushback`) is retried after at least that hint, and not at all when the hint is longer.
  *
  * @since 0.1.0
  * @category models
@@ -50,6 +52,12 @@ export interface Policy<in E = unknown> {
   readonly timeout: Duration.Duration | undefined
   readonly logLevel: LogLevel
   readonly cleanup: ((error: E) => Effect.Effect<void>) | undefined
+  /**
+   * The longest retry-after hint (`retryAfterMillis` on the error, see `Pushback`) the retry waits for: a hint up
+   * to it replaces a shorter backoff delay, a longer one ends the retries at once (counted as suppressed, reason
+   * `"pushback"`).
+   */
+  readonly maxRetryAfter: Duration.Duration
 }
 
 /**
@@ -96,8 +104,11 @@ export const make = <E = unknown>(options: Options<E>): Policy<E> => ({
   schedule: options.schedule,
   timeout: options.timeout === undefined ? undefined : Duration.fromInputUnsafe(options.timeout),
   logLevel: options.logLevel ?? "Warn",
-  cleanup: options.cleanup
+  cleanup: options.cleanup,
+  maxRetryAfter: options.maxRetryAfter === undefined ? defaultMaxRetryAfter : Duration.fromInputUnsafe(options.maxRetryAfter)
 })
+
+const defaultMaxRetryAfter = Duration.seconds(30)
 
 const never = Schedule.recurs(0)
 
@@ -162,6 +173,7 @@ export const DurationConfig = Schema.Union([
  * | `jitter` | each delay is scaled by a random factor in `[1 - jitter, 1 + jitter]`, before the cap (0 to 1) | `0` |
  * | `timeout` | limit on each attempt that retries this error type | none |
  * | `logLevel` | `"Trace"`, `"Debug"`, `"Info"`, `"Warn"`, `"Error"` or `"Fatal"` | `"Warn"` |
+ * | `maxRetryAfter` | longest retry-after hint waited for; a longer one ends the retries (see `Pushback`) | `"30 seconds"` |
  *
  * Unknown fields are rejected, so a misspelt field is an error, not a silently ignored one: `maxAtempts` reads
  * `Unknown key "maxAtempts", did you mean "maxAttempts"?`.
@@ -176,7 +188,8 @@ export const PolicyConfig = Schema.Struct({
   maxDelay: Schema.optional(DurationConfig),
   jitter: Schema.optional(Schema.Finite.check(Schema.isBetween({ minimum: 0, maximum: 1 }))),
   timeout: Schema.optional(DurationConfig),
-  logLevel: Schema.optional(Schema.Literals(["Trace", "Debug", "Info", "Warn", "Error", "Fatal"]))
+  logLevel: Schema.optional(Schema.Literals(["Trace", "Debug", "Info", "Warn", "Error", "Fatal"])),
+  maxRetryAfter: Schema.optional(DurationConfig)
 }).check(
   Schema.makeFilter((config) => {
     if (config.maxDelay === undefined || !isFiniteDuration(config.maxDelay)) return undefined
@@ -265,7 +278,8 @@ export const fromConfig = (config: unknown): Effect.Effect<Policy, ConfigError.C
       make({
         schedule: scheduleFromConfig(decoded),
         timeout: decoded.timeout === undefined ? undefined : toInput(decoded.timeout),
-        logLevel: decoded.logLevel
+        logLevel: decoded.logLevel,
+        maxRetryAfter: decoded.maxRetryAfter === undefined ? undefined : toInput(decoded.maxRetryAfter)
       })
     )
   )
@@ -373,4 +387,5 @@ export interface Options<E> {
   readonly timeout?: Duration.Input | undefined
   readonly logLevel?: LogLevel | undefined
   readonly cleanup?: ((error: E) => Effect.Effect<void>) | undefined
+  readonly maxRetryAfter?: Duration.Input | undefined
 }

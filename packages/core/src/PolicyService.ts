@@ -19,7 +19,8 @@ import * as CommonErrors from "./CommonErrors.js"
 import * as ConfigError from "./ConfigError.js"
 import * as ErrorFamily from "./ErrorFamily.js"
 import * as ErrorLogger from "./ErrorLogger.js"
-import { logRetry, retryModule } from "./internal/logLines.js"
+import { CurrentBudget } from "./internal/budget/budget.js"
+import { logRetry, logSuppressed, retryModule } from "./internal/logLines.js"
 import { RateLimitedError } from "./RateLimiter.js"
 import { CurrentObserver } from "./internal/observation.js"
 import { makePolicyRun, type RetryDecision as Decision } from "./internal/policyRun.js"
@@ -282,24 +283,54 @@ export const retry: Schedule.Schedule<RetryDecision, unknown, never, PolicyServi
     // read once per run, as the run's stepper is made
     const observer = fiber.getRef(CurrentObserver)
     const annotations = observer.active ? fiber.getRef(References.CurrentLogAnnotations) : undefined
-    const failed = (error: unknown, timestamp: number, attempt: number, gaveUp: boolean) => {
+    const failed = (
+      error: unknown,
+      timestamp: number,
+      attempt: number,
+      gaveUp: boolean,
+      suppressed?: "budget" | "pushback"
+    ) => {
       if (!observer.active) return
       const recovery = gaveUp ? "none" : "unobserved"
-      observer.emit({ _tag: "Failure", error, timestamp, attempt, recovery, source: "retry", annotations, gaveUp })
+      observer.emit({
+        _tag: "Failure",
+        error,
+        timestamp,
+        attempt,
+        recovery,
+        source: "retry",
+        annotations,
+        gaveUp,
+        suppressed
+      })
     }
-    const step = makePolicyRun(service.policyFor)
-    return Effect.succeed((now: number, error: unknown) =>
-      step(now, error).pipe(
+    // the budget `RetryBudgetRegistry.withBudget` provides around this retry, if any
+    const budget = fiber.getRef(CurrentBudget)
+    const step = makePolicyRun(service.policyFor, budget)
+    return Effect.succeed((now: number, error: unknown) => {
+      // the tokens rule counts every failed attempt (the final success is counted by withBudget)
+      budget?.recordUnsafe(true)
+      return step(now, error).pipe(
         Effect.tap(([decision, delay]) => {
           failed(error, now, decision.total, false)
           return logRetry(logger, error, decision, delay)
         }),
-        Pull.catchDone((decision) => {
-          failed(error, now, (decision as RetryDecision).total, true)
-          return Cause.done(decision as RetryDecision)
+        Pull.catchDone((done) => {
+          const decision = done as RetryDecision
+          failed(error, now, decision.total, true, decision.suppressed)
+          if (decision.suppressed === undefined) return Cause.done(decision)
+          if (observer.active) {
+            observer.emit({
+              _tag: "RetrySuppressed",
+              operation: undefined,
+              budget: decision.budget,
+              reason: decision.suppressed
+            })
+          }
+          return Effect.andThen(logSuppressed(logger, error, decision), Cause.done(decision))
         })
       )
-    )
+    })
   })
 ) as Schedule.Schedule<RetryDecision, unknown, never, PolicyService>
 

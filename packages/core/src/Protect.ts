@@ -8,12 +8,16 @@
  * `protect` is a pipeline of stages, each wrapped around the ones inside it, in one fixed order:
  *
  * ```text
- * fallback ( rateLimit ( bulkhead ( retry ( breaker ( timeout ( call ) ) ) ) ) )
+ * fallback ( rateLimit ( bulkhead ( retry ( hedge ( breaker ( timeout ( call ) ) ) ) ) ) )
  * ```
  *
  * - `timeout` bounds each attempt (`timeout`, or the timeout of the policy of the error being retried).
  * - `breaker` runs each attempt through a breaker of the `BreakerRegistry` (`breaker`).
- * - `retry` steps the policy of each failure and reruns the attempt; when the policy is done, it gives up.
+ * - `hedge` starts another attempt beside one still running after a delay (`hedge`, idempotent operations only);
+ *   the first success wins, the others are interrupted and awaited.
+ * - `retry` steps the policy of each failure and reruns the attempt; when the policy is done, it gives up. With a
+ *   `budget`, each retry (and each hedge) is paid from a retry budget of the `RetryBudgetRegistry`, and one the
+ *   budget refuses is not made. A retry-after hint on the error (`Pushback`) lengthens the backoff.
  * - `bulkhead` runs the whole call in a place of a bulkhead of the `BulkheadRegistry` (`bulkhead`), held across
  *   its retries.
  * - `rateLimit` takes one permit of a limiter of the `RateLimiterRegistry` per call (`rateLimit`), before
@@ -149,6 +153,13 @@ export type RecoverHandlers<E> = {
  *   `BulkheadFullError` to the error type and `BulkheadRegistry` to the services.
  * - `rateLimit` names the limiter of `RateLimiterRegistry` the call takes a permit of (key `""`), or is
  *   `{ limiter, key }`; it adds `RateLimitedError` to the error type and `RateLimiterRegistry` to the services.
+ * - `budget` names the retry budget of `RetryBudgetRegistry` the call deposits into and its retries and hedges
+ *   withdraw from, or is `true` for the one the registry's `operations` option maps `operation` to; it adds
+ *   `RetryBudgetRegistry` to the services and nothing to the error type (a refused retry ends with the error).
+ * - `hedge` is `{ idempotent: true, delay, maxHedges?, minDelay?, maxDelay?, minSamples? }`: `delay` a duration or a
+ *   percentile of the recent primary attempts' durations (`"p95"`). `idempotent: true` is required: hedging runs
+ *   the operation more than once. Invalid hedge options make the protected effect die with a `ConfigError`
+ *   naming each field (`hedge.maxHedges`).
  * - `module` is the module name on log lines (default `"effect-resilience/protect"`).
  *
  * **Example**
@@ -195,7 +206,8 @@ export type ProtectedSuccess<A, O> = Pipeline.Success<A, O>
 
 /**
  * The services a protected effect needs: the program's, the fallbacks', `PolicyService`, and `BreakerRegistry`,
- * `BulkheadRegistry` or `RateLimiterRegistry` when a `breaker`, `bulkhead` or `rateLimit` is named.
+ * `BulkheadRegistry`, `RateLimiterRegistry` or `RetryBudgetRegistry` when a `breaker`, `bulkhead`, `rateLimit` or
+ * `budget` is named.
  *
  * @since 0.1.0
  * @category type-level

@@ -106,6 +106,13 @@ export * as PolicyService from "./PolicyService.js"
 export * as Protect from "./Protect.js"
 
 /**
+ * Server pushback: the retry-after hint an error carries, and reading it from response headers.
+ *
+ * @since 0.4.0
+ */
+export * as Pushback from "./Pushback.js"
+
+/**
  * Rate limiters: token bucket, sliding window and fixed window, per key, with typed refusals.
  *
  * @since 0.3.0
@@ -118,6 +125,21 @@ export * as RateLimiter from "./RateLimiter.js"
  * @since 0.3.0
  */
 export * as RateLimiterRegistry from "./RateLimiterRegistry.js"
+
+/**
+ * Retry budgets: a cap on the retries and hedges made to a dependency, relative to the calls made to it
+ * (Finagle's ratio or gRPC's tokens).
+ *
+ * @since 0.4.0
+ */
+export * as RetryBudget from "./RetryBudget.js"
+
+/**
+ * Named retry budgets shared by the call sites of one dependency.
+ *
+ * @since 0.4.0
+ */
+export * as RetryBudgetRegistry from "./RetryBudgetRegistry.js"
 
 /**
  * Circuit breakers shared by every replica of a service on Redis: local-first (no Redis round trip on the hot

@@ -59,11 +59,40 @@ export const logGiveUp = (
   decision: RetryDecision,
   operation: string
 ): Effect.Effect<void> =>
-  logger.log(decision.policy.logLevel, `${operation} failed on attempt ${decision.total}, giving up`, error, {
-    operation,
-    attempt: decision.total,
-    withCause: true
-  })
+  decision.suppressed === undefined
+    ? logger.log(decision.policy.logLevel, `${operation} failed on attempt ${decision.total}, giving up`, error, {
+      operation,
+      attempt: decision.total,
+      withCause: true
+    })
+    : logSuppressed(logger, error, decision, operation)
+
+/**
+ * The line logged when a retry the policy asked for is not made, at the policy's level, with the full cause:
+ * `<subject> failed on attempt N, retry suppressed: retry budget "<name>" exhausted` (or `: retry-after hint of D
+ * exceeds maxRetryAfter`), annotated with `retrySuppressed` (`"budget"` or `"pushback"`) and `budget`.
+ */
+export const logSuppressed = (
+  logger: ErrorLogger.ErrorLogger,
+  error: unknown,
+  decision: RetryDecision,
+  operation?: string
+): Effect.Effect<void> =>
+  logger.log(
+    decision.policy.logLevel,
+    `${operation ?? decision.tag} failed on attempt ${decision.total}, retry suppressed: ${
+      decision.suppressed === "budget"
+        ? `retry budget ${JSON.stringify(decision.budget)} exhausted`
+        : `retry-after hint exceeds maxRetryAfter (${formatDelay(decision.policy.maxRetryAfter)})`
+    }`,
+    error,
+    {
+      operation,
+      attempt: decision.total,
+      withCause: true,
+      annotations: { retrySuppressed: decision.suppressed, budget: decision.budget }
+    }
+  )
 
 /** The line logged when the cleanup of an unrecoverable error's policy fails: `cleanup after <operation> failed`. */
 export const logCleanupFailed = (operation: string, cause: unknown): Effect.Effect<void> =>

@@ -20,6 +20,7 @@ import type * as CircuitBreaker from "../CircuitBreaker.js"
 import type * as ErrorTracker from "../ErrorTracker.js"
 import type * as RateLimiter from "../RateLimiter.js"
 import type * as ResilienceMetrics from "../ResilienceMetrics.js"
+import type * as RetryBudget from "../RetryBudget.js"
 
 /**
  * A typed failure seen by a strategy, as the tracker is handed it. The event object itself is the handle a
@@ -103,6 +104,44 @@ export interface LimiterRemoved {
   readonly added: LimiterAdded
 }
 
+/**
+ * A retry (or a hedge) that a policy asked for was not made: the retry budget had nothing left (`"budget"`), or
+ * the error's retry-after hint was longer than its policy allows to wait (`"pushback"`). The run ended with its
+ * original error at once. Producers build one per operation, reason and kind and emit the same object every time.
+ */
+export interface RetrySuppressed {
+  readonly _tag: "RetrySuppressed"
+  /** The operation of `protect`, or `undefined` for `Effect.retry(PolicyService.retry)` without one. */
+  readonly operation: string | undefined
+  /** The budget that refused, for `"budget"`. */
+  readonly budget: string | undefined
+  readonly reason: "budget" | "pushback"
+}
+
+/**
+ * A hedge of `operation`: one was `started`; a started hedge `won` (its success is the call's) or `lost` (another
+ * attempt won, or every attempt failed); or one was due but the retry budget `suppressed` it. Built once per
+ * operation and result, emitted as the same object.
+ */
+export interface Hedge {
+  readonly _tag: "Hedge"
+  readonly operation: string
+  readonly result: "started" | "won" | "lost" | "suppressed"
+}
+
+/** A retry budget came into being with its registry; its figures are read through `state` when exported. */
+export interface BudgetAdded {
+  readonly _tag: "BudgetAdded"
+  readonly name: string
+  readonly state: () => RetryBudget.State
+}
+
+/** A retry budget went away with its registry. */
+export interface BudgetRemoved {
+  readonly _tag: "BudgetRemoved"
+  readonly added: BudgetAdded
+}
+
 /** Everything a producer can emit. A new strategy adds its own member here and one `emit` where it happens. */
 export type Event =
   | Failure
@@ -116,6 +155,23 @@ export type Event =
   | BulkheadRemoved
   | LimiterAdded
   | LimiterRemoved
+  | RetrySuppressed
+  | Hedge
+  | BudgetAdded
+  | BudgetRemoved
+
+/** How one attempt of a protected call ended: a success, a failure (typed or a defect), or an interruption. */
+export type AttemptOutcome = "succeeded" | "failed" | "interrupted"
+
+/**
+ * Where a call site reports its durations, in milliseconds (from the `Clock`'s monotonic time): each call's
+ * (from its admission to its outcome, its retries and hedges included, its fallback not; a rejected call is not timed) and each
+ * attempt's (hedges included; an attempt interrupted because another won counts as `interrupted`).
+ */
+export interface Timings {
+  readonly call: (outcome: Exclude<ResilienceMetrics.CallOutcome, "rejected">, millis: number) => void
+  readonly attempt: (outcome: AttemptOutcome, millis: number) => void
+}
 
 /** Where producers emit. */
 export interface Observer {
@@ -127,6 +183,11 @@ export interface Observer {
    */
   readonly calls?: boolean | undefined
   readonly emit: (event: Event) => void
+  /**
+   * The sink of an operation's durations, asked for once per call site and observer; unset when no consumer
+   * wants them, so `protect` reads no clock for them.
+   */
+  readonly timings?: ((operation: string) => Timings) | undefined
 }
 
 /** The observer of a context with no consumer. */
@@ -150,6 +211,7 @@ export const both = (first: Observer, second: Observer): Observer => {
   return {
     active: true,
     calls: firstCalls || secondCalls,
+    timings: bothTimings(first.timings, second.timings),
     emit: firstCalls === secondCalls
       ? (event) => {
         first.emit(event)
@@ -174,3 +236,25 @@ export const observe = <E, R>(make: Effect.Effect<Observer, E, R>): Layer.Layer<
     const current = yield* CurrentObserver
     return Context.make(CurrentObserver, both(current, observer)) as Context.Context<never>
   }))
+
+const bothTimings = (
+  first: Observer["timings"],
+  second: Observer["timings"]
+): Observer["timings"] => {
+  if (first === undefined) return second
+  if (second === undefined) return first
+  return (operation) => {
+    const a = first(operation)
+    const b = second(operation)
+    return {
+      call: (outcome, millis) => {
+        a.call(outcome, millis)
+        b.call(outcome, millis)
+      },
+      attempt: (outcome, millis) => {
+        a.attempt(outcome, millis)
+        b.attempt(outcome, millis)
+      }
+    }
+  }
+}

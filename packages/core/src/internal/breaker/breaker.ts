@@ -1,6 +1,6 @@
 // A breaker: `execute` (admit, run, classify the exit, record) over a store that holds the state machine.
 import type { Fiber, Stream } from "effect"
-import { Clock, Effect } from "effect"
+import { Cause, Clock, Effect, Exit } from "effect"
 import type {
   BreakerOpenError,
   CircuitBreaker,
@@ -8,6 +8,7 @@ import type {
   State as PublicState,
   Transition
 } from "../../CircuitBreaker.js"
+import { hintMillis } from "../../Pushback.js"
 import { makeTripper, needsClock, slowThreshold, type Tripper, type TripReason } from "../tripWindow.js"
 import * as OpenDuration from "./openDuration.js"
 import { classifier, type Outcome } from "./outcome.js"
@@ -16,6 +17,21 @@ import * as Rejection from "./rejection.js"
 import type { BreakerState, Command } from "./state.js"
 import { nextOpening } from "./state.js"
 import { type Committed, type MakeStore, makeMemory, monotonicMillis } from "./store.js"
+
+/** The longest retry-after hint a breaker's opening honours: 5 minutes. */
+export const maxPushbackMillis = 5 * 60_000
+
+// the retry-after hint of the typed error an exit failed with (0 for none), up to `maxPushbackMillis`
+const pushbackOf = (exit: Exit.Exit<unknown, unknown>): number => {
+  if (Exit.isSuccess(exit)) return 0
+  for (const reason of exit.cause.reasons) {
+    if (Cause.isFailReason(reason)) {
+      const hint = hintMillis(reason.error)
+      if (hint !== undefined) return Math.min(hint, maxPushbackMillis)
+    }
+  }
+  return 0
+}
 
 /** What a breaker tells its owner. */
 export interface Hooks {
@@ -78,26 +94,33 @@ export const makeBreaker = (
 
   // opens the breaker from `from` (closed: a rule tripped; half-open: its probe failed), for the duration of the
   // opening it makes
-  const open = (from: BreakerState, reason: TripReason | "probe_failed"): Effect.Effect<Committed | undefined> =>
+  const open = (
+    from: BreakerState,
+    reason: TripReason | "probe_failed",
+    exit: Exit.Exit<unknown, unknown>
+  ): Effect.Effect<Committed | undefined> =>
     Effect.uninterruptible(Effect.clockWith((clock) => {
       const now = { mono: monotonicMillis(clock), wall: clock.currentTimeMillisUnsafe() }
       const next = nextOpening(from, now)
       return Effect.flatMap(
         durations.millis(next.epoch, next.openings, now.wall),
-        (millis) =>
-          Effect.map(
+        (own) => {
+          // the failure that opened it may say how long its dependency wants to be left alone (pushback)
+          const millis = Math.max(own, pushbackOf(exit))
+          return Effect.map(
             store.apply({ _tag: "Open", generation: from.generation, reason, opening: { ...next, millis } }),
             published
           )
+        }
       )
     }))
 
   const claim = (from: BreakerState) => command(() => ({ _tag: "ClaimProbe", generation: from.generation }))
 
   // a probe of `halfOpen` ended
-  const settleProbe = (halfOpen: BreakerState, outcome: Outcome) =>
+  const settleProbe = (halfOpen: BreakerState, outcome: Outcome, exit: Exit.Exit<unknown, unknown>) =>
     outcome === "failure"
-      ? open(halfOpen, "probe_failed")
+      ? open(halfOpen, "probe_failed", exit)
       : command(() => ({ _tag: "SettleProbe", generation: halfOpen.generation, succeeded: outcome === "success" }))
 
   const count = (outcome: Outcome, millis: number) => {
@@ -110,7 +133,8 @@ export const makeBreaker = (
     admitted: BreakerState,
     outcome: Outcome,
     millis: number,
-    now: number
+    now: number,
+    exit: Exit.Exit<unknown, unknown>
   ): Effect.Effect<unknown> | undefined => {
     count(outcome, millis)
     if (outcome === "ignored") return undefined
@@ -128,7 +152,7 @@ export const makeBreaker = (
     }
     if (admitted.status !== "closed") return undefined
     const reason = tripperOf(admitted).record(outcome === "failure", millis, now)
-    return reason === undefined ? undefined : open(admitted, reason)
+    return reason === undefined ? undefined : open(admitted, reason, exit)
   }
 
   const reject = (status: Rejection.RejectingStatus, retryAfterMillis: number) => {
@@ -158,7 +182,7 @@ export const makeBreaker = (
         cachedFor = state
         cachedRestore = restore
         // a success can trip a rate rule too, by bringing the window to its minimum number of calls
-        cached = Effect.onExitPrimitive(restore(self), (exit) => settle(state, classify(exit), 0, 0))
+        cached = Effect.onExitPrimitive(restore(self), (exit) => settle(state, classify(exit), 0, 0, exit))
       }
       return cached
     }
@@ -166,13 +190,18 @@ export const makeBreaker = (
     // a call whose duration matters (slow-call rules, time windows, probes)
     const timedRun = (
       clock: Clock.Clock,
-      done: (outcome: Outcome, millis: number, now: number) => Effect.Effect<unknown> | undefined,
+      done: (
+        outcome: Outcome,
+        millis: number,
+        now: number,
+        exit: Exit.Exit<unknown, unknown>
+      ) => Effect.Effect<unknown> | undefined,
       restore: Restore
     ): Effect.Effect<A, E, R> => {
       const start = monotonicMillis(clock)
       return Effect.onExitPrimitive(restore(self), (exit) => {
         const now = monotonicMillis(clock)
-        return done(classify(exit), now - start, now)
+        return done(classify(exit), now - start, now, exit)
       })
     }
 
@@ -187,10 +216,10 @@ export const makeBreaker = (
         const halfOpen = claimed.to
         const clock = fiber.getRef(Clock.Clock)
         // the probe's slot is given back however it ends, interruption included
-        return timedRun(clock, (outcome, millis) => {
+        return timedRun(clock, (outcome, millis, _now, exit) => {
           count(outcome, millis)
           // a slow probe fails when slow calls can trip the breaker
-          return settleProbe(halfOpen, outcome === "success" && millis > slowMillis ? "failure" : outcome)
+          return settleProbe(halfOpen, outcome === "success" && millis > slowMillis ? "failure" : outcome, exit)
         }, restore)
       })
 
@@ -203,8 +232,8 @@ export const makeBreaker = (
       switch (state.status) {
         case "closed":
           return timed
-            ? timedRun(fiber.getRef(Clock.Clock), (outcome, millis, now) =>
-              settle(state, outcome, millis, now), restore)
+            ? timedRun(fiber.getRef(Clock.Clock), (outcome, millis, now, exit) =>
+              settle(state, outcome, millis, now, exit), restore)
             : closedUntimed(state, restore)
         case "open": {
           const wait = state.openUntil - monotonicMillis(fiber.getRef(Clock.Clock))
@@ -217,8 +246,8 @@ export const makeBreaker = (
         case "forced_closed":
           return timedRun(fiber.getRef(Clock.Clock), (outcome, millis) => (count(outcome, millis), undefined), restore)
         case "disabled":
-          return timedRun(fiber.getRef(Clock.Clock), (outcome, millis, now) =>
-            settle(state, outcome, millis, now), restore)
+          return timedRun(fiber.getRef(Clock.Clock), (outcome, millis, now, exit) =>
+            settle(state, outcome, millis, now, exit), restore)
       }
     }
     let admittingWith: Restore | undefined

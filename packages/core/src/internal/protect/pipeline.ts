@@ -3,13 +3,15 @@
  * the pipeline of the stages before it; at the type level, each stage's type lambda is applied to the types the
  * stages before it gave. A new strategy is its own module and one entry in {@link stages}.
  */
-import { Cause, Context, Effect, Result } from "effect"
+import { Cause, Clock, Context, Effect, Exit, Result } from "effect"
 import * as ErrorLogger from "../../ErrorLogger.js"
 import { protectModule } from "../logLines.js"
-import { CurrentObserver, noObserver, type Observer } from "../observation.js"
+import { monotonicMillis } from "../breaker/store.js"
+import { CurrentObserver, noObserver, type Observer, type Timings } from "../observation.js"
 import * as Breaker from "./breaker.js"
 import * as Bulkhead from "./bulkhead.js"
 import * as Fallback from "./fallback.js"
+import * as Hedge from "./hedge.js"
 import * as RateLimit from "./rateLimit.js"
 import * as Retry from "./retry.js"
 import { electDefects, makeSite, Run } from "./run.js"
@@ -17,15 +19,17 @@ import type * as Stage from "./stage.js"
 import * as Timeout from "./timeout.js"
 
 /**
- * The stages, innermost first: `fallback(rateLimit(bulkhead(retry(breaker(timeout(call))))))`. A timed-out
- * attempt counts against the breaker, a rejection never waits for a timeout, every retry goes through the breaker
- * again; a call is admitted once, before its first attempt (a rate-limit permit, then a bulkhead place held until
- * its last retry ends), and a refused one makes no attempt at all; a fallback sees the run's last error (or its
+ * The stages, innermost first: `fallback(rateLimit(bulkhead(retry(hedge(breaker(timeout(call)))))))`. A
+ * timed-out attempt counts against the breaker, a rejection never waits for a timeout, every retry and every
+ * hedge goes through the breaker again (and has its own timeout); a hedged attempt is one attempt for the retry;
+ * a call is admitted once, before its first attempt (a rate-limit permit, then a bulkhead place held until its
+ * last retry ends), and a refused one makes no attempt at all; a fallback sees the run's last error (or its
  * refusal) once no retry follows.
  */
 export const stages = [
   Timeout.stage,
   Breaker.stage,
+  Hedge.stage,
   Retry.stage,
   Bulkhead.stage,
   RateLimit.stage,
@@ -67,29 +71,35 @@ export const make = (
     if (wrap !== undefined) wraps.push(wrap)
   }
   // the call itself: its first failure ends the run, as the failure
-  const call: Stage.Pipeline = {
+  const callOf = (timings: Timings | undefined): Stage.Pipeline => ({
     admit: (run) => run,
-    attempt: () => self,
+    attempt: timings === undefined ? () => self : () => timedAttempt(self, timings),
     recover: (error, at, run) => run.pipeline.giveUp(error, at, 1, run),
     giveUp: (error, at, attempts, run) => {
       run.failed(error, at, attempts, "none", true)
       return Effect.fail(error)
     }
-  }
+  })
 
   const build = (observer: Observer, reads: ReadonlyArray<unknown>) => {
-    let pipeline = call
+    const timings = observer.timings?.(options.operation)
+    let pipeline = callOf(timings)
     for (let i = 0; i < wraps.length; i++) pipeline = wraps[i]!.wrap(pipeline, reads[i])
     const outer = pipeline
-    const onFailure = (cause: Cause.Cause<unknown>) =>
+    const onFailure = (cause: Cause.Cause<unknown>, start?: number) =>
       Effect.withFiber((fiber) => {
         const found = Cause.findError(cause)
         if (Result.isFailure(found) || Cause.hasDies(cause)) {
           // a defect or an interruption: never retried, and a defect never recovered, even alongside a typed error
-          if (observer.active && !Cause.hasInterruptsOnly(cause)) observer.emit(site.calls.failed)
+          if (observer.active && !Cause.hasInterruptsOnly(cause)) {
+            observer.emit(site.calls.failed)
+            if (timings !== undefined && start !== undefined) {
+              timings.call("failed", monotonicMillis(fiber.getRef(Clock.Clock)) - start)
+            }
+          }
           return Effect.failCause(electDefects(cause))
         }
-        const run = new Run(site, outer, observer, fiber)
+        const run = new Run(site, outer, observer, fiber, start, timings)
         // interrupted while a retry or fallback runs, or the fallback failed: that failure's recovery failed
         return Effect.ensuring(outer.recover(found.success, run.now(), run), Effect.sync(() => run.settle("failed")))
       })
@@ -104,15 +114,33 @@ export const make = (
     const first = outer.attempt(undefined)
     // Seeing the success costs a node of its own (about 30 ns here, as much as the error handler): only paid
     // when a consumer counts calls
-    if (!countsCalls(observer)) return outer.admit(Effect.catchCause(first, onFailure), reject)
+    if (!countsCalls(observer)) return outer.admit(Effect.catchCause(first, (cause) => onFailure(cause)), reject)
     const succeeded = site.calls.succeeded
+    if (timings !== undefined) {
+      // the call's duration, from its admission: a start per call, so a node of its own
+      return outer.admit(
+        Effect.withFiber((fiber) => {
+          const clock = fiber.getRef(Clock.Clock)
+          const start = monotonicMillis(clock)
+          return Effect.matchCauseEffect(first, {
+            onSuccess: (value) => {
+              observer.emit(succeeded)
+              timings.call("succeeded", monotonicMillis(clock) - start)
+              return Effect.succeed(value)
+            },
+            onFailure: (cause) => onFailure(cause, start)
+          })
+        }),
+        reject
+      )
+    }
     return outer.admit(
       Effect.matchCauseEffect(first, {
         onSuccess: (value) => {
           observer.emit(succeeded)
           return Effect.succeed(value)
         },
-        onFailure
+        onFailure: (cause) => onFailure(cause)
       }),
       reject
     )
@@ -143,3 +171,21 @@ export const make = (
     return cached
   })
 }
+
+// one attempt of the call, timed: its outcome and duration handed to the site's timings however it ends
+const timedAttempt = (
+  self: Effect.Effect<unknown, unknown, unknown>,
+  timings: Timings
+): Effect.Effect<unknown, unknown, unknown> =>
+  Effect.withFiber((fiber) => {
+    const clock = fiber.getRef(Clock.Clock)
+    const start = monotonicMillis(clock)
+    return Effect.onExitPrimitive(self, (exit) => {
+      const millis = monotonicMillis(clock) - start
+      timings.attempt(
+        Exit.isSuccess(exit) ? "succeeded" : Cause.hasInterruptsOnly(exit.cause) ? "interrupted" : "failed",
+        millis
+      )
+      return undefined
+    })
+  })

@@ -4,21 +4,42 @@
  * waits the policy's delay and reruns the attempt the stages inside built. When the failing type's policy is done
  * the run gives up: the call's outcome is emitted, the give-up line logged, an unrecoverable error's cleanup run,
  * and the outermost pipeline's `giveUp` (the fallback, else the failure) ends the run.
+ *
+ * With a `budget` named, each call admitted deposits into that retry budget of the `RetryBudgetRegistry`, each
+ * retry withdraws from it, and a retry it refuses is not made: the run gives up at once with the error, marked
+ * suppressed. A retry after an error carrying a retry-after hint waits at least that long (see `policyRun`).
  */
-import { Cause, Duration, Effect, Pull, Result } from "effect"
+import { Cause, Clock, Context, Duration, Effect, Exit, Pull, Result } from "effect"
 import * as ErrorFamily from "../../ErrorFamily.js"
 import { PolicyService } from "../../PolicyService.js"
+import { RetryBudgetRegistry } from "../../RetryBudgetRegistry.js"
+import type { BudgetInternal } from "../budget/budget.js"
 import { logCleanupFailed, logGiveUp, logRetry } from "../logLines.js"
+import type { RetrySuppressed } from "../observation.js"
 import { makePolicyRun, type RetryDecision } from "../policyRun.js"
 import { electDefects, type Run } from "./run.js"
 import type * as Stage from "./stage.js"
 
-/** The stage's types: it adds the `PolicyService` it reads the policies from. */
+/** The option the stage reads. */
+export interface Options {
+  /**
+   * The retry budget the call's retries (and hedges) spend: a name in the `RetryBudgetRegistry`, or `true` for the
+   * one its `operations` option maps the operation to (by default the budget named after the operation).
+   */
+  readonly budget?: string | true | undefined
+}
+
+type NoBudget<O> = "budget" extends keyof O ? ([O[keyof O & "budget"]] extends [undefined] ? true : false) : true
+
+/**
+ * The stage's types: it adds the `PolicyService` it reads the policies from, and with a budget named the
+ * registry of budgets. The error type is unchanged: a suppressed retry ends with the original error.
+ */
 export interface Types extends Stage.Types {
-  readonly Options: {}
+  readonly Options: Options
   readonly Success: this["In"]
   readonly Error: this["In"]
-  readonly Services: this["In"] | PolicyService
+  readonly Services: this["In"] | PolicyService | (NoBudget<this["O"]> extends true ? never : RetryBudgetRegistry)
 }
 
 const isUnrecoverable = (error: unknown): boolean => ErrorFamily.isClassified(error) && error.kind === "unrecoverable"
@@ -27,6 +48,10 @@ const isUnrecoverable = (error: unknown): boolean => ErrorFamily.isClassified(er
 const giveUp = (error: unknown, decision: RetryDecision, at: number, run: Run) => {
   const { operation, logger } = run.site
   const { policy, total } = decision
+  if (decision.suppressed !== undefined) {
+    run.suppressed = decision.suppressed
+    if (run.observer.active) run.observer.emit(suppressedEvent(run, decision))
+  }
   run.call(total > 1 ? "failed_after_retry" : "failed")
   const logged = logGiveUp(logger, error, decision, operation)
   const cleanup = policy.cleanup
@@ -38,16 +63,37 @@ const giveUp = (error: unknown, decision: RetryDecision, at: number, run: Run) =
   return Effect.andThen(cleaned, Effect.suspend(() => run.pipeline.giveUp(error, at, total, run)))
 }
 
-/** The stage. */
-export const stage: Stage.Stage<Types> = {
-  name: "retry",
-  make: () => ({
-    wrap: (inner) => ({
-      ...inner,
-      recover: (first, firstAt, run) =>
+// the suppression events of a site, built once per site, reason and budget and emitted as the same objects
+const suppressedEvents = new WeakMap<Run["site"], Map<string, RetrySuppressed>>()
+const suppressedEvent = (run: Run, decision: RetryDecision): RetrySuppressed => {
+  let events = suppressedEvents.get(run.site)
+  if (events === undefined) suppressedEvents.set(run.site, events = new Map())
+  const key = `${decision.suppressed}|${decision.budget ?? ""}`
+  let event = events.get(key)
+  if (event === undefined) {
+    event = {
+      _tag: "RetrySuppressed",
+      operation: run.site.operation,
+      budget: decision.budget,
+      reason: decision.suppressed!
+    }
+    events.set(key, event)
+  }
+  return event
+}
+
+// the pipeline with the retry loop (spending `budget`, if any) in its `recover` slot
+const retrying = (
+  inner: Stage.Pipeline,
+  budget: BudgetInternal | undefined,
+  attempt: Stage.Pipeline["attempt"] = inner.attempt
+): Stage.Pipeline => ({
+  ...inner,
+  attempt,
+  recover: (first, firstAt, run) =>
         PolicyService.use((service) => {
           const { operation, logger } = run.site
-          const step = makePolicyRun(service.policyFor)
+          const step = makePolicyRun(service.policyFor, budget)
           const loop = (error: unknown, at: number): Effect.Effect<unknown, unknown, unknown> =>
             Pull.matchEffect(step(at, error), {
               onSuccess: ([decision, delay]) => {
@@ -57,7 +103,7 @@ export const stage: Stage.Stage<Types> = {
                   // the event loop that costs more than the rest of the retry (effect's runloop yields on its own
                   // after enough work, so a zero-delay loop cannot starve other fibers)
                   Effect.andThen(Duration.isZero(delay) ? Effect.void : Effect.sleep(delay)),
-                  Effect.andThen(Effect.matchCauseEffect(inner.attempt(decision), {
+                  Effect.andThen(Effect.matchCauseEffect(attempt(decision), {
                     onSuccess: (value) => {
                       run.settle("succeeded")
                       run.call("succeeded_after_retry")
@@ -78,6 +124,43 @@ export const stage: Stage.Stage<Types> = {
             })
           return loop(first, firstAt)
         })
-    })
+})
+
+// a call admitted deposits once into the budget, after the admission of the stages outside (a bulkhead's or a
+// rate limiter's refusal makes no request), in the one node that starts it
+const depositing = (budget: BudgetInternal) => (body: Effect.Effect<unknown, unknown, unknown>) =>
+  Effect.withFiber((fiber) => {
+    budget.depositUnsafe(fiber.getRef(Clock.Clock).currentTimeMillisUnsafe())
+    return body
   })
+
+// the tokens rule counts each attempt's outcome: a failure (typed or a defect) takes a token, a success gives
+const counting = (budget: BudgetInternal, attempt: Effect.Effect<unknown, unknown, unknown>) =>
+  Effect.onExitPrimitive(attempt, (exit) => {
+    if (Exit.isSuccess(exit)) budget.recordUnsafe(false)
+    else if (!Cause.hasInterruptsOnly(exit.cause)) budget.recordUnsafe(true)
+    return undefined
+  })
+
+/** The stage. */
+export const stage: Stage.Stage<Types> = {
+  name: "retry",
+  make: (options) => {
+    const name = (options as Options).budget
+    if (name === undefined) return { wrap: (inner) => retrying(inner, undefined) }
+    const operation = options.operation
+    return {
+      read: (context) => Context.getUnsafe(context, RetryBudgetRegistry),
+      wrap: (inner, registry: Context.Service.Shape<typeof RetryBudgetRegistry>) => {
+        const budget = (name === true ? registry.forOperation(operation) : registry.budget(name)) as BudgetInternal
+        const deposit = depositing(budget)
+        const pipeline = retrying(
+          inner,
+          budget,
+          budget.config.kind === "tokens" ? (retry) => counting(budget, inner.attempt(retry)) : inner.attempt
+        )
+        return { ...pipeline, admit: (body, reject) => inner.admit(deposit(body), reject) }
+      }
+    }
+  }
 }

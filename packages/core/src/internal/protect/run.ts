@@ -5,7 +5,8 @@
 import type { Fiber } from "effect"
 import { Cause, Clock, References } from "effect"
 import type * as ErrorLogger from "../../ErrorLogger.js"
-import type { Call, Failure, Observer } from "../observation.js"
+import { monotonicMillis } from "../breaker/store.js"
+import type { Call, Failure, Observer, Timings } from "../observation.js"
 import type { Pipeline } from "./stage.js"
 
 type CallOutcome = Call["outcome"]
@@ -41,12 +42,17 @@ export class Run {
   /** The failure whose retry or fallback is running, if one is. */
   private pending: Failure | undefined = undefined
   private readonly annotations: Readonly<Record<string, unknown>> | undefined
+  /** Why the run gave up although its policy asked for a retry, once the retry stage knows. */
+  suppressed: "budget" | "pushback" | undefined = undefined
 
+  /** `start` is the call's start (`Clock` monotonic milliseconds) when `timings` want its duration. */
   constructor(
     readonly site: Site,
     readonly pipeline: Pipeline,
     readonly observer: Observer,
-    readonly fiber: Fiber.Fiber<unknown, unknown>
+    readonly fiber: Fiber.Fiber<unknown, unknown>,
+    private readonly start?: number | undefined,
+    private readonly timings?: Timings | undefined
   ) {
     this.annotations = observer.active ? fiber.getRef(References.CurrentLogAnnotations) : undefined
   }
@@ -71,7 +77,8 @@ export class Run {
       recovery,
       source: "protect",
       annotations: this.annotations,
-      gaveUp
+      gaveUp,
+      suppressed: gaveUp ? this.suppressed : undefined
     }
     this.observer.emit(failure)
     if (recovery === "pending") this.pending = failure
@@ -88,6 +95,9 @@ export class Run {
   /** The call ended with `outcome`. */
   call(outcome: CallOutcome): void {
     if (this.observer.active) this.observer.emit(this.site.calls[outcome])
+    if (this.timings !== undefined && this.start !== undefined && outcome !== "rejected") {
+      this.timings.call(outcome, monotonicMillis(this.fiber.getRef(Clock.Clock)) - this.start)
+    }
   }
 }
 

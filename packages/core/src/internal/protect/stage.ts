@@ -1,7 +1,7 @@
 /**
- * What a stage of `protect` is (timeout, breaker, retry, bulkhead, rate limit, fallback; retry budget, hedging
- * next): a value that, given `protect`'s options, wraps the pipeline built from the stages inside it, and a type
- * lambda saying which options it reads and which success, error and service types it adds. `pipeline.ts` lists
+ * What a stage of `protect` is (timeout, breaker, hedge, retry, bulkhead, rate limit, fallback): a value that,
+ * given `protect`'s options, wraps the pipeline built from the stages inside it, and a type lambda saying which
+ * options it reads and which success, error and service types it adds. `pipeline.ts` lists
  * the stages in their one order and composes both.
  */
 import type { Context, Effect } from "effect"
