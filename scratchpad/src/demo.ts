@@ -141,14 +141,16 @@ const summary = (base: string) =>
       yield* Console.log(`      ${String(t.count).padStart(5)}  ${t.tag.padEnd(20)} ${t.code}  ${t.kind}/${t.severity}`)
     }
     yield* Console.log(`      breaker transitions: ${errors.breakers.transitions}`)
-    yield* Console.log("   GET /metrics (breaker, call, bulkhead and rate-limiter series, non-zero):")
+    yield* Console.log("   GET /metrics (breaker, call, bulkhead, rate-limiter and retry-budget series, non-zero):")
     const shown = [
       "resilience_breaker_state",
       "resilience_breaker_transitions_total",
       "resilience_calls_total",
       "resilience_bulkhead_rejections_total",
       "resilience_bulkhead_admitted_total",
-      "resilience_rate_limiter_rejections_total"
+      "resilience_rate_limiter_rejections_total",
+      "resilience_retries_suppressed_total",
+      "resilience_retry_budget_available"
     ]
     for (const line of metrics.split("\n").filter((l) => shown.some((m) => l.startsWith(m)) && !l.endsWith(" 0"))) {
       yield* Console.log(`      ${line}`)

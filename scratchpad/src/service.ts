@@ -108,7 +108,7 @@ export const Routes = Layer.mergeAll(
     Edge.handle(Effect.gen(function*() {
       const item = yield* HttpEdge.json(Item)
       const storage = yield* Storage
-      yield* storage.save(item).pipe(protect({ operation: "items.save", breaker: "storage", bulkhead: "storage" }))
+      yield* storage.save(item).pipe(protect({ operation: "items.save", breaker: "storage", bulkhead: "storage", budget: "storage" }))
       return HttpServerResponse.jsonUnsafe({ result: "ok" })
     }))
   ),
@@ -130,7 +130,8 @@ export const Routes = Layer.mergeAll(
  * The resilience rules, in one place: storage writes get 4 attempts with exponential backoff (20 ms doubling,
  * capped at 200 ms); the `storage` breaker opens when 60 % of the last 20 calls failed (at least 10 calls), stays
  * open 2 s, then lets one probe through; the `storage` bulkhead runs 8 writes at once and lets 8 more wait up to
- * 100 ms; the `clients` limiter gives each client 20 requests a second.
+ * 100 ms; the `clients` limiter gives each client 20 requests a second; the `storage` retry budget lets retries
+ * number at most 20 % of the writes of the last 10 s plus 5 a second, so an outage does not get four times the load.
  */
 export const Resilience = (logFormat?: ErrorLayer.Options["logFormat"]) => ErrorLayer.layer({
   logFormat,
@@ -152,6 +153,9 @@ export const Resilience = (logFormat?: ErrorLayer.Options["logFormat"]) => Error
   },
   rateLimiters: {
     limiters: { clients: { limit: 20, window: "1 second" } }
+  },
+  budgets: {
+    budgets: { storage: { percent: 0.2, minPerSecond: 5, ttl: "10 seconds" } }
   }
 })
 

@@ -359,6 +359,9 @@ export type Source = typeof Source.Type
  * `timestamp` is when the error occurred (milliseconds from `Clock`); `attempt` is the attempt that failed, when
  * known; `annotations` are the log annotations of the fiber that failed (`Redacted` values as `"<redacted>"`);
  * `gaveUp` is present, and `true`, only on a failure that ended its run (no retry follows it; a fallback may).
+ * `suppressed` (since 0.4.0) is present only on a give-up whose retry its policy asked for was not made: the retry
+ * budget had none left (`"budget"`), or the error's retry-after hint exceeded the policy's `maxRetryAfter`
+ * (`"pushback"`).
  *
  * @since 0.1.0
  * @category schemas
@@ -371,7 +374,8 @@ export const ErrorEvent = Schema.Struct({
   annotations: Schema.Record(Schema.String, Schema.Union([Schema.String, Schema.Number, Schema.Boolean])),
   recovery: Recovery,
   source: Source,
-  gaveUp: Schema.optional(Schema.Literal(true))
+  gaveUp: Schema.optional(Schema.Literal(true)),
+  suppressed: Schema.optional(Schema.Literals(["budget", "pushback"]))
 })
 
 /**
@@ -430,6 +434,9 @@ const PerSeverity = Schema.Struct({
  *   their buffer was full (oldest first), and callback runs that threw, failed, died, were interrupted or timed
  *   out (`failed`).
  * - `breakers`: circuit breaker state changes recorded (`transitions`) and the last 50 of them, oldest first.
+ * - `retriesSuppressed` (since 0.4.0): failures that ended their run because a retry their policy asked for was not
+ *   made, by reason: the retry budget had none left (`budget`), or the error's retry-after hint exceeded the
+ *   policy's `maxRetryAfter` (`pushback`). Exact counts since the tracker started, like `total`.
  *
  * @since 0.1.0
  * @category schemas
@@ -472,7 +479,8 @@ export const Summary = Schema.Struct({
   breakers: Schema.Struct({
     transitions: Schema.Number,
     recent: Schema.Array(CircuitBreaker.Transition)
-  })
+  }),
+  retriesSuppressed: Schema.Struct({ budget: Schema.Number, pushback: Schema.Number })
 })
 
 /**
@@ -713,6 +721,7 @@ const failureOf = (
   recovery: options?.recovery,
   source: options?.source,
   gaveUp: options?.gaveUp,
+  suppressed: options?.suppressed,
   annotations
 })
 

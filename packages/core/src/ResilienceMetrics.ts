@@ -31,6 +31,19 @@
  * | `resilience_rate_limiter_waits_total{limiter}` | counter | calls that waited for a permit |
  * | `resilience_rate_limiter_keys{limiter}` | gauge | keys a limiter holds |
  * | `resilience_rate_limiter_shared_degraded{limiter}` | gauge | with a shared store: 1 while the store is unreachable and the limiter decides alone on its share |
+ * | `resilience_call_duration_seconds{operation,outcome}` | histogram | durations of calls through `protect`, from admission to outcome (retries and hedges included, fallback not), by {@link CallOutcome} except `rejected` |
+ * | `resilience_attempt_duration_seconds{operation,outcome}` | histogram | durations of each attempt (hedges included), by outcome: `succeeded`, `failed`, `interrupted` (a hedge race's loser among them) |
+ * | `resilience_retries_suppressed_total{operation,reason}` | counter | retries a policy asked for that were not made: `budget` (the retry budget had none left), `pushback` (a retry-after hint above `maxRetryAfter`); operation `""` for `Effect.retry(PolicyService.retry)` |
+ * | `resilience_hedges_total{operation,result}` | counter | hedges `started`, `won` (their success was the call's), `lost`, and `suppressed` (due, but the budget had none left) |
+ * | `resilience_retry_budget_available{budget}` | gauge | retries (or hedges) a retry budget would allow now |
+ * | `resilience_retry_budget_granted_total{budget}` | counter | retries and hedges a budget allowed |
+ * | `resilience_retry_budget_refused_total{budget}` | counter | retries and hedges a budget refused |
+ *
+ * The duration histograms have the boundaries (seconds) 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+ * 1, 2.5, 5, 10, 30 and 60; unlike the other series they are updated as the calls end (a few comparisons and
+ * additions per call, nothing allocated), and a series appears with its first duration. The suppression and
+ * hedge counters of an operation exist from its first call (with every reason and result), so that a dashboard
+ * reads zero rather than no data.
  *
  * The tracker's series are exact when read: what is queued for the tracker is taken in first.
  *
@@ -40,25 +53,36 @@
  *   counts in the counters (a counter never goes down, or Prometheus would read a reset) and takes its levels out
  *   of the gauges; a series with no source left leaves the registry.
  * - Calls and breakers are counted as the strategies emit them, so only through {@link layer} (or `ErrorLayer`),
- *   which adds the service to the context's observers; a breaker's series exist from when its registry builds it.
+ *   which adds the service to the context's observers; a breaker's series exist from when its registry builds it
+ *   (a bulkhead's, rate limiter's and retry budget's likewise).
+ * - Two services sharing a registry update the same duration histograms; closing one keeps what it recorded in
+ *   them (they are cumulative, like the counters), and its call sites stop recording. A histogram leaves the
+ *   registry when the last service recording into it closes.
  *
  * @since 0.1.0
  */
 import type { Scope } from "effect"
-import { Context, Effect, Layer, Schema } from "effect"
+import { Context, Effect, Layer, Metric, Schema } from "effect"
 import * as Bulkhead from "./Bulkhead.js"
 import * as CircuitBreaker from "./CircuitBreaker.js"
 import * as ErrorTracker from "./ErrorTracker.js"
+import { LatencyWindow } from "./internal/latency.js"
 import { addCounterSource, addGaugeSource } from "./internal/metricSeries.js"
 import {
+  type AttemptOutcome,
   type BreakerAdded,
+  type BudgetAdded,
   type BulkheadAdded,
+  type Hedge,
   type LimiterAdded,
   observe,
-  type Observer
+  type Observer,
+  type RetrySuppressed,
+  type Timings
 } from "./internal/observation.js"
 import { internalsOf } from "./internal/tracker/store.js"
 import * as RateLimiter from "./RateLimiter.js"
+import * as RetryBudget from "./RetryBudget.js"
 
 /**
  * The metrics service: `snapshot` is the current figures.
@@ -195,9 +219,87 @@ export const OperationCalls = Schema.Struct({
 export type OperationCalls = typeof OperationCalls.Type
 
 /**
+ * The recent durations of one operation's calls through `protect` (every outcome but `rejected`), in
+ * milliseconds: how many ended in the last minute (`count`, to within 10 seconds: the window is counted in six
+ * slots) and their p50, p90, p99 and maximum, each within about 3 % of the true value (the durations are counted
+ * in log-linear buckets, so the memory does not grow with the calls). All zero when none ended in the window.
+ *
+ * @since 0.4.0
+ * @category schemas
+ */
+export const OperationLatency = Schema.Struct({
+  operation: Schema.String,
+  count: Schema.Number,
+  p50: Schema.Number,
+  p90: Schema.Number,
+  p99: Schema.Number,
+  max: Schema.Number
+})
+
+/**
+ * @since 0.4.0
+ * @category models
+ */
+export type OperationLatency = typeof OperationLatency.Type
+
+/**
+ * The hedges of one operation since the service started: `started`, `won` (a hedge's success was the call's),
+ * `lost` (another attempt won, or every attempt failed) and `suppressed` (a hedge was due but the retry budget had
+ * none left).
+ *
+ * @since 0.4.0
+ * @category schemas
+ */
+export const OperationHedges = Schema.Struct({
+  operation: Schema.String,
+  started: Schema.Number,
+  won: Schema.Number,
+  lost: Schema.Number,
+  suppressed: Schema.Number
+})
+
+/**
+ * @since 0.4.0
+ * @category models
+ */
+export type OperationHedges = typeof OperationHedges.Type
+
+/**
+ * The retries of one operation that a policy asked for and that were not made, since the service started, by
+ * reason: the retry budget had none left (`budget`), or the error's retry-after hint exceeded the policy's
+ * `maxRetryAfter` (`pushback`). The operation is `""` for `Effect.retry(PolicyService.retry)`.
+ *
+ * @since 0.4.0
+ * @category schemas
+ */
+export const OperationRetriesSuppressed = Schema.Struct({
+  operation: Schema.String,
+  budget: Schema.Number,
+  pushback: Schema.Number
+})
+
+/**
+ * @since 0.4.0
+ * @category models
+ */
+export type OperationRetriesSuppressed = typeof OperationRetriesSuppressed.Type
+
+/**
  * Everything at one instant: the tracker's summary (`errors`), the calls per operation (`calls`, sorted by
  * operation), and the figures of every bulkhead and rate limiter of the registries built over this service
  * (`bulkheads`, `rateLimiters`, sorted by name). JSON-encodable through its Schema.
+ *
+ * Since 0.4.0 also:
+ *
+ * - `latency`: the rolling percentiles of each operation's call durations over the last minute (see
+ *   {@link OperationLatency}), for every operation that has had a timed call; sorted by operation. The window's
+ *   time is the `Clock` of the context the service was made in.
+ * - `hedges`: per operation that has hedged (or had a hedge suppressed), its hedges (see {@link OperationHedges});
+ *   sorted by operation.
+ * - `retriesSuppressed`: per operation that has had a retry suppressed, by reason (see
+ *   {@link OperationRetriesSuppressed}); sorted by operation.
+ * - `budgets`: the figures of every retry budget of the `RetryBudgetRegistry`s built over this service; sorted by
+ *   name.
  *
  * @since 0.1.0
  * @category schemas
@@ -206,7 +308,11 @@ export const Snapshot = Schema.Struct({
   errors: ErrorTracker.Summary,
   calls: Schema.Array(OperationCalls),
   bulkheads: Schema.Array(Bulkhead.State),
-  rateLimiters: Schema.Array(RateLimiter.State)
+  rateLimiters: Schema.Array(RateLimiter.State),
+  latency: Schema.Array(OperationLatency),
+  hedges: Schema.Array(OperationHedges),
+  retriesSuppressed: Schema.Array(OperationRetriesSuppressed),
+  budgets: Schema.Array(RetryBudget.State)
 })
 
 /**
@@ -242,10 +348,104 @@ const recoveryOutcomes = ["succeeded", "failed", "unobserved"] as const
 
 type Counts = { -readonly [K in CallOutcome]: number }
 
+type TimedOutcome = Exclude<CallOutcome, "rejected">
+const suppressionReasons = ["budget", "pushback"] as const satisfies ReadonlyArray<RetrySuppressed["reason"]>
+const hedgeResults = ["started", "won", "lost", "suppressed"] as const satisfies ReadonlyArray<Hedge["result"]>
+
+/** The duration histograms' boundaries, in seconds. */
+const durationBoundaries: ReadonlyArray<number> = [
+  0.001,
+  0.0025,
+  0.005,
+  0.01,
+  0.025,
+  0.05,
+  0.1,
+  0.25,
+  0.5,
+  1,
+  2.5,
+  5,
+  10,
+  30,
+  60
+]
+
+/** One histogram series of a registry, shared by the services recording into it. */
+interface SharedHistogram {
+  readonly update: (seconds: number) => void
+  readonly registration: Metric.Registration
+  users: number
+}
+
+// As `internal/metricSeries.ts` does for the counters and gauges: one entry per series per registry, on the
+// registry itself, so that two services recording into one series share it and the first one's close does not
+// remove it from under the second.
+const histogramsKey: unique symbol = Symbol("@effect-resilience/core/ResilienceMetrics/histograms")
+
+const histogramsOf = (registry: Metric.MetricRegistry): Map<string, SharedHistogram> => {
+  const holder = registry as Metric.MetricRegistry & { [histogramsKey]?: Map<string, SharedHistogram> }
+  let histograms = holder[histogramsKey]
+  if (histograms === undefined) {
+    histograms = new Map()
+    Object.defineProperty(holder, histogramsKey, { value: histograms })
+  }
+  return histograms
+}
+
+/**
+ * Joins the duration histogram `name{attributes}` of the registry of `context` (made, and registered, by its first
+ * user): returns its update, which takes seconds, runs synchronously and allocates nothing, and the function that
+ * leaves it (the last user to leave removes it from the registry).
+ *
+ * The histogram's state and hooks are effect's own (`Metric.histogram`), made in a registry of their own and then
+ * registered with `Metric.registerUnsafe`, so that the update is the hook itself, with no lookup per call.
+ */
+const joinHistogram = (
+  context: Context.Context<never>,
+  name: string,
+  description: string,
+  attributes: Readonly<Record<string, string>>
+): { readonly update: (seconds: number) => void; readonly leave: () => void } => {
+  const registry = Context.get(context, Metric.MetricRegistry)
+  const key = JSON.stringify([name, attributes, Context.get(context, Metric.CurrentMetricAttributes)])
+  const histograms = histogramsOf(registry)
+  let entry = histograms.get(key)
+  if (entry === undefined) {
+    const metric = Metric.histogram(name, { description, attributes, boundaries: durationBoundaries })
+    const own = Context.make(Metric.MetricRegistry, new Map())
+    metric.valueUnsafe(own) // effect makes the series' state and hooks in `own`
+    const hooks: Metric.Metric.Hooks<number, Metric.HistogramState> = Context.get(own, Metric.MetricRegistry)
+      .values().next().value!.hooks
+    const update = hooks.update
+    entry = {
+      update: (seconds) => update(seconds, context),
+      registration: Metric.registerUnsafe(metric, context, hooks),
+      users: 0
+    }
+    histograms.set(key, entry)
+  }
+  const found = entry
+  found.users++
+  let left = false
+  return {
+    update: found.update,
+    leave: () => {
+      if (left) return
+      left = true
+      if (--found.users > 0) return
+      found.registration.remove()
+      if (histograms.get(key) === found) histograms.delete(key)
+    }
+  }
+}
+
 // the service, and the observer its layer adds
 const build = (tracker: ErrorTracker.ErrorTracker) =>
   Effect.gen(function*() {
     const context = yield* Effect.context<never>()
+    // the latency windows' time: the clock of the context the service is made in (a TestClock drives them)
+    const clock = yield* Effect.clockWith(Effect.succeed)
     const removals: Array<() => void> = []
     let closed = false
     // counters (`_total`, never decreasing) unless `gauge` (a level, which goes up and down)
@@ -325,7 +525,85 @@ const build = (tracker: ErrorTracker.ErrorTracker) =>
           () => created[outcome]
         )
       }
+      if (!extras.has(operation)) extrasFor(operation)
       return created
+    }
+
+    // --- suppressed retries and hedges per operation, their series made with the operation's first call (or
+    // first such event), every reason and result at once
+    interface Extras {
+      readonly suppressed: { -readonly [K in RetrySuppressed["reason"]]: number }
+      readonly hedges: { -readonly [K in Hedge["result"]]: number }
+    }
+    const extras = new Map<string, Extras>()
+    const extrasFor = (operation: string): Extras => {
+      const created: Extras = {
+        suppressed: { budget: 0, pushback: 0 },
+        hedges: { started: 0, won: 0, lost: 0, suppressed: 0 }
+      }
+      extras.set(operation, created)
+      for (const reason of suppressionReasons) {
+        series(
+          "resilience_retries_suppressed_total",
+          "Retries a policy asked for that were not made, by operation and reason",
+          { operation, reason },
+          () => created.suppressed[reason]
+        )
+      }
+      // `""` is `Effect.retry(PolicyService.retry)` without an operation, which never hedges
+      if (operation !== "") {
+        for (const result of hedgeResults) {
+          series(
+            "resilience_hedges_total",
+            "Hedged attempts of protect, by operation and result",
+            { operation, result },
+            () => created.hedges[result]
+          )
+        }
+      }
+      return created
+    }
+
+    // --- durations: per operation a rolling window (the snapshot's percentiles) and its histogram series, each
+    // series joined with its first duration; the sink is made once per operation, whatever its call sites
+    interface OperationTimings {
+      readonly timings: Timings
+      readonly window: LatencyWindow
+    }
+    const timed = new Map<string, OperationTimings>()
+    const histogram = (name: string, description: string, attributes: Record<string, string>) => {
+      const { leave, update } = joinHistogram(context, name, description, attributes)
+      removals.push(leave)
+      return update
+    }
+    const timingsFor = (operation: string): Timings => {
+      const found = timed.get(operation)
+      if (found !== undefined) return found.timings
+      const window = new LatencyWindow()
+      const calls: { [K in TimedOutcome]?: (seconds: number) => void } = {}
+      const attempts: { [K in AttemptOutcome]?: (seconds: number) => void } = {}
+      const timings: Timings = {
+        call: (outcome, millis) => {
+          // after the close, the call sites built over this service record nothing
+          if (closed) return
+          window.record(millis, clock.currentTimeMillisUnsafe())
+          ;(calls[outcome] ??= histogram(
+            "resilience_call_duration_seconds",
+            "Durations of calls through protect (retries and hedges included), by operation and outcome",
+            { operation, outcome }
+          ))(millis / 1000)
+        },
+        attempt: (outcome, millis) => {
+          if (closed) return
+          ;(attempts[outcome] ??= histogram(
+            "resilience_attempt_duration_seconds",
+            "Durations of the attempts of calls through protect (hedges included), by operation and outcome",
+            { operation, outcome }
+          ))(millis / 1000)
+        }
+      }
+      timed.set(operation, { timings, window })
+      return timings
     }
 
     const syncResults = ["ok", "repaired", "reasserted", "failed"] as const
@@ -404,8 +682,8 @@ const build = (tracker: ErrorTracker.ErrorTracker) =>
 
     // --- bulkheads and rate limiters: every figure read from their state when exported; a registry's close
     // removes their sources (a counter keeps what it counted)
-    const admission = new Map<BulkheadAdded | LimiterAdded, Array<() => void>>()
-    const sourcesOf = (added: BulkheadAdded | LimiterAdded) => {
+    const admission = new Map<BulkheadAdded | LimiterAdded | BudgetAdded, Array<() => void>>()
+    const sourcesOf = (added: BulkheadAdded | LimiterAdded | BudgetAdded) => {
       const own: Array<() => void> = []
       admission.set(added, own)
       return (remove: (() => void) | undefined) => {
@@ -447,7 +725,32 @@ const build = (tracker: ErrorTracker.ErrorTracker) =>
         ))
       }
     }
-    const removeAdmission = (added: BulkheadAdded | LimiterAdded) => {
+    // retry budgets, likewise
+    const addBudget = (added: BudgetAdded) => {
+      const keep = sourcesOf(added)
+      const { name, state } = added
+      const attributes = { budget: name }
+      keep(series(
+        "resilience_retry_budget_available",
+        "Retries (or hedges) the retry budget would allow now",
+        attributes,
+        () => state().available,
+        true
+      ))
+      keep(series(
+        "resilience_retry_budget_granted_total",
+        "Retries and hedges the retry budget allowed",
+        attributes,
+        () => state().granted
+      ))
+      keep(series(
+        "resilience_retry_budget_refused_total",
+        "Retries and hedges the retry budget refused",
+        attributes,
+        () => state().refused
+      ))
+    }
+    const removeAdmission = (added: BulkheadAdded | LimiterAdded | BudgetAdded) => {
       const own = admission.get(added)
       if (own === undefined) return
       admission.delete(added)
@@ -456,6 +759,7 @@ const build = (tracker: ErrorTracker.ErrorTracker) =>
 
     const observer: Observer = {
       active: true,
+      timings: timingsFor,
       emit: (event) => {
         switch (event._tag) {
           case "Call": {
@@ -482,9 +786,21 @@ const build = (tracker: ErrorTracker.ErrorTracker) =>
             return addBulkhead(event)
           case "LimiterAdded":
             return addLimiter(event)
+          case "BudgetAdded":
+            return addBudget(event)
           case "BulkheadRemoved":
           case "LimiterRemoved":
+          case "BudgetRemoved":
             return removeAdmission(event.added)
+          case "RetrySuppressed": {
+            const operation = event.operation ?? ""
+            ;(extras.get(operation) ?? extrasFor(operation)).suppressed[event.reason]++
+            return
+          }
+          case "Hedge": {
+            ;(extras.get(event.operation) ?? extrasFor(event.operation)).hedges[event.result]++
+            return
+          }
           case "Synced": {
             const counts = syncs.get(event.breaker)
             if (counts !== undefined) counts[event.result] = (counts[event.result] ?? 0) + 1
@@ -494,18 +810,39 @@ const build = (tracker: ErrorTracker.ErrorTracker) =>
       }
     }
 
-    const statesOf = <S extends { readonly name: string }>(tag: "BulkheadAdded" | "LimiterAdded") =>
+    const statesOf = <S extends { readonly name: string }>(tag: "BulkheadAdded" | "LimiterAdded" | "BudgetAdded") =>
       Array.from(admission.keys())
         .filter((added) => added._tag === tag)
         .map((added) => added.state() as unknown as S)
         .sort((a, b) => a.name.localeCompare(b.name))
+    const byOperation = (a: { readonly operation: string }, b: { readonly operation: string }) =>
+      a.operation.localeCompare(b.operation)
+    const latency = (): Array<OperationLatency> => {
+      const now = clock.currentTimeMillisUnsafe()
+      const rows: Array<OperationLatency> = []
+      for (const [operation, { window }] of timed) {
+        if (window.recorded > 0) rows.push({ operation, ...window.percentiles(now) })
+      }
+      return rows.sort(byOperation)
+    }
+    const extrasRows = <K extends "suppressed" | "hedges">(key: K) => {
+      const rows: Array<{ operation: string } & Extras[K]> = []
+      for (const [operation, figures] of extras) {
+        const counts = figures[key]
+        if (Object.values(counts).some((n) => n > 0)) rows.push({ operation, ...counts })
+      }
+      return rows.sort(byOperation)
+    }
     const metrics: ResilienceMetrics = {
       snapshot: Effect.map(tracker.summary, (errors) => ({
         errors,
-        calls: Array.from(operations, ([operation, counts]) => ({ operation, ...counts }))
-          .sort((a, b) => a.operation.localeCompare(b.operation)),
+        calls: Array.from(operations, ([operation, counts]) => ({ operation, ...counts })).sort(byOperation),
         bulkheads: statesOf<Bulkhead.State>("BulkheadAdded"),
-        rateLimiters: statesOf<RateLimiter.State>("LimiterAdded")
+        rateLimiters: statesOf<RateLimiter.State>("LimiterAdded"),
+        latency: latency(),
+        hedges: extrasRows("hedges"),
+        retriesSuppressed: extrasRows("suppressed"),
+        budgets: statesOf<RetryBudget.State>("BudgetAdded")
       }))
     }
     return { metrics, observer }

@@ -18,7 +18,8 @@
  *
  * When the budget has nothing left, the retry is not made: the call fails at once with its original typed error
  * (no new error type), the give-up is logged and recorded by the tracker as suppressed (reason `"budget"`), and
- * `resilience_retries_suppressed_total{reason="budget"}` counts it. Budgets are named and held by the
+ * `resilience_retries_suppressed_total{reason="budget"}` counts it (a hedge refused counts in
+ * `resilience_hedges_total{result="suppressed"}`). Budgets are named and held by the
  * `RetryBudgetRegistry`; `protect`'s `budget` option, `RetryBudgetRegistry.withBudget` (for
  * `Effect.retry(PolicyService.retry)`) and `protect`'s hedges spend them.
  *

@@ -465,14 +465,21 @@ describe("metric types", () => {
           "resilience_subscriber_failures_total",
           "resilience_breaker_state",
           "resilience_breaker_calls_total",
-          "resilience_breaker_transitions_total"
+          "resilience_breaker_transitions_total",
+          "resilience_call_duration_seconds",
+          "resilience_attempt_duration_seconds"
         ])
         for (const [name, type] of families) {
-          assert.strictEqual(type, name.endsWith("_total") ? "counter" : "gauge", name)
+          assert.strictEqual(
+            type,
+            name.endsWith("_total") ? "counter" : name.endsWith("_duration_seconds") ? "histogram" : "gauge",
+            name
+          )
         }
         for (let i = 1; i < scrapes.length; i++) {
           for (const [series, before] of scrapes[i - 1]!.values) {
-            if (!/^resilience_\w+_total\b/.test(series)) continue
+            // counters, and the histograms' buckets and counts (cumulative too)
+            if (!/^resilience_\w+(_total|_seconds_bucket|_seconds_count)\b/.test(series)) continue
             const after = scrapes[i]!.values.get(series)
             assert.isDefined(after, `${series} disappeared at scrape ${i}`)
             assert.isAtLeast(after!, before, `${series} went down at scrape ${i}`)

@@ -15,6 +15,7 @@ import {
   PolicyService,
   protect,
   RateLimiterRegistry,
+  RetryBudgetRegistry,
   ResilienceMetrics,
   retry
 } from "../src/index.js"
@@ -146,7 +147,8 @@ describe("types", () => {
         | ResilienceMetrics.ResilienceMetrics
         | BreakerRegistry.BreakerRegistry
         | BulkheadRegistry.BulkheadRegistry
-        | RateLimiterRegistry.RateLimiterRegistry,
+        | RateLimiterRegistry.RateLimiterRegistry
+        | RetryBudgetRegistry.RetryBudgetRegistry,
         ErrorLayer.LayerError
       >
     >()

@@ -105,9 +105,10 @@ export interface LimiterRemoved {
 }
 
 /**
- * A retry (or a hedge) that a policy asked for was not made: the retry budget had nothing left (`"budget"`), or
- * the error's retry-after hint was longer than its policy allows to wait (`"pushback"`). The run ended with its
- * original error at once. Producers build one per operation, reason and kind and emit the same object every time.
+ * A retry that a policy asked for was not made: the retry budget had nothing left (`"budget"`), or the error's
+ * retry-after hint was longer than its policy allows to wait (`"pushback"`). The run ended with its original error
+ * at once. (A hedge the budget refuses is a `Hedge` event with result `"suppressed"`.) `protect` builds one per
+ * site, reason and budget and emits the same object every time.
  */
 export interface RetrySuppressed {
   readonly _tag: "RetrySuppressed"
@@ -185,7 +186,8 @@ export interface Observer {
   readonly emit: (event: Event) => void
   /**
    * The sink of an operation's durations, asked for once per call site and observer; unset when no consumer
-   * wants them, so `protect` reads no clock for them.
+   * wants them, so `protect` reads no clock for them. Call durations are only reported to an observer that also
+   * counts calls (`calls` not `false`).
    */
   readonly timings?: ((operation: string) => Timings) | undefined
 }

@@ -39,10 +39,11 @@ const retryWith = (timeout: Duration.Input): RetryDecision => ({
 })
 
 describe("the pipeline of protect", () => {
-  it("lists its stages once, innermost first: fallback(rateLimit(bulkhead(retry(breaker(timeout(call))))))", () => {
+  it("lists its stages once, innermost first: fallback(rateLimit(bulkhead(retry(hedge(breaker(timeout(call)))))))", () => {
     assert.deepStrictEqual(Pipeline.stages.map((stage) => stage.name), [
       "timeout",
       "breaker",
+      "hedge",
       "retry",
       "bulkhead",
       "rateLimit",

@@ -1,6 +1,11 @@
 import type { ErrorEvent, Recovery, Source } from "../../ErrorTracker.js"
 import type { Annotations } from "./exportable.js"
 
+type Suppressed = NonNullable<ErrorEvent["suppressed"]>
+
+/** Why a give-up's retry was not made, in the order the history codes them. */
+const suppressedReasons: ReadonlyArray<Suppressed> = ["budget", "pushback"]
+
 /** What an event shares with the other events of its tag and code: its classification. */
 export interface Classification {
   readonly tag: string
@@ -31,6 +36,8 @@ export class History {
   private readonly operations: Array<string | undefined>
   private readonly attempts: Array<number | undefined>
   private readonly gaveUps: Uint8Array
+  /** 0: not suppressed, else the index + 1 of its reason in {@link suppressedReasons}. */
+  private readonly suppressions: Uint8Array
   private next = 0
   private count = 0
   private sequence = 0
@@ -46,6 +53,7 @@ export class History {
     this.operations = new Array(capacity)
     this.attempts = new Array(capacity)
     this.gaveUps = new Uint8Array(capacity)
+    this.suppressions = new Uint8Array(capacity)
   }
 
   /** How many events it holds. */
@@ -63,7 +71,8 @@ export class History {
     source: Source,
     operation: string | undefined,
     attempt: number | undefined,
-    gaveUp: boolean
+    gaveUp: boolean,
+    suppressed?: Suppressed | undefined
   ): number {
     const index = this.next
     this.timestamps[index] = timestamp
@@ -76,6 +85,7 @@ export class History {
     this.operations[index] = operation
     this.attempts[index] = attempt
     this.gaveUps[index] = gaveUp ? 1 : 0
+    this.suppressions[index] = suppressed === undefined ? 0 : suppressedReasons.indexOf(suppressed) + 1
     this.next = (index + 1) % this.capacity
     if (this.count < this.capacity) this.count++
     return index
@@ -111,6 +121,8 @@ export class History {
     if (attempt !== undefined) event.attempt = attempt
     // only when true, so that the JSON of every other event is what it was before the field existed
     if (this.gaveUps[index] === 1) event.gaveUp = true
+    const suppression = this.suppressions[index]!
+    if (suppression !== 0) event.suppressed = suppressedReasons[suppression - 1]!
     return event
   }
 

@@ -55,6 +55,8 @@ export class Store {
   /** Kept by the subscriber fan-out. */
   readonly subscribers = { delivered: 0, dropped: 0, failed: 0 }
   transitionCount = 0
+  /** Give-ups whose retry was not made, by reason (occurrences marked `suppressed`). */
+  readonly retriesSuppressed = { budget: 0, pushback: 0 }
   readonly transitions: Array<CircuitBreaker.Transition> = []
 
   private readonly buckets: number
@@ -139,6 +141,7 @@ export class Store {
     this.severityRates[entry.severity].add(at)
     this.totalRate.add(at)
     this.lastMinute.add(at)
+    if (occurrence.suppressed !== undefined) this.retriesSuppressed[occurrence.suppressed]++
     let outcome = occurrence.recovery ?? "none"
     if (outcome === "pending") {
       const pending = this.pendings.get(occurrence)
@@ -174,7 +177,8 @@ export class Store {
       occurrence.source ?? "manual",
       occurrence.operation,
       occurrence.attempt,
-      occurrence.gaveUp === true
+      occurrence.gaveUp === true,
+      occurrence.suppressed
     )
     if (outcome === "pending") {
       const pending = this.pendings.get(occurrence)
@@ -251,7 +255,8 @@ export class Store {
       history: { size: this.history.size, capacity: this.history.capacity },
       dropped: this.dropped,
       subscribers: { active: activeSubscribers, ...this.subscribers },
-      breakers: { transitions: this.transitionCount, recent: this.transitions.slice() }
+      breakers: { transitions: this.transitionCount, recent: this.transitions.slice() },
+      retriesSuppressed: { ...this.retriesSuppressed }
     }
   }
 }
