@@ -129,17 +129,17 @@ export class LatencyWindow {
     const count = this.count(now)
     if (count === 0) return empty
     const r50 = rankOf(0.5, count), r90 = rankOf(0.9, count), r99 = rankOf(0.99, count)
-    let p50 = 0, p90 = 0, p99 = 0, max = 0, seen = 0
+    let p50 = 0, p90 = 0, p99 = 0, highest = 0, seen = 0
     for (let b = 0; b < bucketCount; b++) {
       const n = this.totals[b]!
       if (n === 0) continue
-      max = valueOf(b)
-      if (seen < r50 && seen + n >= r50) p50 = max
-      if (seen < r90 && seen + n >= r90) p90 = max
-      if (seen < r99 && seen + n >= r99) p99 = max
+      highest = b
+      if (seen < r50 && seen + n >= r50) p50 = valueOf(b)
+      if (seen < r90 && seen + n >= r90) p90 = valueOf(b)
+      if (seen < r99 && seen + n >= r99) p99 = valueOf(b)
       seen += n
     }
-    return { count, p50, p90, p99, max }
+    return { count, p50, p90, p99, max: valueOf(highest) }
   }
 }
 

@@ -167,7 +167,8 @@ export type AttemptOutcome = "succeeded" | "failed" | "interrupted"
 /**
  * Where a call site reports its durations, in milliseconds (from the `Clock`'s monotonic time): each call's
  * (from its admission to its outcome, its retries and hedges included, its fallback not; a rejected call is not timed) and each
- * attempt's (hedges included; an attempt interrupted because another won counts as `interrupted`).
+ * attempt's, as the retry and the hedge see it (hedges included; an attempt ended by its timeout or refused by the
+ * breaker is `failed`, one interrupted because another won is `interrupted`).
  */
 export interface Timings {
   readonly call: (outcome: Exclude<ResilienceMetrics.CallOutcome, "rejected">, millis: number) => void

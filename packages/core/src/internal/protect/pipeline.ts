@@ -66,28 +66,42 @@ export const make = (
 ): Effect.Effect<unknown, unknown, unknown> => {
   const site = makeSite(options.operation, ErrorLogger.make(options.module ?? protectModule))
   const wraps: Array<Stage.Wrap> = []
+  // where the attempts are timed: around the stages inside the hedge and the retry (a timed-out attempt is a
+  // failed one, a hedge that lost an interrupted one)
+  let timedAt = 0
   for (const stage of stages) {
+    if (stage.name === "hedge") timedAt = wraps.length
     const wrap = stage.make(options)
     if (wrap !== undefined) wraps.push(wrap)
   }
   // the call itself: its first failure ends the run, as the failure
-  const callOf = (timings: Timings | undefined): Stage.Pipeline => ({
+  const call: Stage.Pipeline = {
     admit: (run) => run,
-    attempt: timings === undefined ? () => self : () => timedAttempt(self, timings),
+    attempt: () => self,
     recover: (error, at, run) => run.pipeline.giveUp(error, at, 1, run),
     giveUp: (error, at, attempts, run) => {
       run.failed(error, at, attempts, "none", true)
       return Effect.fail(error)
     }
-  })
+  }
 
   const build = (observer: Observer, reads: ReadonlyArray<unknown>) => {
     const timings = observer.timings?.(options.operation)
-    let pipeline = callOf(timings)
-    for (let i = 0; i < wraps.length; i++) pipeline = wraps[i]!.wrap(pipeline, reads[i])
+    // `firstByCall`: the first attempt is timed with the call (one clock read fewer on the success path); a hedged
+    // call times each of its attempts, as its primary's duration is not the call's
+    const firstByCall = timings !== undefined && countsCalls(observer) && options.hedge === undefined
+    let pipeline = call
+    for (let i = 0; i < wraps.length; i++) {
+      if (i === timedAt && timings !== undefined) pipeline = timedAttempts(pipeline, timings, firstByCall)
+      pipeline = wraps[i]!.wrap(pipeline, reads[i])
+    }
     const outer = pipeline
     const onFailure = (cause: Cause.Cause<unknown>, start?: number) =>
       Effect.withFiber((fiber) => {
+        if (firstByCall && start !== undefined) {
+          const millis = monotonicMillis(fiber.getRef(Clock.Clock)) - start
+          timings!.attempt(Cause.hasInterruptsOnly(cause) ? "interrupted" : "failed", millis)
+        }
         const found = Cause.findError(cause)
         if (Result.isFailure(found) || Cause.hasDies(cause)) {
           // a defect or an interruption: never retried, and a defect never recovered, even alongside a typed error
@@ -125,7 +139,9 @@ export const make = (
           return Effect.matchCauseEffect(first, {
             onSuccess: (value) => {
               observer.emit(succeeded)
-              timings.call("succeeded", monotonicMillis(clock) - start)
+              const millis = monotonicMillis(clock) - start
+              timings.call("succeeded", millis)
+              if (firstByCall) timings.attempt("succeeded", millis)
               return Effect.succeed(value)
             },
             onFailure: (cause) => onFailure(cause, start)
@@ -171,6 +187,14 @@ export const make = (
     return cached
   })
 }
+
+// the pipeline with its attempts timed (all, or the retries alone when the call times its first)
+const timedAttempts = (inner: Stage.Pipeline, timings: Timings, firstByCall: boolean): Stage.Pipeline => ({
+  ...inner,
+  attempt: firstByCall
+    ? (retry) => retry === undefined ? inner.attempt(retry) : timedAttempt(inner.attempt(retry), timings)
+    : (retry) => timedAttempt(inner.attempt(retry), timings)
+})
 
 // one attempt of the call, timed: its outcome and duration handed to the site's timings however it ends
 const timedAttempt = (
