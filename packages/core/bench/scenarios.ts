@@ -7,7 +7,7 @@
  * cases run it as `Effect.promise(op)` in a fiber; a batch runs its calls one after another in one fiber (or one
  * async function), so starting the fiber is not part of a call's cost. The admission scenarios (`admission.ts`:
  * `bulkhead.success`, `ratelimit.acquire`) run a synchronous counting effect instead, so that their figures are
- * the limiter's or bulkhead's own cost.
+ * the limiter's or bulkhead's own cost; so does `budget.check` (`budget.ts`), the retry budget's.
  */
 import {
   BreakerRegistry,
@@ -31,6 +31,7 @@ import { Effect, Exit, Fiber, Layer, Logger, ManagedRuntime, Schedule, Scope } f
 import { CircuitBreaker as EffectBreaker } from "effect/persistence"
 import OpossumBreaker from "opossum"
 import * as Admission from "./admission.js"
+import * as Budget from "./budget.js"
 
 /** Contender ids, as written to `bench/results.json`. */
 export type Contender =
@@ -48,6 +49,9 @@ export type Contender =
   | "effect-resilience-execute"
   | "effect-rate-limiter"
   | "effect-rate-limiter-redis"
+  | "no-budget"
+  | "no-hedge"
+  | "effect-resilience-fixed"
 
 /** Which floor a contender is compared with: promise libraries with `await op()`, effect ones with the fiber. */
 export const floorOf = (contender: Contender): "floor-promise" | "floor-effect" =>
@@ -271,6 +275,7 @@ export const make = async (sizes: Sizes = defaultSizes): Promise<Scenarios> => {
   const recorded = async () => (await Effect.runPromise(tracker.summary)).total
 
   const admission = await Admission.make({ batch, op, syncCall })
+  const budget = await Budget.make({ batch, syncCall })
 
   const scenarios: Array<Scenario> = [
     {
@@ -455,7 +460,8 @@ export const make = async (sizes: Sizes = defaultSizes): Promise<Scenarios> => {
         }
       ]
     },
-    ...admission.scenarios
+    ...admission.scenarios,
+    ...budget.scenarios
   ]
 
   const verify = async (scenario: Scenario, kase: Case) => {
@@ -479,7 +485,13 @@ export const make = async (sizes: Sizes = defaultSizes): Promise<Scenarios> => {
     opossumOpen.shutdown()
     await Effect.runPromise(Scope.close(scope, Exit.void))
     await Promise.all([policyRuntime, protectRuntime, layerRuntime, trackerRuntime].map((r) => r.dispose()))
+    await budget.dispose()
   }
 
-  return { scenarios, verify, fields: admission.fields, dispose }
+  const fields = (scenario: string, contender: Contender) => ({
+    ...admission.fields(scenario, contender),
+    ...budget.fields(scenario, contender)
+  })
+
+  return { scenarios, verify, fields, dispose }
 }

@@ -15,12 +15,14 @@
  *
  * `adaptive.goodput` (`admission.ts`) is a count, not a timing: the congestion simulation under TestClock, run
  * last; it needs the simulation beside the bench (`bench/congestion.ts`), and is skipped, said in one line, without.
+ * So are `budget.storm` and `hedge.tail` (`budget.ts`, issue 17): a retry storm's load amplification with and
+ * without a retry budget, and a heavy-tailed dependency's call latency with and without hedging, under TestClock.
  *
  * Prints a table and the budgets, and writes `bench/results.json` at the repository root. Options (environment):
  * `BENCH_ROUNDS` (default 5), `BENCH_TIME_MS` (mitata's minimum CPU time per case and round, default 300),
  * `BENCH_ONLY` (a regular expression on scenario ids, and on their tags: `BENCH_ONLY=shared` runs the Redis
- * scenarios alone, `BENCH_ONLY=admission` those of issue 16; a partial run leaves `bench/results.json` alone),
- * `BENCH_MERGE=1` (a partial run replaces its own rows in `bench/results.json`, and says so in their notes).
+ * scenarios alone, `BENCH_ONLY=admission` those of issue 16, `BENCH_ONLY=budget` those of issue 17; a partial run
+ * leaves `bench/results.json` alone), `BENCH_MERGE=1` (a partial run replaces its own rows in `bench/results.json`, and says so in their notes).
  */
 import { CommonErrors, ErrorTracker } from "@effect-resilience/core"
 import { Effect, Layer, Logger, ManagedRuntime } from "effect"
@@ -29,6 +31,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { do_not_optimize, measure } from "mitata"
 import type * as Admission from "./admission.js"
+import type * as Budget from "./budget.js"
 import type * as Fleet from "./fleet.js"
 import * as Scenarios from "./scenarios.js"
 
@@ -44,8 +47,11 @@ interface Result {
   readonly [field: string]: unknown
 }
 
-/** A row of `bench/results.json`: a timed case, or a count of `fleet.outage` or `adaptive.goodput`. */
-type Row = Result | Fleet.OutageRow | Admission.GoodputRow
+/**
+ * A row of `bench/results.json`: a timed case, or a count of `fleet.outage`, `adaptive.goodput`, `budget.storm` or
+ * `hedge.tail`.
+ */
+type Row = Result | Fleet.OutageRow | Admission.GoodputRow | Budget.StormRow | Budget.TailRow
 
 /** The tags of `fleet.outage`, which is not a timed scenario (see `fleet.ts`). */
 const outageTags = ["shared", "redis"]
@@ -54,6 +60,9 @@ const sharedTags = ["shared", "redis"]
 const limiterTags = ["shared", "redis", "admission"]
 /** The tags of `adaptive.goodput`, a count (see `admission.ts`). */
 const goodputTags = ["admission", "adaptive"]
+/** The tags of `budget.storm` and `hedge.tail`, counts (see `budget.ts`). */
+const stormTags = ["budget"]
+const tailTags = ["budget", "hedge"]
 
 const MB = 1024 * 1024
 const gc = (globalThis as { gc?: () => void }).gc
@@ -298,9 +307,24 @@ const main = async () => {
     }
   }
 
+  // the retry storm and the heavy tail: counts on TestClock, no timing
+  const wantsStorm = selects("budget.storm", stormTags)
+  const wantsTail = selects("hedge.tail", tailTags)
+  if (wantsStorm || wantsTail) {
+    const Budget = await import("./budget.js")
+    console.log(`\n${[wantsStorm && "budget.storm", wantsTail && "hedge.tail"].filter(Boolean).join(" and ")} `
+      + "(simulations, TestClock):")
+    rows.push(...await Budget.simulations((line) => console.log(line), {
+      storm: wantsStorm && undefined,
+      tail: wantsTail && undefined
+    }))
+  }
+
   print(scenarios, rows.filter(isTimed))
   printOutage(rows)
   printGoodput(rows)
+  printStorm(rows)
+  printTail(rows)
   budgets(rows)
   const file = fileURLToPath(new URL("../../../../bench/results.json", import.meta.url))
   if (only !== undefined) {
@@ -354,7 +378,40 @@ const print = (scenarios: ReadonlyArray<Described>, results: ReadonlyArray<Resul
 
 const isOutage = (row: Row): row is Fleet.OutageRow => row.scenario === "fleet.outage"
 const isGoodput = (row: Row): row is Admission.GoodputRow => row.scenario === "adaptive.goodput"
-const isTimed = (row: Row): row is Result => !isOutage(row) && !isGoodput(row)
+const isStorm = (row: Row): row is Budget.StormRow => row.scenario === "budget.storm"
+const isTail = (row: Row): row is Budget.TailRow => row.scenario === "hedge.tail"
+const isTimed = (row: Row): row is Result => !isOutage(row) && !isGoodput(row) && !isStorm(row) && !isTail(row)
+
+const printStorm = (rows: ReadonlyArray<Row>) => {
+  const storm = rows.filter(isStorm)
+  if (storm.length === 0) return
+  const { phase_seconds: seconds, rate_per_second: rate } = storm[0]!
+  console.log(`\nbudget.storm: calls reaching the dependency / calls made, ${rate} calls/s, 3 attempts; the dependency `
+    + `fails 50 % of calls for ${seconds} s, then 100 % for ${seconds} s (TestClock)`)
+  for (const row of storm) {
+    console.log(`  ${row.contender.padEnd(24)} ${row.load_amplification.toFixed(3).padStart(7)}x  `
+      + `(50 %: ${row.load_amplification_50pct.toFixed(3)}x, 100 %: ${row.load_amplification_100pct.toFixed(3)}x)  `
+      + `${row.dependency_calls} attempts for ${row.calls} calls, ${row.succeeded} succeeded `
+      + `(${row.succeeded_50pct} in the 50 % phase), `
+      + `${row.retries_suppressed} retries suppressed`)
+  }
+}
+
+const printTail = (rows: ReadonlyArray<Row>) => {
+  const tail = rows.filter(isTail)
+  if (tail.length === 0) return
+  console.log(`\nhedge.tail: call latency, a dependency taking 10 ms for 98 % of attempts and 500 ms for 2 % `
+    + `(${tail[0]!.calls} calls, TestClock)`)
+  for (const row of tail) {
+    const delay = row.hedge_delay_final_ms
+    console.log(`  ${row.contender.padEnd(24)} p50 ${row.p50_ms.toFixed(1).padStart(6)} ms  p99 `
+      + `${row.p99_ms.toFixed(1).padStart(6)} ms  p99.9 ${row.p999_ms.toFixed(1).padStart(6)} ms  max `
+      + `${row.max_ms.toFixed(1).padStart(6)} ms  extra load ${row.extra_load_pct.toFixed(2).padStart(6)} %`
+      + (delay === undefined
+        ? ""
+        : `  hedge delay (last quarter) median ${delay.median} ms, ${delay.min} to ${delay.max} ms`))
+  }
+}
 
 const printGoodput = (rows: ReadonlyArray<Row>) => {
   for (const row of rows.filter(isGoodput)) {
@@ -518,6 +575,43 @@ const budgets = (rows: ReadonlyArray<Row>) => {
     "x (budget ≥ 1)",
     goodputRow === undefined ? undefined : goodputRow.goodput_ratio >= 1
   ])
+
+  const budgetStep = added("budget.check", "effect-sync-step")
+  atMost(
+    "budget.check, budget added vs one Effect.sync step added",
+    added("budget.check", "effect-resilience"),
+    budgetStep,
+    "ns"
+  )
+  atMost(
+    "budget.check, budget added / one Effect.sync step added",
+    // a step measured at or below its floor is noise: no ratio to it
+    budgetStep === undefined || budgetStep <= 0
+      ? undefined
+      : (added("budget.check", "effect-resilience") ?? NaN) / budgetStep,
+    1,
+    "x"
+  )
+  const storm = rows.find((row): row is Budget.StormRow => isStorm(row) && row.contender === "effect-resilience")
+  atMost("budget.storm, load amplification, default budget", storm?.load_amplification, 1.2, "x")
+  atMost(
+    "budget.storm, the same vs 1.2 + the floor's 10/rate",
+    storm?.load_amplification,
+    storm === undefined ? undefined : 1.2 + 10 / storm.rate_per_second,
+    "x"
+  )
+  const tailOf = (contender: Budget.TailRow["contender"]) =>
+    rows.find((row): row is Budget.TailRow => isTail(row) && row.contender === contender)
+  const noHedge = tailOf("no-hedge")
+  const adaptive = tailOf("effect-resilience")
+  const cut = noHedge && adaptive && noHedge.p99_ms / Math.max(adaptive.p99_ms, 1e-9)
+  lines.push([
+    "hedge.tail, p99 without a hedge / with the p95 delay",
+    cut,
+    "x (budget ≥ 5)",
+    cut === undefined ? undefined : cut >= 5
+  ])
+  atMost("hedge.tail, extra load with the p95 delay", adaptive?.extra_load_pct, 5, "%")
 
   const oursOutage = outage.find((r) => r.contender === "effect-resilience")
   atMost("fleet.outage, calls after opening, shared / local-only", oursOutage?.ratio_to_local, 1 / 2.5, "x")

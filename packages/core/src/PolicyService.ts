@@ -12,13 +12,14 @@
  *
  * @since 0.1.0
  */
-import { Cause, Context, Effect, Layer, Pull, References, Schedule, Schema } from "effect"
+import { Cause, Clock, Context, Effect, Layer, Pull, References, Schedule, Schema } from "effect"
 import { BulkheadFullError } from "./Bulkhead.js"
 import { BreakerOpenError } from "./CircuitBreaker.js"
 import * as CommonErrors from "./CommonErrors.js"
 import * as ConfigError from "./ConfigError.js"
 import * as ErrorFamily from "./ErrorFamily.js"
 import * as ErrorLogger from "./ErrorLogger.js"
+import { monotonicMillis } from "./internal/breaker/store.js"
 import { CurrentBudget } from "./internal/budget/budget.js"
 import { logRetry, logSuppressed, retryModule } from "./internal/logLines.js"
 import { RateLimitedError } from "./RateLimiter.js"
@@ -306,7 +307,8 @@ export const retry: Schedule.Schedule<RetryDecision, unknown, never, PolicyServi
     }
     // the budget `RetryBudgetRegistry.withBudget` provides around this retry, if any
     const budget = fiber.getRef(CurrentBudget)
-    const step = makePolicyRun(service.policyFor, budget)
+    const clock = fiber.getRef(Clock.Clock)
+    const step = makePolicyRun(service.policyFor, budget, () => monotonicMillis(clock))
     return Effect.succeed((now: number, error: unknown) => {
       // the tokens rule counts every failed attempt (the final success is counted by withBudget)
       budget?.recordUnsafe(true)

@@ -66,6 +66,7 @@ import { Context, Effect, Layer, Metric, Schema } from "effect"
 import * as Bulkhead from "./Bulkhead.js"
 import * as CircuitBreaker from "./CircuitBreaker.js"
 import * as ErrorTracker from "./ErrorTracker.js"
+import { monotonicMillis } from "./internal/breaker/store.js"
 import { LatencyWindow } from "./internal/latency.js"
 import { addCounterSource, addGaugeSource } from "./internal/metricSeries.js"
 import {
@@ -583,10 +584,11 @@ const build = (tracker: ErrorTracker.ErrorTracker) =>
       const calls: { [K in TimedOutcome]?: (seconds: number) => void } = {}
       const attempts: { [K in AttemptOutcome]?: (seconds: number) => void } = {}
       const timings: Timings = {
-        call: (outcome, millis) => {
+        call: (outcome, millis, now) => {
           // after the close, the call sites built over this service record nothing
           if (closed) return
-          window.record(millis, clock.currentTimeMillisUnsafe())
+          // the window counts in the Clock's monotonic time, which the call read for its duration anyway
+          window.record(millis, now)
           ;(calls[outcome] ??= histogram(
             "resilience_call_duration_seconds",
             "Durations of calls through protect (retries and hedges included), by operation and outcome",
@@ -818,7 +820,7 @@ const build = (tracker: ErrorTracker.ErrorTracker) =>
     const byOperation = (a: { readonly operation: string }, b: { readonly operation: string }) =>
       a.operation.localeCompare(b.operation)
     const latency = (): Array<OperationLatency> => {
-      const now = clock.currentTimeMillisUnsafe()
+      const now = monotonicMillis(clock)
       const rows: Array<OperationLatency> = []
       for (const [operation, { window }] of timed) {
         if (window.recorded > 0) rows.push({ operation, ...window.percentiles(now) })

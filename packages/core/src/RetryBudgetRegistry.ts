@@ -17,6 +17,7 @@ import type { Scope } from "effect"
 import { Context, Effect, Layer, Schema } from "effect"
 import { dual } from "effect/Function"
 import * as ConfigError from "./ConfigError.js"
+import { monotonicMillis } from "./internal/breaker/store.js"
 import { type BudgetInternal, CurrentBudget, make as makeBudget } from "./internal/budget/budget.js"
 import { type BudgetAdded, CurrentObserver } from "./internal/observation.js"
 import * as Registry from "./internal/registry.js"
@@ -102,7 +103,7 @@ export const make = (
           const event: BudgetAdded = {
             _tag: "BudgetAdded",
             name,
-            state: () => made.stateUnsafe(clock.currentTimeMillisUnsafe())
+            state: () => made.stateUnsafe(monotonicMillis(clock))
           }
           added.push(event)
           observer.emit(event)
@@ -117,7 +118,7 @@ export const make = (
       budget,
       forOperation: (operation) => budget(operations.get(operation) ?? operation),
       states: Effect.sync(() =>
-        [...budgets.keys()].sort().map((name) => budgets.get(name)!.stateUnsafe(clock.currentTimeMillisUnsafe()))
+        [...budgets.keys()].sort().map((name) => budgets.get(name)!.stateUnsafe(monotonicMillis(clock)))
       )
     } satisfies RetryBudgetRegistry
   })

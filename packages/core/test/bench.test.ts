@@ -1,11 +1,12 @@
 // The benchmark suite's scenarios, run on small batches: every case must do exactly the work its figure claims
 // (each call ends as the scenario expects, the operation runs as often as it should, the contender's own count
 // moves by its calls), so a figure in bench/results.json never comes from a case that silently did something else.
-// The Redis scenario of issue 16 (`ratelimit.shared`) runs on a real Redis, and `adaptive.goodput` on a short
-// congestion simulation.
+// The Redis scenario of issue 16 (`ratelimit.shared`) runs on a real Redis, `adaptive.goodput` on a short
+// congestion simulation, and `budget.storm` and `hedge.tail` (issue 17) on short runs of their simulations.
 import { assert, describe, it } from "@effect/vitest"
 import { AdaptiveLimit } from "../src/index.js"
 import * as Admission from "../bench/admission.js"
+import * as Budget from "../bench/budget.js"
 import * as Fleet from "../bench/fleet.js"
 import * as Scenarios from "../bench/scenarios.js"
 import { simulate } from "../bench/congestion.js"
@@ -26,7 +27,8 @@ describe("benchmark scenarios", () => {
         "layer.success",
         "layer.failure",
         "bulkhead.success",
-        "ratelimit.acquire"
+        "ratelimit.acquire",
+        "budget.check"
       ])
       for (const scenario of built.scenarios) {
         const contenders = scenario.cases.map((c) => c.contender)
@@ -42,8 +44,9 @@ describe("benchmark scenarios", () => {
       const contendersOf = (id: string) => built.scenarios.find((s) => s.id === id)!.cases.map((c) => c.contender)
       assert.includeMembers(contendersOf("bulkhead.success"), ["cockatiel", "semaphore", "floor-promise"])
       assert.includeMembers(contendersOf("ratelimit.acquire"), ["effect-resilience-execute", "effect-rate-limiter"])
-      // the admission rows say what each contender ran
-      for (const id of ["bulkhead.success", "ratelimit.acquire"]) {
+      assert.deepStrictEqual(contendersOf("budget.check"), ["floor-effect", "effect-resilience", "effect-sync-step"])
+      // the admission and budget rows say what each contender ran
+      for (const id of ["bulkhead.success", "ratelimit.acquire", "budget.check"]) {
         for (const contender of contendersOf(id)) assert.isString(built.fields?.(id, contender).note, `${id} ${contender}`)
       }
     } finally {
@@ -119,5 +122,47 @@ describe("benchmark scenarios", () => {
     assert.isTrue(row.goodput_ratio > 1, `goodput_ratio ${row.goodput_ratio}`)
     assert.strictEqual(row.best_sweep_limit, 8)
     assert.isTrue(row.ratio_to_best_sweep > 0)
+  }, 60_000)
+
+  it("budget.storm: without a budget 3 attempts amplify as the arithmetic says; the default budget caps the retries", async () => {
+    // 2 s per phase at 500 calls/s: 2000 calls, all within one 10 s window of the budget
+    const options = { ratePerSecond: 500, phaseSeconds: 2 }
+    const none = await Budget.storm("no-budget", options)
+    const ours = await Budget.storm("effect-resilience", options)
+    for (const row of [none, ours]) {
+      assert.strictEqual(row.calls, 2000)
+      assert.strictEqual(row.load_amplification, Math.round((row.dependency_calls / row.calls) * 1000) / 1000)
+    }
+    // 1 + 0.5 + 0.25 at 50 % (seeded draws), 3 attempts each at 100 %
+    assert.isTrue(Math.abs(none.load_amplification_50pct - 1.75) < 0.05, `${none.load_amplification_50pct}`)
+    assert.strictEqual(none.load_amplification_100pct, 3)
+    assert.strictEqual(none.retries_suppressed, 0)
+    // the budget: at most 20 % of the calls plus its reserve (10 per second × 10 s) in the window
+    assert.isTrue(ours.dependency_calls <= 2000 * 1.2 + 100, `${ours.dependency_calls} attempts`)
+    assert.isTrue(ours.dependency_calls >= 2000 * 1.2, `${ours.dependency_calls} attempts`)
+    assert.isTrue(ours.retries_suppressed > 0)
+  }, 60_000)
+
+  it("hedge.tail: percentiles from every call's duration; a fixed hedge cuts the tail for the slow share's load", async () => {
+    const options = { calls: 2000 }
+    const none = await Budget.tail("no-hedge", options)
+    const fixed = await Budget.tail("effect-resilience-fixed", options)
+    const adaptive = await Budget.tail("effect-resilience", options)
+    // 2 % of 2000 calls take 500 ms: the p99 and p99.9 are slow calls, the median a fast one
+    assert.strictEqual(none.p50_ms, 10)
+    assert.strictEqual(none.p99_ms, 500)
+    assert.strictEqual(none.p999_ms, 500)
+    assert.strictEqual(none.hedges, 0)
+    // a slow primary is hedged at 20 ms and the hedge (fast, but for 2 % of them) ends at 30 ms
+    assert.strictEqual(fixed.p99_ms, 30)
+    assert.deepStrictEqual(fixed.hedge_delay_ms, { median: 20, min: 20, max: 20 })
+    assert.isTrue(fixed.extra_load_pct > 1 && fixed.extra_load_pct < 3.5, `${fixed.extra_load_pct} %`)
+    for (const row of [none, fixed, adaptive]) {
+      assert.strictEqual(row.calls, 2000)
+      assert.strictEqual(row.extra_load_pct, Math.round((row.hedges / row.calls) * 100 * 1000) / 1000)
+    }
+    // the adaptive delay is known and reported in the note
+    assert.isDefined(adaptive.hedge_delay_final_ms)
+    assert.include(adaptive.note, `converged to ${adaptive.hedge_delay_final_ms!.median} ms`)
   }, 60_000)
 })

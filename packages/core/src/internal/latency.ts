@@ -26,6 +26,16 @@ export const valueOf = (bucket: number): number => {
   return ((subBuckets + (bucket % subBuckets)) * width + width / 2) / 1000
 }
 
+/**
+ * The upper edge of a bucket, in milliseconds: no duration in it is longer (what a hedging delay uses, so that a
+ * delay at the percentile never fires before the calls the percentile says are normal have ended).
+ */
+export const upperOf = (bucket: number): number => {
+  if (bucket < subBuckets) return (bucket + 1) / 1000
+  const width = 2 ** (Math.floor(bucket / subBuckets) - 1)
+  return ((subBuckets + (bucket % subBuckets) + 1) * width) / 1000
+}
+
 // the nearest rank of the q-quantile of `count` recordings, in 1..count (the epsilon keeps 0.07 × 100 at rank 7)
 const rankOf = (q: number, count: number): number =>
   q >= 1 ? count : q > 0 ? Math.max(1, Math.ceil(q * count - 1e-9)) : 1
@@ -110,18 +120,19 @@ export class LatencyWindow {
 
   /**
    * The `q`-quantile (0 < q <= 1) of the window at `now`, in milliseconds, or `undefined` when it is empty:
-   * nearest-rank, the value of the lowest bucket at or below which lie at least `ceil(q × count)` recordings.
+   * nearest-rank, the value of the lowest bucket at or below which lie at least `ceil(q × count)` recordings
+   * (its midpoint, or with `edge: "upper"` its upper edge).
    */
-  quantile(q: number, now: number): number | undefined {
+  quantile(q: number, now: number, edge: "middle" | "upper" = "middle"): number | undefined {
     const count = this.count(now)
     if (count === 0) return undefined
     const rank = rankOf(q, count)
     let seen = 0
     for (let b = 0; b < bucketCount; b++) {
       seen += this.totals[b]!
-      if (seen >= rank) return valueOf(b)
+      if (seen >= rank) return edge === "upper" ? upperOf(b) : valueOf(b)
     }
-    return valueOf(bucketCount - 1)
+    return edge === "upper" ? upperOf(bucketCount - 1) : valueOf(bucketCount - 1)
   }
 
   /** p50, p90, p99 (as {@link quantile}) and max (the highest non-empty bucket's value) at `now`, in one scan. */
@@ -144,7 +155,7 @@ export class LatencyWindow {
 }
 
 /**
- * The q-quantile of a window, recomputed at most every `refreshMillis` of `now` or after `refreshCount` new
+ * The q-quantile of a window (the upper edge of its bucket: a hedging delay), recomputed at most every `refreshMillis` of `now` or after `refreshCount` new
  * recordings, whichever comes first, so a caller on every call does not scan the window each time.
  */
 export class CachedQuantile {
@@ -164,7 +175,7 @@ export class CachedQuantile {
     const stale = !(now - this.at < this.refreshMillis) || now < this.at ||
       this.window.recorded - this.seen >= this.refreshCount
     if (stale) {
-      this.value = this.window.quantile(this.q, now)
+      this.value = this.window.quantile(this.q, now, "upper")
       this.at = now
       this.seen = this.window.recorded
     }

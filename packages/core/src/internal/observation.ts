@@ -171,7 +171,8 @@ export type AttemptOutcome = "succeeded" | "failed" | "interrupted"
  * breaker is `failed`, one interrupted because another won is `interrupted`).
  */
 export interface Timings {
-  readonly call: (outcome: Exclude<ResilienceMetrics.CallOutcome, "rejected">, millis: number) => void
+  /** `now`: when it ended (the Clock's monotonic milliseconds, read for the duration). */
+  readonly call: (outcome: Exclude<ResilienceMetrics.CallOutcome, "rejected">, millis: number, now: number) => void
   readonly attempt: (outcome: AttemptOutcome, millis: number) => void
 }
 
@@ -250,9 +251,9 @@ const bothTimings = (
     const a = first(operation)
     const b = second(operation)
     return {
-      call: (outcome, millis) => {
-        a.call(outcome, millis)
-        b.call(outcome, millis)
+      call: (outcome, millis, now) => {
+        a.call(outcome, millis, now)
+        b.call(outcome, millis, now)
       },
       attempt: (outcome, millis) => {
         a.attempt(outcome, millis)

@@ -48,11 +48,12 @@ const untagged = "<untagged>"
  *
  * A retry the schedule asks for then passes two checks, in order: the error's retry-after hint (`Pushback`)
  * lengthens a shorter delay, or ends the run when it exceeds the policy's `maxRetryAfter`; and the `budget`, if
- * any, must give one retry, or the run ends. Either end is a done decision marked `suppressed`.
+ * any, must give one retry (at `budgetNow()`, the Clock's monotonic time), or the run ends. Either end is a done decision marked `suppressed`.
  */
 export const makePolicyRun = (
   policyFor: (error: unknown) => Policy.Policy<any>,
-  budget?: BudgetInternal | undefined
+  budget?: BudgetInternal | undefined,
+  budgetNow?: () => number
 ): PolicyStep => {
   let states: Map<string, TagState> | undefined
   let total = 0
@@ -73,7 +74,7 @@ export const makePolicyRun = (
             }
             if (hint > Duration.toMillis(delay)) wait = Duration.millis(hint)
           }
-          if (budget !== undefined && !budget.withdrawUnsafe(now)) {
+          if (budget !== undefined && !budget.withdrawUnsafe(budgetNow!())) {
             return Cause.done<RetryDecision>({ ...decision, suppressed: "budget", budget: budget.name })
           }
           return Effect.succeed<[RetryDecision, Duration.Duration]>([decision, wait])

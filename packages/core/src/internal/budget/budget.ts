@@ -1,9 +1,11 @@
 // A retry budget's arithmetic: Finagle's ratio over a window of time, or gRPC's token rule. Plain synchronous
-// code over numbers, called with the Clock's time by its callers, allocating nothing per call.
+// code over numbers, called with the Clock's monotonic time in milliseconds by its callers (`protect` hands it the
+// time it read for the call anyway), allocating nothing per call.
 import { Context, Effect } from "effect"
+import { monotonicMillis } from "../breaker/store.js"
 import type { Config, RetryBudget, State } from "../../RetryBudget.js"
 
-/** A retry budget as the strategies drive it: synchronously, with the Clock's time in milliseconds. */
+/** A retry budget as the strategies drive it: synchronously, with the Clock's monotonic time in milliseconds. */
 export interface BudgetInternal extends RetryBudget {
   /** A request was made (ratio: one deposit; tokens: nothing, outcomes count). */
   readonly depositUnsafe: (now: number) => void
@@ -24,10 +26,10 @@ export const make = (name: string, config: Config): BudgetInternal => {
   const unsafe = config.kind === "ratio" ? ratio(name, config) : tokens(name, config)
   return {
     ...unsafe,
-    tryWithdraw: Effect.clockWith((clock) => Effect.sync(() => unsafe.withdrawUnsafe(clock.currentTimeMillisUnsafe()))),
-    deposit: Effect.clockWith((clock) => Effect.sync(() => unsafe.depositUnsafe(clock.currentTimeMillisUnsafe()))),
+    tryWithdraw: Effect.clockWith((clock) => Effect.sync(() => unsafe.withdrawUnsafe(monotonicMillis(clock)))),
+    deposit: Effect.clockWith((clock) => Effect.sync(() => unsafe.depositUnsafe(monotonicMillis(clock)))),
     record: (failed) => Effect.sync(() => unsafe.recordUnsafe(failed)),
-    state: Effect.clockWith((clock) => Effect.sync(() => unsafe.stateUnsafe(clock.currentTimeMillisUnsafe())))
+    state: Effect.clockWith((clock) => Effect.sync(() => unsafe.stateUnsafe(monotonicMillis(clock))))
   }
 }
 

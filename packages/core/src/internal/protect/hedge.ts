@@ -198,7 +198,8 @@ const hedged = (site: Site, attempt: () => Attempt, budget: BudgetInternal | und
               primary = exit
               // the primary's duration feeds the adaptive delay; one interrupted because a hedge won has lasted
               // at least the delay, so it still counts above the percentile
-              site.record(monotonicMillis(clock) - start, clock.currentTimeMillisUnsafe())
+              const end = monotonicMillis(clock)
+              site.record(end - start, end)
             }
             if (winner >= 0) return
             if (Exit.isSuccess(exit)) {
@@ -216,12 +217,12 @@ const hedged = (site: Site, attempt: () => Attempt, budget: BudgetInternal | und
       // starts the hedges, one per delay, until one succeeds, all fail, or none is left
       const hedges = (started: number): Effect.Effect<void, unknown, unknown> => {
         if (started > config.maxHedges) return Effect.void
-        const wait = site.delayMillis(clock.currentTimeMillisUnsafe())
+        const wait = site.delayMillis(monotonicMillis(clock))
         return Effect.flatMap(
           Effect.timeoutOption(restore(Deferred.await(outcome)), Duration.millis(wait)),
           (settled) => {
             if (Option.isSome(settled) || Deferred.isDoneUnsafe(outcome)) return Effect.void
-            if (budget !== undefined && !budget.withdrawUnsafe(clock.currentTimeMillisUnsafe())) {
+            if (budget !== undefined && !budget.withdrawUnsafe(monotonicMillis(clock))) {
               emit(events.suppressed)
               return Effect.void
             }

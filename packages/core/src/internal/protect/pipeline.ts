@@ -108,7 +108,8 @@ export const make = (
           if (observer.active && !Cause.hasInterruptsOnly(cause)) {
             observer.emit(site.calls.failed)
             if (timings !== undefined && start !== undefined) {
-              timings.call("failed", monotonicMillis(fiber.getRef(Clock.Clock)) - start)
+              const now = monotonicMillis(fiber.getRef(Clock.Clock))
+              timings.call("failed", now - start, now)
             }
           }
           return Effect.failCause(electDefects(cause))
@@ -125,7 +126,16 @@ export const make = (
         // a fallback that fails, or is interrupted, resolves the refusal as failed
         return Effect.ensuring(outer.giveUp(error, run.now(), 0, run), Effect.sync(() => run.settle("failed")))
       })
-    const first = outer.attempt(undefined)
+    const started = outer.started
+    // what the stages count as an admitted call starts (the budget's deposit), in a node of its own only when the
+    // call is not timed (a timed call's node does it with the time it read)
+    const attempt = outer.attempt(undefined)
+    const first = started === undefined || (timings !== undefined && countsCalls(observer))
+      ? attempt
+      : Effect.withFiber((fiber) => {
+        started(monotonicMillis(fiber.getRef(Clock.Clock)))
+        return attempt
+      })
     // Seeing the success costs a node of its own (about 30 ns here, as much as the error handler): only paid
     // when a consumer counts calls
     if (!countsCalls(observer)) return outer.admit(Effect.catchCause(first, (cause) => onFailure(cause)), reject)
@@ -136,11 +146,13 @@ export const make = (
         Effect.withFiber((fiber) => {
           const clock = fiber.getRef(Clock.Clock)
           const start = monotonicMillis(clock)
+          if (started !== undefined) started(start)
           return Effect.matchCauseEffect(first, {
             onSuccess: (value) => {
               observer.emit(succeeded)
-              const millis = monotonicMillis(clock) - start
-              timings.call("succeeded", millis)
+              const now = monotonicMillis(clock)
+              const millis = now - start
+              timings.call("succeeded", millis, now)
               if (firstByCall) timings.attempt("succeeded", millis)
               return Effect.succeed(value)
             },

@@ -13,6 +13,7 @@ import { Cause, Clock, Context, Duration, Effect, Exit, Pull, Result } from "eff
 import * as ErrorFamily from "../../ErrorFamily.js"
 import { PolicyService } from "../../PolicyService.js"
 import { RetryBudgetRegistry } from "../../RetryBudgetRegistry.js"
+import { monotonicMillis } from "../breaker/store.js"
 import type { BudgetInternal } from "../budget/budget.js"
 import { logCleanupFailed, logGiveUp, logRetry } from "../logLines.js"
 import type { RetrySuppressed } from "../observation.js"
@@ -93,7 +94,11 @@ const retrying = (
   recover: (first, firstAt, run) =>
         PolicyService.use((service) => {
           const { operation, logger } = run.site
-          const step = makePolicyRun(service.policyFor, budget)
+          const step = makePolicyRun(
+            service.policyFor,
+            budget,
+            () => monotonicMillis(run.fiber.getRef(Clock.Clock))
+          )
           const loop = (error: unknown, at: number): Effect.Effect<unknown, unknown, unknown> =>
             Pull.matchEffect(step(at, error), {
               onSuccess: ([decision, delay]) => {
@@ -126,13 +131,6 @@ const retrying = (
         })
 })
 
-// a call admitted deposits once into the budget, after the admission of the stages outside (a bulkhead's or a
-// rate limiter's refusal makes no request), in the one node that starts it
-const depositing = (budget: BudgetInternal) => (body: Effect.Effect<unknown, unknown, unknown>) =>
-  Effect.withFiber((fiber) => {
-    budget.depositUnsafe(fiber.getRef(Clock.Clock).currentTimeMillisUnsafe())
-    return body
-  })
 
 // the tokens rule counts each attempt's outcome: a failure (typed or a defect) takes a token, a success gives
 const counting = (budget: BudgetInternal, attempt: Effect.Effect<unknown, unknown, unknown>) =>
@@ -153,13 +151,21 @@ export const stage: Stage.Stage<Types> = {
       read: (context) => Context.getUnsafe(context, RetryBudgetRegistry),
       wrap: (inner, registry: Context.Service.Shape<typeof RetryBudgetRegistry>) => {
         const budget = (name === true ? registry.forOperation(operation) : registry.budget(name)) as BudgetInternal
-        const deposit = depositing(budget)
         const pipeline = retrying(
           inner,
           budget,
           budget.config.kind === "tokens" ? (retry) => counting(budget, inner.attempt(retry)) : inner.attempt
         )
-        return { ...pipeline, admit: (body, reject) => inner.admit(deposit(body), reject) }
+        // a call admitted deposits once into the budget, after the admission of the stages outside (a bulkhead's
+        // or a rate limiter's refusal makes no request)
+        const started = inner.started
+        return {
+          ...pipeline,
+          started: started === undefined ? budget.depositUnsafe : (now) => {
+            started(now)
+            budget.depositUnsafe(now)
+          }
+        }
       }
     }
   }

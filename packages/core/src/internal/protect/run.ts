@@ -96,7 +96,8 @@ export class Run {
   call(outcome: CallOutcome): void {
     if (this.observer.active) this.observer.emit(this.site.calls[outcome])
     if (this.timings !== undefined && this.start !== undefined && outcome !== "rejected") {
-      this.timings.call(outcome, monotonicMillis(this.fiber.getRef(Clock.Clock)) - this.start)
+      const now = monotonicMillis(this.fiber.getRef(Clock.Clock))
+      this.timings.call(outcome, now - this.start, now)
     }
   }
 }

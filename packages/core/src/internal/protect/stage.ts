@@ -68,6 +68,12 @@ export interface Pipeline {
     run: Effect.Effect<unknown, unknown, unknown>,
     reject: (error: unknown) => Effect.Effect<unknown, unknown, unknown>
   ) => Effect.Effect<unknown, unknown, unknown>
+  /**
+   * What a stage counts once a call is admitted (the retry budget's deposit), given the Clock's monotonic time in
+   * milliseconds: called in the one node that starts the admitted call (the node that times it, when it is timed),
+   * so it costs no node and no clock read of its own. Unset when no stage counts anything.
+   */
+  readonly started?: ((now: number) => void) | undefined
   readonly attempt: (retry: RetryDecision | undefined) => Effect.Effect<unknown, unknown, unknown>
   readonly recover: (error: unknown, at: number, run: Run) => Effect.Effect<unknown, unknown, unknown>
   readonly giveUp: (error: unknown, at: number, attempts: number, run: Run) => Effect.Effect<unknown, unknown, unknown>
