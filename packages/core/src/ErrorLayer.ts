@@ -47,6 +47,7 @@ import * as ResilienceMetrics from "./ResilienceMetrics.js"
  * - `bulkheads`: options of the bulkheads, see `BulkheadRegistry.Options`.
  * - `rateLimiters`: options of the rate limiters, see `RateLimiterRegistry.Options`.
  * - `budgets`: options of the retry budgets, see `RetryBudgetRegistry.Options`.
+ * - `durations`: `false` records no call or attempt durations (see `ResilienceMetrics.Options`); default `true`.
  *
  * An unknown key (a misspelt `polices`), here or in any section, fails the build with a `ConfigError` naming the
  * nearest known one.
@@ -65,6 +66,7 @@ export interface Options {
   readonly bulkheads?: BulkheadRegistry.Options | undefined
   readonly rateLimiters?: RateLimiterRegistry.Options | undefined
   readonly budgets?: RetryBudgetRegistry.Options | undefined
+  readonly durations?: boolean | undefined
 }
 
 // the sections are checked by their own modules; here which keys there are, and the log format
@@ -78,7 +80,8 @@ const OptionsSchema = Schema.Struct({
   breakers: Schema.optional(Schema.Unknown),
   bulkheads: Schema.optional(Schema.Unknown),
   rateLimiters: Schema.optional(Schema.Unknown),
-  budgets: Schema.optional(Schema.Unknown)
+  budgets: Schema.optional(Schema.Unknown),
+  durations: Schema.optional(Schema.Boolean)
 })
 
 const decodeOptions = Schema.decodeUnknownExit(OptionsSchema)
@@ -210,7 +213,8 @@ export const layer = (options: Options = {}): Layer.Layer<Services, LayerError> 
   )
   // `ResilienceMetrics.layer` is one value: fresh, so that it is built over this layer's tracker, never shared
   // (through a memo map) with another ErrorLayer's
-  const observed = Layer.fresh(ResilienceMetrics.layer).pipe(Layer.provideMerge(tracker))
+  const metrics = options.durations === false ? ResilienceMetrics.layerWith({ durations: false }) : ResilienceMetrics.layer
+  const observed = Layer.fresh(metrics).pipe(Layer.provideMerge(tracker))
   // (their options were checked with the others, in `core`; with a shared store, a configured breaker or limiter
   // name too long to store still fails here, as only the store knows)
   const breakers = Layer.mergeAll(

@@ -169,6 +169,47 @@ export const layer: Layer.Layer<ResilienceMetrics, never, ErrorTracker.ErrorTrac
   })
 )
 
+/**
+ * Options of {@link layerWith}: `durations: false` records no call or attempt durations (no
+ * `resilience_*_duration_seconds` histograms, an empty `latency` in the snapshot), so `protect` reads no clock
+ * for them: two monotonic clock reads and a histogram update per call, the largest part of what the metrics add
+ * to a call's success path (see the README's Performance section). Hedging keeps its own latency window either
+ * way.
+ *
+ * @since 0.4.0
+ * @category models
+ */
+export interface Options {
+  readonly durations?: boolean | undefined
+}
+
+/**
+ * {@link layer} with options.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Layer } from "effect"
+ * import { ErrorTracker, ResilienceMetrics } from "@effect-resilience/core"
+ *
+ * // counts and states, no durations
+ * const Counting = ResilienceMetrics.layerWith({ durations: false }).pipe(Layer.provideMerge(ErrorTracker.layer()))
+ * ```
+ *
+ * @since 0.4.0
+ * @category layers
+ */
+export const layerWith = (options: Options): Layer.Layer<ResilienceMetrics, never, ErrorTracker.ErrorTracker> =>
+  options.durations === false
+    ? Layer.unwrap(
+      Effect.gen(function*() {
+        const { metrics, observer } = yield* build(yield* ErrorTracker.ErrorTracker)
+        const counting: Observer = { active: observer.active, calls: observer.calls, emit: observer.emit }
+        return Layer.merge(Layer.succeed(ResilienceMetrics, metrics), observe(Effect.succeed(counting)))
+      })
+    )
+    : layer
+
 // ---------------------------------------------------------------------------------------------------------------
 // models
 // ---------------------------------------------------------------------------------------------------------------

@@ -489,3 +489,22 @@ describe("the new figures' life cycle", () => {
       isolated
     ))
 })
+
+describe("durations: false", () => {
+  it.effect("records no duration, keeps the counts", () =>
+    Effect.gen(function*() {
+      const exit = yield* within("20 millis", sleeping(10).pipe(protect({ operation: "quiet" })))
+      assert.isTrue(Exit.isSuccess(exit))
+      const snapshot = yield* ResilienceMetrics.snapshot
+      assert.deepStrictEqual(snapshot.latency, [])
+      assert.strictEqual(snapshot.calls.find((c) => c.operation === "quiet")?.succeeded, 1)
+      assert.isUndefined(yield* seriesState("resilience_call_duration_seconds", { operation: "quiet", outcome: "succeeded" }))
+      assert.isUndefined(yield* seriesState("resilience_attempt_duration_seconds", { operation: "quiet", outcome: "succeeded" }))
+    }).pipe(Effect.provide(ErrorLayer.layer({ logFormat: false, durations: false })), isolated))
+
+  it.effect("is checked: a value that is not a boolean names the field", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Layer.build(ErrorLayer.layer({ durations: "no" as never })).pipe(Effect.scoped))
+      assert.include(String(error), "durations")
+    }))
+})
