@@ -32,6 +32,7 @@ import * as ErrorTracker from "./ErrorTracker.js"
 import { CurrentObserver, noObserver } from "./internal/observation.js"
 import * as PolicyService from "./PolicyService.js"
 import * as RateLimiterRegistry from "./RateLimiterRegistry.js"
+import { freshSites } from "./internal/protect/hedge.js"
 import * as RetryBudgetRegistry from "./RetryBudgetRegistry.js"
 import * as ResilienceMetrics from "./ResilienceMetrics.js"
 
@@ -221,7 +222,9 @@ export const layer = (options: Options = {}): Layer.Layer<Services, LayerError> 
     BreakerRegistry.layer(options.breakers),
     BulkheadRegistry.layer(options.bulkheads),
     RateLimiterRegistry.layer(options.rateLimiters),
-    RetryBudgetRegistry.layer(options.budgets)
+    RetryBudgetRegistry.layer(options.budgets),
+    // the latency windows of the hedged operations: this layer's own
+    Layer.effectContext(Effect.sync(freshSites))
   ).pipe(Layer.provideMerge(observed))
   const logger = options.logFormat === false ? Layer.empty : ErrorLogger.layer({ format: options.logFormat })
   // the check (in `core`) before the rest is built

@@ -11,7 +11,7 @@
  * - `"ratio"` (Finagle's `RetryBudget`, the default): over the last `ttl`, retries may number
  *   `minPerSecond × ttl + percent × calls`. Defaults: 20 %, 10 per second, 10 seconds. Every call deposits one
  *   request; every retry withdraws one. Calls and retries older than `ttl` no longer count (counted in ten
- *   slices of the window, so an entry expires at most a tenth of `ttl` late).
+ *   slices of the window that leave whole, so an entry counts for between nine tenths of `ttl` and `ttl`).
  * - `"tokens"` (gRPC's `retryThrottling`): a token count starting at `maxTokens`; each failed attempt takes one
  *   token, each successful attempt gives `tokenRatio` back (kept within `[0, maxTokens]`); retries and hedges are
  *   allowed only while the count is above `maxTokens / 2`.

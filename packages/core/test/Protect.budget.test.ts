@@ -321,6 +321,21 @@ describe("protect with a retry budget", () => {
       assert.strictEqual((yield* stateOf("tokens")).tokens, 2.5, "a success gives the ratio back")
     }).pipe(Effect.provide(Errors)))
 
+  it.effect("a fallback sees the error of a suppressed retry at once, and the call still deposits", () =>
+    Effect.gen(function*() {
+      const op = scripted(repeat(10, storage))
+      const exit = yield* atOnce(op.effect.pipe(protect({
+        operation: "items.load",
+        budget: "empty",
+        recover: { StorageError: (e) => Effect.succeed(`cached after ${e.operation}`) }
+      })))
+      assert.deepStrictEqual(exit, Exit.succeed("cached after items.insert#0"))
+      assert.strictEqual(yield* now, 0)
+      assert.strictEqual(op.calls(), 1)
+      const state = yield* stateOf("empty")
+      assert.deepStrictEqual([state.requests, state.refused], [1, 1])
+    }).pipe(Effect.provide(Errors)))
+
   it.effect("without a budget, retries are made as the policy says (the control)", () =>
     Effect.gen(function*() {
       const op = scripted(repeat(10, storage))

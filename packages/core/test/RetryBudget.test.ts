@@ -74,6 +74,17 @@ describe("RetryBudget ratio arithmetic", () => {
     assert.strictEqual(drain(big, 0), 10)
   })
 
+  it("a whole number of retries is granted in full, whatever the share (no floating-point shortfall)", () => {
+    // 70 % of 90 calls is 63 retries; 57 % of 100 is 57; 58 % of 50 is 29 (in floating point, 0.7 × 90 is
+    // 62.99999999999999, 0.57 × 100 is 56.99999999999999 and 0.58 × 50 is 28.999999999999996)
+    for (const [percent, calls, retries] of [[0.7, 90, 63], [0.57, 100, 57], [0.58, 50, 29], [0.29, 100, 29]] as const) {
+      const b = ratio(percent, 0, 10_000)
+      for (let i = 0; i < calls; i++) b.depositUnsafe(0)
+      assert.strictEqual(b.stateUnsafe(0).available, retries, `available: ${percent} × ${calls}`)
+      assert.strictEqual(drain(b, 0), retries, `granted: ${percent} × ${calls}`)
+    }
+  })
+
   it("deposits leave after ttl, counted in slots of ttl/10: just before and just after", () => {
     assert.strictEqual(slots, 10)
     // 10 s in slots of 1 s; no reserve, so every retry comes from a call

@@ -69,8 +69,9 @@ export const logGiveUp = (
 
 /**
  * The line logged when a retry the policy asked for is not made, at the policy's level, with the full cause:
- * `<subject> failed on attempt N, retry suppressed: retry budget "<name>" exhausted` (or `: retry-after hint of D
- * exceeds maxRetryAfter`), annotated with `retrySuppressed` (`"budget"` or `"pushback"`) and `budget`.
+ * `<subject> failed on attempt N, retry suppressed: retry budget "<name>" exhausted` (or `: retry-after hint
+ * exceeds maxRetryAfter (D)`), annotated with `retrySuppressed` (`"budget"` or `"pushback"`) and, for a budget,
+ * `budget`.
  */
 export const logSuppressed = (
   logger: ErrorLogger.ErrorLogger,
@@ -90,7 +91,9 @@ export const logSuppressed = (
       operation,
       attempt: decision.total,
       withCause: true,
-      annotations: { retrySuppressed: decision.suppressed, budget: decision.budget }
+      annotations: decision.budget === undefined
+        ? { retrySuppressed: decision.suppressed }
+        : { retrySuppressed: decision.suppressed, budget: decision.budget }
     }
   )
 

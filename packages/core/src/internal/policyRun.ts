@@ -69,7 +69,8 @@ export const makePolicyRun = (
           const hint = hintMillis(error)
           let wait = delay
           if (hint !== undefined) {
-            if (hint > Duration.toMillis(policy.maxRetryAfter)) {
+            // Infinity (gRPC's "do not retry") never waits, even under an unbounded maxRetryAfter
+            if (!Number.isFinite(hint) || hint > Duration.toMillis(policy.maxRetryAfter)) {
               return Cause.done<RetryDecision>({ ...decision, suppressed: "pushback" })
             }
             if (hint > Duration.toMillis(delay)) wait = Duration.millis(hint)

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { bucketCount, bucketOf, CachedQuantile, LatencyWindow, valueOf } from "../../src/internal/latency.js"
+import { bucketCount, bucketOf, CachedQuantile, LatencyWindow, upperOf, valueOf } from "../../src/internal/latency.js"
 
 // within the documented error: 1/32 of the value (and exact to the microsecond below 16 µs)
 const near = (actual: number | undefined, expected: number, label = "") => {
@@ -245,5 +245,45 @@ describe("latency window", () => {
     near(byTime.get(1_000), 800)
     // the window expiring is seen at the next refresh
     assert.isUndefined(byTime.get(70_000))
+  })
+})
+
+describe("latency window: upper edges (the hedging delay)", () => {
+  it("a bucket's upper edge is the next bucket's lower edge: no duration in it is longer", () => {
+    for (let u = 0; u < 16; u++) assert.strictEqual(upperOf(u), (u + 1) / 1000)
+    for (let b = 0; b < bucketCount - 1; b++) {
+      const edge = Math.round(upperOf(b) * 1000) // in microseconds, exact
+      assert.strictEqual(bucketOf((edge - 0.5) / 1000), b, `just below the upper edge of ${b}`)
+      assert.strictEqual(bucketOf((edge + 0.5) / 1000), b + 1, `just above the upper edge of ${b}`)
+      assert.isAbove(upperOf(b), valueOf(b))
+    }
+    // from 16 µs on, the upper edge is the midpoint plus half the bucket's width: within 1/16 of any value in it
+    assert.strictEqual(upperOf(bucketOf(10)), 10.24)
+    assert.strictEqual(valueOf(bucketOf(10)), 9.984)
+    assert.strictEqual(upperOf(bucketOf(50)), 51.2)
+  })
+
+  it("quantile with the upper edge is the same bucket's upper edge", () => {
+    const w = new LatencyWindow()
+    for (let v = 1; v <= 1000; v++) w.record(v, 0)
+    for (const q of [0.5, 0.9, 0.95, 0.99, 1]) {
+      const middle = w.quantile(q, 0)!
+      const upper = w.quantile(q, 0, "upper")!
+      assert.strictEqual(upper, upperOf(bucketOf(middle)), `q ${q}`)
+      assert.isAtLeast(upper, q * 1000, "no duration at or below the rank is longer than the upper edge")
+      assert.isAtMost(upper, q * 1000 * (1 + 1 / 16))
+    }
+    assert.isUndefined(new LatencyWindow().quantile(0.5, 0, "upper"))
+  })
+
+  it("a cached quantile gives the upper edge, and is recomputed when time goes backwards", () => {
+    const w = new LatencyWindow()
+    const cached = new CachedQuantile(w, 0.95)
+    for (let i = 0; i < 50; i++) w.record(10, 5_000)
+    assert.strictEqual(cached.get(5_000), 10.24)
+    for (let i = 0; i < 50; i++) w.record(50, 5_000)
+    assert.strictEqual(cached.get(5_500), 10.24, "50 recordings and 500 ms: not yet")
+    // an earlier time than the last computation: recomputed at once
+    assert.strictEqual(cached.get(4_000), 51.2)
   })
 })

@@ -21,11 +21,15 @@ import { type Committed, type MakeStore, makeMemory, monotonicMillis } from "./s
 /** The longest retry-after hint a breaker's opening honours: 5 minutes. */
 export const maxPushbackMillis = 5 * 60_000
 
-// the retry-after hint of the typed error an exit failed with (0 for none), up to `maxPushbackMillis`
+// the local refusals (another breaker's, a bulkhead's, a rate limiter's): their hint is not the dependency's
+const refusals: ReadonlySet<string> = new Set(["BreakerOpenError", "BulkheadFullError", "RateLimitedError"])
+
+// the retry-after hint of the typed error an exit failed with (0 for none, or a local refusal), up to
+// `maxPushbackMillis`
 const pushbackOf = (exit: Exit.Exit<unknown, unknown>): number => {
   if (Exit.isSuccess(exit)) return 0
   for (const reason of exit.cause.reasons) {
-    if (Cause.isFailReason(reason)) {
+    if (Cause.isFailReason(reason) && !refusals.has((reason.error as { readonly _tag?: string } | null)?._tag ?? "")) {
       const hint = hintMillis(reason.error)
       if (hint !== undefined) return Math.min(hint, maxPushbackMillis)
     }

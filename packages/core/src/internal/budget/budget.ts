@@ -43,7 +43,7 @@ export const CurrentBudget: Context.Reference<BudgetInternal | undefined> = Cont
 
 // Finagle's RetryBudget: within the last `ttl`, retries may number `reserve + percent × requests`, where the
 // reserve is `minPerSecond × ttl`; deposits and withdrawals older than `ttl` no longer count. Counted in
-// `slots` slices of the window, so an entry leaves at most one slice (a tenth of ttl) late.
+// `slots` slices of the window, a slice leaving whole: an entry counts for between 0.9 × ttl and ttl.
 const ratio = (name: string, config: Extract<Config, { readonly kind: "ratio" }>): Unsafe => {
   const slotMillis = config.ttlMillis / slots
   const reserve = config.minPerSecond * config.ttlMillis / 1000
@@ -70,7 +70,8 @@ const ratio = (name: string, config: Extract<Config, { readonly kind: "ratio" }>
     current = slice
   }
   const at = () => ((current % slots) + slots) % slots
-  const available = () => reserve + config.percent * deposited - withdrawn
+  // within a hair of a whole number counts as it (0.7 × 90 is 62.99999999999999 in floating point)
+  const available = () => reserve + config.percent * deposited - withdrawn + 1e-9
   return {
     name,
     config,

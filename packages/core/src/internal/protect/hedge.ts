@@ -122,7 +122,7 @@ export const decode = (hedge: unknown): Config | ConfigError.ConfigError => {
   }
   const options = decoded.value
   const minDelayMillis = options.minDelay === undefined ? 1 : millisOf(options.minDelay, false)!
-  const maxDelayMillis = options.maxDelay === undefined ? 1000 : millisOf(options.maxDelay, true)!
+  const maxDelayMillis = options.maxDelay === undefined ? Math.max(1000, minDelayMillis) : millisOf(options.maxDelay, true)!
   if (maxDelayMillis < minDelayMillis) {
     return new ConfigError.ConfigError({
       issues: [{ path: ["hedge", "maxDelay"], message: `Expected at least minDelay (${minDelayMillis} ms)` }]
@@ -141,12 +141,34 @@ export const decode = (hedge: unknown): Config | ConfigError.ConfigError => {
 
 type Attempt = Effect.Effect<unknown, unknown, unknown>
 
-/** What one call site's hedges share: its config, its delay, and its hedge events. */
+/**
+ * What the hedges of one operation share (per operation and config, whatever its call sites: a `protect` built per
+ * request learns from the calls before it): its config, its delay, and its hedge events.
+ */
 interface Site {
   readonly config: Config
   readonly delayMillis: (now: number) => number
   readonly record: (millis: number, now: number) => void
   readonly events: { readonly [K in Hedge["result"]]: Hedge }
+}
+
+/**
+ * The sites of the hedged operations, by operation and config: `ErrorLayer` provides a map of its own, so that its
+ * figures are not another layer's; without it, one map for the process.
+ */
+export const HedgeSites: Context.Reference<Map<string, Site>> = Context.Reference<Map<string, Site>>(
+  "@effect-resilience/core/internal/HedgeSites",
+  { defaultValue: () => new Map() }
+)
+
+/** The context `ErrorLayer` adds: a map of hedge sites of its own. */
+export const freshSites = (): Context.Context<never> =>
+  Context.make(HedgeSites, new Map()) as Context.Context<never>
+
+const siteOf = (sites: Map<string, Site>, key: string, operation: string, config: Config): Site => {
+  let site = sites.get(key)
+  if (site === undefined) sites.set(key, site = makeSite(operation, config))
+  return site
 }
 
 const makeSite = (operation: string, config: Config): Site => {
@@ -176,10 +198,17 @@ const makeSite = (operation: string, config: Config): Site => {
  * One hedged attempt: `attempt` started now, and again after each delay while none has succeeded, up to the
  * site's `maxHedges` and while the budget (if any) gives one.
  */
-const hedged = (site: Site, attempt: () => Attempt, budget: BudgetInternal | undefined): Attempt =>
+const hedged = (
+  key: string,
+  operation: string,
+  given: Config,
+  attempt: () => Attempt,
+  budget: BudgetInternal | undefined
+): Attempt =>
   Effect.withFiber((parent) => {
     const observer: Observer = parent.getRef(CurrentObserver)
     const clock = parent.getRef(Clock.Clock)
+    const site = siteOf(parent.getRef(HedgeSites), key, operation, given)
     const { config, events } = site
     return Effect.uninterruptibleMask((restore) => {
       const fibers: Array<Fiber.Fiber<unknown, unknown>> = []
@@ -187,6 +216,8 @@ const hedged = (site: Site, attempt: () => Attempt, budget: BudgetInternal | und
       const start = monotonicMillis(clock)
       let ended = 0
       let primary: Exit.Exit<unknown, unknown> | undefined
+      // the defects of the hedges that died: kept with the primary's failure when every attempt fails
+      let defects: Array<Cause.Reason<unknown>> | undefined
       let winner = -1
       const settle = (exit: Exit.Exit<unknown, unknown>) => Deferred.doneUnsafe(outcome, exit)
       const launch = (index: number) =>
@@ -196,18 +227,28 @@ const hedged = (site: Site, attempt: () => Attempt, budget: BudgetInternal | und
             ended++
             if (index === 0) {
               primary = exit
-              // the primary's duration feeds the adaptive delay; one interrupted because a hedge won has lasted
-              // at least the delay, so it still counts above the percentile
-              const end = monotonicMillis(clock)
-              site.record(end - start, end)
+              // the primary's duration feeds the adaptive delay: one that ended on its own, or was interrupted
+              // because a hedge won (it lasted at least the delay, so it still counts above the percentile); not
+              // one interrupted from outside
+              if (!Exit.isFailure(exit) || !Cause.hasInterruptsOnly(exit.cause) || winner > 0) {
+                const end = monotonicMillis(clock)
+                site.record(end - start, end)
+              }
+            } else if (Exit.isFailure(exit) && Cause.hasDies(exit.cause)) {
+              ;(defects ??= []).push(...exit.cause.reasons.filter(Cause.isDieReason))
             }
             if (winner >= 0) return
             if (Exit.isSuccess(exit)) {
               winner = index
               settle(exit)
             } else if (ended === fibers.length && primary !== undefined) {
-              // every attempt started has failed: the primary's failure is the attempt's
-              settle(primary)
+              // every attempt started has failed: the primary's failure is the attempt's, with any hedge's defect
+              // (a defect is never dropped)
+              settle(
+                defects === undefined || Exit.isSuccess(primary)
+                  ? primary
+                  : Exit.failCause(Cause.fromReasons([...primary.cause.reasons, ...defects]))
+              )
             }
           })
         })
@@ -216,10 +257,12 @@ const hedged = (site: Site, attempt: () => Attempt, budget: BudgetInternal | und
       }
       // starts the hedges, one per delay, until one succeeds, all fail, or none is left
       const hedges = (started: number): Effect.Effect<void, unknown, unknown> => {
-        if (started > config.maxHedges) return Effect.void
+        if (started > config.maxHedges || Deferred.isDoneUnsafe(outcome)) return Effect.void
         const wait = site.delayMillis(monotonicMillis(clock))
+        // the whole wait is interruptible (the race's own sleep included): an interruption or a timeout around
+        // the call ends it at once, starting no hedge
         return Effect.flatMap(
-          Effect.timeoutOption(restore(Deferred.await(outcome)), Duration.millis(wait)),
+          restore(Effect.timeoutOption(Deferred.await(outcome), Duration.millis(wait))),
           (settled) => {
             if (Option.isSome(settled) || Deferred.isDoneUnsafe(outcome)) return Effect.void
             if (budget !== undefined && !budget.withdrawUnsafe(monotonicMillis(clock))) {
@@ -258,17 +301,22 @@ export const stage: Stage.Stage<Types> = {
       const invalid = Effect.die(config)
       return { wrap: (inner) => ({ ...inner, attempt: () => invalid }) }
     }
-    const site = makeSite(options.operation, config)
+    const operation = options.operation
+    const key = JSON.stringify([operation, config])
     const budgetName = (options as { readonly budget?: string | true | undefined }).budget
     if (budgetName === undefined) {
-      return { wrap: (inner) => ({ ...inner, attempt: (retry) => hedged(site, () => inner.attempt(retry), undefined) }) }
+      return {
+        wrap: (inner) => ({
+          ...inner,
+          attempt: (retry) => hedged(key, operation, config, () => inner.attempt(retry), undefined)
+        })
+      }
     }
-    const operation = options.operation
     return {
       read: (context) => Context.getUnsafe(context, RetryBudgetRegistry),
       wrap: (inner, registry: Context.Service.Shape<typeof RetryBudgetRegistry>) => {
         const budget = (budgetName === true ? registry.forOperation(operation) : registry.budget(budgetName)) as BudgetInternal
-        return { ...inner, attempt: (retry) => hedged(site, () => inner.attempt(retry), budget) }
+        return { ...inner, attempt: (retry) => hedged(key, operation, config, () => inner.attempt(retry), budget) }
       }
     }
   }
