@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Layer, Metric } from "effect"
 import { TestClock } from "effect/testing"
 import {
+  BulkheadRegistry,
   CommonErrors,
   ErrorLayer,
   ErrorTracker,
@@ -43,7 +44,11 @@ const layers = {
     durations: false,
     bulkheads: { bulkheads: { one: { limit: 1 } } }
   }),
-  "no observer": Layer.mergeAll(PolicyService.layer({ policies }), RetryBudgetRegistry.layer(budgets))
+  "no observer": Layer.mergeAll(
+    PolicyService.layer({ policies }),
+    RetryBudgetRegistry.layer(budgets),
+    BulkheadRegistry.layer({ bulkheads: { one: { limit: 1 } } })
+  )
 } as const
 
 describe("one deposit per admitted call, in every configuration", () => {
@@ -52,10 +57,8 @@ describe("one deposit per admitted call, in every configuration", () => {
       Effect.gen(function*() {
         yield* within(failing.pipe(protect({ operation: "a", budget: "empty" })))
         yield* within(failing.pipe(protect({ operation: "a", budget: "empty", recover: { StorageError: () => Effect.succeed(1) } })))
-        if (label !== "no observer") {
-          yield* within(failing.pipe(protect({ operation: "a", budget: "empty", bulkhead: "one" })))
-        }
-        const calls = label === "no observer" ? 2 : 3
+        yield* within(failing.pipe(protect({ operation: "a", budget: "empty", bulkhead: "one" })))
+        const calls = 3
         const state = yield* stateOf("empty")
         assert.deepStrictEqual([state.requests, state.granted, state.refused], [calls, 0, calls])
         // a success deposits too
