@@ -15,7 +15,7 @@ import {
   ResilienceMetrics,
   RetryBudgetRegistry
 } from "../src/index.js"
-import { captureLogs, type Line, repeat, scripted } from "./utils.js"
+import { captureLogs, type Line, repeat, scripted, historyOf } from "./utils.js"
 
 const { StorageError } = CommonErrors
 const storage = (n = 0) => new StorageError({ operation: `items.insert#${n}` })
@@ -76,17 +76,6 @@ const failureOf = <A, E>(exit: Exit.Exit<A, E>): E | undefined => {
 
 const stateOf = (name: string) => Effect.flatMap(RetryBudgetRegistry.budget(name), (b) => b.state)
 
-/** The tracker's history once it holds `n` events (the tracker records on a fiber of its own). */
-const historyOf = (n: number) =>
-  Effect.gen(function*() {
-    const tracker = yield* ErrorTracker.ErrorTracker
-    for (let i = 0; i < 1_000; i++) {
-      const history = yield* tracker.history
-      if (history.length >= n) return history
-      yield* Effect.yieldNow
-    }
-    return yield* tracker.history
-  })
 
 describe("protect with a retry budget", () => {
   it.effect("an exhausted budget ends the call at once with its original typed error, and it is counted", () => {

@@ -13,7 +13,7 @@ import {
   Pushback,
   TripRule
 } from "../src/index.js"
-import { captureLogs, type Line, repeat, scripted } from "./utils.js"
+import { captureLogs, type Line, repeat, scripted, historyOf } from "./utils.js"
 
 const { NetworkError, UnavailableError } = CommonErrors
 
@@ -39,17 +39,6 @@ const within = <A, E, R>(by: Duration.Input, effect: Effect.Effect<A, E, R>) =>
     return yield* Fiber.join(fiber)
   })
 
-/** The tracker's history once it holds `n` events (the tracker records on a fiber of its own). */
-const historyOf = (n: number) =>
-  Effect.gen(function*() {
-    const tracker = yield* ErrorTracker.ErrorTracker
-    for (let i = 0; i < 1_000; i++) {
-      const history = yield* tracker.history
-      if (history.length >= n) return history
-      yield* Effect.yieldNow
-    }
-    return yield* tracker.history
-  })
 
 const failureOf = <A, E>(exit: Exit.Exit<A, E>): E | undefined => {
   if (Exit.isSuccess(exit)) return undefined

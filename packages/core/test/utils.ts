@@ -1,4 +1,5 @@
 import { Clock, Effect, Layer, Logger, References } from "effect"
+import { ErrorTracker } from "../src/index.js"
 
 /** A log record as the tests read it. */
 export interface Line {
@@ -60,3 +61,15 @@ export const pad = (k: number): Effect.Effect<void> => {
   for (let i = 0; i < k; i++) e = Effect.andThen(e, Effect.void)
   return e
 }
+
+/** The tracker's history once it holds `n` events (the tracker records on a fiber of its own). */
+export const historyOf = (n: number) =>
+  Effect.gen(function*() {
+    const tracker = yield* ErrorTracker.ErrorTracker
+    for (let i = 0; i < 1_000; i++) {
+      const history = yield* tracker.history
+      if (history.length >= n) return history
+      yield* Effect.yieldNow
+    }
+    return yield* tracker.history
+  })
