@@ -20,7 +20,7 @@
  *
  * **Gotchas**
  *
- * - Through `protect` the order of the stages is fixed: `fallback(rateLimit(bulkhead(retry(breaker(timeout(call))))))`. Each attempt is
+ * - Through `protect` the order of the stages is fixed: `fallback(rateLimit(bulkhead(retry(hedge(breaker(timeout(call)))))))`. Each attempt is
  *   one call of the breaker, and a policy's timeout fails it (counted); a timeout or race put *around* the breaker
  *   interrupts the call instead, which counts as `ignored`, never as a failure.
  * - Consecutive openings carry on (and keep their longer open durations) when the breaker closed less time ago than
