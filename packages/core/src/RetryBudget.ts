@@ -93,11 +93,16 @@ export type Options =
     readonly percent?: number | undefined
     readonly minPerSecond?: number | undefined
     readonly ttl?: Duration.Input | undefined
+    readonly maxTokens?: never
+    readonly tokenRatio?: never
   }
   | {
     readonly kind: "tokens"
     readonly maxTokens?: number | undefined
     readonly tokenRatio?: number | undefined
+    readonly percent?: never
+    readonly minPerSecond?: never
+    readonly ttl?: never
   }
 
 /**

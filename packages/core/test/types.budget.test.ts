@@ -130,4 +130,15 @@ describe("hedge types", () => {
     // @ts-expect-error: a delay is a duration or a percentile
     save.pipe(protect({ operation: "save", hedge: { idempotent: true, delay: "q95" } }))
   })
+
+  it("a budget's options are of one kind: the other kind's keys are refused by the type, as by validate", () => {
+    const ratio: RetryBudget.Options = { percent: 0.1, minPerSecond: 5, ttl: "10 seconds" }
+    const tokens: RetryBudget.Options = { kind: "tokens", maxTokens: 10, tokenRatio: 0.1 }
+    expectTypeOf([ratio, tokens]).toBeArray()
+    // @ts-expect-error: maxTokens is a key of the tokens kind
+    const mixed: RetryBudget.Options = { percent: 0.1, maxTokens: 10 }
+    // @ts-expect-error: ttl is a key of the ratio kind
+    const mixedTokens: RetryBudget.Options = { kind: "tokens", ttl: "10 seconds" }
+    expectTypeOf([mixed, mixedTokens]).toBeArray()
+  })
 })
