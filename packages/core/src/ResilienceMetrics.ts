@@ -62,13 +62,13 @@
  * @since 0.1.0
  */
 import type { Scope } from "effect"
-import { Context, Effect, Layer, Metric, Schema } from "effect"
+import { Context, Effect, Layer, Schema } from "effect"
 import * as Bulkhead from "./Bulkhead.js"
 import * as CircuitBreaker from "./CircuitBreaker.js"
 import * as ErrorTracker from "./ErrorTracker.js"
 import { monotonicMillis } from "./internal/breaker/store.js"
 import { LatencyWindow } from "./internal/latency.js"
-import { addCounterSource, addGaugeSource } from "./internal/metricSeries.js"
+import { addCounterSource, addGaugeSource, joinHistogram } from "./internal/metricSeries.js"
 import {
   type AttemptOutcome,
   type BreakerAdded,
@@ -140,7 +140,7 @@ export const ResilienceMetrics: Context.Service<ResilienceMetrics, ResilienceMet
  * @category constructors
  */
 export const make = (tracker: ErrorTracker.ErrorTracker): Effect.Effect<ResilienceMetrics, never, Scope.Scope> =>
-  Effect.map(build(tracker), ({ metrics }) => metrics)
+  Effect.map(build(tracker, true), ({ metrics }) => metrics)
 
 /**
  * A layer providing the metrics service over the `ErrorTracker`, and adding it to the context's observers so it
@@ -163,11 +163,14 @@ export const make = (tracker: ErrorTracker.ErrorTracker): Effect.Effect<Resilien
  * @category layers
  */
 export const layer: Layer.Layer<ResilienceMetrics, never, ErrorTracker.ErrorTracker> = Layer.unwrap(
+  Effect.suspend(() => layerOf(true))
+)
+
+const layerOf = (durations: boolean) =>
   Effect.gen(function*() {
-    const { metrics, observer } = yield* build(yield* ErrorTracker.ErrorTracker)
+    const { metrics, observer } = yield* build(yield* ErrorTracker.ErrorTracker, durations)
     return Layer.merge(Layer.succeed(ResilienceMetrics, metrics), observe(Effect.succeed(observer)))
   })
-)
 
 /**
  * Options of {@link layerWith}: `durations: false` records no call or attempt durations (no
@@ -200,15 +203,7 @@ export interface Options {
  * @category layers
  */
 export const layerWith = (options: Options): Layer.Layer<ResilienceMetrics, never, ErrorTracker.ErrorTracker> =>
-  options.durations === false
-    ? Layer.unwrap(
-      Effect.gen(function*() {
-        const { metrics, observer } = yield* build(yield* ErrorTracker.ErrorTracker)
-        const counting: Observer = { active: observer.active, calls: observer.calls, emit: observer.emit }
-        return Layer.merge(Layer.succeed(ResilienceMetrics, metrics), observe(Effect.succeed(counting)))
-      })
-    )
-    : layer
+  options.durations === false ? Layer.unwrap(layerOf(false)) : layer
 
 // ---------------------------------------------------------------------------------------------------------------
 // models
@@ -394,96 +389,8 @@ type TimedOutcome = Exclude<CallOutcome, "rejected">
 const suppressionReasons = ["budget", "pushback"] as const satisfies ReadonlyArray<RetrySuppressed["reason"]>
 const hedgeResults = ["started", "won", "lost", "suppressed"] as const satisfies ReadonlyArray<Hedge["result"]>
 
-/** The duration histograms' boundaries, in seconds. */
-const durationBoundaries: ReadonlyArray<number> = [
-  0.001,
-  0.0025,
-  0.005,
-  0.01,
-  0.025,
-  0.05,
-  0.1,
-  0.25,
-  0.5,
-  1,
-  2.5,
-  5,
-  10,
-  30,
-  60
-]
-
-/** One histogram series of a registry, shared by the services recording into it. */
-interface SharedHistogram {
-  readonly update: (seconds: number) => void
-  readonly registration: Metric.Registration
-  users: number
-}
-
-// As `internal/metricSeries.ts` does for the counters and gauges: one entry per series per registry, on the
-// registry itself, so that two services recording into one series share it and the first one's close does not
-// remove it from under the second.
-const histogramsKey: unique symbol = Symbol("@effect-resilience/core/ResilienceMetrics/histograms")
-
-const histogramsOf = (registry: Metric.MetricRegistry): Map<string, SharedHistogram> => {
-  const holder = registry as Metric.MetricRegistry & { [histogramsKey]?: Map<string, SharedHistogram> }
-  let histograms = holder[histogramsKey]
-  if (histograms === undefined) {
-    histograms = new Map()
-    Object.defineProperty(holder, histogramsKey, { value: histograms })
-  }
-  return histograms
-}
-
-/**
- * Joins the duration histogram `name{attributes}` of the registry of `context` (made, and registered, by its first
- * user): returns its update, which takes seconds, runs synchronously and allocates nothing, and the function that
- * leaves it (the last user to leave removes it from the registry).
- *
- * The histogram's state and hooks are effect's own (`Metric.histogram`), made in a registry of their own and then
- * registered with `Metric.registerUnsafe`, so that the update is the hook itself, with no lookup per call.
- */
-const joinHistogram = (
-  context: Context.Context<never>,
-  name: string,
-  description: string,
-  attributes: Readonly<Record<string, string>>
-): { readonly update: (seconds: number) => void; readonly leave: () => void } => {
-  const registry = Context.get(context, Metric.MetricRegistry)
-  const key = JSON.stringify([name, attributes, Context.get(context, Metric.CurrentMetricAttributes)])
-  const histograms = histogramsOf(registry)
-  let entry = histograms.get(key)
-  if (entry === undefined) {
-    const metric = Metric.histogram(name, { description, attributes, boundaries: durationBoundaries })
-    const own = Context.make(Metric.MetricRegistry, new Map())
-    metric.valueUnsafe(own) // effect makes the series' state and hooks in `own`
-    const hooks: Metric.Metric.Hooks<number, Metric.HistogramState> = Context.get(own, Metric.MetricRegistry)
-      .values().next().value!.hooks
-    const update = hooks.update
-    entry = {
-      update: (seconds) => update(seconds, context),
-      registration: Metric.registerUnsafe(metric, context, hooks),
-      users: 0
-    }
-    histograms.set(key, entry)
-  }
-  const found = entry
-  found.users++
-  let left = false
-  return {
-    update: found.update,
-    leave: () => {
-      if (left) return
-      left = true
-      if (--found.users > 0) return
-      found.registration.remove()
-      if (histograms.get(key) === found) histograms.delete(key)
-    }
-  }
-}
-
 // the service, and the observer its layer adds
-const build = (tracker: ErrorTracker.ErrorTracker) =>
+const build = (tracker: ErrorTracker.ErrorTracker, durations: boolean) =>
   Effect.gen(function*() {
     const context = yield* Effect.context<never>()
     // the latency windows' time: the clock of the context the service is made in (a TestClock drives them)
@@ -802,7 +709,7 @@ const build = (tracker: ErrorTracker.ErrorTracker) =>
 
     const observer: Observer = {
       active: true,
-      timings: timingsFor,
+      timings: durations ? timingsFor : undefined,
       emit: (event) => {
         switch (event._tag) {
           case "Call": {

@@ -13,19 +13,18 @@ interface Shared {
 // the registry (one registry per context that provides its own), so the module keeps no state of its own.
 const seriesKey: unique symbol = Symbol("@effect-resilience/core/internal/metricSeries")
 
-interface WithSeries {
-  [seriesKey]?: Map<string, Shared>
+// the entries of a registry under `key`, made on first use
+const entriesOf = <E>(registry: Metric.MetricRegistry, key: symbol): Map<string, E> => {
+  const holder = registry as Metric.MetricRegistry & { [key]?: Map<string, E> }
+  let entries = holder[key]
+  if (entries === undefined) {
+    entries = new Map()
+    Object.defineProperty(holder, key, { value: entries })
+  }
+  return entries
 }
 
-const seriesOf = (registry: Metric.MetricRegistry): Map<string, Shared> => {
-  const holder = registry as Metric.MetricRegistry & WithSeries
-  let series = holder[seriesKey]
-  if (series === undefined) {
-    series = new Map()
-    Object.defineProperty(holder, seriesKey, { value: series })
-  }
-  return series
-}
+const seriesOf = (registry: Metric.MetricRegistry): Map<string, Shared> => entriesOf<Shared>(registry, seriesKey)
 
 /**
  * Adds a source to a counter series read at export time, in the registry of `context`. The series reports the sum
@@ -101,5 +100,82 @@ const addSource = (
     if (sources.size > 0) return
     registration.remove()
     if (series.get(key) === found) series.delete(key)
+  }
+}
+
+/** The duration histograms' boundaries, in seconds. */
+export const durationBoundaries: ReadonlyArray<number> = [
+  0.001,
+  0.0025,
+  0.005,
+  0.01,
+  0.025,
+  0.05,
+  0.1,
+  0.25,
+  0.5,
+  1,
+  2.5,
+  5,
+  10,
+  30,
+  60
+]
+
+/** One histogram series of a registry, shared by the services recording into it. */
+interface SharedHistogram {
+  readonly update: (seconds: number) => void
+  readonly registration: Metric.Registration
+  users: number
+}
+
+// as for the counters and gauges: one entry per series per registry, so that two services recording into one
+// series share it and the first one's close does not remove it from under the second
+const histogramsKey: unique symbol = Symbol("@effect-resilience/core/internal/metricSeries/histograms")
+
+/**
+ * Joins the duration histogram `name{attributes}` of the registry of `context` (made, and registered, by its first
+ * user): returns its update, which takes seconds, runs synchronously and allocates nothing, and the function that
+ * leaves it (the last user to leave removes it from the registry).
+ *
+ * The histogram's state and hooks are effect's own (`Metric.histogram`), made in a registry of their own and then
+ * registered with `Metric.registerUnsafe`, so that the update is the hook itself, with no lookup per call.
+ */
+export const joinHistogram = (
+  context: Context.Context<never>,
+  name: string,
+  description: string,
+  attributes: Readonly<Record<string, string>>
+): { readonly update: (seconds: number) => void; readonly leave: () => void } => {
+  const registry = Context.get(context, Metric.MetricRegistry)
+  const key = JSON.stringify([name, attributes, Context.get(context, Metric.CurrentMetricAttributes)])
+  const histograms = entriesOf<SharedHistogram>(registry, histogramsKey)
+  let entry = histograms.get(key)
+  if (entry === undefined) {
+    const metric = Metric.histogram(name, { description, attributes, boundaries: durationBoundaries })
+    const own = Context.make(Metric.MetricRegistry, new Map())
+    metric.valueUnsafe(own) // effect makes the series' state and hooks in `own`
+    const hooks: Metric.Metric.Hooks<number, Metric.HistogramState> = Context.get(own, Metric.MetricRegistry)
+      .values().next().value!.hooks
+    const update = hooks.update
+    entry = {
+      update: (seconds) => update(seconds, context),
+      registration: Metric.registerUnsafe(metric, context, hooks),
+      users: 0
+    }
+    histograms.set(key, entry)
+  }
+  const found = entry
+  found.users++
+  let left = false
+  return {
+    update: found.update,
+    leave: () => {
+      if (left) return
+      left = true
+      if (--found.users > 0) return
+      found.registration.remove()
+      if (histograms.get(key) === found) histograms.delete(key)
+    }
   }
 }
