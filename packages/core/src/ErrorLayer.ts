@@ -29,6 +29,7 @@ import type * as ErrorFamily from "./ErrorFamily.js"
 import * as ErrorLogger from "./ErrorLogger.js"
 import * as ErrorRegistry from "./ErrorRegistry.js"
 import * as ErrorTracker from "./ErrorTracker.js"
+import * as LiveView from "./LiveView.js"
 import { CurrentObserver, noObserver } from "./internal/observation.js"
 import * as PolicyService from "./PolicyService.js"
 import * as RateLimiterRegistry from "./RateLimiterRegistry.js"
@@ -49,6 +50,8 @@ import * as ResilienceMetrics from "./ResilienceMetrics.js"
  * - `rateLimiters`: options of the rate limiters, see `RateLimiterRegistry.Options`.
  * - `budgets`: options of the retry budgets, see `RetryBudgetRegistry.Options`.
  * - `durations`: `false` records no call or attempt durations (see `ResilienceMetrics.Options`); default `true`.
+ * - `live`: options of the live view behind `/events` and `/dashboard` (frame interval, client limits), see
+ *   `LiveView.Options`.
  *
  * An unknown key (a misspelt `polices`), here or in any section, fails the build with a `ConfigError` naming the
  * nearest known one.
@@ -68,6 +71,7 @@ export interface Options {
   readonly rateLimiters?: RateLimiterRegistry.Options | undefined
   readonly budgets?: RetryBudgetRegistry.Options | undefined
   readonly durations?: boolean | undefined
+  readonly live?: LiveView.Options | undefined
 }
 
 // the sections are checked by their own modules; here which keys there are, and the log format
@@ -82,7 +86,8 @@ const OptionsSchema = Schema.Struct({
   bulkheads: Schema.optional(Schema.Unknown),
   rateLimiters: Schema.optional(Schema.Unknown),
   budgets: Schema.optional(Schema.Unknown),
-  durations: Schema.optional(Schema.Boolean)
+  durations: Schema.optional(Schema.Boolean),
+  live: Schema.optional(Schema.Unknown)
 })
 
 const decodeOptions = Schema.decodeUnknownExit(OptionsSchema)
@@ -102,6 +107,7 @@ export type Services =
   | BulkheadRegistry.BulkheadRegistry
   | RateLimiterRegistry.RateLimiterRegistry
   | RetryBudgetRegistry.RetryBudgetRegistry
+  | LiveView.LiveView
 
 /**
  * Why building `ErrorLayer` can fail: invalid options anywhere (an unknown key, an invalid policy, tracker or
@@ -196,6 +202,7 @@ export const layer = (options: Options = {}): Layer.Layer<Services, LayerError> 
         (error) => ConfigError.under(error, ["rateLimiters"])
       )
       yield* gather(RetryBudgetRegistry.validate(options.budgets), (error) => ConfigError.under(error, ["budgets"]))
+      yield* gather(LiveView.validate(options.live), (error) => ConfigError.under(error, ["live"]))
       if (issues.length > 0 || policies === undefined || registry === undefined) {
         return yield* new ConfigError.ConfigError({ issues })
       }
@@ -226,9 +233,11 @@ export const layer = (options: Options = {}): Layer.Layer<Services, LayerError> 
     // the latency windows of the hedged operations: this layer's own
     Layer.effectContext(Effect.sync(freshSites))
   ).pipe(Layer.provideMerge(observed))
+  // the live view reads the metrics, the breakers and the tracker (and a shared store, when one is provided)
+  const live = LiveView.layer(options.live).pipe(Layer.provideMerge(breakers))
   const logger = options.logFormat === false ? Layer.empty : ErrorLogger.layer({ format: options.logFormat })
   // the check (in `core`) before the rest is built
-  return Layer.mergeAll(breakers, logger).pipe(Layer.provideMerge(core))
+  return Layer.mergeAll(live, logger).pipe(Layer.provideMerge(core))
 }
 
 /**

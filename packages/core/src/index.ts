@@ -84,6 +84,14 @@ export * as ErrorRegistry from "./ErrorRegistry.js"
 export * as ErrorTracker from "./ErrorTracker.js"
 
 /**
+ * The live view: the service's figures as compact frames about twice a second, with breaker transitions and
+ * alert-worthy errors as they happen, for `/events` and `/dashboard`; a fleet's replicas share theirs on Redis.
+ *
+ * @since 0.5.0
+ */
+export * as LiveView from "./LiveView.js"
+
+/**
  * How options objects name a key they do not know, with the nearest known name.
  *
  * @since 0.1.0

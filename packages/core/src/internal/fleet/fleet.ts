@@ -37,6 +37,13 @@ export interface Fleet {
   readonly syncAll: Effect.Effect<void>
   /** The shared decider of a rate limiter, or a reason it cannot be shared (its name). */
   readonly limiterFor: (name: string, config: RateLimiter.Config) => Decider | string
+  /**
+   * Publishes a live-view frame (a JSON-encodable value) on the fleet's channel, under the store timeout; nothing
+   * while degraded.
+   */
+  readonly publishView: (frame: unknown) => Effect.Effect<void>
+  /** Calls `listener` with every live-view frame published on the channel (this replica's own too); unregisters. */
+  readonly onView: (listener: (frame: unknown) => void) => () => void
 }
 
 type RedisService = Redis.Redis["Service"]
@@ -64,6 +71,7 @@ export const make = (
     }
     const channel = channelOf(settings.prefix)
     const members = new Map<string, SharedStore.Member>()
+    const viewListeners = new Set<(frame: unknown) => void>()
     let redis: RedisService | undefined
     let mode: Mode = "degraded"
     // how many times the fleet became shared (what a shared limiter's leases belong to)
@@ -154,6 +162,10 @@ export const make = (
         }
         if (typeof parsed !== "object" || parsed === null) return Effect.void
         const m = parsed as { readonly [key: string]: unknown }
+        if ("view" in m) {
+          for (const listener of viewListeners) listener(m.view)
+          return Effect.void
+        }
         const member = typeof m.key === "string" ? members.get(m.key) : undefined
         if (member === undefined || typeof m.status !== "string" || typeof m.gen !== "number") return Effect.void
         return member.receive({
@@ -252,6 +264,13 @@ export const make = (
       mode: () => mode,
       awaitShared: Latch.await(shared),
       syncAll,
+      publishView: (frame) => Effect.asVoid(call((redis) => redis.send("PUBLISH", channel, JSON.stringify({ view: frame })))),
+      onView: (listener) => {
+        viewListeners.add(listener)
+        return () => {
+          viewListeners.delete(listener)
+        }
+      },
       limiterFor: (name, config) => refusal(name) ?? SharedLimiter.make(limiters, name, config),
       storeFor: (name, config, observer) => {
         const refused = refusal(name)
