@@ -188,7 +188,10 @@ const main = Effect.gen(function*() {
   )
   const { address } = Context.get(context, HttpServer.HttpServer)
   const base = `http://localhost:${"port" in address ? address.port : port}`
-  yield* Console.log(`demo service listening on ${base}  (POST /save, GET /items/:id, GET /metrics, /health, /errors)`)
+  yield* Console.log(
+    `demo service listening on ${base}  (POST /save, GET /items/:id, GET /metrics, /health, /errors, /events)`
+  )
+  yield* Console.log(`dashboard: ${base}/dashboard  (live: open it in a browser)`)
   yield* Console.log(
     Option.isSome(duration) ? `running for ${duration.value} s (DEMO_DURATION_S)` : "running until Ctrl-C"
   )

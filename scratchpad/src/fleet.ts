@@ -466,6 +466,9 @@ export const run = (replicas: number, duration: Option.Option<number>) =>
       yield* Console.log(`   ${replica.id} on ${replica.base} (pid ${replica.child.pid}), breaker store shared`)
     }
     yield* Console.log(
+      `dashboard: ${started[0]!.base}/dashboard  (the whole fleet, from any replica's: each publishes its figures on Redis)`
+    )
+    yield* Console.log(
       Option.isSome(duration) ? `running for ${duration.value} s (DEMO_DURATION_S)` : "running until Ctrl-C"
     )
     yield* Console.log("breaker transitions, per replica: time, replica, breaker, change (origin: who decided it)")

@@ -273,8 +273,9 @@ export type View = typeof View.Type
  * - `Frame`: the view, every `intervalMillis`.
  * - `Transition`: a breaker of this replica changed state (as it happens, in order; a shared breaker's change made
  *   by another replica arrives as this replica adopts it).
- * - `Alert`: an alert-worthy error event (as it happens): one of severity `high` or `critical`, or a failure that
- *   ended its run and is not a business error.
+ * - `Alert`: an alert-worthy error event (as it happens): a failure that ended its run (no retry follows it) and
+ *   is not a business error, or any error of severity `critical`. At most 10 per interval are sent (an
+ *   outage can fail hundreds of calls a second); the others are in the frames' totals and recent events.
  * - `Dropped`: this client read too slowly and lost `count` messages (its oldest) since the last time it was told.
  *
  * @since 0.5.0
@@ -478,6 +479,7 @@ const settingsOf = (options: Options): Effect.Effect<Settings, ConfigError.Confi
 const historyStepMillis = 1000
 const historyPoints = 120
 const recentErrors = 20
+const maxAlerts = 10
 const severities = ["low", "medium", "high", "critical"] as const
 
 interface Client {
@@ -532,6 +534,7 @@ export const make = (
 
     const clients = new Set<Client>()
     let dropped = 0
+    let alerts = 0 // sent in this interval
     let closed = false
     const recent: Array<ErrorItem> = [] // newest last
     const remote = new Map<string, { readonly frame: Frame; readonly heard: number }>()
@@ -697,6 +700,7 @@ export const make = (
     const tick = Effect.gen(function*() {
       while (true) {
         yield* Effect.sleep(settings.intervalMillis)
+        alerts = 0
         const view = yield* currentView
         if (clients.size > 0) deliver({ _tag: "Frame", view })
         if (fleet !== undefined) yield* fleet.publishView(view.frames[0])
@@ -707,7 +711,10 @@ export const make = (
         const item = itemOf(event)
         recent.push(item)
         if (recent.length > recentErrors) recent.shift()
-        if (clients.size > 0 && isAlert(event)) deliver({ _tag: "Alert", replica, error: item })
+        if (clients.size > 0 && isAlert(event) && alerts < maxAlerts) {
+          alerts++
+          deliver({ _tag: "Alert", replica, error: item })
+        }
       }))
     const transitionsLoop = Stream.runForEach(breakers.changes, (transition) =>
       Effect.sync(() => {
@@ -1041,8 +1048,10 @@ const addFields = <A extends { readonly [K in keyof A]: unknown }>(a: A | undefi
   return out as A
 }
 
+// a failure that ended its run (not a business error: that is an answer, not an incident), or anything critical;
+// not an attempt that is being retried
 const isAlert = (event: ErrorTracker.ErrorEvent) =>
-  event.severity === "high" || event.severity === "critical" || (event.gaveUp === true && event.kind !== "business")
+  event.severity === "critical" || (event.gaveUp === true && event.kind !== "business")
 
 const itemOf = (event: ErrorTracker.ErrorEvent): ErrorItem => ({
   at: event.timestamp,

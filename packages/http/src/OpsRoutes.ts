@@ -7,9 +7,19 @@
  *   saturated bulkheads and the rate limiters deciding alone while their shared store is away are listed too,
  *   without changing the status.
  * - `GET /errors`: the error tracker's summary as JSON.
+ * - `GET /events`: the live view (`LiveView`) as Server-Sent Events: a frame of the figures about twice a second,
+ *   each breaker transition and alert-worthy error as it happens.
+ * - `GET /dashboard`: a page drawing `/events` (one self-contained document: no CDN, no build step, works offline).
  *
- * `/health` needs the `BreakerRegistry` and `/errors` the `ErrorTracker`; `ErrorLayer` provides both, and the
- * `BulkheadRegistry` and `RateLimiterRegistry` `/health` reads when they are there.
+ * `/health` needs the `BreakerRegistry`, `/errors` the `ErrorTracker` and `/events` the `LiveView`; `ErrorLayer`
+ * provides all three, and the `BulkheadRegistry` and `RateLimiterRegistry` `/health` reads when they are there.
+ *
+ * **Keeping them private.** These routes tell whoever asks how the service is doing, what fails and how often:
+ * serve them on an internal port (a second `HttpRouter.serve` on its own listener, reachable only from the
+ * cluster), or behind your own authentication middleware, and give them a bearer token ({@link layerWith} with
+ * `token`): every data route then answers 401 without `Authorization: Bearer <token>`. The dashboard page itself
+ * holds no data and is served without it; open it as `/dashboard#token=<token>` (the fragment never leaves the
+ * browser) and it sends the token with its requests.
  *
  * **Gotchas**
  *
@@ -23,18 +33,23 @@
  *
  * @since 0.1.0
  */
-import { Effect, Layer, Schema } from "effect"
-import { HttpRouter, HttpServerResponse } from "effect/http"
+import { Effect, Layer, Redacted, Schema, Stream } from "effect"
+import * as Base64 from "effect/encoding/Base64"
+import * as Sse from "effect/encoding/Sse"
+import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { PrometheusMetrics } from "effect/observability"
 import {
   type Bulkhead,
   BreakerRegistry,
   BulkheadRegistry,
   CircuitBreaker,
+  ConfigError,
   ErrorTracker,
+  LiveView,
   type RateLimiter,
   RateLimiterRegistry
 } from "@effect-resilience/core"
+import * as Page from "./internal/dashboard/page.js"
 
 /**
  * `GET /metrics` (or `path`): Prometheus text exposition of the metric registry. `prefix` is put before every
@@ -53,9 +68,75 @@ import {
  * @category routes
  */
 export const metrics = (
-  options: { readonly path?: HttpRouter.PathInput | undefined; readonly prefix?: string | undefined } = {}
-): Layer.Layer<never, never, HttpRouter.HttpRouter> =>
-  PrometheusMetrics.layerHttp({ path: options.path ?? "/metrics", ...(options.prefix ? { prefix: options.prefix } : {}) })
+  options: {
+    readonly path?: HttpRouter.PathInput | undefined
+    readonly prefix?: string | undefined
+    readonly token?: Token | undefined
+  } = {}
+): Layer.Layer<never, ConfigError.ConfigError, HttpRouter.HttpRouter> =>
+  route(
+    options.path ?? "/metrics",
+    options.token,
+    Effect.map(
+      PrometheusMetrics.format(options.prefix ? { prefix: options.prefix } : undefined),
+      (body) => HttpServerResponse.text(body, { contentType: "text/plain; version=0.0.4; charset=utf-8" })
+    )
+  )
+
+/**
+ * A bearer token the ops routes require (`Authorization: Bearer <token>`): a string, or a `Redacted` one (read
+ * from `Config.Redacted`, so it is never logged). It must not be empty.
+ *
+ * @since 0.5.0
+ * @category models
+ */
+export type Token = string | Redacted.Redacted<string>
+
+// one GET route, behind the token when there is one; an empty token fails the layer, naming the option
+const route = <E, R>(
+  path: HttpRouter.PathInput,
+  token: Token | undefined,
+  handler: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
+) => {
+  if (token === undefined) return HttpRouter.add("GET", path, handler)
+  const expected = Redacted.isRedacted(token) ? Redacted.value(token) : token
+  if (typeof expected !== "string" || expected.trim() === "") {
+    return Layer.effectDiscard(Effect.fail(
+      new ConfigError.ConfigError({ issues: [{ path: ["token"], message: "Expected a non-empty bearer token" }] })
+    ))
+  }
+  return HttpRouter.add(
+    "GET",
+    path,
+    Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+      bearerOf(request.headers["authorization"]) !== undefined &&
+        sameText(bearerOf(request.headers["authorization"])!, expected)
+        ? handler
+        : Effect.succeed(unauthorized))
+  )
+}
+
+const bearerOf = (header: string | undefined): string | undefined => {
+  if (header === undefined) return undefined
+  const match = /^Bearer[ ]+(\S+)\s*$/i.exec(header)
+  return match === null ? undefined : match[1]
+}
+
+// compares in time independent of where the texts differ (only their lengths show)
+const sameText = (given: string, expected: string): boolean => {
+  let difference = given.length ^ expected.length
+  for (let i = 0; i < expected.length; i++) difference |= (given.charCodeAt(i) | 0) ^ expected.charCodeAt(i)
+  return difference === 0
+}
+
+const unauthorized = HttpServerResponse.jsonUnsafe(
+  { type: "about:blank", title: "Unauthorized", status: 401, detail: "These routes need a bearer token." },
+  {
+    status: 401,
+    contentType: "application/problem+json",
+    headers: { "www-authenticate": `Bearer realm="ops"`, "cache-control": "no-store" }
+  }
+)
 
 /**
  * The breaker states that fail the health check: the breaker rejects calls (`open`, `forced_open`), or lets
@@ -202,11 +283,15 @@ export const healthOf = (
  * @category routes
  */
 export const health = (
-  options: { readonly path?: HttpRouter.PathInput | undefined } = {}
-): Layer.Layer<never, never, HttpRouter.HttpRouter | HttpRouter.Request<"Requires", BreakerRegistry.BreakerRegistry>> =>
-  HttpRouter.add(
-    "GET",
+  options: { readonly path?: HttpRouter.PathInput | undefined; readonly token?: Token | undefined } = {}
+): Layer.Layer<
+  never,
+  ConfigError.ConfigError,
+  HttpRouter.HttpRouter | HttpRouter.Request<"Requires", BreakerRegistry.BreakerRegistry>
+> =>
+  route(
     options.path ?? "/health",
+    options.token,
     Effect.gen(function*() {
       const states = yield* BreakerRegistry.states
       const bulkheads = yield* Effect.serviceOption(BulkheadRegistry.BulkheadRegistry)
@@ -244,16 +329,181 @@ export const health = (
  * @category routes
  */
 export const errors = (
-  options: { readonly path?: HttpRouter.PathInput | undefined } = {}
-): Layer.Layer<never, never, HttpRouter.HttpRouter | HttpRouter.Request<"Requires", ErrorTracker.ErrorTracker>> =>
-  HttpRouter.add(
-    "GET",
+  options: { readonly path?: HttpRouter.PathInput | undefined; readonly token?: Token | undefined } = {}
+): Layer.Layer<
+  never,
+  ConfigError.ConfigError,
+  HttpRouter.HttpRouter | HttpRouter.Request<"Requires", ErrorTracker.ErrorTracker>
+> =>
+  route(
     options.path ?? "/errors",
+    options.token,
     Effect.map(ErrorTracker.summary, (summary) => HttpServerResponse.jsonUnsafe(summary))
   )
 
 /**
- * All three endpoints at their default paths.
+ * `GET /events` (or `path`): the live view as Server-Sent Events (`text/event-stream`). Each message's `event` is
+ * `hello` (first, once), `frame` (about twice a second), `transition`, `alert` or `dropped`, and its `data` one
+ * JSON object: the `LiveView.Message` without its `_tag` (a frame's data is its `View`). A comment line is sent
+ * every 15 seconds so idle proxies keep the connection. The stream ends when the `LiveView` closes.
+ *
+ * A client over the view's `maxClients` is answered 503 (with `Retry-After`); one that reads too slowly loses
+ * its oldest messages and gets a `dropped` message saying how many: it never holds anything up.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Layer } from "effect"
+ * import { HttpRouter } from "effect/http"
+ * import { ErrorLayer } from "@effect-resilience/core"
+ * import { OpsRoutes } from "@effect-resilience/http"
+ *
+ * const App = HttpRouter.serve(Layer.mergeAll(OpsRoutes.events(), OpsRoutes.dashboard())).pipe(
+ *   Layer.provide(ErrorLayer.layerDefault)
+ * )
+ * ```
+ *
+ * @since 0.5.0
+ * @category routes
+ */
+export const events = (
+  options: { readonly path?: HttpRouter.PathInput | undefined; readonly token?: Token | undefined } = {}
+): Layer.Layer<
+  never,
+  ConfigError.ConfigError,
+  HttpRouter.HttpRouter | HttpRouter.Request<"Requires", LiveView.LiveView>
+> =>
+  route(
+    options.path ?? "/events",
+    options.token,
+    Effect.gen(function*() {
+      const live = yield* LiveView.LiveView
+      const { clients, maxClients } = yield* live.stats
+      if (clients >= maxClients) {
+        return HttpServerResponse.jsonUnsafe(
+          { type: "about:blank", title: "Service Unavailable", status: 503, detail: refusedDetail(maxClients) },
+          { status: 503, contentType: "application/problem+json", headers: { "retry-after": "5" } }
+        )
+      }
+      return HttpServerResponse.stream(Stream.encodeText(sseOf(live.messages)), {
+        contentType: "text/event-stream",
+        headers: { "cache-control": "no-cache, no-store", "x-accel-buffering": "no" }
+      })
+    })
+  )
+
+const refusedDetail = (limit: number) => `${limit} clients are watching already; try again later.`
+
+// the messages as SSE text, with a comment every 15 s; a client refused after the check above (a race with
+// another) gets one `refused` event, and its stream ends
+const sseOf = (messages: Stream.Stream<LiveView.Message, LiveView.LiveViewError>): Stream.Stream<string> =>
+  messages.pipe(
+    Stream.map((message) => {
+      const { _tag, ...data } = message
+      const payload = _tag === "Frame" ? (data as { readonly view: LiveView.View }).view : data
+      return Sse.encoder.write({ _tag: "Event", event: _tag.toLowerCase(), id: undefined, data: JSON.stringify(payload) })
+    }),
+    Stream.catchTag("LiveViewError", (error) =>
+      Stream.succeed(
+        Sse.encoder.write({
+          _tag: "Event",
+          event: "refused",
+          id: undefined,
+          data: JSON.stringify({ detail: refusedDetail(error.limit) })
+        })
+      )),
+    Stream.merge(Stream.map(Stream.drop(Stream.tick("15 seconds"), 1), () => ": ping\n\n"), { haltStrategy: "left" })
+  )
+
+/**
+ * `GET /dashboard` (or `path`): the live dashboard, one self-contained HTML page drawing the stream at `events`
+ * (a URL relative to the page, `"events"` by default, so `/ops/dashboard` reads `/ops/events`). It shows a circle
+ * per operation (its colour the error rate: green under 1 %, yellow under 5 %, orange under 25 %, red above; its
+ * size the traffic) with a two-minute sparkline and p50/p99, each breaker's state with a countdown while open,
+ * bulkhead and limiter gauges, the retry budgets, and the latest error events by tag and severity; with several
+ * replicas, the fleet's sum or any one replica.
+ *
+ * The page is served with a strict `Content-Security-Policy` (only its own script and style run; it connects only
+ * to its own origin) and writes every name and message as text, never as markup. It holds no data itself, so it
+ * needs no token: with a token on `/events`, open it as `/dashboard#token=<token>`.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Layer } from "effect"
+ * import { HttpRouter } from "effect/http"
+ * import { ErrorLayer } from "@effect-resilience/core"
+ * import { OpsRoutes } from "@effect-resilience/http"
+ *
+ * const Ops = Layer.mergeAll(
+ *   OpsRoutes.events({ path: "/ops/events" }),
+ *   OpsRoutes.dashboard({ path: "/ops/dashboard" })
+ * )
+ * const App = HttpRouter.serve(Ops).pipe(Layer.provide(ErrorLayer.layerDefault))
+ * ```
+ *
+ * @since 0.5.0
+ * @category routes
+ */
+export const dashboard = (
+  options: {
+    readonly path?: HttpRouter.PathInput | undefined
+    readonly events?: string | undefined
+    readonly title?: string | undefined
+  } = {}
+): Layer.Layer<never, never, HttpRouter.HttpRouter> =>
+  HttpRouter.add(
+    "GET",
+    options.path ?? "/dashboard",
+    Effect.map(policy, (csp) =>
+      HttpServerResponse.text(Page.html({ events: options.events ?? "events", title: options.title }), {
+        contentType: "text/html; charset=utf-8",
+        headers: {
+          "content-security-policy": csp,
+          "x-content-type-options": "nosniff",
+          "referrer-policy": "no-referrer",
+          "x-frame-options": "DENY",
+          "cache-control": "no-cache"
+        }
+      }))
+  )
+
+// the page's policy: its own script and style (by hash), connections to its own origin only
+// (Web Crypto, which Node, Deno, Bun and workers all have; this package has no platform types, hence the cast)
+const subtle = (globalThis as unknown as {
+  readonly crypto: { readonly subtle: { digest(algorithm: string, data: Uint8Array): Promise<ArrayBuffer> } }
+}).crypto.subtle
+const policy = Effect.cached(Effect.promise(async () => {
+  const hash = async (text: string) =>
+    `'sha256-${Base64.encode(new Uint8Array(await subtle.digest("SHA-256", utf8(text))))}'`
+  return [
+    "default-src 'none'",
+    `script-src ${await hash(Page.script)}`,
+    `style-src ${await hash(Page.style)}`,
+    "connect-src 'self'",
+    "img-src data:",
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'"
+  ].join("; ")
+})).pipe(Effect.runSync)
+
+// UTF-8 bytes of a string (TextEncoder's job, without the platform types)
+const utf8 = (text: string): Uint8Array => {
+  const bytes: Array<number> = []
+  for (const char of text) {
+    const code = char.codePointAt(0)!
+    if (code < 0x80) bytes.push(code)
+    else if (code < 0x800) bytes.push(0xc0 | (code >> 6), 0x80 | (code & 0x3f))
+    else if (code < 0x10000) bytes.push(0xe0 | (code >> 12), 0x80 | ((code >> 6) & 0x3f), 0x80 | (code & 0x3f))
+    else bytes.push(0xf0 | (code >> 18), 0x80 | ((code >> 12) & 0x3f), 0x80 | ((code >> 6) & 0x3f), 0x80 | (code & 0x3f))
+  }
+  return new Uint8Array(bytes)
+}
+
+/**
+ * All five endpoints at their default paths (`/metrics`, `/health`, `/errors`, `/events`, `/dashboard`), with no
+ * token; {@link layerWith} takes one.
  *
  * **Example**
  *
@@ -278,4 +528,59 @@ export const layer: Layer.Layer<
   | HttpRouter.HttpRouter
   | HttpRouter.Request<"Requires", BreakerRegistry.BreakerRegistry>
   | HttpRouter.Request<"Requires", ErrorTracker.ErrorTracker>
-> = Layer.mergeAll(metrics(), health(), errors())
+  | HttpRouter.Request<"Requires", LiveView.LiveView>
+> = Layer.orDie(Layer.mergeAll(metrics(), health(), errors(), events(), dashboard()))
+
+/**
+ * Options of {@link layerWith}: a bearer `token` every data route requires (see {@link Token}), and a `prefix`
+ * put before every path (`"/ops"` serves `/ops/metrics`, …, `/ops/dashboard`).
+ *
+ * @since 0.5.0
+ * @category models
+ */
+export interface Options {
+  readonly token?: Token | undefined
+  readonly prefix?: `/${string}` | undefined
+}
+
+/**
+ * All five endpoints, behind a bearer token and/or under a prefix. An empty token fails the layer with a
+ * `ConfigError` naming `token`.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Config, Effect, Layer } from "effect"
+ * import { HttpRouter } from "effect/http"
+ * import { ErrorLayer } from "@effect-resilience/core"
+ * import { OpsRoutes } from "@effect-resilience/http"
+ *
+ * // the token from OPS_TOKEN, never logged; the page is then /ops/dashboard#token=<token>
+ * const Ops = Layer.unwrap(Effect.map(
+ *   Config.Redacted("OPS_TOKEN"),
+ *   (token) => OpsRoutes.layerWith({ token, prefix: "/ops" })
+ * ))
+ * const App = HttpRouter.serve(Ops).pipe(Layer.provide(ErrorLayer.layerDefault))
+ * ```
+ *
+ * @since 0.5.0
+ * @category routes
+ */
+export const layerWith = (options: Options): Layer.Layer<
+  never,
+  ConfigError.ConfigError,
+  | HttpRouter.HttpRouter
+  | HttpRouter.Request<"Requires", BreakerRegistry.BreakerRegistry>
+  | HttpRouter.Request<"Requires", ErrorTracker.ErrorTracker>
+  | HttpRouter.Request<"Requires", LiveView.LiveView>
+> => {
+  const at = (path: `/${string}`) => `${options.prefix ?? ""}${path}` as HttpRouter.PathInput
+  const token = options.token
+  return Layer.mergeAll(
+    metrics({ path: at("/metrics"), token }),
+    health({ path: at("/health"), token }),
+    errors({ path: at("/errors"), token }),
+    events({ path: at("/events"), token }),
+    dashboard({ path: at("/dashboard"), events: "events" })
+  )
+}
