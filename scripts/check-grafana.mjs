@@ -4,26 +4,28 @@
 // annotation, the template variables) runs on Prometheus's HTTP API. A query fails when Prometheus refuses it (bad
 // PromQL) or when it returns no series: one line per failing panel, exit 1.
 //
-//   npx tsc -b && node scripts/check-grafana.mjs     runs scratchpad/dist/demo.js (PORT=0) and checks against it
+//   npx tsc -b && node scripts/check-grafana.mjs     runs scratchpad/dist/demo.js and checks against it
 //   node scripts/check-grafana.mjs --target host:port         checks against a service that is already running
 //
 // Options: --dashboard <file> (default grafana/effect-resilience.json), --prometheus <binary> (default
 // `prometheus` on PATH), --timeout <seconds> for the whole run (default 45), --verbose (every query's series count).
 //
-// Two checks against the demo, which starts failing on purpose 4 s after it starts (demo.ts: flaky storage 4 s,
-// outage 3 s, recovery 5 s, overload 3 s):
+// Prometheus starts first, on the port the demo will have: its scrape manager takes up a new target only every
+// 5 s, and the demo starts failing on purpose 4 s after it starts (demo.ts: flaky storage 4 s, outage 3 s, recovery
+// 5 s, overload 3 s). Then two checks:
 // - at start-up: the demo's first /metrics (read as soon as it listens) must hold the state series (breakers,
-//   bulkheads, rate limiters, retry budgets, the tracker's own gauges), and after Prometheus's first two scrapes,
-//   before the breaker has opened, every panel over those series (or with an `or vector(0)` fallback) must have
-//   data: a panel must never read "No data" before the first failure;
+//   bulkheads, rate limiters, retry budgets, the tracker's own series), and every panel over those series (or with
+//   an `or vector(0)` fallback) must have data as of Prometheus's second successful scrape (queries evaluated at
+//   that time), before the breaker opened: such a panel must never read "No data" before the first failure;
 // - after the outage (the breaker's opening scraped, plus two scrapes): every query must return series.
 // With --target only the second check runs, at once after two scrapes (the target's start-up is not ours to see).
 //
 // Grafana's variables are substituted as Grafana would: `$__rate_interval` as 5s (4 scrape intervals, plus one),
-// `$__interval` 1s, `$__range` the time since Prometheus started; each query runs twice, with every template
-// variable at its "All" value (`.*`) and at the values its own query returned (Grafana's regex-escaped multi-value
-// form). The processes this starts (the demo, Prometheus) and its temporary directory go however it ends: on exit,
-// on a signal, and, through a watchdog shell reading a pipe from this process, on a SIGKILL.
+// `$__interval` 1s, `$__range` the time since this started; each query runs twice, with every template variable
+// at its "All" value (`.*`) and at the values its own query returned (Grafana's regex-escaped multi-value form).
+// Exit 0 when every query returned data, 1 when one did not (or the run failed), 2 when prometheus is missing or
+// the arguments are wrong. The processes this starts (the demo, Prometheus) and its temporary directory go however
+// it ends: on exit, on a signal, and, through a watchdog shell reading a pipe from this process, on a SIGKILL.
 //
 // Plain Node ESM without dependencies: it runs under the machine's Node (20) as well as the pinned Node 24.
 import { spawn } from "node:child_process"

@@ -47,7 +47,7 @@ input[type="search"] { width: 12rem; }
 
 .top {
   position: sticky; top: 0; z-index: 10; display: flex; flex-wrap: wrap; align-items: center;
-  gap: 0.5rem 1.5rem; padding: 0.6rem 1rem; background: rgba(10, 13, 18, 0.94);
+  gap: 0.5rem 1.5rem; padding: 0.6rem 1rem; background: var(--bg);
   border-bottom: 1px solid var(--line);
 }
 .brand { display: flex; align-items: center; gap: 0.8rem; min-width: 0; }
@@ -117,6 +117,9 @@ section { min-width: 0; }
   border-left: 0.3rem solid var(--h); border-radius: 0.4rem; padding: 0.45rem 0.6rem 0.5rem;
   contain: strict; content-visibility: auto;
 }
+/* content-visibility skips drawing off-screen cards (a re-sort costs a third of what it would); for a full-page
+   screenshot, put the class "capture" on <html> (or open the page with ?capture) and every card is drawn */
+:root.capture .op { content-visibility: visible; }
 .op[data-health="failing"] { background: #1f1418; }
 .op-head { display: flex; align-items: center; gap: 0.4rem; min-width: 0; }
 .name { min-width: 0; flex: 1 1 auto; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; unicode-bidi: isolate; }
@@ -1048,13 +1051,14 @@ export const script: string = String.raw`
     for (const b of frame.breakers) breakerStatus.set(b.name, b.status)
     const histKey = keyOf(view, frame)
     const hist = histories.get(histKey)
+    const capture = doc.documentElement.classList.contains("capture")
     let shown = 0
     for (const card of list) {
       const hidden = nameFilter !== "" && card.lower.indexOf(nameFilter) === -1
       if (hidden !== card.hidden) { card.hidden = hidden; card.root.hidden = hidden }
       if (hidden) { card.stale = true; continue }
       shown++
-      if (!card.onScreen) { card.stale = true; continue }
+      if (!card.onScreen && !capture) { card.stale = true; continue }
       updateCard(card, maxRate || 1, hist ? hist.get(card.name) : undefined, histKey, breakerStatus.get(card.name))
     }
     stats.operations = list.length
@@ -1316,6 +1320,7 @@ export const script: string = String.raw`
   }
   const params = new URLSearchParams(location.search)
   setWall(params.has("wall") && params.get("wall") !== "0" && params.get("wall") !== "false")
+  if (params.has("capture")) doc.documentElement.classList.add("capture")
   if (params.get("sort") === "errors" || params.get("sort") === "name") { sortKey = params.get("sort"); ui.sort.value = sortKey }
   ui.wall.addEventListener("click", () => {
     const on = !doc.documentElement.classList.contains("wall")
