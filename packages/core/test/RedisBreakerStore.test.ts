@@ -209,7 +209,9 @@ describe("RedisBreakerStore", () => {
       const prober = fleet.findIndex((r) => r.transitionsOf("db").some((t) => t.to === "half_open" && t.origin === "local"))
       assert.isAtLeast(prober, 0)
       for (const [i, replica] of fleet.entries()) {
-        const path = replica.transitionsOf("db").map((t) => [t.to, t.origin])
+        // a change made elsewhere is adopted once: by its message (remote), or by a resync that came first (sync,
+        // seen on a loaded machine); counted the same
+        const path = replica.transitionsOf("db").map((t) => [t.to, t.origin === "sync" ? "remote" : t.origin])
         const origin = i === prober ? "local" : "remote"
         assert.deepStrictEqual(path, [
           ["open", i === 0 ? "local" : "remote"],
