@@ -11,6 +11,7 @@ import {
   ErrorFamily,
   ErrorLayer,
   ErrorTracker,
+  LiveView,
   Policy,
   PolicyService,
   protect,
@@ -148,7 +149,8 @@ describe("types", () => {
         | BreakerRegistry.BreakerRegistry
         | BulkheadRegistry.BulkheadRegistry
         | RateLimiterRegistry.RateLimiterRegistry
-        | RetryBudgetRegistry.RetryBudgetRegistry,
+        | RetryBudgetRegistry.RetryBudgetRegistry
+        | LiveView.LiveView,
         ErrorLayer.LayerError
       >
     >()
