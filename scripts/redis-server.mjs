@@ -1,9 +1,9 @@
 // A real `redis-server` of this process's own, for the tests (packages/core/test/support/redisServer.ts, an Effect
 // layer over this), the bench (packages/core/bench/redisServer.ts) and the multi-replica demo (scratchpad/src/fleet.ts).
-// `start()` runs Debian's redis-server (put on PATH by `scripts/ensure-redis.mjs` before `npm test`) on a free
+// `start()` runs Debian's redis-server (put on PATH by `scripts/ensure-tools.mjs` before `npm test`) on a free
 // loopback port, with no config file, no persistence and a temporary working directory, and resolves once it
 // answers `PING`. Types: redis-server.d.mts. Plain Node ESM without dependencies: it loads under the machine's
-// Node (20) as well as the pinned Node 24 (ensure-redis.mjs imports it before the pinned one may exist).
+// Node (20) as well as the pinned Node 24 (ensure-tools.mjs imports it before the pinned one may exist).
 //
 // No server outlives its owner: every one is killed on `exit`, and a small watchdog shell kills it when the process
 // dies without running its exit handlers (SIGKILL, a crash, vitest ending its workers): the watchdog reads a pipe

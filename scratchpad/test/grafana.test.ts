@@ -1,7 +1,7 @@
 // The shipped Grafana dashboard (grafana/effect-resilience.json) against a real Prometheus scraping the demo:
 // scripts/check-grafana.mjs run as a user runs it, then once more over a dashboard broken on purpose, so that the
-// check is seen to catch a bad query and an empty one. Needs Debian's `prometheus` on PATH (the pre-test step does not
-// install it yet); without it every test here fails, with the one line saying how to install it.
+// check is seen to catch a bad query and an empty one. Needs Debian's `prometheus` on PATH (the pre-test step,
+// scripts/ensure-tools.mjs, installs it where it can); without it every test here fails, with one line saying how.
 import { assert, beforeAll, describe, it } from "@effect/vitest"
 import { type ChildProcess, spawn } from "node:child_process"
 import { accessSync, constants, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"

@@ -1,7 +1,7 @@
 /**
  * Real Redis servers for the tests: never a mock. The servers themselves are `scripts/redis-server.mjs`'s (shared
  * with the bench and the multi-replica demo): each `start()` runs its own `redis-server` (Debian's redis-server
- * package, put on PATH by `scripts/ensure-redis.mjs` before `npm test`) on a free loopback port, with no config
+ * package, put on PATH by `scripts/ensure-tools.mjs` before `npm test`) on a free loopback port, with no config
  * file, no persistence and a temporary working directory, and waits until it answers `PING`; none outlives the test
  * process (an exit hook, and a watchdog shell for the deaths without one). This module adds what the tests use on
  * top: `REDIS_URL` for the tests that only need *a* server (`shared()`), key prefixes, and the Effect variants
