@@ -173,7 +173,12 @@ export const ServiceLive = (options: {
 }) =>
   HttpRouter.serve(Routes, { disableLogger: true, disableListenLog: true }).pipe(
     // requests Node's parser refuses (raw non-ASCII bytes, oversized headers) are answered as problems too
-    Layer.provideMerge(NodeHttpServer.layer(() => HttpEdge.answerClientErrors(createServer(), Edge), { port: options.port })),
+    // an open /events stream (a dashboard left open) is a response that never ends by itself: at shutdown the server
+    // waits for open responses up to gracefulShutdownTimeout (20 s by default), then interrupts them. 2 s here.
+    Layer.provideMerge(NodeHttpServer.layer(() => HttpEdge.answerClientErrors(createServer(), Edge), {
+      port: options.port,
+      gracefulShutdownTimeout: "2 seconds"
+    })),
     Layer.provideMerge(Storage.layer(options.failureRate, options.onWrite)),
     Layer.provideMerge(Resilience(options.logFormat))
   )
