@@ -533,6 +533,7 @@ export const make = (
     const scope = yield* Effect.scope
 
     const clients = new Set<Client>()
+    let joining = 0 // clients between the limit's check and their Hello
     let dropped = 0
     let alerts = 0 // sent in this interval
     let closed = false
@@ -542,7 +543,7 @@ export const make = (
     let history = new Map<string, Array<number>>()
     let step: { readonly at: number; readonly totals: Map<string, number> } | undefined
 
-    // --- delivery: never blocks; a full buffer loses its oldest message, counted
+    // --- delivery: never blocks; a full buffer (a sliding queue of `buffer` messages) loses its oldest, counted
     const deliver = (message: Message) => {
       for (const client of clients) offer(client, message)
     }
@@ -723,6 +724,8 @@ export const make = (
     const startWatching = Effect.suspend(() => {
       if (watching !== undefined || closed) return Effect.void
       return Effect.gen(function*() {
+        // the rates start again from now: samples from before a pause would stretch the window over it
+        samples = []
         // the latest errors so far, so a first client sees them at once
         const past = yield* tracker.history
         recent.splice(0, recent.length, ...past.slice(-recentErrors).map(itemOf))
@@ -734,7 +737,7 @@ export const make = (
     })
     const stopWatching = Effect.suspend(() => {
       const fiber = watching
-      if (fiber === undefined || clients.size > 0 || fleet !== undefined) return Effect.void
+      if (fiber === undefined || clients.size > 0 || joining > 0 || fleet !== undefined) return Effect.void
       watching = undefined
       return Fiber.interrupt(fiber)
     })
@@ -766,18 +769,19 @@ export const make = (
 
     const connect = Effect.acquireRelease(
       Effect.gen(function*() {
-        if (clients.size >= settings.maxClients) {
+        if (clients.size + joining >= settings.maxClients) {
           return yield* new LiveViewError({ reason: "clients", limit: settings.maxClients })
         }
-        const queue = yield* Queue.make<Message, Cause.Done>()
+        const queue = yield* Queue.sliding<Message, Cause.Done>(settings.buffer)
         const client: Client = { queue, dropped: 0 }
         if (closed) {
           Queue.endUnsafe(queue)
           return client
         }
-        clients.add(client)
+        // its Hello first, then whatever happens next (the acquisition is not interruptible)
+        joining++
         yield* startWatching
-        const view = yield* currentView
+        const view = yield* Effect.ensuring(currentView, Effect.sync(() => joining--))
         Queue.offerUnsafe(queue, {
           _tag: "Hello",
           v: 1,
@@ -788,6 +792,8 @@ export const make = (
           history: historyOf(view),
           view
         })
+        if (closed) Queue.endUnsafe(queue)
+        else clients.add(client)
         return client
       }),
       (client) =>
