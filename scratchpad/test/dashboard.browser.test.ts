@@ -158,6 +158,11 @@ describe("the dashboard in Chromium, against the demo service", () => {
     await page.screenshot({ path: join(results, "dashboard.png"), fullPage: true })
   }, 30_000)
 
+  it("goes live opened at …/dashboard/ as well (its stream resolved as the page's sibling)", async () => {
+    const page = await open(`${demo.base}/dashboard/`)
+    await waitLive(page)
+  }, 30_000)
+
   it("shows a breaker's change of state within a second, and an open breaker's countdown", async () => {
     const page = await open(`${demo.base}/dashboard`)
     await waitLive(page)

@@ -27,8 +27,7 @@
  *
  * @since 0.5.0
  */
-import type { Scope } from "effect"
-import { Cause, Context, Duration, Effect, Fiber, Layer, Queue, Schema, Stream } from "effect"
+import { Cause, Context, Duration, Effect, Exit, Layer, Queue, Schema, Scope, Stream } from "effect"
 import * as BreakerRegistry from "./BreakerRegistry.js"
 import * as CircuitBreaker from "./CircuitBreaker.js"
 import * as ConfigError from "./ConfigError.js"
@@ -697,7 +696,6 @@ export const make = (
     })
 
     // --- the ticker and the tracker's events run while someone watches: a client, or the fleet
-    let watching: Fiber.Fiber<unknown> | undefined
     const tick = Effect.gen(function*() {
       while (true) {
         yield* Effect.sleep(settings.intervalMillis)
@@ -707,39 +705,43 @@ export const make = (
         if (fleet !== undefined) yield* fleet.publishView(view.frames[0])
       }
     })
-    const errorsLoop = Stream.runForEach(tracker.events(), (event) =>
-      Effect.sync(() => {
-        const item = itemOf(event)
-        recent.push(item)
-        if (recent.length > recentErrors) recent.shift()
-        if (clients.size > 0 && isAlert(event) && alerts < maxAlerts) {
-          alerts++
-          deliver({ _tag: "Alert", replica, error: item })
-        }
-      }))
-    const transitionsLoop = Stream.runForEach(breakers.changes, (transition) =>
-      Effect.sync(() => {
-        if (clients.size > 0) deliver({ _tag: "Transition", replica, transition })
-      }))
+    const onError = (event: ErrorTracker.ErrorEvent) => {
+      const item = itemOf(event)
+      recent.push(item)
+      if (recent.length > recentErrors) recent.shift()
+      if (clients.size > 0 && isAlert(event) && alerts < maxAlerts) {
+        alerts++
+        deliver({ _tag: "Alert", replica, error: item })
+      }
+    }
+    const onTransition = (transition: CircuitBreaker.Transition) => {
+      if (clients.size > 0) deliver({ _tag: "Transition", replica, transition })
+    }
+    // the watch's own scope: closing it stops the ticker and ends both subscriptions
+    let watchScope: Scope.Closeable | undefined
     const startWatching = Effect.suspend(() => {
-      if (watching !== undefined || closed) return Effect.void
+      if (watchScope !== undefined || closed) return Effect.void
       return Effect.gen(function*() {
+        const own = yield* Scope.fork(scope)
+        watchScope = own
+        // both subscriptions are made before this returns, so before the caller's Hello: nothing that happens after
+        // it is missed (each loop starts at once, and runs until its first wait, which comes after it subscribed)
+        const now = { startImmediately: true } as const
+        yield* Effect.forkIn(Stream.runForEach(tracker.events(), (event) => Effect.sync(() => onError(event))), own, now)
+        yield* Effect.forkIn(Stream.runForEach(breakers.changes, (t) => Effect.sync(() => onTransition(t))), own, now)
         // the rates start again from now: samples from before a pause would stretch the window over it
         samples = []
         // the latest errors so far, so a first client sees them at once
         const past = yield* tracker.history
         recent.splice(0, recent.length, ...past.slice(-recentErrors).map(itemOf))
-        watching = yield* Effect.forkIn(
-          Effect.all([tick, errorsLoop, transitionsLoop], { concurrency: "unbounded", discard: true }),
-          scope
-        )
+        yield* Effect.forkIn(tick, own)
       })
     })
     const stopWatching = Effect.suspend(() => {
-      const fiber = watching
-      if (fiber === undefined || clients.size > 0 || joining > 0 || fleet !== undefined) return Effect.void
-      watching = undefined
-      return Fiber.interrupt(fiber)
+      const own = watchScope
+      if (own === undefined || clients.size > 0 || joining > 0 || fleet !== undefined) return Effect.void
+      watchScope = undefined
+      return Scope.close(own, Exit.void)
     })
 
     // --- the fleet: the other replicas' frames, as they are published
@@ -1070,3 +1072,4 @@ const itemOf = (event: ErrorTracker.ErrorEvent): ErrorItem => ({
 })
 
 const decodeFrame = Schema.decodeUnknownOption(Frame)
+

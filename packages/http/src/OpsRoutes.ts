@@ -392,7 +392,8 @@ export const events = (
     })
   )
 
-const refusedDetail = (limit: number) => `${limit} clients are watching already; try again later.`
+const refusedDetail = (limit: number) =>
+  `${limit} ${limit === 1 ? "client is" : "clients are"} watching already (the limit); try again later.`
 
 // the messages as SSE text, with a comment every 15 s; a client refused after the check above (a race with
 // another) gets one `refused` event, and its stream ends

@@ -568,7 +568,9 @@ export const script: string = String.raw`
   }
 
   const meta = doc.querySelector('meta[name="resilience-events"]')
-  const eventsUrl = new URL((meta && meta.getAttribute("content")) || "events", location.href).href
+  // a relative stream URL is the page's sibling, also when the page is opened at …/dashboard/ (served there too)
+  const pageBase = location.origin + location.pathname.replace(/\/+$/, "")
+  const eventsUrl = new URL((meta && meta.getAttribute("content")) || "events", pageBase).href
   let token = readToken()
   let connection = 0
   let controller = null
