@@ -9,8 +9,8 @@
  * per breaker its state, the time left while open and its calls; per bulkhead, rate limiter and retry budget their
  * levels and rejections per second; the error totals by severity and the latest error events.
  *
- * **Watching costs nothing until someone watches.** Frames are made only while a client is connected (or while
- * the frames are published to a fleet): each is one read of the `ResilienceMetrics` snapshot and the breakers'
+ * **Watching costs nothing until someone watches.** Frames are made only while a client is connected (here or,
+ * in a fleet, at another replica): each is one read of the `ResilienceMetrics` snapshot and the breakers'
  * states, on a fiber of the view's own. Nothing is added to any call's path. The two-minute history behind the
  * sparklines is kept while frames are made, so it starts when the first client connects.
  *
@@ -19,11 +19,13 @@
  * when it reads again. At most `maxClients` are connected at once: one more is refused with a
  * {@link LiveViewError}. When the layer closes, every client's stream ends.
  *
- * **The fleet.** With a shared store (`RedisBreakerStore`) in the context, every replica publishes its frames on
- * the store's channel and reads the others', so any replica's view holds the whole fleet: a frame per replica and
- * their sum (`View.fleet`), with no aggregator service. A replica not heard of for `stale` (5 s) leaves the view.
- * Publishing costs one `PUBLISH` of a frame per interval per replica (a few hundred bytes per operation), under the
- * store's timeout, and never touches a call.
+ * **The fleet.** With a shared store (`RedisBreakerStore`) in the context, the replicas publish their frames on
+ * the store's channel while a client of any of them watches (each frame says whether its replica has clients; the
+ * others publish theirs until `stale` after the last such frame), and a replica with clients reads the others',
+ * so its view holds the whole fleet: a frame per replica and their sum (`View.fleet`), with no aggregator
+ * service. A replica not heard of for `stale` (5 s) leaves the view; at most 64 others are kept. While nobody in
+ * the fleet watches, nothing is made or published. Publishing costs one `PUBLISH` of a frame per interval per
+ * replica (a few hundred bytes per operation), under the store's timeout, and never touches a call.
  *
  * @since 0.5.0
  */
@@ -555,7 +557,9 @@ export const make = (
     }
 
     // --- the frames
-    const localFrame: Effect.Effect<Frame> = Effect.gen(function*() {
+    // `record`: the ticker's frames add a sample (and a sparkline point); any other read (a view, a Hello) is
+    // computed against the samples as they are, and reads the latest errors from the tracker itself
+    const localFrame = (record: boolean): Effect.Effect<Frame> => Effect.gen(function*() {
       const snapshot = yield* metrics.snapshot
       const states = yield* breakers.states
       const mono = monotonicMillis(clock)
@@ -569,14 +573,16 @@ export const make = (
       }
       for (const l of snapshot.rateLimiters) values.set(`l\u0000${l.name}`, l.rejected)
       for (const b of snapshot.budgets) values.set(`r\u0000${b.name}`, b.refused)
-      const sample: Sample = { at: mono, values }
-      samples.push(sample)
-      while (samples.length > 2 && samples[1]!.at <= mono - settings.windowMillis) samples.shift()
-      const oldest = samples[0]!
-      const seconds = (mono - oldest.at) / 1000
+      if (record) {
+        samples.push({ at: mono, values })
+        while (samples.length > 2 && samples[1]!.at <= mono - settings.windowMillis) samples.shift()
+        recordHistory(mono, snapshot.calls)
+      }
+      const oldest = samples[0]
+      const seconds = oldest === undefined ? 0 : (mono - oldest.at) / 1000
       const rate = (key: string) =>
-        seconds <= 0 ? 0 : Math.max(0, ((values.get(key) ?? 0) - (oldest.values.get(key) ?? 0)) / seconds)
-      recordHistory(mono, snapshot.calls)
+        seconds <= 0 ? 0 : Math.max(0, ((values.get(key) ?? 0) - (oldest!.values.get(key) ?? 0)) / seconds)
+      const latest = record ? recent : (yield* tracker.history).slice(-recentErrors).map(itemOf)
 
       const latency = new Map(snapshot.latency.map((l) => [l.operation, l]))
       const hedges = new Map(snapshot.hedges.map((h) => [h.operation, h]))
@@ -651,7 +657,7 @@ export const make = (
         errors: {
           total: snapshot.errors.total,
           bySeverity: snapshot.errors.bySeverity,
-          recent: recent.slice(-recentErrors).reverse()
+          recent: latest.slice(-recentErrors).reverse()
         }
       } satisfies Frame
     })
@@ -660,7 +666,7 @@ export const make = (
     // longer than two steps the history starts again (a point averaged over the pause would be made up)
     const recordHistory = (mono: number, calls: ReadonlyArray<ResilienceMetrics.OperationCalls>) => {
       const totals = new Map(calls.map((c) => [c.operation, totalOf(c)]))
-      if (step === undefined || mono - step.at > 2 * historyStepMillis) {
+      if (step === undefined || mono - step.at > 2 * Math.max(historyStepMillis, settings.intervalMillis)) {
         if (step !== undefined) history = new Map()
         step = { at: mono, totals }
         return
@@ -679,7 +685,7 @@ export const make = (
       step = { at: mono, totals }
     }
 
-    const currentView: Effect.Effect<View> = Effect.map(localFrame, (frame) => {
+    const viewOf = (record: boolean): Effect.Effect<View> => Effect.map(localFrame(record), (frame) => {
       const now = monotonicMillis(clock)
       for (const [id, entry] of remote) {
         if (now - entry.heard > settings.staleMillis) remote.delete(id)
@@ -695,16 +701,38 @@ export const make = (
       return view
     })
 
-    // --- the ticker and the tracker's events run while someone watches: a client, or the fleet
-    const tick = Effect.gen(function*() {
-      while (true) {
-        yield* Effect.sleep(settings.intervalMillis)
-        alerts = 0
-        const view = yield* currentView
-        if (clients.size > 0) deliver({ _tag: "Frame", view })
-        if (fleet !== undefined) yield* fleet.publishView(view.frames[0])
+    // --- the ticker and the tracker's events run while someone watches: a client here, or, in a fleet, a client of
+    // another replica (whose frames say so: `watched`). With a fleet the ticker always runs, but while nobody in
+    // the fleet watches it only wakes each interval to check: no frame is made and nothing is published.
+    let watchedUntil = -Infinity // the monotonic time until which another replica's client counts as watching
+    let idle = true
+    // the rates start again after a pause: samples from before it would stretch the window over it. Answers
+    // whether the view was idle (its first frame then takes the first sample)
+    const wake = () => {
+      if (!idle) return false
+      samples = []
+      idle = false
+      return true
+    }
+    const frameOnce = Effect.gen(function*() {
+      const now = monotonicMillis(clock)
+      if (clients.size === 0 && now > watchedUntil) {
+        idle = true
+        return
       }
+      wake()
+      alerts = 0
+      const view = yield* viewOf(true)
+      if (clients.size > 0) deliver({ _tag: "Frame", view })
+      if (fleet !== undefined) yield* fleet.publishView(view.frames[0], clients.size > 0)
     })
+    const tick = Effect.forever(
+      Effect.andThen(
+        Effect.sleep(settings.intervalMillis),
+        // a frame that fails is logged and the next one tried: the view never stops for good
+        Effect.catchCause(frameOnce, (cause) => Effect.logWarning("the live view could not make a frame", cause))
+      )
+    )
     const onError = (event: ErrorTracker.ErrorEvent) => {
       const item = itemOf(event)
       recent.push(item)
@@ -729,8 +757,7 @@ export const make = (
         const now = { startImmediately: true } as const
         yield* Effect.forkIn(Stream.runForEach(tracker.events(), (event) => Effect.sync(() => onError(event))), own, now)
         yield* Effect.forkIn(Stream.runForEach(breakers.changes, (t) => Effect.sync(() => onTransition(t))), own, now)
-        // the rates start again from now: samples from before a pause would stretch the window over it
-        samples = []
+        idle = true
         // the latest errors so far, so a first client sees them at once
         const past = yield* tracker.history
         recent.splice(0, recent.length, ...past.slice(-recentErrors).map(itemOf))
@@ -744,12 +771,18 @@ export const make = (
       return Scope.close(own, Exit.void)
     })
 
-    // --- the fleet: the other replicas' frames, as they are published
+    // --- the fleet: the other replicas' frames, as they are published. Only a replica with clients of its own
+    // decodes and keeps them; any other only notes whether they are watched. At most `maxRemote` replicas are kept.
     if (fleet !== undefined) {
-      const unregister = fleet.onView((value) => {
+      const unregister = fleet.onView((value, watched) => {
+        const from = typeof value === "object" && value !== null ? (value as { readonly replica?: unknown }).replica : undefined
+        if (typeof from !== "string" || from === replica) return
+        const now = monotonicMillis(clock)
+        if (watched) watchedUntil = Math.max(watchedUntil, now + settings.staleMillis)
+        if (clients.size === 0 && joining === 0) return
+        if (!remote.has(from) && remote.size >= maxRemote) return
         const decoded = decodeFrame(value)
-        if (decoded._tag !== "Some" || decoded.value.replica === replica) return
-        remote.set(decoded.value.replica, { frame: decoded.value, heard: monotonicMillis(clock) })
+        if (decoded._tag === "Some") remote.set(from, { frame: decoded.value, heard: now })
       })
       yield* Effect.addFinalizer(() => Effect.sync(unregister))
       yield* startWatching
@@ -783,7 +816,7 @@ export const make = (
         // its Hello first, then whatever happens next (the acquisition is not interruptible)
         joining++
         yield* startWatching
-        const view = yield* Effect.ensuring(currentView, Effect.sync(() => joining--))
+        const view = yield* Effect.ensuring(Effect.suspend(() => viewOf(wake())), Effect.sync(() => joining--))
         Queue.offerUnsafe(queue, {
           _tag: "Hello",
           v: 1,
@@ -819,7 +852,7 @@ export const make = (
     return {
       replica,
       messages,
-      view: currentView,
+      view: viewOf(false),
       stats: Effect.sync(() => ({ clients: clients.size, maxClients: settings.maxClients, dropped }))
     } satisfies LiveView
   })
@@ -1072,4 +1105,7 @@ const itemOf = (event: ErrorTracker.ErrorEvent): ErrorItem => ({
 })
 
 const decodeFrame = Schema.decodeUnknownOption(Frame)
+
+// the most other replicas a view holds (a channel anyone can publish on must not grow it without bound)
+const maxRemote = 64
 

@@ -98,7 +98,10 @@ describe("LiveView fleet", () => {
       assert.strictEqual(pay.perSecond.succeeded, payA.perSecond.succeeded + payB.perSecond.succeeded)
       assert.strictEqual(pay.latency?.count, 3 + 5)
       assert.strictEqual(fleet!.operations.find((o) => o.name === "ship")?.errorRate, 1)
-      // b's own view has a's frame too, behind its own
+      // b, with no client of its own, keeps no other replica's frame (it only publishes its own, as a is watched)
+      assert.deepStrictEqual((yield* liveB.view).frames.map((f) => f.replica), ["b"])
+      // a client of b: b's view then has a's frame too, behind its own
+      const clientB = yield* liveB.messages.pipe(Stream.runDrain, Effect.forkChild)
       const fromB = yield* eventually(
         Effect.map(liveB.view, (v) => {
           assert.deepStrictEqual(v.frames.map((f) => f.replica), ["b", "a"])
@@ -107,6 +110,7 @@ describe("LiveView fleet", () => {
         2000
       )
       assert.strictEqual(fromB.fleet?.errors.total, 2)
+      yield* Fiber.interrupt(clientB)
 
       // b goes away: after `stale` (1 s) it leaves a's view, and the sum with it
       yield* Scope.close(scopeB, Exit.void)
@@ -119,5 +123,44 @@ describe("LiveView fleet", () => {
         50
       )
       yield* Fiber.interrupt(client)
+    }).pipe(Effect.scoped), 15_000)
+
+  it.live("nobody watching anywhere: no replica makes or publishes frames; a client anywhere starts every replica", () =>
+    Effect.gen(function*() {
+      const url = yield* Server.sharedUrl
+      const prefix = Server.uniquePrefix("live-idle")
+      const scopeA = yield* Scope.make()
+      const scopeB = yield* Scope.make()
+      yield* Effect.addFinalizer(() => Effect.andThen(Scope.close(scopeA, Exit.void), Scope.close(scopeB, Exit.void)))
+      const contextA = yield* Layer.buildWithScope(replicaLayer(url, prefix, "a"), scopeA)
+      const contextB = yield* Layer.buildWithScope(replicaLayer(url, prefix, "b"), scopeB)
+      for (const context of [contextA, contextB]) {
+        const store = Context.get(context, RedisBreakerStore.RedisBreakerStore)
+        yield* eventually(Effect.map(store.mode, (mode) => assert.strictEqual(mode, "shared")), 3000)
+      }
+      // a third party on the channel sees what is published: with no client anywhere, no frame for 1 s
+      const heard: Array<string> = []
+      const spy = Context.get(contextA, RedisBreakerStore.RedisBreakerStore)
+      const fleet = RedisBreakerStore.fleetOf(spy)!
+      const unregister = fleet.onView((frame, watched) =>
+        heard.push(`${(frame as { replica: string }).replica}:${watched}`))
+      yield* Effect.addFinalizer(() => Effect.sync(unregister))
+      yield* Effect.sleep("1 second")
+      assert.deepStrictEqual(heard, [])
+      // a client of a: a publishes watched frames, b publishes its own (not watched)
+      const client = yield* Context.get(contextA, LiveView.LiveView).messages.pipe(Stream.runDrain, Effect.forkChild)
+      yield* eventually(
+        Effect.sync(() => {
+          assert.include(heard, "a:true")
+          assert.include(heard, "b:false")
+        }),
+        3000
+      )
+      // the client leaves: a stops at once, b within `stale` (1 s), then silence
+      yield* Fiber.interrupt(client)
+      yield* Effect.sleep("1500 millis")
+      heard.length = 0
+      yield* Effect.sleep("1 second")
+      assert.deepStrictEqual(heard, [])
     }).pipe(Effect.scoped), 15_000)
 })

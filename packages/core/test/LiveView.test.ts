@@ -1063,3 +1063,44 @@ describe("LiveView clients at random", () => {
       }).pipe(Effect.provide(Live({ maxClients }))))
   }
 })
+
+describe("reading the view without watching it", () => {
+  it.effect("LiveView.view leaves the rates alone and shows the latest errors even when nobody watches", () =>
+    Effect.gen(function*() {
+      const live = yield* LiveView.LiveView
+      // errors with no client connected: the view reads them from the tracker
+      yield* failNetwork("b", 2)
+      yield* drain
+      const before = local(yield* live.view)
+      assert.deepStrictEqual(before.errors.recent.map((e) => [e.tag, e.operation]), [["NetworkError", "b"], ["NetworkError", "b"]])
+      // a client, traffic, and many reads of the view between two frames: the frames' rates are the traffic's
+      const client = yield* watch(live)
+      yield* TestClock.adjust(500)
+      yield* succeed("a", 10)
+      for (let i = 0; i < 50; i++) {
+        yield* live.view
+        yield* TestClock.adjust(1)
+      }
+      yield* TestClock.adjust(450)
+      const frames = framesOf(client.seen)
+      // 10 calls since the first sample, taken at the Hello 1 s before: 10/s
+      assert.strictEqual(op(local(frames.at(-1)!.view), "a").rate, 10)
+      yield* Fiber.interrupt(client.fiber)
+    }).pipe(Effect.provide(Live())))
+
+  it.effect("with an interval over two seconds, the sparklines still keep their history", () =>
+    Effect.gen(function*() {
+      const live = yield* LiveView.LiveView
+      const first = yield* watch(live)
+      for (let i = 0; i < 4; i++) {
+        yield* succeed("a", 3)
+        yield* TestClock.adjust(3000)
+      }
+      yield* Fiber.interrupt(first.fiber)
+      const second = yield* watch(live)
+      const history = hello(second.seen).history
+      assert.strictEqual(history.length, 1)
+      assert.deepStrictEqual(history[0]!.rates, [1, 1, 1, 1])
+      yield* Fiber.interrupt(second.fiber)
+    }).pipe(Effect.provide(Live({ interval: "3 seconds" }))))
+})

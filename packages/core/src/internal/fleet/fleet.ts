@@ -38,12 +38,13 @@ export interface Fleet {
   /** The shared decider of a rate limiter, or a reason it cannot be shared (its name). */
   readonly limiterFor: (name: string, config: RateLimiter.Config) => Decider | string
   /**
-   * Publishes a live-view frame (a JSON-encodable value) on the fleet's channel, under the store timeout; nothing
-   * while degraded.
+   * Publishes a live-view frame (a JSON-encodable value) on the fleet's channel, under the store timeout, saying
+   * whether a client of this replica watches it (`watched`: the other replicas publish theirs while one does);
+   * nothing while degraded.
    */
-  readonly publishView: (frame: unknown) => Effect.Effect<void>
+  readonly publishView: (frame: unknown, watched: boolean) => Effect.Effect<void>
   /** Calls `listener` with every live-view frame published on the channel (this replica's own too); unregisters. */
-  readonly onView: (listener: (frame: unknown) => void) => () => void
+  readonly onView: (listener: (frame: unknown, watched: boolean) => void) => () => void
 }
 
 type RedisService = Redis.Redis["Service"]
@@ -71,7 +72,7 @@ export const make = (
     }
     const channel = channelOf(settings.prefix)
     const members = new Map<string, SharedStore.Member>()
-    const viewListeners = new Set<(frame: unknown) => void>()
+    const viewListeners = new Set<(frame: unknown, watched: boolean) => void>()
     let redis: RedisService | undefined
     let mode: Mode = "degraded"
     // how many times the fleet became shared (what a shared limiter's leases belong to)
@@ -163,7 +164,7 @@ export const make = (
         if (typeof parsed !== "object" || parsed === null) return Effect.void
         const m = parsed as { readonly [key: string]: unknown }
         if ("view" in m) {
-          for (const listener of viewListeners) listener(m.view)
+          for (const listener of viewListeners) listener(m.view, m.watched === true)
           return Effect.void
         }
         const member = typeof m.key === "string" ? members.get(m.key) : undefined
@@ -264,7 +265,8 @@ export const make = (
       mode: () => mode,
       awaitShared: Latch.await(shared),
       syncAll,
-      publishView: (frame) => Effect.asVoid(call((redis) => redis.send("PUBLISH", channel, JSON.stringify({ view: frame })))),
+      publishView: (frame, watched) =>
+        Effect.asVoid(call((redis) => redis.send("PUBLISH", channel, JSON.stringify({ view: frame, watched })))),
       onView: (listener) => {
         viewListeners.add(listener)
         return () => {
