@@ -25,6 +25,9 @@ const executableFile = (path) => {
   }
 }
 
+// the names a Chromium (or Chrome) binary goes by on PATH; the browser tests look for the same ones
+const browserNames = ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable"]
+
 /**
  * What each tool needs: its Debian package, the one line saying how to get it, and `present()`, which answers
  * `true` when nothing is to be done, or a string when the tool is configured wrongly (that string is the failure).
@@ -45,7 +48,7 @@ const tools = {
       if (path !== undefined && path !== "") {
         return executableFile(path) || `CHROMIUM_PATH=${path} is not an executable file`
       }
-      return onPath("chromium") !== undefined
+      return browserNames.some((name) => onPath(name) !== undefined)
     }
   },
   prometheus: {
@@ -72,6 +75,9 @@ const aptOutput = (run) => {
   if (output !== "") console.error(output)
 }
 
+// the package lists are refreshed at most once per run, whatever the number of missing tools
+let updated = false
+
 /** Makes sure `name` is there; answers the one line of failure, or `undefined`. */
 const ensure = (name) => {
   const tool = tools[name]
@@ -88,8 +94,9 @@ const ensure = (name) => {
   console.error(`[${tool.tag}] ${name} is missing: running apt-get install -y ${tool.pkg}`)
   const install = ["install", "-y", "-q", tool.pkg]
   let run = aptGet(install)
-  if (run.error === undefined && run.status !== 0) {
+  if (run.error === undefined && run.status !== 0 && !updated) {
     // stale package lists (a fresh container has none): refresh them once and try again
+    updated = true
     const update = aptGet(["update", "-q"])
     if (update.error !== undefined || update.status !== 0) {
       aptOutput(run)

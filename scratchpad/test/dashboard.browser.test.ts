@@ -37,8 +37,10 @@ const chromiumPath = (): string => {
     if (!executable(given)) throw new Error(`CHROMIUM_PATH=${given} is not an executable file`)
     return given
   }
-  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
-    if (dir !== "" && executable(join(dir, "chromium"))) return join(dir, "chromium")
+  for (const name of ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable"]) {
+    for (const dir of (process.env.PATH ?? "").split(delimiter)) {
+      if (dir !== "" && executable(join(dir, name))) return join(dir, name)
+    }
   }
   throw new Error("chromium is not on PATH: apt-get install -y chromium (Debian's package), or set CHROMIUM_PATH")
 }

@@ -16,7 +16,8 @@
  *
  * **Clients never hold anything up.** Each client has a bounded buffer (`buffer` messages); a client that reads
  * too slowly loses its oldest messages, which are counted, and it is told how many it lost (a `Dropped` message)
- * when it reads again. At most `maxClients` are connected at once: one more is refused with a
+ * when it reads again. One that reads nothing while four buffers' worth are lost is taken as gone: its stream
+ * ends (after what it holds), and its place is freed. At most `maxClients` are connected at once: one more is refused with a
  * {@link LiveViewError}. When the layer closes, every client's stream ends.
  *
  * **The fleet.** With a shared store (`RedisBreakerStore`) in the context, the replicas publish their frames on
@@ -409,6 +410,8 @@ const durationInput = (example: string) =>
  * | `fleet` | with a shared store (`RedisBreakerStore`) in the context: publish this replica's frames and show the other replicas' | `true` |
  * | `stale` | a replica not heard of for this long leaves the view | `"5 seconds"` |
  *
+ * The interval is at least 50 ms, the window at least the interval, and `stale` at least twice the interval.
+ *
  * @since 0.5.0
  * @category schemas
  */
@@ -462,7 +465,7 @@ interface Settings {
 const settingsOf = (options: Options): Effect.Effect<Settings, ConfigError.ConfigError> =>
   decodeOptions(options, { errors: "all", onExcessProperty: "error" }).pipe(
     Effect.mapError((error) => new ConfigError.ConfigError({ issues: ConfigError.fromSchemaIssue(error.issue) })),
-    Effect.map((o) => ({
+    Effect.map((o): Settings => ({
       intervalMillis: millisOf(o.interval ?? 500)!,
       windowMillis: millisOf(o.window ?? 10_000)!,
       maxClients: o.maxClients ?? 32,
@@ -470,8 +473,25 @@ const settingsOf = (options: Options): Effect.Effect<Settings, ConfigError.Confi
       maxOperations: o.maxOperations ?? 1000,
       fleet: o.fleet ?? true,
       staleMillis: millisOf(o.stale ?? 5000)!
-    }))
+    })),
+    Effect.flatMap((settings) => {
+      // the durations against each other: a ticker that never rests, rates over less than a frame, a replica
+      // that leaves the view between two of its frames
+      const issues: Array<{ readonly path: ReadonlyArray<string>; readonly message: string }> = []
+      if (settings.intervalMillis < minIntervalMillis) {
+        issues.push({ path: ["interval"], message: `Expected at least ${minIntervalMillis} millis` })
+      }
+      if (settings.windowMillis < settings.intervalMillis) {
+        issues.push({ path: ["window"], message: "Expected at least the interval" })
+      }
+      if (settings.staleMillis < 2 * settings.intervalMillis) {
+        issues.push({ path: ["stale"], message: "Expected at least twice the interval" })
+      }
+      return issues.length === 0 ? Effect.succeed(settings) : Effect.fail(new ConfigError.ConfigError({ issues }))
+    })
   )
+
+const minIntervalMillis = 50
 
 // ---------------------------------------------------------------------------------------------------------------
 // constructors
@@ -548,10 +568,17 @@ export const make = (
     const deliver = (message: Message) => {
       for (const client of clients) offer(client, message)
     }
+    // A client that has read nothing while four buffers' worth were dropped is gone (a peer that vanished without
+    // closing its connection): its stream ends, and its place is freed
     const offer = (client: Client, message: Message) => {
       if (Queue.sizeUnsafe(client.queue) >= settings.buffer) {
         client.dropped++
         dropped++
+        if (client.dropped >= 4 * settings.buffer) {
+          clients.delete(client)
+          Queue.endUnsafe(client.queue)
+          return
+        }
       }
       Queue.offerUnsafe(client.queue, message)
     }

@@ -1102,5 +1102,42 @@ describe("reading the view without watching it", () => {
       assert.strictEqual(history.length, 1)
       assert.deepStrictEqual(history[0]!.rates, [1, 1, 1, 1])
       yield* Fiber.interrupt(second.fiber)
-    }).pipe(Effect.provide(Live({ interval: "3 seconds" }))))
+    }).pipe(Effect.provide(Live({ interval: "3 seconds", stale: "10 seconds" }))))
+})
+
+describe("a client that never reads", () => {
+  it.effect("is ended once four buffers' worth were dropped, and its place is freed", () =>
+    Effect.gen(function*() {
+      const live = yield* LiveView.LiveView
+      const scope = yield* Scope.make()
+      const pull = yield* Stream.toPull(live.messages).pipe(Scope.provide(scope))
+      assert.deepStrictEqual((yield* pull).map((m) => m._tag), ["Hello"])
+      assert.strictEqual((yield* live.stats).clients, 1)
+      // buffer 2: 8 messages dropped (frames at 100 ms) and it is gone; the 7 before the last did not end it
+      yield* TestClock.adjust(900)
+      assert.strictEqual((yield* live.stats).clients, 1)
+      yield* TestClock.adjust(100)
+      assert.strictEqual((yield* live.stats).clients, 0)
+      // what it holds is still read, then its stream ends
+      const tags: Array<string> = []
+      yield* Effect.forever(Effect.map(pull, (batch) => tags.push(...batch.map((m) => m._tag)))).pipe(
+        Effect.catchCause(() => Effect.void)
+      )
+      assert.deepStrictEqual(tags, ["Dropped", "Frame", "Frame"])
+      yield* Scope.close(scope, Exit.void)
+    }).pipe(Effect.provide(Live({ interval: "100 millis", buffer: 2, stale: "1 second" }))))
+})
+
+describe("durations against each other", () => {
+  it.effect("an interval under 50 ms, a window under the interval, a stale under two intervals are refused, each named", () =>
+    Effect.gen(function*() {
+      const paths = (options: LiveView.Options) =>
+        Effect.map(Effect.flip(LiveView.validate(options)), (error) => error.issues.map((i) => i.path.join(".")))
+      assert.deepStrictEqual(yield* paths({ interval: "10 millis" }), ["interval"])
+      assert.deepStrictEqual(yield* paths({ interval: "2 seconds", window: "1 second", stale: "3 seconds" }), [
+        "window",
+        "stale"
+      ])
+      yield* LiveView.validate({ interval: "50 millis", window: "50 millis", stale: "100 millis" })
+    }))
 })

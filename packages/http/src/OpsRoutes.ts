@@ -100,9 +100,16 @@ const route = <E, R>(
 ) => {
   if (token === undefined) return HttpRouter.add("GET", path, handler)
   const expected = Redacted.isRedacted(token) ? Redacted.value(token) : token
-  if (typeof expected !== "string" || expected.trim() === "") {
+  if (typeof expected !== "string" || !/^[\x21-\x7e]+$/.test(expected)) {
     return Layer.effectDiscard(Effect.fail(
-      new ConfigError.ConfigError({ issues: [{ path: ["token"], message: "Expected a non-empty bearer token" }] })
+      new ConfigError.ConfigError({
+        issues: [{
+          path: ["token"],
+          message: expected === "" || typeof expected !== "string" || expected.trim() === ""
+            ? "Expected a non-empty bearer token"
+            : "Expected a bearer token of visible ASCII characters only (no spaces): a header could not carry it"
+        }]
+      })
     ))
   }
   return HttpRouter.add(
@@ -382,7 +389,7 @@ export const events = (
       if (clients >= maxClients) {
         return HttpServerResponse.jsonUnsafe(
           { type: "about:blank", title: "Service Unavailable", status: 503, detail: refusedDetail(maxClients) },
-          { status: 503, contentType: "application/problem+json", headers: { "retry-after": "5" } }
+          { status: 503, contentType: "application/problem+json", headers: { "retry-after": "5", "cache-control": "no-store" } }
         )
       }
       return HttpServerResponse.stream(Stream.encodeText(sseOf(live.messages)), {
@@ -395,15 +402,24 @@ export const events = (
 const refusedDetail = (limit: number) =>
   `${limit} ${limit === 1 ? "client is" : "clients are"} watching already (the limit); try again later.`
 
+// each message as SSE text, once: every client gets the same message objects, so the text is kept by message
+const texts = new WeakMap<LiveView.Message, string>()
+const encoded = (message: LiveView.Message): string => {
+  let text = texts.get(message)
+  if (text === undefined) {
+    const { _tag, ...data } = message
+    const payload = _tag === "Frame" ? (data as { readonly view: LiveView.View }).view : data
+    text = Sse.encoder.write({ _tag: "Event", event: _tag.toLowerCase(), id: undefined, data: JSON.stringify(payload) })
+    texts.set(message, text)
+  }
+  return text
+}
+
 // the messages as SSE text, with a comment every 15 s; a client refused after the check above (a race with
 // another) gets one `refused` event, and its stream ends
 const sseOf = (messages: Stream.Stream<LiveView.Message, LiveView.LiveViewError>): Stream.Stream<string> =>
   messages.pipe(
-    Stream.map((message) => {
-      const { _tag, ...data } = message
-      const payload = _tag === "Frame" ? (data as { readonly view: LiveView.View }).view : data
-      return Sse.encoder.write({ _tag: "Event", event: _tag.toLowerCase(), id: undefined, data: JSON.stringify(payload) })
-    }),
+    Stream.map(encoded),
     Stream.catchTag("LiveViewError", (error) =>
       Stream.succeed(
         Sse.encoder.write({
@@ -575,7 +591,15 @@ export const layerWith = (options: Options): Layer.Layer<
   | HttpRouter.Request<"Requires", ErrorTracker.ErrorTracker>
   | HttpRouter.Request<"Requires", LiveView.LiveView>
 > => {
-  const at = (path: `/${string}`) => `${options.prefix ?? ""}${path}` as HttpRouter.PathInput
+  const prefix = options.prefix
+  if (prefix !== undefined && !/^(\/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)+$/.test(prefix)) {
+    return Layer.effectDiscard(Effect.fail(
+      new ConfigError.ConfigError({
+        issues: [{ path: ["prefix"], message: `Expected a path such as "/ops" (no trailing slash, query or fragment), got ${JSON.stringify(prefix)}` }]
+      })
+    ))
+  }
+  const at = (path: `/${string}`) => `${prefix ?? ""}${path}` as HttpRouter.PathInput
   const token = options.token
   return Layer.mergeAll(
     metrics({ path: at("/metrics"), token }),

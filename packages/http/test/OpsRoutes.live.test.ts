@@ -502,13 +502,13 @@ describe("OpsRoutes.events: the live view behind it", () => {
       // ten frames while it does not read
       yield* TestClock.adjust(1000)
       const batch = yield* pull
-      assert.deepStrictEqual(batch.map((m) => m._tag), ["Dropped", "Frame", "Frame"])
-      assert.strictEqual((batch[0] as Extract<LiveView.Message, { _tag: "Dropped" }>).count, 8)
-      // the two newest frames, the ninth and the tenth
+      assert.deepStrictEqual(batch.map((m) => m._tag), ["Dropped", "Frame", "Frame", "Frame"])
+      assert.strictEqual((batch[0] as Extract<LiveView.Message, { _tag: "Dropped" }>).count, 7)
+      // the three newest frames, the eighth to the tenth
       const at = batch.slice(1).map((m) => (m as Extract<LiveView.Message, { _tag: "Frame" }>).view.at - start)
-      assert.deepStrictEqual(at, [900, 1000])
-      assert.strictEqual((yield* live.stats).dropped, 8)
-    }).pipe(Effect.provide(liveLayer({ interval: 100, buffer: 2 }))))
+      assert.deepStrictEqual(at, [800, 900, 1000])
+      assert.strictEqual((yield* live.stats).dropped, 7)
+    }).pipe(Effect.provide(liveLayer({ interval: 100, buffer: 3 }))))
 
   it.effect("a transition right after the first client's hello reaches that client", () =>
     Effect.gen(function*() {
@@ -795,5 +795,20 @@ describe("OpsRoutes.layerWith: prefix", () => {
       const page = await fetch(`${server.url}/internal/ops/dashboard`)
       assert.strictEqual(page.status, 200)
       await page.body?.cancel()
+    }))
+})
+
+describe("layerWith's options, checked", () => {
+  it.effect("a prefix with a trailing slash, or a token a header cannot carry, fails the layer naming it", () =>
+    Effect.gen(function*() {
+      const fails = (options: OpsRoutes.Options) =>
+        Layer.build(OpsRoutes.layerWith(options).pipe(Layer.provide(HttpRouter.layer))).pipe(
+          Effect.scoped,
+          Effect.flip,
+          Effect.map((error) => (error as ConfigError.ConfigError).issues.map((i) => i.path.join(".")))
+        )
+      assert.deepStrictEqual(yield* fails({ prefix: "/ops/" }), ["prefix"])
+      assert.deepStrictEqual(yield* fails({ prefix: "/ops?x" }), ["prefix"])
+      assert.deepStrictEqual(yield* fails({ token: "two words" }), ["token"])
     }))
 })

@@ -370,6 +370,7 @@ export const script: string = String.raw`
   const limiterRows = new Map()
   const budgetRows = new Map()
   const eventItems = new Map() // event key -> li
+  let lastPrune = Date.now()
   const events = []            // newest first
   const eventKeys = new Set()
   const counting = new Set()   // breaker rows with a countdown running
@@ -429,7 +430,15 @@ export const script: string = String.raw`
         hist.seen = second
         hist.version++
       }
-      if (second % 30 === 0) for (const [name, hist] of map) if (hist.seen < second - 2 * HISTORY) map.delete(name)
+    }
+    // every 30 s: forget operations unseen for two histories, and the views (replicas) gone as long
+    if (now - lastPrune > 30000) {
+      lastPrune = now
+      const second = Math.floor(now / 1000)
+      for (const [key, map] of histories) {
+        for (const [name, hist] of map) if (hist.seen < second - 2 * HISTORY) map.delete(name)
+        if (map.size === 0) histories.delete(key)
+      }
     }
     for (const f of v.frames) for (const e of f.errors.recent) addEvent(e, f.replica)
     view = v
@@ -670,6 +679,7 @@ export const script: string = String.raw`
       return retry("cannot reach " + eventsUrl)
     }
     if (id !== connection) return
+    if (!response.ok && response.body) response.body.cancel().catch(() => {})
     if (response.status === 401 || response.status === 403) {
       return unauthorized(token ? "token rejected (HTTP " + response.status + ")" : "token required (HTTP " + response.status + ")")
     }
@@ -698,7 +708,8 @@ export const script: string = String.raw`
 
   const retry = (why) => {
     controller = null
-    const delay = Math.min(15000, 1000 * Math.pow(2, attempt))
+    // doubling up to 15 s, each with up to a fifth more at random: pages opened together do not all come back at once
+    const delay = Math.round(Math.min(15000, 1000 * Math.pow(2, attempt)) * (1 + Math.random() * 0.2))
     attempt++
     stats.reconnects++
     retryAt = Date.now() + delay
@@ -1258,7 +1269,8 @@ export const script: string = String.raw`
     const li = h("li", "event")
     li.setAttribute("data-severity", e.severity)
     const time = h("time", "time", li, fmtTime(e.at))
-    time.setAttribute("datetime", new Date(e.at).toISOString())
+    const date = new Date(num(e.at))
+    if (Number.isFinite(date.getTime())) time.setAttribute("datetime", date.toISOString())
     userText("span", "severity", li, e.severity)
     userText("span", "tag", li, e.tag)
     const meta = h("div", "meta", li)
