@@ -29,11 +29,12 @@
 //
 // Plain Node ESM without dependencies: it runs under the machine's Node (20) as well as the pinned Node 24.
 import { spawn } from "node:child_process"
-import { accessSync, constants, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
+import { accessSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import * as net from "node:net"
 import { tmpdir } from "node:os"
-import { delimiter, dirname, join, resolve } from "node:path"
+import { dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
+import { onPath } from "./redis-server.mjs"
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..")
 const started = Date.now()
@@ -80,19 +81,6 @@ function bail(message, code = 2) {
 /** Processes and directories of this run, taken down however it ends. */
 const owned = { children: [], dirs: [] }
 
-const onPath = (command) => {
-  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
-    if (dir === "") continue
-    const candidate = join(dir, command)
-    try {
-      accessSync(candidate, constants.X_OK)
-      if (statSync(candidate).isFile()) return candidate
-    } catch {
-      // not here
-    }
-  }
-  return undefined
-}
 
 const exited = (child) => child.exitCode !== null || child.signalCode !== null
 const waitExit = (child, ms) =>
