@@ -466,7 +466,7 @@ export const run = (replicas: number, duration: Option.Option<number>) =>
       yield* Console.log(`   ${replica.id} on ${replica.base} (pid ${replica.child.pid}), breaker store shared`)
     }
     yield* Console.log(
-      `dashboard: ${started[0]!.base}/dashboard  (the whole fleet, from any replica's: each publishes its figures on Redis)`
+      `dashboard: ${started[0]!.base}/dashboard  (the whole fleet, from any replica's: while one is watched, each publishes its figures on Redis)`
     )
     yield* Console.log(
       Option.isSome(duration) ? `running for ${duration.value} s (DEMO_DURATION_S)` : "running until Ctrl-C"
