@@ -32,6 +32,7 @@ import { CircuitBreaker as EffectBreaker } from "effect/persistence"
 import OpossumBreaker from "opossum"
 import * as Admission from "./admission.js"
 import * as Budget from "./budget.js"
+import * as ChaosBench from "./chaos.js"
 
 /** Contender ids, as written to `bench/results.json`. */
 export type Contender =
@@ -52,6 +53,7 @@ export type Contender =
   | "no-budget"
   | "no-hedge"
   | "effect-resilience-fixed"
+  | "protect-baseline"
 
 /** Which floor a contender is compared with: promise libraries with `await op()`, effect ones with the fiber. */
 export const floorOf = (contender: Contender): "floor-promise" | "floor-effect" =>
@@ -276,6 +278,7 @@ export const make = async (sizes: Sizes = defaultSizes): Promise<Scenarios> => {
 
   const admission = await Admission.make({ batch, op, syncCall })
   const budget = await Budget.make({ batch, syncCall })
+  const chaos = await ChaosBench.make({ batch, syncCall })
 
   const scenarios: Array<Scenario> = [
     {
@@ -461,7 +464,8 @@ export const make = async (sizes: Sizes = defaultSizes): Promise<Scenarios> => {
       ]
     },
     ...admission.scenarios,
-    ...budget.scenarios
+    ...budget.scenarios,
+    ...chaos.scenarios
   ]
 
   const verify = async (scenario: Scenario, kase: Case) => {
@@ -486,11 +490,13 @@ export const make = async (sizes: Sizes = defaultSizes): Promise<Scenarios> => {
     await Effect.runPromise(Scope.close(scope, Exit.void))
     await Promise.all([policyRuntime, protectRuntime, layerRuntime, trackerRuntime].map((r) => r.dispose()))
     await budget.dispose()
+    await chaos.dispose()
   }
 
   const fields = (scenario: string, contender: Contender) => ({
     ...admission.fields(scenario, contender),
-    ...budget.fields(scenario, contender)
+    ...budget.fields(scenario, contender),
+    ...chaos.fields(scenario, contender)
   })
 
   return { scenarios, verify, fields, dispose }

@@ -592,6 +592,20 @@ const budgets = (rows: ReadonlyArray<Row>) => {
     1,
     "x"
   )
+  const baseline = find("chaos.off", "protect-baseline")
+  atMost(
+    "chaos.off, protect with a chaos layer (no rule for it) / protect without one",
+    baseline === undefined ? undefined : (find("chaos.off", "effect-resilience")?.ns_per_op ?? NaN) / baseline.ns_per_op,
+    1.05,
+    "x"
+  )
+  const chaosStep = added("chaos.on", "effect-sync-step")
+  atMost(
+    "chaos.on, the decision added / one Effect.sync step added",
+    chaosStep === undefined || chaosStep <= 0 ? undefined : (added("chaos.on", "effect-resilience") ?? NaN) / chaosStep,
+    2,
+    "x"
+  )
   const storm = rows.find((row): row is Budget.StormRow => isStorm(row) && row.contender === "effect-resilience")
   atMost("budget.storm, load amplification, default budget", storm?.load_amplification, 1.2, "x")
   atMost(

@@ -50,6 +50,14 @@ export * as ConfigError from "./ConfigError.js"
 export * as CircuitBreaker from "./CircuitBreaker.js"
 
 /**
+ * Faults injected into protected calls on purpose (typed failures, defects, latency, interruptions), at a
+ * seeded rate or every Nth attempt, to rehearse failures: provide the layer, remove it, and they are gone.
+ *
+ * @since 0.6.0
+ */
+export * as Chaos from "./Chaos.js"
+
+/**
  * @since 0.1.0
  */
 export * as CommonErrors from "./CommonErrors.js"

@@ -28,7 +28,9 @@ describe("benchmark scenarios", () => {
         "layer.failure",
         "bulkhead.success",
         "ratelimit.acquire",
-        "budget.check"
+        "budget.check",
+        "chaos.off",
+        "chaos.on"
       ])
       for (const scenario of built.scenarios) {
         const contenders = scenario.cases.map((c) => c.contender)
@@ -45,8 +47,10 @@ describe("benchmark scenarios", () => {
       assert.includeMembers(contendersOf("bulkhead.success"), ["cockatiel", "semaphore", "floor-promise"])
       assert.includeMembers(contendersOf("ratelimit.acquire"), ["effect-resilience-execute", "effect-rate-limiter"])
       assert.deepStrictEqual(contendersOf("budget.check"), ["floor-effect", "effect-resilience", "effect-sync-step"])
-      // the admission and budget rows say what each contender ran
-      for (const id of ["bulkhead.success", "ratelimit.acquire", "budget.check"]) {
+      assert.deepStrictEqual(contendersOf("chaos.off"), ["floor-effect", "protect-baseline", "effect-resilience"])
+      assert.deepStrictEqual(contendersOf("chaos.on"), ["floor-effect", "effect-resilience", "effect-sync-step"])
+      // the admission, budget and chaos rows say what each contender ran
+      for (const id of ["bulkhead.success", "ratelimit.acquire", "budget.check", "chaos.off", "chaos.on"]) {
         for (const contender of contendersOf(id)) assert.isString(built.fields?.(id, contender).note, `${id} ${contender}`)
       }
     } finally {

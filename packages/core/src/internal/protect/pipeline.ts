@@ -10,6 +10,7 @@ import { monotonicMillis } from "../breaker/store.js"
 import { CurrentObserver, noObserver, type Observer, type Timings } from "../observation.js"
 import * as Breaker from "./breaker.js"
 import * as Bulkhead from "./bulkhead.js"
+import * as Chaos from "./chaos.js"
 import * as Fallback from "./fallback.js"
 import * as Hedge from "./hedge.js"
 import * as RateLimit from "./rateLimit.js"
@@ -19,7 +20,8 @@ import type * as Stage from "./stage.js"
 import * as Timeout from "./timeout.js"
 
 /**
- * The stages, innermost first: `fallback(rateLimit(bulkhead(retry(hedge(breaker(timeout(call)))))))`. A
+ * The stages, innermost first: `fallback(rateLimit(bulkhead(retry(hedge(breaker(timeout(chaos(call))))))))`,
+ * where `chaos` wraps nothing unless a `Chaos` layer has rules for the operation. A
  * timed-out attempt counts against the breaker, a rejection never waits for a timeout, every retry and every
  * hedge goes through the breaker again (and has its own timeout); a hedged attempt is one attempt for the retry;
  * a call is admitted once, before its first attempt (a rate-limit permit, then a bulkhead place held until its
@@ -27,6 +29,7 @@ import * as Timeout from "./timeout.js"
  * refusal) once no retry follows.
  */
 export const stages = [
+  Chaos.stage,
   Timeout.stage,
   Breaker.stage,
   Hedge.stage,

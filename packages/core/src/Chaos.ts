@@ -1,0 +1,504 @@
+/**
+ * Chaos: faults injected into `protect`ed calls on purpose, to rehearse failures in tests or in staging without
+ * touching production code. Provide {@link layer} and the calls its rules match get, at a rate or every Nth
+ * attempt, a typed failure, a defect, added latency or an interruption; remove the layer and they are gone.
+ *
+ * **Details**
+ *
+ * - **Where.** The faults are injected innermost, into each attempt, inside the timeout and the breaker (Polly's
+ *   advice for Simmy): the real rules see them as they would see the dependency fail. A retried call is several
+ *   attempts, each one a chance of injection; `everyNth` counts attempts.
+ * - **Reproducible.** Whether an attempt is hit is decided with effect's `Random` (so `Random.withSeed` replays a
+ *   run exactly) or counted exactly (`everyNth`); an injected delay sleeps on the `Clock`, so under `TestClock` a
+ *   30-second delay is instantaneous.
+ * - **Seen.** Every injection is logged at `Warning` with the annotation `chaos` (its kind), counted by the
+ *   service ({@link Chaos.stats}) and exported as `resilience_chaos_injected_total{kind,operation}`, so a
+ *   rehearsal is never mistaken for an outage.
+ * - **Free when off.** With no `Chaos` layer, or no enabled rule for an operation, that operation's pipeline is
+ *   exactly what it is without this module (the stage wraps nothing); a call pays one context lookup. A matching
+ *   rule that does not fire costs one decision per attempt.
+ * - **Switchable.** {@link Chaos.set} replaces the rules (validated whole: on an error nothing changes) and
+ *   {@link Chaos.enable} / {@link Chaos.disable} turn them all on and off while the service runs.
+ *
+ * **Gotchas**
+ *
+ * - An injected failure should be one the operation can really fail with (an error of its own error union): the
+ *   layer cannot see a call's type, so a rule is written for the operations it names. Its policy, breaker and
+ *   fallback then treat it as the real one.
+ * - A rule with no `operations` matches every protected call.
+ *
+ * @since 0.6.0
+ */
+import type { Scope } from "effect"
+import { Context, Duration, Effect, Layer, Random, Schedule } from "effect"
+import * as ConfigError from "./ConfigError.js"
+import { addCounterSource } from "./internal/metricSeries.js"
+import { isRecord, optionIssues, show } from "./internal/unknownKeys.js"
+
+// ---------------------------------------------------------------------------------------------------------------
+// models
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * What a rule injects (made with {@link fail}, {@link die}, {@link latency} and {@link interrupt}):
+ *
+ * - `Fail`: the attempt fails with `error(operation)`, instead of running.
+ * - `Die`: the attempt dies with `defect(operation)`, instead of running.
+ * - `Latency`: the attempt runs after a delay: a fixed one, or the next of a `Schedule`'s delays at each
+ *   injection (its last one once it ends).
+ * - `Interrupt`: the attempt is interrupted, instead of running.
+ *
+ * @since 0.6.0
+ * @category models
+ */
+export type Fault =
+  | { readonly _tag: "Fail"; readonly error: (operation: string) => unknown }
+  | { readonly _tag: "Die"; readonly defect: (operation: string) => unknown }
+  | { readonly _tag: "Latency"; readonly delay: Duration.Duration | Schedule.Schedule<unknown, number> }
+  | { readonly _tag: "Interrupt" }
+
+/**
+ * The kinds of fault, as the metrics label them.
+ *
+ * @since 0.6.0
+ * @category models
+ */
+export type Kind = "fail" | "die" | "latency" | "interrupt"
+
+/**
+ * One rule: the operations it applies to (every protected call without `operations`), its fault, and how often
+ * it fires: at `rate` (the share of attempts, `0` to `1`, decided with `Random`; `1` when neither is given) or on
+ * every `everyNth` attempt exactly (the Nth, the 2Nth, …, counted per rule). A rule with `enabled: false` is kept
+ * but does nothing.
+ *
+ * @since 0.6.0
+ * @category models
+ */
+export interface Rule {
+  readonly operations?: ReadonlyArray<string> | undefined
+  readonly fault: Fault
+  readonly rate?: number | undefined
+  readonly everyNth?: number | undefined
+  readonly enabled?: boolean | undefined
+}
+
+/**
+ * The options of {@link layer}: the rules, tried in order for each attempt (the first that fires injects), and
+ * `enabled` (default `true`), which turns them all off when `false`.
+ *
+ * @since 0.6.0
+ * @category models
+ */
+export interface Options {
+  readonly enabled?: boolean | undefined
+  readonly rules: ReadonlyArray<Rule>
+}
+
+/**
+ * The injections so far, one entry per operation and kind.
+ *
+ * @since 0.6.0
+ * @category models
+ */
+export interface Injected {
+  readonly operation: string
+  readonly kind: Kind
+  readonly count: number
+}
+
+/**
+ * The chaos service: its rules, switchable while it runs, and what it injected.
+ *
+ * @since 0.6.0
+ * @category models
+ */
+export interface Chaos {
+  /** Replaces the rules, validated whole: on a `ConfigError` (every problem named) the current ones stay. */
+  readonly set: (options: Options) => Effect.Effect<void, ConfigError.ConfigError>
+  /** Turns the rules on (as `enabled: true`). */
+  readonly enable: Effect.Effect<void>
+  /** Turns the rules off (as `enabled: false`): no call is touched until `enable` or `set`. */
+  readonly disable: Effect.Effect<void>
+  /** The injections so far, by operation and kind. */
+  readonly stats: Effect.Effect<ReadonlyArray<Injected>>
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// constructors
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * A typed failure: `error`, or `error(operation)` for a fresh one per injection.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Chaos, CommonErrors } from "@effect-resilience/core"
+ *
+ * const storageDown = Chaos.fail((operation) => new CommonErrors.StorageError({ operation, detail: "chaos" }))
+ * ```
+ *
+ * @since 0.6.0
+ * @category constructors
+ */
+export const fail = <E>(error: E | ((operation: string) => E)): Fault => ({
+  _tag: "Fail",
+  error: typeof error === "function" ? (error as (operation: string) => E) : () => error
+})
+
+/**
+ * A defect: `defect` (by default an `Error` naming the operation), or `defect(operation)`.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Chaos } from "@effect-resilience/core"
+ *
+ * const crash = Chaos.die((operation) => new Error(`chaos: ${operation} crashed`))
+ * ```
+ *
+ * @since 0.6.0
+ * @category constructors
+ */
+export const die = (defect?: unknown): Fault => ({
+  _tag: "Die",
+  defect: typeof defect === "function"
+    ? defect as (operation: string) => unknown
+    : defect === undefined
+    ? (operation) => new Error(`chaos: a defect injected into ${operation}`)
+    : () => defect
+})
+
+/**
+ * Added latency before the attempt: a duration, or a `Schedule` whose delays are taken one per injection (its
+ * last one once it ends).
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Schedule } from "effect"
+ * import { Chaos } from "@effect-resilience/core"
+ *
+ * const slow = Chaos.latency("30 seconds")
+ * const slower = Chaos.latency(Schedule.exponential("100 millis"))
+ * ```
+ *
+ * @since 0.6.0
+ * @category constructors
+ */
+export const latency = (delay: Duration.Input | Schedule.Schedule<unknown, number>): Fault => ({
+  _tag: "Latency",
+  delay: Schedule.isSchedule(delay) ? delay as Schedule.Schedule<unknown, number> : Duration.fromInputUnsafe(delay)
+})
+
+/**
+ * An interruption of the attempt.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Chaos } from "@effect-resilience/core"
+ *
+ * const cut = { operations: ["payments.charge"], fault: Chaos.interrupt, everyNth: 10 }
+ * ```
+ *
+ * @since 0.6.0
+ * @category constructors
+ */
+export const interrupt: Fault = { _tag: "Interrupt" }
+
+// ---------------------------------------------------------------------------------------------------------------
+// validation
+// ---------------------------------------------------------------------------------------------------------------
+
+const optionKeys = ["enabled", "rules"]
+const ruleKeys = ["operations", "fault", "rate", "everyNth", "enabled"]
+
+const isFault = (u: unknown): u is Fault => {
+  if (!isRecord(u)) return false
+  const f = u as { readonly _tag?: unknown; readonly error?: unknown; readonly defect?: unknown; readonly delay?: unknown }
+  switch (f._tag) {
+    case "Fail":
+      return typeof f.error === "function"
+    case "Die":
+      return typeof f.defect === "function"
+    case "Latency":
+      return Duration.isDuration(f.delay) || Schedule.isSchedule(f.delay)
+    case "Interrupt":
+      return true
+    default:
+      return false
+  }
+}
+
+/**
+ * Checks options as {@link layer} and {@link Chaos.set} do: every problem at once, each with its path (unknown
+ * keys named with the nearest known one).
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Chaos } from "@effect-resilience/core"
+ *
+ * // fails: rate must be between 0 and 1, and "rat" is not a key
+ * const checked = Chaos.validate({ rules: [{ fault: Chaos.interrupt, rate: 2 }, { fault: Chaos.interrupt, rat: 1 } as Chaos.Rule] })
+ * ```
+ *
+ * @since 0.6.0
+ * @category constructors
+ */
+export const validate = (options: Options): Effect.Effect<void, ConfigError.ConfigError> =>
+  Effect.asVoid(compile(options))
+
+interface Compiled {
+  readonly enabled: boolean
+  readonly rules: ReadonlyArray<CompiledRule>
+}
+
+interface CompiledRule {
+  readonly index: number
+  readonly operations: ReadonlySet<string> | undefined
+  readonly fault: Fault
+  readonly kind: Kind
+  readonly rate: number
+  readonly everyNth: number | undefined
+  readonly enabled: boolean
+}
+
+const kindOf = (fault: Fault): Kind =>
+  fault._tag === "Fail" ? "fail" : fault._tag === "Die" ? "die" : fault._tag === "Latency" ? "latency" : "interrupt"
+
+const compile = (options: Options): Effect.Effect<Compiled, ConfigError.ConfigError> =>
+  Effect.suspend(() => {
+    const issues: Array<ConfigError.Issue> = [...optionIssues(options, optionKeys)]
+    if (!isRecord(options)) return Effect.fail(new ConfigError.ConfigError({ issues }))
+    const o = options as Options
+    if (o.enabled !== undefined && typeof o.enabled !== "boolean") {
+      issues.push({ path: ["enabled"], message: `Expected true or false, got ${show(o.enabled)}` })
+    }
+    const rules: Array<CompiledRule> = []
+    if (!Array.isArray(o.rules)) {
+      issues.push({ path: ["rules"], message: `Expected a list of rules, got ${show(o.rules)}` })
+    } else {
+      o.rules.forEach((rule: Rule, index: number) => {
+        const path = ["rules", index]
+        const at = (key: string) => [...path, key]
+        const before = issues.length
+        issues.push(...optionIssues(rule, ruleKeys, ["rules", String(index)]).map((i) => ({ ...i, path: i.path.map(pathSegment) })))
+        if (!isRecord(rule)) return
+        if (!isFault(rule.fault)) {
+          issues.push({
+            path: at("fault"),
+            message: `Expected a fault made with Chaos.fail, Chaos.die, Chaos.latency or Chaos.interrupt, got ${show(rule.fault)}`
+          })
+        }
+        if (
+          rule.operations !== undefined &&
+          !(Array.isArray(rule.operations) && rule.operations.every((n) => typeof n === "string" && n !== ""))
+        ) {
+          issues.push({ path: at("operations"), message: `Expected a list of operation names, got ${show(rule.operations)}` })
+        }
+        if (rule.rate !== undefined && !(typeof rule.rate === "number" && rule.rate >= 0 && rule.rate <= 1)) {
+          issues.push({ path: at("rate"), message: `Expected a number from 0 to 1, got ${show(rule.rate)}` })
+        }
+        if (rule.everyNth !== undefined && !(Number.isInteger(rule.everyNth) && rule.everyNth >= 1)) {
+          issues.push({ path: at("everyNth"), message: `Expected an integer of at least 1, got ${show(rule.everyNth)}` })
+        }
+        if (rule.rate !== undefined && rule.everyNth !== undefined) {
+          issues.push({ path: at("everyNth"), message: "Expected either rate or everyNth, not both" })
+        }
+        if (rule.enabled !== undefined && typeof rule.enabled !== "boolean") {
+          issues.push({ path: at("enabled"), message: `Expected true or false, got ${show(rule.enabled)}` })
+        }
+        if (issues.length > before) return
+        rules.push({
+          index,
+          operations: rule.operations === undefined ? undefined : new Set(rule.operations),
+          fault: rule.fault,
+          kind: kindOf(rule.fault),
+          rate: rule.rate ?? 1,
+          everyNth: rule.everyNth,
+          enabled: rule.enabled ?? true
+        })
+      })
+    }
+    return issues.length > 0
+      ? Effect.fail(new ConfigError.ConfigError({ issues }))
+      : Effect.succeed({ enabled: o.enabled ?? true, rules })
+  })
+
+// a rule's index is a number in a ConfigError's path
+const pathSegment = (segment: string, i: number): string | number => i === 1 ? Number(segment) : segment
+
+// ---------------------------------------------------------------------------------------------------------------
+// the service
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * The service. {@link layer} provides it; `protect` reads it from the context (with none, nothing is injected).
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Chaos } from "@effect-resilience/core"
+ *
+ * const injected = Chaos.Chaos.use((chaos) => chaos.stats).pipe(
+ *   Effect.provide(Chaos.layer({ rules: [{ fault: Chaos.latency("1 second"), rate: 0.1 }] }))
+ * )
+ * ```
+ *
+ * @since 0.6.0
+ * @category services
+ */
+export const Chaos: Context.Service<Chaos, Chaos> = Context.Service<Chaos>("@effect-resilience/core/Chaos")
+
+/**
+ * What the `protect` stage reads: the rules in force (a new value on each change), the decision of an attempt,
+ * and the counting of an injection.
+ *
+ * @internal
+ */
+export interface Current {
+  readonly enabled: boolean
+  readonly rules: ReadonlyArray<CompiledRule>
+  /** The fault `rule` injects now, or `undefined`: decided once per attempt. */
+  readonly decide: (rule: CompiledRule, random: Random.Random) => boolean
+  /** The delay of a latency rule's next injection, in milliseconds. */
+  readonly delayOf: (rule: CompiledRule) => Effect.Effect<number>
+  readonly injected: (operation: string, kind: Kind) => void
+}
+
+/** @internal */
+export const currentKey: unique symbol = Symbol.for("@effect-resilience/core/Chaos/current")
+
+/** @internal */
+export const currentOf = (chaos: Chaos): Current => (chaos as Chaos & { readonly [currentKey]: () => Current })[currentKey]()
+
+/**
+ * Builds the service from its options (a `ConfigError` naming every problem, and nothing built, when they are
+ * invalid). Its metric series are removed with its scope.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Chaos } from "@effect-resilience/core"
+ *
+ * const program = Effect.scoped(Effect.gen(function*() {
+ *   const chaos = yield* Chaos.make({ enabled: false, rules: [{ fault: Chaos.interrupt, everyNth: 3 }] })
+ *   yield* chaos.enable
+ * }))
+ * ```
+ *
+ * @since 0.6.0
+ * @category constructors
+ */
+export const make = (options: Options): Effect.Effect<Chaos, ConfigError.ConfigError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const first = yield* compile(options)
+    const context = yield* Effect.context<never>()
+    const counts = new Map<string, { readonly operation: string; readonly kind: Kind; count: number }>()
+    const removers: Array<() => void> = []
+    yield* Effect.addFinalizer(() => Effect.sync(() => removers.splice(0).forEach((remove) => remove())))
+
+    // per rule: how many attempts it saw (everyNth), and the steps of a latency schedule
+    const seen = new WeakMap<CompiledRule, number>()
+    const steppers = new WeakMap<CompiledRule, { step?: Step; last: number }>()
+    type Step = (now: number, input: unknown) => Effect.Effect<[unknown, Duration.Duration], unknown, unknown>
+
+    const decide = (rule: CompiledRule, random: Random.Random): boolean => {
+      if (rule.everyNth !== undefined) {
+        const n = (seen.get(rule) ?? 0) + 1
+        seen.set(rule, n)
+        return n % rule.everyNth === 0
+      }
+      return rule.rate >= 1 || (rule.rate > 0 && random.nextDoubleUnsafe() < rule.rate)
+    }
+    const delayOf = (rule: CompiledRule): Effect.Effect<number> => {
+      const fault = rule.fault as Extract<Fault, { readonly _tag: "Latency" }>
+      if (Duration.isDuration(fault.delay)) return Effect.succeed(Duration.toMillis(fault.delay))
+      const schedule = fault.delay
+      return Effect.suspend(() => {
+        let state = steppers.get(rule)
+        if (state === undefined) {
+          state = { last: 0 }
+          steppers.set(rule, state)
+        }
+        const s = state
+        const stepped = (step: Step) =>
+          step(0, undefined).pipe(
+            Effect.map(([, duration]) => (s.last = Math.max(0, Duration.toMillis(duration)))),
+            // the schedule ended: its last delay stays
+            Effect.catchCause(() => Effect.succeed(s.last))
+          ) as Effect.Effect<number>
+        if (s.step !== undefined) return stepped(s.step)
+        return Effect.flatMap(Schedule.toStep(schedule), (step) => {
+          s.step = step as Step
+          return stepped(s.step)
+        })
+      })
+    }
+    const injected = (operation: string, kind: Kind) => {
+      const key = `${kind}\u0000${operation}`
+      let entry = counts.get(key)
+      if (entry === undefined) {
+        const made = { operation, kind, count: 0 }
+        entry = made
+        counts.set(key, made)
+        removers.push(addCounterSource(
+          context,
+          "resilience_chaos_injected_total",
+          "Faults injected by the chaos layer, by kind and operation",
+          { kind, operation },
+          () => made.count
+        ))
+      }
+      entry.count++
+    }
+    const currentFrom = (compiled: Compiled): Current => ({ ...compiled, decide, delayOf, injected })
+    let current = currentFrom(first)
+
+    const service: Chaos = {
+      set: (next) => Effect.map(compile(next), (compiled) => void (current = currentFrom(compiled))),
+      enable: Effect.sync(() => {
+        if (!current.enabled) current = { ...current, enabled: true }
+      }),
+      disable: Effect.sync(() => {
+        if (current.enabled) current = { ...current, enabled: false }
+      }),
+      stats: Effect.sync(() => [...counts.values()].map(({ count, kind, operation }) => ({ operation, kind, count })))
+    }
+    Object.defineProperty(service, currentKey, { value: () => current })
+    return service
+  })
+
+// ---------------------------------------------------------------------------------------------------------------
+// layers
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * The chaos layer: provide it (in a test, or a staging build) and the calls its rules match get their faults.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect, Layer, Random } from "effect"
+ * import { Chaos, CommonErrors, ErrorLayer, protect } from "@effect-resilience/core"
+ *
+ * const Rehearsal = Chaos.layer({
+ *   rules: [
+ *     { operations: ["items.save"], fault: Chaos.fail((operation) => new CommonErrors.StorageError({ operation })), rate: 0.2 },
+ *     { operations: ["items.read"], fault: Chaos.latency("2 seconds"), everyNth: 10 }
+ *   ]
+ * })
+ *
+ * const save = Effect.void.pipe(protect({ operation: "items.save" }))
+ * // the same seed, the same injections
+ * const run = save.pipe(Random.withSeed("rehearsal-1"), Effect.provide(Layer.merge(ErrorLayer.layer(), Rehearsal)))
+ * ```
+ *
+ * @since 0.6.0
+ * @category layers
+ */
+export const layer = (options: Options): Layer.Layer<Chaos, ConfigError.ConfigError> => Layer.effect(Chaos, make(options))

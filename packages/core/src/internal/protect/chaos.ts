@@ -1,0 +1,72 @@
+/**
+ * The chaos stage: the innermost one, around the call itself, so that a fault it injects is met by every other
+ * stage as a real one would be (inside the timeout and the breaker, each attempt of a retry a chance of its own).
+ * It reads the `Chaos` service from the context; with none, or no enabled rule for the operation, it wraps
+ * nothing, so the pipeline is the one without chaos.
+ */
+import { Context, Effect, Random } from "effect"
+import * as Chaos from "../../Chaos.js"
+import type * as Stage from "./stage.js"
+
+/** The stage's types: it adds nothing (an injected failure is one of the operation's own). */
+export interface Types extends Stage.Types {
+  readonly Options: {}
+  readonly Success: this["In"]
+  readonly Error: this["In"]
+  readonly Services: this["In"]
+}
+
+/** The stage: present in every pipeline, wrapping only when rules are in force for its operation. */
+export const stage: Stage.Stage<Types> = {
+  name: "chaos",
+  make: (options) => {
+    const operation = options.operation
+    return {
+      // a new value whenever the rules change, so the pipeline is rebuilt then and only then
+      read: (context) => {
+        const chaos = Context.getOrUndefined(context, Chaos.Chaos)
+        return chaos === undefined ? undefined : Chaos.currentOf(chaos)
+      },
+      wrap: (inner, current: Chaos.Current | undefined) => {
+        if (current === undefined || !current.enabled) return inner
+        const rules = current.rules.filter((rule) =>
+          rule.enabled && (rule.operations === undefined || rule.operations.has(operation))
+        )
+        if (rules.length === 0) return inner
+        const inject = (rule: (typeof rules)[number], attempt: Effect.Effect<unknown, unknown, unknown>) => {
+          current.injected(operation, rule.kind)
+          const fault = rule.fault
+          const marked = <A, E, R>(self: Effect.Effect<A, E, R>, detail: string) =>
+            Effect.andThen(
+              Effect.logWarning(`chaos: ${detail} injected into ${operation}`).pipe(
+                Effect.annotateLogs({ chaos: rule.kind, operation })
+              ),
+              self
+            )
+          switch (fault._tag) {
+            case "Fail":
+              return marked(Effect.suspend(() => Effect.fail(fault.error(operation))), "a failure")
+            case "Die":
+              return marked(Effect.suspend(() => Effect.die(fault.defect(operation))), "a defect")
+            case "Interrupt":
+              return marked(Effect.interrupt, "an interruption")
+            case "Latency":
+              return Effect.flatMap(current.delayOf(rule), (millis) =>
+                marked(Effect.andThen(Effect.sleep(millis), attempt), `a delay of ${millis} ms`))
+          }
+        }
+        return {
+          ...inner,
+          attempt: (retry) => {
+            const attempt = inner.attempt(retry)
+            return Effect.withFiber((fiber) => {
+              const random = fiber.getRef(Random.Random)
+              for (const rule of rules) if (current.decide(rule, random)) return inject(rule, attempt)
+              return attempt
+            })
+          }
+        }
+      }
+    }
+  }
+}
