@@ -17,6 +17,8 @@
  * - **Free when off.** With no `Chaos` layer, or no enabled rule for an operation, that operation's pipeline is
  *   exactly what it is without this module (the stage wraps nothing); a call pays one context lookup. A matching
  *   rule that does not fire costs one decision per attempt.
+ * - **The fleet's Redis.** With this layer in a `RedisBreakerStore`'s context, `redis` ({@link RedisFaults})
+ *   cuts or slows its Redis commands and drops or delays the breakers' messages from other replicas.
  * - **Switchable.** {@link Chaos.set} replaces the rules (validated whole: on an error nothing changes) and
  *   {@link Chaos.enable} / {@link Chaos.disable} turn them all on and off while the service runs.
  *
@@ -63,7 +65,15 @@ export type Fault =
  * @since 0.6.0
  * @category models
  */
-export type Kind = "fail" | "die" | "latency" | "interrupt"
+export type Kind =
+  | "fail"
+  | "die"
+  | "latency"
+  | "interrupt"
+  | "redis_cut"
+  | "redis_delay"
+  | "message_drop"
+  | "message_delay"
 
 /**
  * One rule: the operations it applies to (every protected call without `operations`), its fault, and how often
@@ -83,8 +93,29 @@ export interface Rule {
 }
 
 /**
- * The options of {@link layer}: the rules, tried in order for each attempt (the first that fires injects), and
- * `enabled` (default `true`), which turns them all off when `false`.
+ * Faults of the fleet's Redis (with a `RedisBreakerStore` built with this layer in its context), to rehearse
+ * what the fleet promises when Redis misbehaves:
+ *
+ * - `cut`: the share of Redis commands (the breakers' and limiters' calls, the health check's `PING`) that fail
+ *   as if Redis were gone (`1`: all of them; the store degrades, and comes back once the rule is lifted).
+ * - `delay`: added to every Redis command (inside the store's timeout: a delay over it degrades the store).
+ * - `drop`: the share of the breakers' messages from other replicas that are lost on arrival (the resync then has
+ *   to catch up).
+ * - `messageDelay`: how late each of those messages is handled.
+ *
+ * @since 0.6.0
+ * @category models
+ */
+export interface RedisFaults {
+  readonly cut?: number | undefined
+  readonly delay?: Duration.Input | undefined
+  readonly drop?: number | undefined
+  readonly messageDelay?: Duration.Input | undefined
+}
+
+/**
+ * The options of {@link layer}: the rules, tried in order for each attempt (the first that fires injects), the
+ * faults of the fleet's Redis (`redis`), and `enabled` (default `true`), which turns them all off when `false`.
  *
  * @since 0.6.0
  * @category models
@@ -92,6 +123,7 @@ export interface Rule {
 export interface Options {
   readonly enabled?: boolean | undefined
   readonly rules: ReadonlyArray<Rule>
+  readonly redis?: RedisFaults | undefined
 }
 
 /**
@@ -141,7 +173,10 @@ export interface Chaos {
  * @since 0.6.0
  * @category constructors
  */
-export const fail = <E>(error: E | ((operation: string) => E)): Fault => ({
+export const fail: {
+  <E>(error: (operation: string) => E): Fault
+  <E>(error: E): Fault
+} = <E>(error: E | ((operation: string) => E)): Fault => ({
   _tag: "Fail",
   error: typeof error === "function" ? (error as (operation: string) => E) : () => error
 })
@@ -160,7 +195,10 @@ export const fail = <E>(error: E | ((operation: string) => E)): Fault => ({
  * @since 0.6.0
  * @category constructors
  */
-export const die = (defect?: unknown): Fault => ({
+export const die: {
+  (defect?: (operation: string) => unknown): Fault
+  (defect: unknown): Fault
+} = (defect?: unknown): Fault => ({
   _tag: "Die",
   defect: typeof defect === "function"
     ? defect as (operation: string) => unknown
@@ -211,7 +249,8 @@ export const interrupt: Fault = { _tag: "Interrupt" }
 // validation
 // ---------------------------------------------------------------------------------------------------------------
 
-const optionKeys = ["enabled", "rules"]
+const optionKeys = ["enabled", "rules", "redis"]
+const redisKeys = ["cut", "delay", "drop", "messageDelay"]
 const ruleKeys = ["operations", "fault", "rate", "everyNth", "enabled"]
 
 const isFault = (u: unknown): u is Fault => {
@@ -253,6 +292,24 @@ export const validate = (options: Options): Effect.Effect<void, ConfigError.Conf
 interface Compiled {
   readonly enabled: boolean
   readonly rules: ReadonlyArray<CompiledRule>
+  readonly redis: CompiledRedis | undefined
+}
+
+/** @internal */
+export interface CompiledRedis {
+  readonly cut: number
+  readonly delayMillis: number
+  readonly drop: number
+  readonly messageDelayMillis: number
+}
+
+const rateOk = (u: unknown) => u === undefined || (typeof u === "number" && u >= 0 && u <= 1)
+const millisOrIssue = (u: unknown): number | string => {
+  if (u === undefined) return 0
+  const d = Duration.fromInput(u as Duration.Input)
+  return d._tag === "Some" && Duration.toMillis(d.value) >= 0 && Number.isFinite(Duration.toMillis(d.value))
+    ? Duration.toMillis(d.value)
+    : `Expected a duration such as "200 millis", got ${show(u)}`
 }
 
 interface CompiledRule {
@@ -322,9 +379,26 @@ const compile = (options: Options): Effect.Effect<Compiled, ConfigError.ConfigEr
         })
       })
     }
+    let redis: CompiledRedis | undefined
+    if (o.redis !== undefined) {
+      issues.push(...optionIssues(o.redis, redisKeys, ["redis"]))
+      if (isRecord(o.redis)) {
+        const r = o.redis as RedisFaults
+        for (const key of ["cut", "drop"] as const) {
+          if (!rateOk(r[key])) issues.push({ path: ["redis", key], message: `Expected a number from 0 to 1, got ${show(r[key])}` })
+        }
+        const delay = millisOrIssue(r.delay)
+        const messageDelay = millisOrIssue(r.messageDelay)
+        if (typeof delay === "string") issues.push({ path: ["redis", "delay"], message: delay })
+        if (typeof messageDelay === "string") issues.push({ path: ["redis", "messageDelay"], message: messageDelay })
+        if (typeof delay === "number" && typeof messageDelay === "number") {
+          redis = { cut: r.cut ?? 0, delayMillis: delay, drop: r.drop ?? 0, messageDelayMillis: messageDelay }
+        }
+      }
+    }
     return issues.length > 0
       ? Effect.fail(new ConfigError.ConfigError({ issues }))
-      : Effect.succeed({ enabled: o.enabled ?? true, rules })
+      : Effect.succeed({ enabled: o.enabled ?? true, rules, redis })
   })
 
 // a rule's index is a number in a ConfigError's path
@@ -362,6 +436,7 @@ export const Chaos: Context.Service<Chaos, Chaos> = Context.Service<Chaos>("@eff
 export interface Current {
   readonly enabled: boolean
   readonly rules: ReadonlyArray<CompiledRule>
+  readonly redis: CompiledRedis | undefined
   /** The fault `rule` injects now, or `undefined`: decided once per attempt. */
   readonly decide: (rule: CompiledRule, random: Random.Random) => boolean
   /** The delay of a latency rule's next injection, in milliseconds. */

@@ -178,6 +178,16 @@ describe("Chaos", () => {
       assert.isTrue(Exit.isFailure(exit))
     }))
 
+  it.effect("the Redis faults are checked too, each named", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Chaos.validate({
+        rules: [],
+        redis: { cut: 1.5, delay: "soon", drop: -1, lag: 1 }
+      } as unknown as Chaos.Options))
+      assert.deepStrictEqual(error.issues.map((i) => i.path.join(".")), ["redis.lag", "redis.cut", "redis.drop", "redis.delay"])
+      yield* Chaos.validate({ rules: [], redis: { cut: 0.5, delay: "200 millis", drop: 1, messageDelay: 50 } })
+    }))
+
   it.effect("each injection is exported as resilience_chaos_injected_total{kind,operation} and logged as chaos", () =>
     Effect.gen(function*() {
       const lines: Array<Line> = []

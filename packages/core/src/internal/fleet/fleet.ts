@@ -4,6 +4,7 @@
 import type * as Redis from "effect/persistence/Redis"
 import type { Scope } from "effect"
 import { Cause, Effect, FiberSet, Latch, Queue, Random } from "effect"
+import * as Chaos from "../../Chaos.js"
 import type * as CircuitBreaker from "../../CircuitBreaker.js"
 import type * as RateLimiter from "../../RateLimiter.js"
 import type { Decider } from "../rateLimit/limiter.js"
@@ -67,6 +68,32 @@ export const make = (
 ): Effect.Effect<Fleet, never, Scope.Scope> =>
   Effect.gen(function*() {
     const runFork = yield* FiberSet.makeRuntime<never>()
+    // the chaos layer's Redis faults, when one is in the store's context (read at each command: they can change)
+    const chaosService = yield* Effect.serviceOption(Chaos.Chaos)
+    const chaos = chaosService._tag === "Some" ? chaosService.value : undefined
+    const redisFaults = (): Chaos.CompiledRedis | undefined => {
+      if (chaos === undefined) return undefined
+      const current = Chaos.currentOf(chaos)
+      return current.enabled ? current.redis : undefined
+    }
+    // a command as the chaos layer has it: cut (failing as if Redis were gone), or late
+    const faulty = <A>(command: Effect.Effect<A, unknown>): Effect.Effect<A, unknown> => {
+      if (chaos === undefined) return command
+      return Effect.withFiber((fiber) => {
+        const faults = redisFaults()
+        if (faults === undefined) return command
+        const current = Chaos.currentOf(chaos)
+        if (faults.cut > 0 && fiber.getRef(Random.Random).nextDoubleUnsafe() < faults.cut) {
+          current.injected("redis", "redis_cut")
+          return Effect.fail(new Error("chaos: Redis cut"))
+        }
+        if (faults.delayMillis > 0) {
+          current.injected("redis", "redis_delay")
+          return Effect.andThen(Effect.sleep(faults.delayMillis), command)
+        }
+        return command
+      })
+    }
     const fork = (effect: Effect.Effect<unknown>) => {
       runFork(effect)
     }
@@ -125,7 +152,9 @@ export const make = (
     // one Redis call under the store timeout: undefined when the fleet is degraded, or when the call fails or does
     // not answer in time (which degrades the fleet)
     const call = <A>(f: (redis: RedisService) => Effect.Effect<A, unknown>): Effect.Effect<A | undefined> =>
-      Effect.suspend(() => redis === undefined || mode === "degraded" ? Effect.succeed(undefined) : withTimeout(f(redis)))
+      Effect.suspend(() =>
+        redis === undefined || mode === "degraded" ? Effect.succeed(undefined) : withTimeout(faulty(f(redis)))
+      )
 
     const run = (script: (redis: SharedStore.RedisLike) => Effect.Effect<Reply, unknown>) => call(script)
 
@@ -189,7 +218,22 @@ export const make = (
         fork(syncAll)
         while (true) {
           const message = yield* Queue.take(queue)
-          yield* receive(message.message)
+          const faults = redisFaults()
+          if (faults === undefined || (faults.drop === 0 && faults.messageDelayMillis === 0)) {
+            yield* receive(message.message)
+            continue
+          }
+          // chaos: a breaker's message lost, or handled late (the live view's frames are left alone)
+          if (message.message.startsWith("{\"view\"")) {
+            yield* receive(message.message)
+          } else if (faults.drop > 0 && (yield* Random.next) < faults.drop) {
+            Chaos.currentOf(chaos!).injected("redis", "message_drop")
+          } else if (faults.messageDelayMillis > 0) {
+            Chaos.currentOf(chaos!).injected("redis", "message_delay")
+            fork(Effect.andThen(Effect.sleep(faults.messageDelayMillis), receive(message.message)))
+          } else {
+            yield* receive(message.message)
+          }
         }
       })).pipe(
         Effect.catchCause((cause) => Cause.hasInterruptsOnly(cause) ? Effect.interrupt : Effect.void),
@@ -212,7 +256,7 @@ export const make = (
         yield* Effect.sleep(settings.reconnectIntervalMillis)
         const service = redis
         if (mode === "degraded" && service !== undefined) {
-          const answered = yield* withTimeoutQuiet(service.send("PING"))
+          const answered = yield* withTimeoutQuiet(faulty(service.send("PING")))
           if (answered) yield* setMode("shared")
         }
       }
