@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Cause, Duration, Effect, Exit, Fiber, Schedule, Scheduler, Scope, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { CircuitBreaker, CommonErrors, ConfigError, TripRule } from "../src/index.js"
+import { advanceUntilDone, recordTransitions } from "../src/testing.js"
 import { repeat } from "./utils.js"
 
 const { BreakerOpenError } = CircuitBreaker
@@ -23,18 +24,6 @@ const rejection = <A, E>(exit: Exit.Exit<A, E>) => {
   const error = Cause.findErrorOption(exit.cause)
   return error._tag === "Some" && error.value instanceof BreakerOpenError ? error.value : undefined
 }
-
-/** Collects the transitions published while `body` runs. */
-const collecting = <A, E, R>(breaker: CircuitBreaker.CircuitBreaker, body: Effect.Effect<A, E, R>) =>
-  Effect.gen(function*() {
-    const seen: Array<CircuitBreaker.Transition> = []
-    const fiber = yield* Effect.forkChild(Stream.runForEach(breaker.changes, (t) => Effect.sync(() => seen.push(t))))
-    yield* Effect.yieldNow
-    const result = yield* body
-    for (let i = 0; i < 10; i++) yield* Effect.yieldNow
-    yield* Fiber.interrupt(fiber)
-    return [seen, result] as const
-  })
 
 describe("CircuitBreaker", () => {
   it.effect("opens after consecutive counted failures, and a success starts the count again", () =>
@@ -150,12 +139,7 @@ describe("CircuitBreaker", () => {
         trip: TripRule.slowCallRate({ slowerThan: "1 second", threshold: 0.5, lastCalls: 4 })
       })
       const slow = Effect.as(Effect.sleep("2 seconds"), "late")
-      const run = (effect: Effect.Effect<string>) =>
-        Effect.gen(function*() {
-          const fiber = yield* Effect.forkChild(Effect.exit(breaker.execute(effect)))
-          yield* TestClock.adjust("2 seconds")
-          return yield* Fiber.join(fiber)
-        })
+      const run = (effect: Effect.Effect<string>) => Effect.exit(advanceUntilDone(breaker.execute(effect)))
       yield* run(ok)
       yield* run(slow)
       yield* run(ok)
@@ -204,18 +188,15 @@ describe("CircuitBreaker", () => {
         openDuration: Schedule.min([Schedule.exponential("1 second"), Schedule.spaced("5 seconds")]),
         closeAfter: 1
       })
-      const [seen] = yield* collecting(
-        breaker,
-        Effect.gen(function*() {
-          yield* times(breaker, 1, fail) // open 1 s
-          for (const wait of [1, 2, 4, 5, 5]) {
-            yield* TestClock.adjust(`${wait - 1} seconds`)
-            assert.isDefined(rejection(yield* Effect.exit(breaker.execute(ok))), "still open before its duration")
-            yield* TestClock.adjust("1 second")
-            yield* times(breaker, 1, fail) // the probe fails: open again, longer
-          }
-        })
-      )
+      const recorder = yield* recordTransitions(breaker)
+      yield* times(breaker, 1, fail) // open 1 s
+      for (const wait of [1, 2, 4, 5, 5]) {
+        yield* TestClock.adjust(`${wait - 1} seconds`)
+        assert.isDefined(rejection(yield* Effect.exit(breaker.execute(ok))), "still open before its duration")
+        yield* TestClock.adjust("1 second")
+        yield* times(breaker, 1, fail) // the probe fails: open again, longer
+      }
+      const seen = yield* recorder.transitions
       const opens = seen.filter((t) => t.to === "open")
       assert.deepStrictEqual(opens.map((t) => t.openMillis), [1000, 2000, 4000, 5000, 5000, 5000])
       assert.deepStrictEqual(opens.map((t) => t.openings), [1, 2, 3, 4, 5, 6])
@@ -254,31 +235,28 @@ describe("CircuitBreaker", () => {
   it.effect("manual states: isolate rejects, forced closed never trips, disabled records would-be trips, reset", () =>
     Effect.gen(function*() {
       const breaker = yield* make({ trip: TripRule.consecutive(2), openDuration: "3 seconds" })
-      const [seen] = yield* collecting(
-        breaker,
-        Effect.gen(function*() {
-          yield* breaker.isolate
-          const error = rejection(yield* Effect.exit(breaker.execute(ok)))!
-          assert.strictEqual(error.status, "forced_open")
-          assert.strictEqual(error.retryAfterMillis, 3000)
+      const recorder = yield* recordTransitions(breaker)
+      yield* breaker.isolate
+      const error = rejection(yield* Effect.exit(breaker.execute(ok)))!
+      assert.strictEqual(error.status, "forced_open")
+      assert.strictEqual(error.retryAfterMillis, 3000)
 
-          yield* breaker.forceClosed
-          yield* times(breaker, 10, fail)
-          assert.strictEqual(yield* status(breaker), "forced_closed")
+      yield* breaker.forceClosed
+      yield* times(breaker, 10, fail)
+      assert.strictEqual(yield* status(breaker), "forced_closed")
 
-          yield* breaker.disable
-          yield* times(breaker, 5, fail)
-          const disabled = yield* breaker.state
-          assert.strictEqual(disabled.status, "disabled")
-          assert.strictEqual(disabled.wouldOpen, 2) // 2 + 2 failures, each pair would have opened it
+      yield* breaker.disable
+      yield* times(breaker, 5, fail)
+      const disabled = yield* breaker.state
+      assert.strictEqual(disabled.status, "disabled")
+      assert.strictEqual(disabled.wouldOpen, 2) // 2 + 2 failures, each pair would have opened it
 
-          yield* breaker.reset
-          yield* times(breaker, 1, fail)
-          assert.strictEqual(yield* status(breaker), "closed") // fresh counts: one failure is not two
-          yield* times(breaker, 1, fail)
-          assert.strictEqual(yield* status(breaker), "open")
-        })
-      )
+      yield* breaker.reset
+      yield* times(breaker, 1, fail)
+      assert.strictEqual(yield* status(breaker), "closed") // fresh counts: one failure is not two
+      yield* times(breaker, 1, fail)
+      assert.strictEqual(yield* status(breaker), "open")
+      const seen = yield* recorder.transitions
       assert.deepStrictEqual(seen.map((t) => [t.to, t.reason]), [
         ["forced_open", "isolated"],
         ["forced_closed", "forced_closed"],
@@ -405,18 +383,14 @@ describe("CircuitBreaker", () => {
   it.effect("entering a manual state it is already in changes nothing; reset always starts afresh", () =>
     Effect.gen(function*() {
       const breaker = yield* make()
-      const [seen] = yield* collecting(
-        breaker,
-        Effect.gen(function*() {
-          yield* breaker.isolate
-          yield* breaker.isolate
-          yield* breaker.disable
-          yield* breaker.disable
-          yield* breaker.reset
-          yield* breaker.reset
-        })
-      )
-      assert.deepStrictEqual(seen.map((t) => `${t.from}>${t.to}`), [
+      const recorder = yield* recordTransitions(breaker)
+      yield* breaker.isolate
+      yield* breaker.isolate
+      yield* breaker.disable
+      yield* breaker.disable
+      yield* breaker.reset
+      yield* breaker.reset
+      assert.deepStrictEqual((yield* recorder.transitions).map((t) => `${t.from}>${t.to}`), [
         "closed>forced_open",
         "forced_open>disabled",
         "disabled>closed",

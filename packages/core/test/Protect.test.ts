@@ -12,6 +12,7 @@ import {
   protect
 } from "../src/index.js"
 import { CurrentObserver, type Event, type Observer } from "../src/internal/observation.js"
+import { advanceUntilDone } from "../src/testing.js"
 import { captureLogs, type Line, repeat, scripted } from "./utils.js"
 
 const { NetworkError, StorageError, TimeoutError, ValidationError } = CommonErrors
@@ -40,12 +41,7 @@ const Errors = ErrorLayer.layer({
   ]
 })
 
-const run = <A, E>(effect: Effect.Effect<A, E, PolicyService.PolicyService>) =>
-  Effect.gen(function*() {
-    const fiber = yield* Effect.forkChild(Effect.result(effect))
-    yield* TestClock.adjust("1 minute")
-    return yield* Fiber.join(fiber)
-  })
+const run = <A, E>(effect: Effect.Effect<A, E, PolicyService.PolicyService>) => Effect.result(advanceUntilDone(effect))
 
 describe("protect", () => {
   it.effect("a storage call failing fewer times than its policy allows ends in success", () =>

@@ -2,18 +2,14 @@ import { assert, describe, it } from "@effect/vitest"
 import { Cause, Context, Duration, Effect, Exit, Fiber, Schedule } from "effect"
 import { TestClock } from "effect/testing"
 import { CommonErrors, ErrorLayer, ErrorTracker, Policy, PolicyService, retry } from "../src/index.js"
+import { advanceUntilDone } from "../src/testing.js"
 import { repeat, scripted } from "./utils.js"
 
 const { NetworkError, StorageError, ValidationError } = CommonErrors
 const storage = () => new StorageError({ operation: "items.insert" })
 
-// runs `effect` in a child fiber, lets a minute of test time pass, returns its exit
-const settle = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.gen(function*() {
-    const fiber = yield* Effect.forkChild(effect)
-    yield* TestClock.adjust("1 minute")
-    return yield* Fiber.await(fiber)
-  })
+// runs `effect` to its end in test time, returns its exit
+const settle = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.exit(advanceUntilDone(effect))
 
 // the same script under `retry` and under `Effect.retry`: exits and call times must be the same
 const compare = <E>(script: () => ReadonlyArray<E>, schedule: Schedule.Schedule<unknown, E>) =>
