@@ -19,6 +19,7 @@ import * as Bulkhead from "./Bulkhead.js"
 import * as ConfigError from "./ConfigError.js"
 import { type BulkheadInternal, makeBulkhead } from "./internal/bulkhead/bulkhead.js"
 import { type BulkheadAdded, CurrentObserver } from "./internal/observation.js"
+import { type Reconfigurable, ReconfigureId, sameOptions } from "./internal/reloadable.js"
 import * as Registry from "./internal/registry.js"
 import { isRecord, objectOf } from "./internal/unknownKeys.js"
 
@@ -53,7 +54,8 @@ export const BulkheadRegistry: Context.Service<BulkheadRegistry, BulkheadRegistr
  * Validates every bulkhead's options (all problems reported together in one `ConfigError.ConfigError`, with paths
  * from these options: `bulkheads.search.queueTimout: Unknown key "queueTimout", did you mean "queueTimeout"?`) and
  * builds the registry. The named bulkheads are built at once. When the scope closes its bulkheads leave the
- * observers (their metric series are removed); calls already admitted finish.
+ * observers (their metric series are removed); calls already admitted finish. `ConfigReload` can give the
+ * registry new options while it runs: its bulkheads take them in place (see {@link BulkheadChange}).
  *
  * **Example**
  *
@@ -77,7 +79,12 @@ export const make = (
   options: Options = {}
 ): Effect.Effect<BulkheadRegistry, ConfigError.ConfigError, Scope.Scope> =>
   Effect.gen(function*() {
-    const { configs, defaults, given } = yield* check(options)
+    const checked = yield* check(options)
+    // (all four change on a reload, see `reconfigure`)
+    let configs = checked.configs
+    let defaults = checked.defaults
+    let given = checked.given
+    let operations = new Map(Object.entries(given.operations ?? {}))
     const observer = yield* CurrentObserver
     const bulkheads = new Map<string, BulkheadInternal>()
     const added: Array<BulkheadAdded> = []
@@ -103,13 +110,97 @@ export const make = (
     }
     // the named bulkheads exist from the start, so their figures show before their first call
     for (const name of configs.keys()) bulkhead(name)
-    const operations = new Map(Object.entries(given.operations ?? {}))
+
+    // A reload: every bulkhead built so far takes its new config in place (state is per name and kept); a name
+    // newly configured is built at once, as at the start
+    const apply = (next: Checked): Reconfigured => {
+      const changes: Array<BulkheadChange> = []
+      const before = given
+      const names = new Set([...bulkheads.keys(), ...next.configs.keys()])
+      const optionsOf = (of: Options, name: string) => of.bulkheads?.[name] ?? of.default
+      configs = next.configs
+      defaults = next.defaults
+      given = next.given
+      for (const name of [...names].sort()) {
+        const wasNamed = before.bulkheads?.[name] !== undefined
+        const isNamed = next.configs.has(name)
+        const existing = bulkheads.get(name)
+        if (existing === undefined) {
+          bulkhead(name)
+          changes.push({ name, change: "added", state: "new" })
+          continue
+        }
+        if (sameOptions(optionsOf(before, name), optionsOf(next.given, name)) && wasNamed === isNamed) continue
+        const reset = existing.reconfigure(next.configs.get(name) ?? next.defaults)
+        const change = wasNamed && !isNamed ? "removed" : !wasNamed && isNamed ? "added" : "updated"
+        changes.push(reset === undefined ? { name, change, state: "kept" } : { name, change, state: "reset", reason: reset })
+      }
+      const nextOperations = new Map(Object.entries(next.given.operations ?? {}))
+      const remapped = [...new Set([...operations.keys(), ...nextOperations.keys()])]
+        .filter((operation) => operations.get(operation) !== nextOperations.get(operation))
+        .sort()
+      operations = nextOperations
+      return { bulkheads: changes, operations: remapped }
+    }
+    const reconfigurable: Reconfigurable<Options, Reconfigured> = {
+      base: given,
+      prepare: (candidate) => Effect.map(check(candidate), (next) => () => apply(next))
+    }
     return {
       bulkhead,
       forOperation: (operation) => bulkhead(operations.get(operation) ?? operation),
-      states: Effect.sync(() => [...bulkheads.keys()].sort().map((name) => bulkheads.get(name)!.stateUnsafe()))
-    } satisfies BulkheadRegistry
+      states: Effect.sync(() => [...bulkheads.keys()].sort().map((name) => bulkheads.get(name)!.stateUnsafe())),
+      [ReconfigureId]: reconfigurable
+    } satisfies BulkheadRegistry & { readonly [ReconfigureId]: Reconfigurable<Options, Reconfigured> }
   })
+
+type Checked = Effect.Success<ReturnType<typeof check>>
+
+/**
+ * What a reload changed in one bulkhead (see `ConfigReload`). State is per name: a bulkhead whose name survives
+ * keeps its calls in flight, its queue and its counts (`state: "kept"`) under its new limits, which change in
+ * place; a name configured for the first time starts empty (`"new"`), so a renamed bulkhead starts empty while
+ * the old name keeps its own state under the default options (`change: "removed"`). An adaptive limit whose
+ * algorithm or settings changed restarts its controller from its initial limit (`"reset"`, with the reason).
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { BulkheadRegistry } from "@effect-resilience/core"
+ *
+ * const note = (change: BulkheadRegistry.BulkheadChange) =>
+ *   change.state === "reset" ? `${change.name}: reset (${change.reason})` : `${change.name}: ${change.change}`
+ * ```
+ *
+ * @since 0.6.0
+ * @category models
+ */
+export interface BulkheadChange {
+  readonly name: string
+  readonly change: "added" | "updated" | "removed"
+  readonly state: "kept" | "new" | "reset"
+  readonly reason?: string | undefined
+}
+
+/**
+ * What a reload changed in the registry: its bulkheads (those unchanged are not listed) and the operations that
+ * now map to another bulkhead.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { BulkheadRegistry } from "@effect-resilience/core"
+ *
+ * const kept = (changes: BulkheadRegistry.Reconfigured) => changes.bulkheads.every((b) => b.state !== "reset")
+ * ```
+ *
+ * @since 0.6.0
+ * @category models
+ */
+export interface Reconfigured {
+  readonly bulkheads: ReadonlyArray<BulkheadChange>
+  readonly operations: ReadonlyArray<string>
+}
 
 // every config first: one error listing all problems, and nothing built from a partly valid set
 const check = (options: Options) =>

@@ -13,6 +13,8 @@
  * - Its breakers and rate limiters are local to the process unless a shared store is provided to the layer
  *   (`Layer.provide(RedisBreakerStore.layerFrom(...))`): then they share their state with every replica on the
  *   same Redis and prefix (see `RedisBreakerStore` and `RateLimiterRegistry`). Bulkheads are always local.
+ * - Its policies (`defaultPolicy`, `policies`, `undeclaredTags`) and `bulkheads` can be reloaded while it runs,
+ *   from a call, a watched file or a polled `Config`: provide `ConfigReload.layer` over it.
  * - Every section is checked before anything is built: an invalid build fails with one `ConfigError` listing
  *   every problem of every section, and nothing is provided.
  *   A `ConfigError`'s paths start at these options (`["breakers", "breakers", "storage", "openDuration"]`,

@@ -25,6 +25,7 @@ import { logRetry, logSuppressed, retryModule } from "./internal/logLines.js"
 import { RateLimitedError } from "./RateLimiter.js"
 import { CurrentObserver } from "./internal/observation.js"
 import { makePolicyRun, type RetryDecision as Decision } from "./internal/policyRun.js"
+import { currentPolicies, ReloadablePolicies } from "./internal/reloadable.js"
 import { isRecord, show, suggest } from "./internal/unknownKeys.js"
 import * as Policy from "./Policy.js"
 
@@ -128,6 +129,9 @@ const decodeShape = Schema.decodeUnknownExit(OptionsShape)
  * partly valid set. A policy keyed by a tag no declared family has is one of them (see {@link Options}), named
  * with the nearest declared tag.
  *
+ * The service reads the policy set in force: `ConfigReload` can replace it as a whole, and a protected call (or
+ * an `Effect.retry(PolicyService.retry)` run) keeps the set that was in force as it started.
+ *
  * **Example**
  *
  * ```ts
@@ -143,6 +147,10 @@ const decodeShape = Schema.decodeUnknownExit(OptionsShape)
  * @category constructors
  */
 export const make = (options: Options = {}): Effect.Effect<PolicyService, ConfigError.ConfigError> =>
+  Effect.map(build(options), (set) => new ReloadablePolicies(set, options, build))
+
+// the policy set of some options: what `make` returns reads one, which `ConfigReload` replaces as a whole
+const build = (options: Options): Effect.Effect<PolicyService, ConfigError.ConfigError> =>
   Effect.gen(function*() {
     if (!isRecord(options)) {
       return yield* new ConfigError.ConfigError({ issues: [{ path: [], message: `Expected an object, got ${show(options)}` }] })
@@ -280,8 +288,9 @@ const logger = ErrorLogger.make(retryModule)
  */
 export const retry: Schedule.Schedule<RetryDecision, unknown, never, PolicyService> = Schedule.fromStep(
   Effect.withFiber((fiber) => {
-    const service = Context.getUnsafe(fiber.context, PolicyService)
-    // read once per run, as the run's stepper is made
+    // the set in force as the run starts (a reload during the run does not change its rules): read once per run,
+    // as the run's stepper is made
+    const service = currentPolicies(Context.getUnsafe(fiber.context, PolicyService))
     const observer = fiber.getRef(CurrentObserver)
     const annotations = observer.active ? fiber.getRef(References.CurrentLogAnnotations) : undefined
     const failed = (

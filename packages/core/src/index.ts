@@ -43,6 +43,14 @@ export * as BulkheadRegistry from "./BulkheadRegistry.js"
 export * as ConfigError from "./ConfigError.js"
 
 /**
+ * Hot reload of the rules (retry policies, bulkhead limits) from a call, a watched JSON file or a polled `Config`:
+ * each candidate validated whole, swapped atomically, and reported as an event and a metric.
+ *
+ * @since 0.6.0
+ */
+export * as ConfigReload from "./ConfigReload.js"
+
+/**
  * A circuit breaker on a transactional state machine (`TxRef`), with a per-call path that runs no transaction.
  *
  * @since 0.1.0

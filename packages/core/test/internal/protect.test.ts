@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { type Duration, Effect, Exit, Fiber, Schedule } from "effect"
+import { Context, type Duration, Effect, Exit, Fiber, Schedule } from "effect"
 import { TestClock } from "effect/testing"
 import { CommonErrors, ErrorLogger, Policy } from "../../src/index.js"
 import type { Event, Observer } from "../../src/internal/observation.js"
@@ -11,6 +11,7 @@ import * as Retry from "../../src/internal/protect/retry.js"
 import { makeSite, Run } from "../../src/internal/protect/run.js"
 import type * as Stage from "../../src/internal/protect/stage.js"
 import * as Timeout from "../../src/internal/protect/timeout.js"
+import * as Chaos from "../../src/internal/protect/chaos.js"
 
 const { NetworkError, StorageError, TimeoutError } = CommonErrors
 
@@ -39,8 +40,9 @@ const retryWith = (timeout: Duration.Input): RetryDecision => ({
 })
 
 describe("the pipeline of protect", () => {
-  it("lists its stages once, innermost first: fallback(rateLimit(bulkhead(retry(hedge(breaker(timeout(call)))))))", () => {
+  it("lists its stages once, innermost first: fallback(rateLimit(bulkhead(retry(hedge(breaker(timeout(chaos(call))))))))", () => {
     assert.deepStrictEqual(Pipeline.stages.map((stage) => stage.name), [
+      "chaos",
       "timeout",
       "breaker",
       "hedge",
@@ -51,12 +53,16 @@ describe("the pipeline of protect", () => {
     ])
   })
 
-  it("a stage the options do not ask for is not there at all; the retry stage always is", () => {
+  it("a stage the options do not ask for is not there at all; the retry and chaos stages always are", () => {
     const options = { operation: "x" }
     assert.isUndefined(Timeout.stage.make(options))
     assert.isUndefined(Breaker.stage.make(options))
     assert.isUndefined(Fallback.stage.make(options))
     assert.isDefined(Retry.stage.make(options))
+    // chaos is there to read the context, and wraps nothing without a Chaos service (the pipeline is the same)
+    const chaos = Chaos.stage.make(options)!
+    const inner = callOf(Effect.void)
+    assert.strictEqual(chaos.wrap(inner, chaos.read!(Context.empty())), inner)
     assert.isDefined(Timeout.stage.make({ operation: "x", timeout: "1 second" }))
     assert.isDefined(Breaker.stage.make({ operation: "x", breaker: true }))
     assert.isDefined(Fallback.stage.make({ operation: "x", recover: {} }))

@@ -4,6 +4,7 @@ import { Cause, Clock, Effect, Exit } from "effect"
 import type * as AdaptiveLimit from "../../AdaptiveLimit.js"
 import { type Bulkhead, BulkheadFullError, type Config, type RejectionReason, type State } from "../../Bulkhead.js"
 import * as Controller from "./controller.js"
+import { sameOptions } from "../reloadable.js"
 import { stackless } from "../stackless.js"
 import { Pool, type Waiter } from "./pool.js"
 
@@ -19,6 +20,10 @@ const seeded = (name: string): () => number => {
   }
 }
 
+// two adaptive limits with the same algorithm and settings (they are plain data)
+const sameAdaptive = (a: AdaptiveLimit.AdaptiveLimit, b: AdaptiveLimit.AdaptiveLimit): boolean =>
+  a === b || sameOptions(a, b)
+
 /** A bulkhead, with its state read synchronously (for the figures read at export time). */
 export interface BulkheadInternal extends Bulkhead {
   readonly stateUnsafe: () => State
@@ -27,15 +32,24 @@ export interface BulkheadInternal extends Bulkhead {
     self: Effect.Effect<A, E, R>,
     onRejected: (error: BulkheadFullError) => Effect.Effect<A, E2, R2>
   ) => Effect.Effect<A, E | E2, R | R2>
+  /**
+   * Applies a new config in place (a reload): the calls in flight keep their places and the waiters theirs; a
+   * lower limit admits no new call until the calls in flight are under it, a higher one hands places to the
+   * waiters at once. Returns why state was reset, if some was: an adaptive limit that changed restarts its
+   * controller (from the new limit's initial value).
+   */
+  readonly reconfigure: (config: Config) => string | undefined
 }
 
 type OnRejected = ((error: BulkheadFullError) => Effect.Effect<any, any, any>) | undefined
 
 /** Builds a bulkhead from its config. */
-export const makeBulkhead = (name: string, config: Config): BulkheadInternal => {
-  const adaptive: AdaptiveLimit.AdaptiveLimit | undefined = typeof config.limit === "number" ? undefined : config.limit
+export const makeBulkhead = (name: string, initial: Config): BulkheadInternal => {
+  // (all three change on a reload, see `reconfigure`; a call reads them as it goes)
+  let config = initial
+  let adaptive: AdaptiveLimit.AdaptiveLimit | undefined = typeof config.limit === "number" ? undefined : config.limit
   const pool = new Pool(adaptive === undefined ? config.limit as number : adaptive.initial, config.queue, config.order === "lifo")
-  const controller = adaptive === undefined ? undefined : Controller.make(adaptive, seeded(name))
+  let controller = adaptive === undefined ? undefined : Controller.make(adaptive, seeded(name))
   let admitted = 0
   const rejected: { -readonly [K in RejectionReason]: number } = { full: 0, queue_timeout: 0, evicted: 0 }
 
@@ -72,7 +86,14 @@ export const makeBulkhead = (name: string, config: Config): BulkheadInternal => 
 
   // one call's latency sample: successes and typed failures are samples (those `drops` names are drops);
   // interruptions and defects say nothing about the dependency's latency
-  const sample = (exit: Exit.Exit<unknown, unknown>, rttMillis: number, inFlight: number) => {
+  const sample = (
+    exit: Exit.Exit<unknown, unknown>,
+    rttMillis: number,
+    inFlight: number,
+    started: Controller.Controller
+  ) => {
+    // a call admitted under a controller a reload replaced says nothing to the new one
+    if (started !== controller) return
     let dropped = false
     if (Exit.isFailure(exit)) {
       // a typed failure is a sample even beside interrupted siblings (a failed `Effect.all`); an interruption
@@ -83,7 +104,7 @@ export const makeBulkhead = (name: string, config: Config): BulkheadInternal => 
       if (found._tag !== "Success") return
       dropped = config.drops(found.success)
     }
-    const next = controller!.update({ rttMillis, inFlight, dropped })
+    const next = started.update({ rttMillis, inFlight, dropped })
     if (next !== pool.limit) pool.limit = next
   }
 
@@ -93,7 +114,8 @@ export const makeBulkhead = (name: string, config: Config): BulkheadInternal => 
     restore: <X, Y, Z>(effect: Effect.Effect<X, Y, Z>) => Effect.Effect<X, Y, Z>
   ): Effect.Effect<A, E, R> => {
     admitted++
-    if (controller === undefined) return Effect.onExitPrimitive(restore(self), release)
+    const started = controller
+    if (started === undefined) return Effect.onExitPrimitive(restore(self), release)
     return Effect.withFiber((fiber) => {
       const clock = fiber.getRef(Clock.Clock)
       const start = clock.currentTimeNanosUnsafe()
@@ -101,7 +123,7 @@ export const makeBulkhead = (name: string, config: Config): BulkheadInternal => 
       return Effect.onExitPrimitive(restore(self), (exit) => {
         // (the place is given back even when a `drops` predicate throws: that is a defect of the call's exit)
         try {
-          sample(exit, Number(clock.currentTimeNanosUnsafe() - start) / 1e6, inFlight)
+          sample(exit, Number(clock.currentTimeNanosUnsafe() - start) / 1e6, inFlight, started)
         } finally {
           pool.release()
         }
@@ -182,5 +204,30 @@ export const makeBulkhead = (name: string, config: Config): BulkheadInternal => 
     }
   }
 
-  return { name, execute, guard, state: Effect.sync(stateNow), stateUnsafe: stateNow }
+  const reconfigure = (next: Config): string | undefined => {
+    let reset: string | undefined
+    const nextAdaptive = typeof next.limit === "number" ? undefined : next.limit
+    if (nextAdaptive === undefined) {
+      adaptive = undefined
+      controller = undefined
+      pool.limit = next.limit as number
+    } else if (adaptive === undefined || !sameAdaptive(adaptive, nextAdaptive)) {
+      reset = adaptive === undefined
+        ? `the limit became adaptive (${nextAdaptive._tag}): it starts from its initial limit, ${nextAdaptive.initial}`
+        : `the adaptive limit changed: its controller starts again from its initial limit, ${nextAdaptive.initial}`
+      adaptive = nextAdaptive
+      controller = Controller.make(nextAdaptive, seeded(name))
+      pool.limit = nextAdaptive.initial
+    }
+    pool.capacity = next.queue
+    pool.reorder(next.order === "lifo")
+    config = next
+    // the cached refusals carry the old retry-after hint
+    last.clear()
+    // a higher limit gives the waiters their places at once
+    pool.handOver()
+    return reset
+  }
+
+  return { name, execute, guard, state: Effect.sync(stateNow), stateUnsafe: stateNow, reconfigure }
 }

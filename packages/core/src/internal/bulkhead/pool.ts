@@ -30,7 +30,28 @@ export class Pool {
   private head: Waiter | undefined = undefined
   private tail: Waiter | undefined = undefined
 
-  constructor(public limit: number, readonly capacity: number, readonly lifo: boolean) {}
+  // (all three change in place on a reload: a lower limit or capacity takes nothing from the calls that hold a
+  // place or wait for one, it only admits or queues no new one until they are under it)
+  constructor(public limit: number, public capacity: number, public lifo: boolean) {}
+
+  /**
+   * Switches the order: the queue is reversed, so that the waiter served next is still the right one (the oldest
+   * in FIFO order, the newest in LIFO order) and a LIFO eviction still takes the oldest.
+   */
+  reorder(lifo: boolean): void {
+    if (lifo === this.lifo) return
+    let node = this.head
+    while (node !== undefined) {
+      const next = node.next
+      node.next = node.prev
+      node.prev = next
+      node = next
+    }
+    const head = this.head
+    this.head = this.tail
+    this.tail = head
+    this.lifo = lifo
+  }
 
   /** Takes a place at once when one is free and nobody waits for one. */
   tryAcquire(): boolean {

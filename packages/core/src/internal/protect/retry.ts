@@ -17,6 +17,7 @@ import { monotonicMillis } from "../breaker/store.js"
 import type { BudgetInternal } from "../budget/budget.js"
 import { logCleanupFailed, logGiveUp, logRetry } from "../logLines.js"
 import type { RetrySuppressed } from "../observation.js"
+import { currentPolicies } from "../reloadable.js"
 import { makePolicyRun, type RetryDecision } from "../policyRun.js"
 import { electDefects, type Run } from "./run.js"
 import type * as Stage from "./stage.js"
@@ -83,16 +84,29 @@ const suppressedEvent = (run: Run, decision: RetryDecision): RetrySuppressed => 
   return event
 }
 
+// The policy set in force as a call starts, read on every call (a context lookup, and a brand check that reads
+// nothing from the service): the pipeline is built again when it differs, so a reload applies to the calls that
+// start after it, and a call already running keeps the set its pipeline was built with. Each applied reload makes
+// a new set, so every call site's pipeline is rebuilt on its next call and looks up again the strategies its
+// operation maps to. (Without a PolicyService in the context, the set is looked up at the first failure.)
+const readPolicies = (context: Context.Context<never>): PolicyServiceShape | undefined => {
+  const service = Context.getOrUndefined(context, PolicyService)
+  return service === undefined ? undefined : currentPolicies(service)
+}
+
+type PolicyServiceShape = Context.Service.Shape<typeof PolicyService>
+
 // the pipeline with the retry loop (spending `budget`, if any) in its `recover` slot
 const retrying = (
   inner: Stage.Pipeline,
   budget: BudgetInternal | undefined,
+  policies: PolicyServiceShape | undefined,
   attempt: Stage.Pipeline["attempt"] = inner.attempt
 ): Stage.Pipeline => ({
   ...inner,
   attempt,
   recover: (first, firstAt, run) =>
-        PolicyService.use((service) => {
+        withPolicies(policies, (service) => {
           const { operation, logger } = run.site
           const step = makePolicyRun(
             service.policyFor,
@@ -132,6 +146,11 @@ const retrying = (
 })
 
 
+const withPolicies = <A, E, R>(
+  policies: PolicyServiceShape | undefined,
+  f: (service: PolicyServiceShape) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R | PolicyService> => policies === undefined ? PolicyService.use(f) : f(policies)
+
 // the tokens rule counts each attempt's outcome: a failure (typed or a defect) takes a token, a success gives
 const counting = (budget: BudgetInternal, attempt: Effect.Effect<unknown, unknown, unknown>) =>
   Effect.onExitPrimitive(attempt, (exit) => {
@@ -140,20 +159,35 @@ const counting = (budget: BudgetInternal, attempt: Effect.Effect<unknown, unknow
     return undefined
   })
 
+type RegistryShape = Context.Service.Shape<typeof RetryBudgetRegistry>
+
 /** The stage. */
 export const stage: Stage.Stage<Types> = {
   name: "retry",
   make: (options) => {
     const name = (options as Options).budget
-    if (name === undefined) return { wrap: (inner) => retrying(inner, undefined) }
+    if (name === undefined) {
+      return {
+        read: readPolicies,
+        wrap: (inner, policies: PolicyServiceShape | undefined) => retrying(inner, undefined, policies)
+      }
+    }
     const operation = options.operation
+    // the registry and the policy set, as one value that is the same object while both are
+    let read: { readonly registry: RegistryShape; readonly policies: PolicyServiceShape | undefined } | undefined
     return {
-      read: (context) => Context.getUnsafe(context, RetryBudgetRegistry),
-      wrap: (inner, registry: Context.Service.Shape<typeof RetryBudgetRegistry>) => {
+      read: (context) => {
+        const registry = Context.getUnsafe(context, RetryBudgetRegistry)
+        const policies = readPolicies(context)
+        if (read === undefined || read.registry !== registry || read.policies !== policies) read = { registry, policies }
+        return read
+      },
+      wrap: (inner, { policies, registry }: NonNullable<typeof read>) => {
         const budget = (name === true ? registry.forOperation(operation) : registry.budget(name)) as BudgetInternal
         const pipeline = retrying(
           inner,
           budget,
+          policies,
           budget.config.kind === "tokens" ? (retry) => counting(budget, inner.attempt(retry)) : inner.attempt
         )
         // a call admitted deposits once into the budget, after the admission of the stages outside (a bulkhead's

@@ -1,0 +1,763 @@
+/**
+ * Hot reload of the rules: the retry policies and the bulkheads' limits change while the program runs, from a
+ * call ({@link ConfigReload.reload}), a JSON file watched through effect's `FileSystem.watch` ({@link fromFile}),
+ * or an effect `Config` polled on a `Schedule` ({@link fromConfig}).
+ *
+ * - Each candidate is decoded and validated whole, by the same checks as the layer's options, before anything
+ *   changes. A valid one is swapped in at once, policies and bulkheads together; an invalid one changes nothing,
+ *   is reported with every problem and its path (`policies.StorageError.maxAttempts: ...`), and the sources keep
+ *   watching.
+ * - A candidate is the whole set of reloadable rules: a section it leaves out (`bulkheads`, say) is the one the
+ *   layer was built with, so the rules in force never depend on the order of past reloads.
+ * - A protected call keeps the policies that were in force as it started; the calls that start after a reload
+ *   follow the new ones.
+ * - Bulkhead limits change in place: the calls in flight keep their places, a lower limit admits no new call
+ *   until the calls in flight are under it, and a bulkhead whose name survives keeps its state (see
+ *   `BulkheadRegistry.BulkheadChange` for what starts empty or is reset, and why).
+ * - Every outcome is a {@link ReloadEvent} (on {@link ConfigReload.events}), a log line, and the metrics
+ *   `resilience_config_reloads_total{result}` (`applied` | `rejected`) and `resilience_config_generation`.
+ *
+ * **Gotchas**
+ *
+ * - Only `defaultPolicy`, `policies`, `undeclaredTags` and `bulkheads` are reloadable; the other `ErrorLayer`
+ *   options (breakers, rate limiters, budgets, the tracker, the error families) are refused by name. Error
+ *   families are code: a reloaded policy names a tag of a family the layer declared (or one in `undeclaredTags`).
+ * - The service changes the `PolicyService` and `BulkheadRegistry` of the context it is built in: provide it
+ *   with `ErrorLayer` (or their own layers) below it.
+ *
+ * @since 0.6.0
+ */
+import type { Config, Scope } from "effect"
+import {
+  Clock,
+  Context,
+  Duration,
+  Effect,
+  FileSystem,
+  Layer,
+  PubSub,
+  Queue,
+  Result,
+  Schedule,
+  Semaphore,
+  Stream
+} from "effect"
+import * as BulkheadRegistry from "./BulkheadRegistry.js"
+import * as ConfigError from "./ConfigError.js"
+import type * as ErrorFamily from "./ErrorFamily.js"
+import { addCounterSource, addGaugeSource } from "./internal/metricSeries.js"
+import { reconfigurableOf, sameOptions } from "./internal/reloadable.js"
+import { isRecord, show, unknownKeyMessage } from "./internal/unknownKeys.js"
+import type * as Policy from "./Policy.js"
+import * as PolicyService from "./PolicyService.js"
+
+// ---------------------------------------------------------------------------------------------------------------
+// models
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * The reloadable rules, under the names `ErrorLayer`'s options give them: a JSON file holds this object.
+ *
+ * - `defaultPolicy`, `policies` (a record by error tag, or `Policy.forFamily` / `Policy.forTag` entries from
+ *   code) and `undeclaredTags`: see `PolicyService.Options`.
+ * - `bulkheads`: see `BulkheadRegistry.Options` (`default`, `bulkheads`, `operations`).
+ *
+ * A section left out is the one the layer was built with.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { ConfigReload } from "@effect-resilience/core"
+ *
+ * const rules: ConfigReload.Rules = {
+ *   defaultPolicy: { maxAttempts: 2, baseDelay: "50 millis" },
+ *   policies: { StorageError: { maxAttempts: 5, baseDelay: "100 millis" } },
+ *   bulkheads: { bulkheads: { search: { limit: 8, queue: 20 } } }
+ * }
+ * ```
+ *
+ * @since 0.6.0
+ * @category models
+ */
+export interface Rules {
+  readonly defaultPolicy?: PolicyService.Options["default"]
+  readonly policies?: PolicyService.Options["policies"]
+  readonly undeclaredTags?: PolicyService.Options["undeclaredTags"]
+  readonly bulkheads?: BulkheadRegistry.Options | undefined
+}
+
+/**
+ * Where a candidate came from: a call, a watched file, or a polled `Config`.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { ConfigReload } from "@effect-resilience/core"
+ *
+ * const describe = (source: ConfigReload.Source): string => source._tag === "File" ? source.path : source._tag
+ * ```
+ *
+ * @since 0.6.0
+ * @category models
+ */
+export type Source =
+  | { readonly _tag: "Call" }
+  | { readonly _tag: "File"; readonly path: string }
+  | { readonly _tag: "Config" }
+
+/**
+ * What an applied reload changed: the policies by error tag (`default` when the default policy changed), the
+ * bulkheads (those unchanged are not listed) and the operations that now map to another bulkhead.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { ConfigReload } from "@effect-resilience/core"
+ *
+ * const resets = (changes: ConfigReload.Changes) => changes.bulkheads.filter((b) => b.state === "reset")
+ * ```
+ *
+ * @since 0.6.0
+ * @category models
+ */
+export interface Changes {
+  readonly policies: {
+    readonly default: boolean
+    readonly added: ReadonlyArray<string>
+    readonly updated: ReadonlyArray<string>
+    readonly removed: ReadonlyArray<string>
+  }
+  readonly bulkheads: ReadonlyArray<BulkheadRegistry.BulkheadChange>
+  readonly operations: ReadonlyArray<string>
+}
+
+/**
+ * A candidate that was applied: the new generation (the layer's own rules are generation 0), where it came from,
+ * when (`timestamp`, `Clock` milliseconds) and what changed.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { ConfigReload } from "@effect-resilience/core"
+ *
+ * const line = (event: ConfigReload.ReloadApplied) => `generation ${event.generation}: ${event.changes.bulkheads.length} bulkheads`
+ * ```
+ *
+ * @since 0.6.0
+ * @category models
+ */
+export interface ReloadApplied {
+  readonly _tag: "ReloadApplied"
+  readonly generation: number
+  readonly source: Source
+  readonly timestamp: number
+  readonly changes: Changes
+}
+
+/**
+ * A candidate that was refused: every problem with its path (from the candidate's root), and the generation that
+ * stays in force. A file that cannot be read or is not JSON is refused too (one issue at the root).
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { ConfigError, type ConfigReload } from "@effect-resilience/core"
+ *
+ * const lines = (event: ConfigReload.ReloadRejected) => event.issues.map(ConfigError.format)
+ * ```
+ *
+ * @since 0.6.0
+ * @category models
+ */
+export interface ReloadRejected {
+  readonly _tag: "ReloadRejected"
+  readonly generation: number
+  readonly source: Source
+  readonly timestamp: number
+  readonly issues: ReadonlyArray<ConfigError.Issue>
+}
+
+/**
+ * The outcome of one reload.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { ConfigReload } from "@effect-resilience/core"
+ *
+ * const applied = (event: ConfigReload.ReloadEvent) => event._tag === "ReloadApplied"
+ * ```
+ *
+ * @since 0.6.0
+ * @category models
+ */
+export type ReloadEvent = ReloadApplied | ReloadRejected
+
+/**
+ * The rules in force and the last change, for an ops route: the generation, the rules (each section from the last
+ * applied candidate, or from the layer's options), the last applied reload and the last outcome of any kind.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { ConfigReload } from "@effect-resilience/core"
+ *
+ * const rejectedSinceApplied = (status: ConfigReload.Status) => status.lastEvent?._tag === "ReloadRejected"
+ * ```
+ *
+ * @since 0.6.0
+ * @category models
+ */
+export interface Status {
+  readonly generation: number
+  readonly rules: Rules
+  readonly lastApplied: ReloadApplied | undefined
+  readonly lastEvent: ReloadEvent | undefined
+}
+
+/**
+ * The reload service.
+ *
+ * - `reload(candidate)` checks a candidate and applies it, or fails with the `ConfigError` listing every problem
+ *   (the rules in force then stay).
+ * - `reloadFrom(source, candidate)` does the same for a candidate read by an effect (a file, a `Config`, a remote
+ *   store): the read runs in turn with the other reloads, and its failure is a rejected reload.
+ * - `status` reads the rules in force and the last change.
+ * - `events` is every outcome from the moment it is run; `subscribe` takes a subscription at once (nothing
+ *   published after it returns is missed).
+ *
+ * Reloads run one at a time, in the order they are asked for: of rapid successive ones, the last valid one wins.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect, PubSub } from "effect"
+ * import { ConfigReload } from "@effect-resilience/core"
+ *
+ * const lowerAndSee = Effect.gen(function*() {
+ *   const reloader = yield* ConfigReload.ConfigReload
+ *   const subscription = yield* reloader.subscribe
+ *   yield* reloader.reload({ bulkheads: { default: { limit: 10 } } }).pipe(Effect.ignore)
+ *   return yield* PubSub.take(subscription) // ReloadApplied, or ReloadRejected with its issues
+ * }).pipe(Effect.scoped)
+ * ```
+ *
+ * @since 0.6.0
+ * @category models
+ */
+export interface ConfigReload {
+  readonly reload: (candidate: unknown) => Effect.Effect<ReloadApplied, ConfigError.ConfigError>
+  readonly reloadFrom: (
+    source: Source,
+    candidate: Effect.Effect<unknown, ConfigError.ConfigError>
+  ) => Effect.Effect<ReloadApplied, ConfigError.ConfigError>
+  readonly status: Effect.Effect<Status>
+  readonly events: Stream.Stream<ReloadEvent>
+  readonly subscribe: Effect.Effect<PubSub.Subscription<ReloadEvent>, never, Scope.Scope>
+}
+
+/**
+ * The reload service. {@link layer} provides it, over the `PolicyService` and `BulkheadRegistry` it changes.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ConfigReload } from "@effect-resilience/core"
+ *
+ * const generation = ConfigReload.ConfigReload.use((reloader) => Effect.map(reloader.status, (s) => s.generation))
+ * ```
+ *
+ * @since 0.6.0
+ * @category services
+ */
+export const ConfigReload: Context.Service<ConfigReload, ConfigReload> = Context.Service<ConfigReload>(
+  "@effect-resilience/core/ConfigReload"
+)
+
+// ---------------------------------------------------------------------------------------------------------------
+// constructors
+// ---------------------------------------------------------------------------------------------------------------
+
+const reloadableKeys = ["defaultPolicy", "policies", "undeclaredTags", "bulkheads"] as const
+const policyKeys = ["defaultPolicy", "policies", "undeclaredTags"] as const
+// ErrorLayer's options that are set at build only
+const fixedKeys: ReadonlyArray<string> = [
+  "errors",
+  "logFormat",
+  "tracker",
+  "breakers",
+  "rateLimiters",
+  "budgets",
+  "durations",
+  "live"
+]
+
+const module = "effect-resilience/reload"
+
+/**
+ * Builds the service over the `PolicyService` and `BulkheadRegistry` of the context, and exports its metrics into
+ * the context's `MetricRegistry` (removed when the scope closes).
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ConfigReload, ErrorLayer } from "@effect-resilience/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const reloader = yield* ConfigReload.make
+ *   const applied = yield* reloader.reload({ policies: { StorageError: { maxAttempts: 5 } } })
+ *   return applied.generation // 1
+ * }).pipe(Effect.scoped, Effect.provide(ErrorLayer.layer({ logFormat: false })))
+ * ```
+ *
+ * @since 0.6.0
+ * @category constructors
+ */
+export const make: Effect.Effect<
+  ConfigReload,
+  never,
+  PolicyService.PolicyService | BulkheadRegistry.BulkheadRegistry | Scope.Scope
+> = Effect.gen(function*() {
+  const policyService = yield* PolicyService.PolicyService
+  const registry = yield* BulkheadRegistry.BulkheadRegistry
+  const policies = reconfigurableOf<PolicyService.Options, void>(policyService)
+  const bulkheads = reconfigurableOf<BulkheadRegistry.Options, BulkheadRegistry.Reconfigured>(registry)
+  // the families the layer declared, also those bound in code with `Policy.forFamily`: a reloaded policy may name
+  // their tags even when the candidate binds its policies by tag
+  const declared: ReadonlyArray<ErrorFamily.Any> = [...(policies?.base.errors ?? []), ...policyService.families]
+  const baseRules: Rules = {
+    ...(policies === undefined ? {} : {
+      defaultPolicy: policies.base.default,
+      policies: policies.base.policies,
+      undeclaredTags: policies.base.undeclaredTags
+    }),
+    ...(bulkheads === undefined ? {} : { bulkheads: bulkheads.base })
+  }
+
+  let generation = 0
+  let rules = baseRules
+  let lastApplied: ReloadApplied | undefined
+  let lastEvent: ReloadEvent | undefined
+  let applied = 0
+  let rejected = 0
+
+  const hub = yield* PubSub.sliding<ReloadEvent>(256)
+  yield* Effect.addFinalizer(() => PubSub.shutdown(hub))
+  const context = yield* Effect.context<never>()
+  const removals = [
+    addCounterSource(context, "resilience_config_reloads_total", "Reloads of the rules, by outcome", {
+      result: "applied"
+    }, () => applied),
+    addCounterSource(context, "resilience_config_reloads_total", "Reloads of the rules, by outcome", {
+      result: "rejected"
+    }, () => rejected),
+    addGaugeSource(context, "resilience_config_generation", "The generation of the rules in force (0: the layer's)", {}, () =>
+      generation)
+  ]
+  yield* Effect.addFinalizer(() => Effect.sync(() => removals.forEach((remove) => remove())))
+
+  const lock = yield* Semaphore.make(1)
+
+  const reject = (source: Source, error: ConfigError.ConfigError) =>
+    Effect.gen(function*() {
+      const event: ReloadRejected = {
+        _tag: "ReloadRejected",
+        generation,
+        source,
+        timestamp: yield* Clock.currentTimeMillis,
+        issues: error.issues
+      }
+      rejected++
+      lastEvent = event
+      yield* PubSub.publish(hub, event)
+      yield* Effect.logWarning(`Reload refused, generation ${generation} stays in force: ${error.message}`).pipe(
+        Effect.annotateLogs({ module, source: sourceName(source) })
+      )
+      return yield* error
+    })
+
+  const check = (candidate: unknown) =>
+    Effect.gen(function*() {
+      const issues: Array<ConfigError.Issue> = []
+      if (!isRecord(candidate)) {
+        return yield* new ConfigError.ConfigError({
+          issues: [{ path: [], message: `Expected an object of rules, got ${show(candidate)}` }]
+        })
+      }
+      const given = candidate as Record<string, unknown>
+      for (const key of Object.keys(given)) {
+        if ((reloadableKeys as ReadonlyArray<string>).includes(key)) continue
+        issues.push({
+          path: [key],
+          message: fixedKeys.includes(key)
+            ? `Not reloadable: ${JSON.stringify(key)} is set when the layer is built (reloadable: ${
+              reloadableKeys.join(", ")
+            })`
+            : unknownKeyMessage(key, reloadableKeys)
+        })
+      }
+      const next = candidate as Rules
+      const has = (key: keyof Rules) => next[key] !== undefined
+      const gather = <A>(effect: Effect.Effect<A, ConfigError.ConfigError>, path: (e: ConfigError.ConfigError) => ConfigError.ConfigError) =>
+        Effect.catch(effect, (error) => {
+          issues.push(...path(error).issues)
+          return Effect.succeed(undefined)
+        })
+      const unsupported = (key: string, service: string) =>
+        issues.push({
+          path: [key],
+          message: `The ${service} in the context cannot be reloaded (build it with ErrorLayer, or its own make or layer)`
+        })
+      const effective: Rules = {
+        defaultPolicy: has("defaultPolicy") ? next.defaultPolicy : baseRules.defaultPolicy,
+        policies: has("policies") ? next.policies : baseRules.policies,
+        undeclaredTags: has("undeclaredTags") ? next.undeclaredTags : baseRules.undeclaredTags,
+        bulkheads: has("bulkheads") ? next.bulkheads : baseRules.bulkheads
+      }
+      // a new policy set on every reload, even when the policies are the same: the protect pipelines are rebuilt
+      // on their next call, and so look up again the strategies their operations map to
+      let swapPolicies: (() => void) | undefined
+      if (policies !== undefined) {
+        swapPolicies = yield* gather(
+          policies.prepare({
+            default: effective.defaultPolicy,
+            policies: effective.policies,
+            undeclaredTags: effective.undeclaredTags,
+            errors: declared
+          }),
+          policyPaths
+        )
+      } else {
+        for (const key of policyKeys) if (has(key)) unsupported(key, "PolicyService")
+      }
+      let swapBulkheads: (() => BulkheadRegistry.Reconfigured) | undefined
+      if (bulkheads !== undefined) {
+        swapBulkheads = yield* gather(
+          bulkheads.prepare(effective.bulkheads ?? {}),
+          (error) => ConfigError.under(error, ["bulkheads"])
+        )
+      } else if (has("bulkheads")) unsupported("bulkheads", "BulkheadRegistry")
+      if (issues.length > 0) return yield* new ConfigError.ConfigError({ issues })
+      return { effective, swapPolicies, swapBulkheads }
+    })
+
+  const submit = (source: Source, candidate: Effect.Effect<unknown, ConfigError.ConfigError>) =>
+    Effect.gen(function*() {
+      const read = yield* Effect.result(Effect.flatMap(candidate, check))
+      if (Result.isFailure(read)) return yield* reject(source, read.failure)
+      const { effective, swapBulkheads, swapPolicies } = read.success
+      // the swap: synchronous, policies and bulkheads together
+      const before = rules
+      swapPolicies?.()
+      const reconfigured = swapBulkheads?.() ?? { bulkheads: [], operations: [] }
+      generation++
+      applied++
+      rules = effective
+      const event: ReloadApplied = {
+        _tag: "ReloadApplied",
+        generation,
+        source,
+        timestamp: yield* Clock.currentTimeMillis,
+        changes: { policies: policyChanges(before, effective), ...reconfigured }
+      }
+      lastApplied = event
+      lastEvent = event
+      yield* PubSub.publish(hub, event)
+      yield* Effect.logInfo(`Rules reloaded: generation ${generation} in force`).pipe(
+        Effect.annotateLogs({ module, source: sourceName(source), generation })
+      )
+      return event
+    }).pipe(Semaphore.withPermit(lock))
+
+  return ConfigReload.of({
+    reload: (candidate) => submit({ _tag: "Call" }, Effect.succeed(candidate)),
+    reloadFrom: submit,
+    status: Effect.sync(() => ({ generation, rules, lastApplied, lastEvent })),
+    events: Stream.fromPubSub(hub),
+    subscribe: PubSub.subscribe(hub)
+  })
+})
+
+// PolicyService's `default` is the rules' `defaultPolicy`; the families are the layer's (never the candidate's)
+const policyPaths = (error: ConfigError.ConfigError): ConfigError.ConfigError =>
+  new ConfigError.ConfigError({
+    issues: error.issues.map((issue) =>
+      issue.path[0] === "default" ? { path: ["defaultPolicy", ...issue.path.slice(1)], message: issue.message } : issue
+    )
+  })
+
+const sourceName = (source: Source): string => source._tag === "File" ? `file:${source.path}` : source._tag.toLowerCase()
+
+// the policies of some rules by error tag, each with what it was given as
+const policiesByTag = (given: Rules["policies"]): ReadonlyMap<string, unknown> => {
+  const byTag = new Map<string, unknown>()
+  if (Array.isArray(given)) {
+    for (const entry of given as ReadonlyArray<Policy.ForFamily | Policy.ForTag>) {
+      if ("family" in entry) byTag.set(entry.family.family.tag, entry.policy)
+      else byTag.set(entry.tag, entry.policy)
+    }
+  } else if (isRecord(given)) {
+    for (const [tag, input] of Object.entries(given)) byTag.set(tag, input)
+  }
+  return byTag
+}
+
+const policyChanges = (before: Rules, after: Rules): Changes["policies"] => {
+  const old = policiesByTag(before.policies)
+  const next = policiesByTag(after.policies)
+  const sorted = (tags: Iterable<string>) => [...tags].sort()
+  return {
+    default: !sameOptions(before.defaultPolicy, after.defaultPolicy),
+    added: sorted([...next.keys()].filter((tag) => !old.has(tag))),
+    updated: sorted([...next.keys()].filter((tag) => old.has(tag) && !sameOptions(old.get(tag), next.get(tag)))),
+    removed: sorted([...old.keys()].filter((tag) => !next.has(tag)))
+  }
+}
+
+/**
+ * A layer providing the service (reloads by call), over the `PolicyService` and `BulkheadRegistry` it changes.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { ConfigReload, ErrorLayer } from "@effect-resilience/core"
+ *
+ * const Rules = ConfigReload.layer.pipe(Layer.provideMerge(ErrorLayer.layer({ bulkheads: { bulkheads: { search: { limit: 8 } } } })))
+ *
+ * const lower = ConfigReload.ConfigReload.use((reloader) =>
+ *   reloader.reload({ bulkheads: { bulkheads: { search: { limit: 4 } } } })
+ * ).pipe(Effect.provide(Rules))
+ * ```
+ *
+ * @since 0.6.0
+ * @category layers
+ */
+export const layer: Layer.Layer<
+  ConfigReload,
+  never,
+  PolicyService.PolicyService | BulkheadRegistry.BulkheadRegistry
+> = Layer.effect(ConfigReload, make)
+
+/**
+ * Options of {@link fromFile}.
+ *
+ * - `debounce`: how long the file must stay unchanged before it is read (editors write in several steps, and a
+ *   burst of changes is read once); default `50 millis`.
+ * - `rewatch`: how long to wait before watching again when the watch fails or ends (its directory removed);
+ *   default `1 second`.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { ConfigReload } from "@effect-resilience/core"
+ *
+ * const options: ConfigReload.FileOptions = { debounce: "200 millis", rewatch: "5 seconds" }
+ * ```
+ *
+ * @since 0.6.0
+ * @category models
+ */
+export interface FileOptions {
+  readonly debounce?: Duration.Input | undefined
+  readonly rewatch?: Duration.Input | undefined
+}
+
+const baseName = (path: string): string => path.slice(Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\")) + 1)
+const directoryOf = (path: string): string => {
+  const at = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"))
+  return at < 0 ? "." : at === 0 ? path.slice(0, 1) : path.slice(0, at)
+}
+
+// a source's read that dies (a defect in a custom FileSystem or ConfigProvider) is logged, and the source goes on
+const keepGoing = (what: string) => <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<void, never, R> =>
+  Effect.catchCause(Effect.asVoid(self), (cause) =>
+    Effect.logError(`${what}; the rules in force stay`, cause).pipe(Effect.annotateLogs({ module })))
+
+const parseJson = (text: string): Effect.Effect<unknown, ConfigError.ConfigError> =>
+  Effect.try({
+    try: () => JSON.parse(text) as unknown,
+    catch: (error) =>
+      new ConfigError.ConfigError({
+        issues: [{ path: [], message: `Invalid JSON: ${error instanceof Error ? error.message : String(error)}` }]
+      })
+  })
+
+/**
+ * Reloads the rules from a JSON file (an object of {@link Rules}): read once as the layer is built, then again
+ * after every change, through the `FileSystem` of the context (`NodeFileSystem.layer` from
+ * `@effect/platform-node`, or any other platform's). The file's directory is watched, so a file replaced by a
+ * rename (as editors save) or deleted and restored is seen. Content the watcher already read is not reloaded
+ * again; a file that is missing, unreadable or not JSON is a rejected reload, and the rules in force stay. The
+ * watch lives as long as the layer; when it fails (its directory removed) it starts again after `rewatch`.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { NodeFileSystem } from "@effect/platform-node"
+ * import { Layer } from "effect"
+ * import { ConfigReload, ErrorLayer } from "@effect-resilience/core"
+ *
+ * const Live = ConfigReload.fromFile("./resilience.json").pipe(
+ *   Layer.provideMerge(ConfigReload.layer),
+ *   Layer.provideMerge(ErrorLayer.layer()),
+ *   Layer.provide(NodeFileSystem.layer)
+ * )
+ * ```
+ *
+ * @since 0.6.0
+ * @category layers
+ */
+export const fromFile = (
+  path: string,
+  options: FileOptions = {}
+): Layer.Layer<never, never, ConfigReload | FileSystem.FileSystem> =>
+  Layer.effectDiscard(Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const reloader = yield* ConfigReload
+    const debounce = options.debounce ?? Duration.millis(50)
+    const rewatch = Duration.fromInputUnsafe(options.rewatch ?? Duration.seconds(1))
+    const source: Source = { _tag: "File", path }
+    const name = baseName(path)
+    // what the file held when it was last read (a missing or unreadable file as its error), so that a change
+    // event for content already read reloads nothing
+    let last: string | undefined
+    const load = Effect.gen(function*() {
+      const read = yield* Effect.result(fs.readFileString(path))
+      const seen = Result.isSuccess(read) ? `text:${read.success}` : `error:${read.failure.message}`
+      if (seen === last) return
+      last = seen
+      const candidate = Result.isSuccess(read) ? parseJson(read.success) : Effect.fail(
+        new ConfigError.ConfigError({ issues: [{ path: [], message: `Cannot read ${path}: ${read.failure.message}` }] })
+      )
+      yield* Effect.ignore(reloader.reloadFrom(source, candidate))
+    }).pipe(keepGoing(`Reading ${path} failed`))
+    yield* load
+    // the changes of the file, and each watch's start (what changed before it was watching), read after a pause
+    const triggers = yield* Queue.unbounded<void>()
+    const watchOnce = fs.watch(directoryOf(path), { onReady: () => Queue.offerUnsafe(triggers, undefined) }).pipe(
+      Stream.runForEach((event) =>
+        baseName(event.path) === name ? Queue.offer(triggers, undefined) : Effect.void
+      ),
+      Effect.catchCause((cause) =>
+        Effect.logWarning(`Cannot watch ${path}, watching again in ${Duration.format(rewatch)}`, cause).pipe(
+          Effect.annotateLogs({ module })
+        )
+      ),
+      Effect.andThen(Effect.sleep(rewatch))
+    )
+    yield* Effect.forkScoped(Effect.forever(watchOnce))
+    yield* Effect.forkScoped(Stream.fromQueue(triggers).pipe(Stream.debounce(debounce), Stream.runForEach(() => load)))
+  }))
+
+/**
+ * Reloads the rules from an effect `Config` (the `ConfigProvider` of the context), read once as the layer is built
+ * and then on `schedule` (`Schedule.spaced("30 seconds")`). A value that is a string is read as JSON (an
+ * environment variable holding the rules); any other value is the candidate itself. A value equal to the last one
+ * read reloads nothing; a `Config` that fails is a rejected reload, and the rules in force stay.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Config, Layer, Schedule } from "effect"
+ * import { ConfigReload, ErrorLayer } from "@effect-resilience/core"
+ *
+ * const Live = ConfigReload.fromConfig(Config.String("RESILIENCE_RULES"), Schedule.spaced("30 seconds")).pipe(
+ *   Layer.provideMerge(ConfigReload.layer),
+ *   Layer.provideMerge(ErrorLayer.layer())
+ * )
+ * ```
+ *
+ * @since 0.6.0
+ * @category layers
+ */
+export const fromConfig = <A>(
+  config: Config.Config<A>,
+  schedule: Schedule.Schedule<unknown, unknown>
+): Layer.Layer<never, never, ConfigReload> =>
+  Layer.effectDiscard(Effect.gen(function*() {
+    const reloader = yield* ConfigReload
+    const source: Source = { _tag: "Config" }
+    let last: Result.Result<unknown, string> | undefined
+    const poll = Effect.gen(function*() {
+      const read = yield* Effect.result(config)
+      const seen: Result.Result<unknown, string> = Result.isSuccess(read)
+        ? Result.succeed(read.success)
+        : Result.fail(read.failure.message)
+      if (
+        last !== undefined && Result.isSuccess(last) === Result.isSuccess(seen) &&
+        (Result.isSuccess(seen) ? sameOptions(Result.getOrThrow(last), seen.success) : Result.merge(last) === seen.failure)
+      ) return
+      last = seen
+      const candidate = Result.isFailure(read)
+        ? Effect.fail(new ConfigError.ConfigError({ issues: [{ path: [], message: `Config: ${read.failure.message}` }] }))
+        : typeof read.success === "string"
+        ? parseJson(read.success)
+        : Effect.succeed(read.success)
+      yield* Effect.ignore(reloader.reloadFrom(source, candidate))
+    }).pipe(keepGoing("Reading the rules' Config failed"))
+    yield* poll
+    yield* Effect.forkScoped(Effect.schedule(poll, schedule))
+  }))
+
+/**
+ * Checks a candidate against the rules of the service in the context and applies it, or fails with every problem
+ * (the rules in force stay).
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ConfigReload } from "@effect-resilience/core"
+ *
+ * const raise = ConfigReload.reload({ policies: { NetworkError: { maxAttempts: 6, baseDelay: "200 millis" } } }).pipe(
+ *   Effect.catchTag("ConfigError", (error) => Effect.logWarning(error.message))
+ * )
+ * ```
+ *
+ * @since 0.6.0
+ * @category accessors
+ */
+export const reload = (candidate: unknown): Effect.Effect<ReloadApplied, ConfigError.ConfigError, ConfigReload> =>
+  ConfigReload.use((reloader) => reloader.reload(candidate))
+
+/**
+ * The rules in force and the last change.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ConfigReload } from "@effect-resilience/core"
+ *
+ * const generation = Effect.map(ConfigReload.status, (status) => status.generation)
+ * ```
+ *
+ * @since 0.6.0
+ * @category accessors
+ */
+export const status: Effect.Effect<Status, never, ConfigReload> = ConfigReload.use((reloader) => reloader.status)
+
+/**
+ * Every reload's outcome, from the moment the stream runs.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect, Stream } from "effect"
+ * import { ConfigReload } from "@effect-resilience/core"
+ *
+ * const logRejections = ConfigReload.events.pipe(
+ *   Stream.filter((event) => event._tag === "ReloadRejected"),
+ *   Stream.runForEach((event) => Effect.logWarning(`${event.issues.length} problems`))
+ * )
+ * ```
+ *
+ * @since 0.6.0
+ * @category accessors
+ */
+export const events: Stream.Stream<ReloadEvent, never, ConfigReload> = Stream.unwrap(
+  ConfigReload.useSync((reloader) => reloader.events)
+)
