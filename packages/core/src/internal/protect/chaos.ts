@@ -21,11 +21,18 @@ export const stage: Stage.Stage<Types> = {
   name: "chaos",
   make: (options) => {
     const operation = options.operation
+    // the service of the last context seen (a context is immutable: a call site mostly sees one): a miss in a
+    // context costs a walk of its overlays and two map probes on every call, this a comparison
+    let lastContext: Context.Context<never> | undefined
+    let lastChaos: Chaos.Chaos | undefined
     return {
       // a new value whenever the rules change, so the pipeline is rebuilt then and only then
       read: (context) => {
-        const chaos = Context.getOrUndefined(context, Chaos.Chaos)
-        return chaos === undefined ? undefined : Chaos.currentOf(chaos)
+        if (context !== lastContext) {
+          lastContext = context
+          lastChaos = Context.getOrUndefined(context, Chaos.Chaos)
+        }
+        return lastChaos === undefined ? undefined : Chaos.currentOf(lastChaos)
       },
       wrap: (inner, current: Chaos.Current | undefined) => {
         if (current === undefined || !current.enabled) return inner

@@ -89,9 +89,18 @@ const suppressedEvent = (run: Run, decision: RetryDecision): RetrySuppressed => 
 // start after it, and a call already running keeps the set its pipeline was built with. Each applied reload makes
 // a new set, so every call site's pipeline is rebuilt on its next call and looks up again the strategies its
 // operation maps to. (Without a PolicyService in the context, the set is looked up at the first failure.)
-const readPolicies = (context: Context.Context<never>): PolicyServiceShape | undefined => {
-  const service = Context.getOrUndefined(context, PolicyService)
-  return service === undefined ? undefined : currentPolicies(service)
+// One reader per call site: it keeps the service of the last context it saw (a context is immutable, and a call
+// site mostly sees one), so a call pays a comparison and the brand check, not a context lookup.
+const policiesReader = () => {
+  let lastContext: Context.Context<never> | undefined
+  let lastService: PolicyServiceShape | undefined
+  return (context: Context.Context<never>): PolicyServiceShape | undefined => {
+    if (context !== lastContext) {
+      lastContext = context
+      lastService = Context.getOrUndefined(context, PolicyService)
+    }
+    return lastService === undefined ? undefined : currentPolicies(lastService)
+  }
 }
 
 type PolicyServiceShape = Context.Service.Shape<typeof PolicyService>
@@ -168,13 +177,14 @@ export const stage: Stage.Stage<Types> = {
     const name = (options as Options).budget
     if (name === undefined) {
       return {
-        read: readPolicies,
+        read: policiesReader(),
         wrap: (inner, policies: PolicyServiceShape | undefined) => retrying(inner, undefined, policies)
       }
     }
     const operation = options.operation
     // the registry and the policy set, as one value that is the same object while both are
     let read: { readonly registry: RegistryShape; readonly policies: PolicyServiceShape | undefined } | undefined
+    const readPolicies = policiesReader()
     return {
       read: (context) => {
         const registry = Context.getUnsafe(context, RetryBudgetRegistry)
