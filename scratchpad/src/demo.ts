@@ -11,9 +11,17 @@
  *   LOG_FORMAT=json                   JSON log lines
  *   DEMO_REPLICAS=3 npm run demo      3 replicas sharing their breakers on Redis (REDIS_URL, or a redis-server of
  *                                     its own), traffic spread over them: see fleet.ts
+ *
+ * The rules are reloadable: the demo writes them to a JSON file it watches (printed at start), and 2.5 s in it
+ * rewrites the file (fewer storage retries, a smaller storage bulkhead); the reload is printed as it applies, and
+ * GET /rules shows the rules in force. Edit the file yourself while it runs to see your own change apply (or an
+ * invalid one refused, with every problem named).
  */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { NodeRuntime } from "@effect/platform-node"
-import { BreakerRegistry } from "@effect-resilience/core"
+import { BreakerRegistry, BulkheadRegistry, ConfigReload } from "@effect-resilience/core"
 import {
   Cause,
   Config,
@@ -58,6 +66,42 @@ const phases: ReadonlyArray<Phase> = [
 ]
 
 type Tally = Map<string, number>
+
+// the reloadable rules the demo starts with (those of service.ts), and the change it makes while it runs
+const startRules = {
+  policies: { StorageError: { maxAttempts: 4, baseDelay: "20 millis", maxDelay: "200 millis", logLevel: "Warn" } },
+  bulkheads: { bulkheads: { storage: { limit: 8, queue: 8, queueTimeout: "100 millis", retryAfter: "1 second" } } }
+}
+const changedRules = {
+  policies: { StorageError: { maxAttempts: 2, baseDelay: "20 millis", maxDelay: "200 millis", logLevel: "Warn" } },
+  bulkheads: { bulkheads: { storage: { limit: 4, queue: 8, queueTimeout: "100 millis", retryAfter: "1 second" } } }
+}
+const reloadAfter = Duration.millis(2500)
+
+/** Each reload's outcome, as it happens: what changed, or every problem of a refused file. */
+const reloads = (context: Context.Context<ConfigReload.ConfigReload | BulkheadRegistry.BulkheadRegistry>) =>
+  ConfigReload.events.pipe(
+    Stream.runForEach((event) =>
+      Effect.gen(function*() {
+        if (event._tag === "ReloadRejected") {
+          const problems = event.issues.map((i) => `${i.path.join(".") || "(file)"}: ${i.message}`).join("; ")
+          return yield* Console.log(`   rules refused (generation ${event.generation} stays): ${problems}`)
+        }
+        const { policies, bulkheads } = event.changes
+        const changed = [
+          ...(policies.default ? ["the default policy"] : []),
+          ...[...policies.added, ...policies.updated, ...policies.removed].map((tag) => `policy ${tag}`),
+          ...bulkheads.map((b) => `bulkhead ${b.name} (${b.change}, state ${b.state})`)
+        ]
+        const storage = (yield* BulkheadRegistry.states).find((b) => b.name === "storage")
+        yield* Console.log(
+          `   rules reloaded, generation ${event.generation}: ${changed.join(", ") || "nothing changed"}` +
+            (storage === undefined ? "" : `; storage bulkhead now ${storage.limit} at once, ${storage.inFlight} in flight kept`)
+        )
+      })
+    ),
+    Effect.provideContext(context)
+  )
 
 /**
  * One request of the generated traffic: mostly saves, some reads (known and unknown ids), some invalid saves,
@@ -132,6 +176,7 @@ const summary = (base: string) =>
     const errors = JSON.parse((yield* get("/errors")).text)
     const health = yield* get("/health")
     const metrics = (yield* get("/metrics")).text
+    const rules = JSON.parse((yield* get("/rules")).text)
     const { attempted, failed } = yield* (yield* Storage).writes
     yield* Console.log("\n== summary")
     yield* Console.log(`   storage writes: ${attempted} attempted, ${failed} failed on purpose`)
@@ -141,6 +186,11 @@ const summary = (base: string) =>
       yield* Console.log(`      ${String(t.count).padStart(5)}  ${t.tag.padEnd(20)} ${t.code}  ${t.kind}/${t.severity}`)
     }
     yield* Console.log(`      breaker transitions: ${errors.breakers.transitions}`)
+    yield* Console.log(
+      `   GET /rules -> generation ${rules.generation}; StorageError maxAttempts ` +
+        `${rules.rules.policies?.StorageError?.maxAttempts ?? "?"}, storage bulkhead limit ` +
+        `${rules.rules.bulkheads?.bulkheads?.storage?.limit ?? "?"}`
+    )
     yield* Console.log("   GET /metrics (breaker, call, bulkhead, rate-limiter and retry-budget series, non-zero):")
     const shown = [
       "resilience_breaker_state",
@@ -150,7 +200,9 @@ const summary = (base: string) =>
       "resilience_bulkhead_admitted_total",
       "resilience_rate_limiter_rejections_total",
       "resilience_retries_suppressed_total",
-      "resilience_retry_budget_available"
+      "resilience_retry_budget_available",
+      "resilience_config_generation",
+      "resilience_config_reloads_total"
     ]
     for (const line of metrics.split("\n").filter((l) => shown.some((m) => l.startsWith(m)) && !l.endsWith(" 0"))) {
       yield* Console.log(`      ${line}`)
@@ -179,19 +231,28 @@ const main = Effect.gen(function*() {
     .pipe(Config.withDefault(0.2))
   const duration = yield* Config.option(Config.schema(Schema.Int.check(Schema.isGreaterThan(0)), "DEMO_DURATION_S"))
   const logFormat = yield* Config.option(Config.String("LOG_FORMAT"))
+  // the reloadable rules, in a file of the demo's own
+  const dir = mkdtempSync(join(tmpdir(), "effect-resilience-demo-"))
+  yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+  const rulesFile = join(dir, "rules.json")
+  writeFileSync(rulesFile, JSON.stringify(startRules, null, 2) + "\n")
   const context = yield* Layer.build(
     Option.isSome(logFormat)
-      ? ServiceLive({ port, failureRate: normalRate })
-      : ServiceLive({ port, failureRate: normalRate, logFormat: false }).pipe(
+      ? ServiceLive({ port, failureRate: normalRate, rulesFile })
+      : ServiceLive({ port, failureRate: normalRate, logFormat: false, rulesFile }).pipe(
         Layer.provide(Logger.layer([compactLogger]))
       )
   )
   const { address } = Context.get(context, HttpServer.HttpServer)
   const base = `http://localhost:${"port" in address ? address.port : port}`
   yield* Console.log(
-    `demo service listening on ${base}  (POST /save, GET /items/:id, GET /metrics, /health, /errors, /events)`
+    `demo service listening on ${base}  (POST /save, GET /items/:id, GET /metrics, /health, /errors, /events, /rules)`
   )
   yield* Console.log(`dashboard: ${base}/dashboard  (live: open it in a browser)`)
+  const { generation } = yield* ConfigReload.status.pipe(Effect.provideContext(context))
+  yield* Console.log(
+    `rules: ${rulesFile}  (generation ${generation}, read at start; watched: edit it to reload; GET ${base}/rules)`
+  )
   yield* Console.log(
     Option.isSome(duration) ? `running for ${duration.value} s (DEMO_DURATION_S)` : "running until Ctrl-C"
   )
@@ -202,6 +263,16 @@ const main = Effect.gen(function*() {
     Stream.runForEach((t) =>
       Console.log(`   breaker ${t.breaker}: ${t.from} -> ${t.to} (${t.reason}${t.openMillis ? `, open ${t.openMillis} ms` : ""})`)
     ),
+    Effect.forkChild
+  )
+
+  yield* reloads(context).pipe(Effect.forkChild)
+  // the demo's own change of the rules, a little after the start
+  yield* Effect.sleep(reloadAfter).pipe(
+    Effect.andThen(Console.log(
+      "\n-- rules file rewritten: storage writes get 2 attempts instead of 4, the storage bulkhead 4 places instead of 8"
+    )),
+    Effect.andThen(Effect.sync(() => writeFileSync(rulesFile, JSON.stringify(changedRules, null, 2) + "\n"))),
     Effect.forkChild
   )
 

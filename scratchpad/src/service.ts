@@ -8,11 +8,12 @@
  * - Every request carrying `x-client-id` takes a permit of the `clients` rate limiter for that client (20 a
  *   second, bursts of 20): past that, 429 with `Retry-After` and `RateLimit` headers.
  * - `GET /items/:id` answers the item, or a 404 problem (a business error: not retried, not alerting).
- * - `GET /metrics`, `/health`, `/errors`: the ops endpoints.
+ * - `GET /metrics`, `/health`, `/errors`, `/events`, `/dashboard`: the ops endpoints; `GET /rules`: the reloadable
+ *   rules in force (from `rulesFile` when given, watched).
  */
 import { createServer } from "node:http"
-import { NodeHttpServer } from "@effect/platform-node"
-import { CommonErrors, ErrorLayer, protect, TripRule } from "@effect-resilience/core"
+import { NodeFileSystem, NodeHttpServer } from "@effect/platform-node"
+import { CommonErrors, ConfigReload, ErrorLayer, protect, TripRule } from "@effect-resilience/core"
 import { HttpEdge, OpsRoutes, RequestErrors } from "@effect-resilience/http"
 import { Clock, Context, Effect, Layer, Random, Ref, Schema } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
@@ -123,6 +124,7 @@ export const Routes = Layer.mergeAll(
     }))
   ),
   OpsRoutes.layer,
+  OpsRoutes.rules(),
   Edge.layer
 )
 
@@ -170,6 +172,8 @@ export const ServiceLive = (options: {
   readonly failureRate: number
   readonly logFormat?: ErrorLayer.Options["logFormat"]
   readonly onWrite?: (write: Write) => void
+  /** A JSON file of reloadable rules (`ConfigReload.Rules`), watched: each valid change applies at once. */
+  readonly rulesFile?: string | undefined
 }) =>
   HttpRouter.serve(Routes, { disableLogger: true, disableListenLog: true }).pipe(
     // requests Node's parser refuses (raw non-ASCII bytes, oversized headers) are answered as problems too
@@ -180,5 +184,14 @@ export const ServiceLive = (options: {
       gracefulShutdownTimeout: "2 seconds"
     })),
     Layer.provideMerge(Storage.layer(options.failureRate, options.onWrite)),
+    // the rules can be reloaded while the service runs (GET /rules shows those in force), from `rulesFile`
+    Layer.provideMerge(
+      options.rulesFile === undefined
+        ? ConfigReload.layer
+        : ConfigReload.fromFile(options.rulesFile).pipe(
+          Layer.provideMerge(ConfigReload.layer),
+          Layer.provide(NodeFileSystem.layer)
+        )
+    ),
     Layer.provideMerge(Resilience(options.logFormat))
   )

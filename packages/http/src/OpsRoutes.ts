@@ -33,7 +33,7 @@
  *
  * @since 0.1.0
  */
-import { Effect, Layer, Redacted, Schema, Stream } from "effect"
+import { Duration, Effect, Layer, Redacted, Schedule, Schema, Stream } from "effect"
 import * as Base64 from "effect/encoding/Base64"
 import * as Sse from "effect/encoding/Sse"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
@@ -44,6 +44,7 @@ import {
   BulkheadRegistry,
   CircuitBreaker,
   ConfigError,
+  ConfigReload,
   ErrorTracker,
   LiveView,
   type RateLimiter,
@@ -347,6 +348,62 @@ export const errors = (
     options.token,
     Effect.map(ErrorTracker.summary, (summary) => HttpServerResponse.jsonUnsafe(summary))
   )
+
+/**
+ * `GET /rules` (or `path`): the reloadable rules in force and their last change, from `ConfigReload.status`, as
+ * JSON: `generation` (0: the layer's own rules), `rules` (each section as the last applied candidate or the layer
+ * gave it; values that are code, such as a `Policy.forFamily` entry or a schedule, shown by what they are),
+ * `lastApplied` (when, from where, and what changed) and `lastEvent` (the last outcome, a refusal with every
+ * problem and its path). Not part of {@link layer}: mount it where a `ConfigReload` is provided.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Layer } from "effect"
+ * import { HttpRouter } from "effect/http"
+ * import { ConfigReload, ErrorLayer } from "@effect-resilience/core"
+ * import { OpsRoutes } from "@effect-resilience/http"
+ *
+ * const App = HttpRouter.serve(Layer.merge(OpsRoutes.layer, OpsRoutes.rules())).pipe(
+ *   Layer.provide(ConfigReload.layer),
+ *   Layer.provideMerge(ErrorLayer.layerDefault)
+ * )
+ * ```
+ *
+ * @since 0.6.0
+ * @category routes
+ */
+export const rules = (
+  options: { readonly path?: HttpRouter.PathInput | undefined; readonly token?: Token | undefined } = {}
+): Layer.Layer<
+  never,
+  ConfigError.ConfigError,
+  HttpRouter.HttpRouter | HttpRouter.Request<"Requires", ConfigReload.ConfigReload>
+> =>
+  route(
+    options.path ?? "/rules",
+    options.token,
+    Effect.map(ConfigReload.status, (status) =>
+      HttpServerResponse.text(JSON.stringify(status, plainValue, 2), {
+        contentType: "application/json",
+        headers: { "cache-control": "no-store" }
+      }))
+  )
+
+// rules hold values that are code as well as data: each shown as what it is (a family by its tag, a duration as
+// text, a function or schedule by its kind), so the document is plain JSON. The holder's own value is read, as
+// JSON.stringify hands the replacer what `toJSON` made of it
+const plainValue = function(this: Record<string, unknown>, key: string, given: unknown): unknown {
+  const value = key === "" ? given : this[key]
+  if (typeof value === "function") {
+    const family = (value as { readonly family?: { readonly tag?: unknown } }).family
+    return typeof family?.tag === "string" ? `[family ${family.tag}]` : "[function]"
+  }
+  if (Duration.isDuration(value)) return Duration.format(value)
+  if (Schedule.isSchedule(value)) return "[schedule]"
+  if (typeof value === "bigint") return String(value)
+  return given
+}
 
 /**
  * `GET /events` (or `path`): the live view as Server-Sent Events (`text/event-stream`). Each message's `event` is
