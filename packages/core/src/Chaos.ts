@@ -15,11 +15,11 @@
  *   service ({@link Chaos.stats}) and exported as `resilience_chaos_injected_total{kind,operation}`, so a
  *   rehearsal is never mistaken for an outage.
  * - **Free when off.** With no `Chaos` layer, or no enabled rule for an operation, that operation's pipeline is
- *   exactly what it is without this module (the stage wraps nothing); a call pays one context lookup. A matching
- *   rule that does not fire costs one decision per attempt.
+ *   exactly what it is without this module (the stage wraps nothing); a call pays a comparison (the stage keeps
+ *   the service of the last context it saw). A matching rule that does not fire costs one decision per attempt.
  * - **The fleet's Redis.** With this layer in a `RedisBreakerStore`'s context, `redis` ({@link RedisFaults})
  *   cuts or slows its Redis commands and drops or delays the breakers' messages from other replicas.
- * - **Switchable.** {@link Chaos.set} replaces the rules (validated whole: on an error nothing changes) and
+ * - **Switchable.** {@link Chaos.set} replaces the rules (a call already running injects nothing after a change) (validated whole: on an error nothing changes) and
  *   {@link Chaos.enable} / {@link Chaos.disable} turn them all on and off while the service runs.
  *
  * **Gotchas**
@@ -56,7 +56,7 @@ import { isRecord, optionIssues, show } from "./internal/unknownKeys.js"
 export type Fault =
   | { readonly _tag: "Fail"; readonly error: (operation: string) => unknown }
   | { readonly _tag: "Die"; readonly defect: (operation: string) => unknown }
-  | { readonly _tag: "Latency"; readonly delay: Duration.Duration | Schedule.Schedule<unknown, number> }
+  | { readonly _tag: "Latency"; readonly delay: Duration.Duration | Schedule.Schedule<unknown, unknown> }
   | { readonly _tag: "Interrupt" }
 
 /**
@@ -224,10 +224,12 @@ export const die: {
  * @since 0.6.0
  * @category constructors
  */
-export const latency = (delay: Duration.Input | Schedule.Schedule<unknown, number>): Fault => ({
-  _tag: "Latency",
-  delay: Schedule.isSchedule(delay) ? delay as Schedule.Schedule<unknown, number> : Duration.fromInputUnsafe(delay)
-})
+export const latency = (delay: Duration.Input | Schedule.Schedule<unknown, unknown>): Fault => {
+  if (Schedule.isSchedule(delay)) return { _tag: "Latency", delay: delay as Schedule.Schedule<unknown, unknown> }
+  const duration = Duration.fromInput(delay as Duration.Input)
+  // a delay that is not a duration is kept as given, for validation to name it
+  return { _tag: "Latency", delay: duration._tag === "Some" ? duration.value : delay as unknown as Duration.Duration }
+}
 
 /**
  * An interruption of the attempt.
@@ -262,7 +264,8 @@ const isFault = (u: unknown): u is Fault => {
     case "Die":
       return typeof f.defect === "function"
     case "Latency":
-      return Duration.isDuration(f.delay) || Schedule.isSchedule(f.delay)
+      return Schedule.isSchedule(f.delay) ||
+        (Duration.isDuration(f.delay) && Duration.toMillis(f.delay) >= 0 && Duration.isFinite(f.delay))
     case "Interrupt":
       return true
     default:
@@ -346,14 +349,20 @@ const compile = (options: Options): Effect.Effect<Compiled, ConfigError.ConfigEr
         if (!isFault(rule.fault)) {
           issues.push({
             path: at("fault"),
-            message: `Expected a fault made with Chaos.fail, Chaos.die, Chaos.latency or Chaos.interrupt, got ${show(rule.fault)}`
+            message: isRecord(rule.fault) && (rule.fault as { readonly _tag?: unknown })._tag === "Latency"
+              ? `Expected a finite delay of at least 0, or a Schedule, got ${show((rule.fault as { readonly delay?: unknown }).delay)}`
+              : `Expected a fault made with Chaos.fail, Chaos.die, Chaos.latency or Chaos.interrupt, got ${show(rule.fault)}`
           })
         }
         if (
           rule.operations !== undefined &&
-          !(Array.isArray(rule.operations) && rule.operations.every((n) => typeof n === "string" && n !== ""))
+          !(Array.isArray(rule.operations) && rule.operations.length > 0 &&
+            rule.operations.every((n) => typeof n === "string" && n !== ""))
         ) {
-          issues.push({ path: at("operations"), message: `Expected a list of operation names, got ${show(rule.operations)}` })
+          issues.push({
+            path: at("operations"),
+            message: `Expected a non-empty list of operation names (leave it out for every operation), got ${show(rule.operations)}`
+          })
         }
         if (rule.rate !== undefined && !(typeof rule.rate === "number" && rule.rate >= 0 && rule.rate <= 1)) {
           issues.push({ path: at("rate"), message: `Expected a number from 0 to 1, got ${show(rule.rate)}` })
@@ -437,8 +446,10 @@ export interface Current {
   readonly enabled: boolean
   readonly rules: ReadonlyArray<CompiledRule>
   readonly redis: CompiledRedis | undefined
-  /** The fault `rule` injects now, or `undefined`: decided once per attempt. */
+  /** Whether `rule` fires for this attempt (an `everyNth` rule counts the attempt either way). */
   readonly decide: (rule: CompiledRule, random: Random.Random) => boolean
+  /** Whether these are still the rules in force (a call started before a change injects nothing after it). */
+  readonly inForce: () => boolean
   /** The delay of a latency rule's next injection, in milliseconds. */
   readonly delayOf: (rule: CompiledRule) => Effect.Effect<number>
   readonly injected: (operation: string, kind: Kind) => void
@@ -448,7 +459,11 @@ export interface Current {
 export const currentKey: unique symbol = Symbol.for("@effect-resilience/core/Chaos/current")
 
 /** @internal */
-export const currentOf = (chaos: Chaos): Current => (chaos as Chaos & { readonly [currentKey]: () => Current })[currentKey]()
+export const currentOf = (chaos: Chaos): Current | undefined => {
+  // a Chaos service not made by `make` (a stub) injects nothing
+  const current = (chaos as Chaos & { readonly [currentKey]?: () => Current })[currentKey]
+  return typeof current === "function" ? current() : undefined
+}
 
 /**
  * Builds the service from its options (a `ConfigError` naming every problem, and nothing built, when they are
@@ -479,8 +494,9 @@ export const make = (options: Options): Effect.Effect<Chaos, ConfigError.ConfigE
 
     // per rule: how many attempts it saw (everyNth), and the steps of a latency schedule
     const seen = new WeakMap<CompiledRule, number>()
-    const steppers = new WeakMap<CompiledRule, { step?: Step; last: number }>()
+    const steppers = new WeakMap<CompiledRule, { step?: Step; last: number; count: number }>()
     type Step = (now: number, input: unknown) => Effect.Effect<[unknown, Duration.Duration], unknown, unknown>
+    const clock = yield* Effect.clockWith(Effect.succeed)
 
     const decide = (rule: CompiledRule, random: Random.Random): boolean => {
       if (rule.everyNth !== undefined) {
@@ -497,12 +513,12 @@ export const make = (options: Options): Effect.Effect<Chaos, ConfigError.ConfigE
       return Effect.suspend(() => {
         let state = steppers.get(rule)
         if (state === undefined) {
-          state = { last: 0 }
+          state = { last: 0, count: 0 }
           steppers.set(rule, state)
         }
         const s = state
         const stepped = (step: Step) =>
-          step(0, undefined).pipe(
+          step(clock.currentTimeMillisUnsafe(), s.count++).pipe(
             Effect.map(([, duration]) => (s.last = Math.max(0, Duration.toMillis(duration)))),
             // the schedule ended: its last delay stays
             Effect.catchCause(() => Effect.succeed(s.last))
@@ -531,16 +547,19 @@ export const make = (options: Options): Effect.Effect<Chaos, ConfigError.ConfigE
       }
       entry.count++
     }
-    const currentFrom = (compiled: Compiled): Current => ({ ...compiled, decide, delayOf, injected })
+    const currentFrom = (compiled: Compiled): Current => {
+      const made: Current = { ...compiled, decide, delayOf, injected, inForce: () => current === made }
+      return made
+    }
     let current = currentFrom(first)
 
     const service: Chaos = {
       set: (next) => Effect.map(compile(next), (compiled) => void (current = currentFrom(compiled))),
       enable: Effect.sync(() => {
-        if (!current.enabled) current = { ...current, enabled: true }
+        if (!current.enabled) current = currentFrom({ ...current, enabled: true })
       }),
       disable: Effect.sync(() => {
-        if (current.enabled) current = { ...current, enabled: false }
+        if (current.enabled) current = currentFrom({ ...current, enabled: false })
       }),
       stats: Effect.sync(() => [...counts.values()].map(({ count, kind, operation }) => ({ operation, kind, count })))
     }

@@ -670,7 +670,15 @@ export interface AdvanceOptions {
  * test time or `maxSteps` moves of the clock, it is interrupted and `advanceUntilDone` dies with a
  * {@link TestingError} (`reason: "StillRunning"`) that says how long it waited and on what. Without a `TestClock`
  * (under `it.live`, or in production), it dies at once with `reason: "NoTestClock"`. Its error type is the
- * effect's own: these are defects, as a failed `assert` would be.
+ * effect's own: these are defects, as a failed `assert` would be. It is interrupted in the background, so a
+ * finalizer of its that sleeps does not hang the test.
+ *
+ * **Gotchas**
+ *
+ * Before each move of the clock the effect's fibers run until they wait, and one turn of the event loop passes;
+ * but an effect waiting on real I/O (a promise that resolves later, a file, the network) cannot be told from one
+ * that waits on the clock, so the clock moves on meanwhile: a timeout around real I/O can then fire in test time.
+ * Use it for effects that wait only on the `Clock` (fakes such as `Flaky`), as TestClock itself asks.
  *
  * **Example**
  *
@@ -728,12 +736,24 @@ export const advanceUntilDone = <A, E, R>(
     const start = clock.currentTimeMillisUnsafe()
     const limit = start + maxMillis
 
-    const settle = Effect.gen(function*() {
+    // the effect's fibers run until they wait: a few scheduler turns, then one turn of the event loop (promises
+    // already resolved, setImmediate callbacks), then a few more
+    const turns = Effect.gen(function*() {
       for (let i = 0; i < 10 && fiber.pollUnsafe() === undefined; i++) yield* Effect.yieldNow
     })
+    const settle = Effect.andThen(
+      turns,
+      Effect.suspend(() =>
+        fiber.pollUnsafe() !== undefined
+          ? Effect.void
+          : Effect.andThen(Effect.promise(macrotask), turns)
+      )
+    )
+    // the effect is interrupted in the background: a finalizer of its that sleeps must not hang the test (nothing
+    // moves the clock any more), so the error is raised at once
     const giveUp = (why: string) =>
       Effect.andThen(
-        Fiber.interrupt(fiber),
+        Effect.sync(() => fiber.interruptUnsafe()),
         Effect.die(
           new TestingError({
             reason: "StillRunning",
@@ -749,12 +769,16 @@ export const advanceUntilDone = <A, E, R>(
       yield* settle
       if (fiber.pollUnsafe() !== undefined) return yield* Fiber.join(fiber)
       const now = clock.currentTimeMillisUnsafe()
-      const next = ends.length === 0 ? undefined : Math.min(...ends)
+      let next: number | undefined
+      for (const end of ends) if (next === undefined || end < next) next = end
       if (moves >= maxSteps) {
         return yield* giveUp(`maxSteps (${maxSteps}) reached`)
       }
       if (next !== undefined && next <= limit) {
         yield* clock.setTime(Math.max(next, now))
+      } else if (next !== undefined && now < limit) {
+        // its next sleep ends past maxTime: to the limit at once, where it gives up
+        yield* clock.setTime(limit)
       } else if (now >= limit) {
         return yield* giveUp(
           next !== undefined
@@ -766,6 +790,18 @@ export const advanceUntilDone = <A, E, R>(
       }
       moves++
     }
+  })
+
+// one turn of the event loop, wherever the kit runs (setImmediate on Node, a zero timeout elsewhere)
+const macrotask = (): Promise<void> =>
+  new Promise((resolve) => {
+    const g = globalThis as {
+      readonly setImmediate?: (f: () => void) => unknown
+      readonly setTimeout?: (f: () => void, millis: number) => unknown
+    }
+    if (g.setImmediate !== undefined) g.setImmediate(resolve)
+    else if (g.setTimeout !== undefined) g.setTimeout(resolve, 0)
+    else resolve()
   })
 
 interface TestClockLike extends Clock.Clock {

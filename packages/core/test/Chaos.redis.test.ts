@@ -58,6 +58,23 @@ describe("Chaos on the fleet's Redis", () => {
       }).pipe(Effect.scoped), 15_000)
   }
 
+  it.live("Redis cut from the start: the store never claims to be shared", () =>
+    Effect.gen(function*() {
+      const url = yield* Server.sharedUrl
+      const scope = yield* Scope.make()
+      yield* Effect.addFinalizer(() => Scope.close(scope, Exit.void))
+      const context = yield* Layer.buildWithScope(
+        replicaLayer(url, Server.uniquePrefix("chaos-cut-start"), "a", { rules: [], redis: { cut: 1 } }),
+        scope
+      )
+      const store = Context.get(context, RedisBreakerStore.RedisBreakerStore)
+      // longer than a connect and several health checks (100 ms apart): still degraded
+      yield* Effect.sleep("800 millis")
+      assert.strictEqual(yield* store.mode, "degraded")
+      yield* Context.get(context, Chaos.Chaos).set({ rules: [] })
+      yield* eventually(Effect.map(store.mode, (mode) => assert.strictEqual(mode, "shared")), 3000)
+    }).pipe(Effect.scoped), 15_000)
+
   it.live("dropped breaker messages: the other replica learns of the opening from the resync instead", () =>
     Effect.gen(function*() {
       const url = yield* Server.sharedUrl

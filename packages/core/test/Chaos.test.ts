@@ -170,12 +170,64 @@ describe("Chaos", () => {
           `Expected a fault made with Chaos.fail, Chaos.die, Chaos.latency or Chaos.interrupt, got {"_tag":"Explode"}`
         ],
         ["rules.3.rat", `Unknown key "rat", did you mean "rate"?`],
-        ["rules.3.operations", `Expected a list of operation names, got "save"`]
+        ["rules.3.operations", `Expected a non-empty list of operation names (leave it out for every operation), got "save"`]
       ])
       assert.strictEqual(error.issues[2]!.path[1], 0)
       // the layer is not built
       const exit = yield* Effect.exit(Layer.build(Chaos.layer({ rules: [{ fault: storageDown, everyNth: 0 }] })).pipe(Effect.scoped))
       assert.isTrue(Exit.isFailure(exit))
+    }))
+
+  it.effect("a call already running injects nothing once the rules change (its later retries run for real)", () =>
+    Effect.gen(function*() {
+      const chaos = yield* Chaos.Chaos
+      let ran = 0
+      // NetworkError: 3 attempts, 10 ms apart; the first is injected, then chaos is disabled
+      const fiber = yield* Effect.sync(() => ++ran).pipe(protect({ operation: "fetch" }), Effect.forkChild)
+      yield* Effect.yieldNow
+      yield* chaos.disable
+      yield* TestClock.adjust("1 second")
+      assert.strictEqual(yield* Fiber.join(fiber), 1)
+      assert.deepStrictEqual(yield* chaos.stats, [{ operation: "fetch", kind: "fail", count: 1 }])
+    }).pipe(Effect.provide(withChaos({
+      rules: [{ operations: ["fetch"], fault: Chaos.fail(new NetworkError({ target: "db" })) }]
+    }))))
+
+  it.effect("an everyNth rule counts every attempt, also those an earlier rule hit", () =>
+    Effect.gen(function*() {
+      // rule 1 fails every 2nd attempt, rule 2 (a zero delay) fires on every 3rd: attempt 6 is rule 1's, yet rule
+      // 2 counts it, so it fires on attempts 3 and 9 (not on 3 and 12)
+      const failed = yield* failures("save", 9)
+      const chaos = yield* Chaos.Chaos
+      const stats = yield* chaos.stats
+      assert.deepStrictEqual(failed, [1, 3, 5, 7])
+      assert.deepStrictEqual(stats.find((s) => s.kind === "latency")?.count, 2)
+    }).pipe(Effect.provide(withChaos({
+      rules: [
+        { operations: ["save"], fault: storageDown, everyNth: 2 },
+        { operations: ["save"], fault: Chaos.latency(0), everyNth: 3 }
+      ]
+    }))))
+
+  it.effect("a Chaos service not made by Chaos.make injects nothing and breaks nothing", () =>
+    Effect.gen(function*() {
+      assert.deepStrictEqual(yield* failures("save", 3), [])
+    }).pipe(Effect.provide(Layer.merge(
+      Base,
+      Layer.succeed(Chaos.Chaos, { set: () => Effect.void, enable: Effect.void, disable: Effect.void, stats: Effect.succeed([]) })
+    ))))
+
+  it.effect("an empty operations list, a negative or nonsensical delay are refused, each named", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Chaos.validate({
+        rules: [
+          { operations: [], fault: storageDown },
+          { fault: Chaos.latency(-5) },
+          { fault: Chaos.latency("soon" as Duration.Input) }
+        ]
+      }))
+      assert.deepStrictEqual(error.issues.map((i) => i.path.join(".")), ["rules.0.operations", "rules.1.fault", "rules.2.fault"])
+      assert.match(error.issues[1]!.message, /Expected a finite delay of at least 0, or a Schedule, got/)
     }))
 
   it.effect("the Redis faults are checked too, each named", () =>

@@ -375,6 +375,16 @@ describe("advanceUntilDone", () => {
       assert.strictEqual(busy.calls.length, 6)
     }))
 
+  it.effect("gives up without hanging when the effect's finalizer sleeps, and past maxTime says so", () =>
+    Effect.gen(function*() {
+      const stubborn = Effect.never.pipe(Effect.ensuring(Effect.sleep("1 second")))
+      const error = yield* testingError(advanceUntilDone(stubborn, { maxTime: "1 minute" }))
+      assert.strictEqual(error.reason, "StillRunning")
+      // a sleep ending after maxTime: one move to the limit, then the reason (not 10 000 one-second steps)
+      const late = yield* testingError(advanceUntilDone(Effect.sleep("6 hours"), { maxTime: "5 hours" }))
+      assert.match(late.message, /after 5h of test time and 1 moves of the clock: its next sleep ends 6h in, past maxTime/)
+    }))
+
   it.live("fails at once without a TestClock", () =>
     Effect.gen(function*() {
       const error = yield* testingError(advanceUntilDone(Effect.succeed(1)))

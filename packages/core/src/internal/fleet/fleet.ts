@@ -71,19 +71,22 @@ export const make = (
     // the chaos layer's Redis faults, when one is in the store's context (read at each command: they can change)
     const chaosService = yield* Effect.serviceOption(Chaos.Chaos)
     const chaos = chaosService._tag === "Some" ? chaosService.value : undefined
-    const redisFaults = (): Chaos.CompiledRedis | undefined => {
-      if (chaos === undefined) return undefined
-      const current = Chaos.currentOf(chaos)
-      return current.enabled ? current.redis : undefined
+    const redisFaults = (): { readonly faults: Chaos.CompiledRedis; readonly current: Chaos.Current } | undefined => {
+      const current = chaos === undefined ? undefined : Chaos.currentOf(chaos)
+      return current === undefined || !current.enabled || current.redis === undefined
+        ? undefined
+        : { faults: current.redis, current }
     }
+    // whether a share `rate` of the events is hit (every one at 1: no draw)
+    const hits = (rate: number, random: Random.Random) => rate >= 1 || (rate > 0 && random.nextDoubleUnsafe() < rate)
     // a command as the chaos layer has it: cut (failing as if Redis were gone), or late
     const faulty = <A>(command: Effect.Effect<A, unknown>): Effect.Effect<A, unknown> => {
       if (chaos === undefined) return command
       return Effect.withFiber((fiber) => {
-        const faults = redisFaults()
-        if (faults === undefined) return command
-        const current = Chaos.currentOf(chaos)
-        if (faults.cut > 0 && fiber.getRef(Random.Random).nextDoubleUnsafe() < faults.cut) {
+        const found = redisFaults()
+        if (found === undefined) return command
+        const { current, faults } = found
+        if (hits(faults.cut, fiber.getRef(Random.Random))) {
           current.injected("redis", "redis_cut")
           return Effect.fail(new Error("chaos: Redis cut"))
         }
@@ -218,18 +221,26 @@ export const make = (
         fork(syncAll)
         while (true) {
           const message = yield* Queue.take(queue)
-          const faults = redisFaults()
-          if (faults === undefined || (faults.drop === 0 && faults.messageDelayMillis === 0)) {
+          const found = redisFaults()
+          if (
+            found === undefined ||
+            (found.faults.drop === 0 && found.faults.messageDelayMillis === 0 && found.faults.cut === 0)
+          ) {
             yield* receive(message.message)
             continue
           }
-          // chaos: a breaker's message lost, or handled late (the live view's frames are left alone)
+          // chaos: a message lost (dropped, or Redis cut: a cut Redis delivers nothing), or handled late; the live
+          // view's frames are left alone
+          const { current, faults } = found
+          const random = yield* Random.Random
           if (message.message.startsWith("{\"view\"")) {
             yield* receive(message.message)
-          } else if (faults.drop > 0 && (yield* Random.next) < faults.drop) {
-            Chaos.currentOf(chaos!).injected("redis", "message_drop")
+          } else if (hits(faults.cut, random)) {
+            current.injected("redis", "redis_cut")
+          } else if (hits(faults.drop, random)) {
+            current.injected("redis", "message_drop")
           } else if (faults.messageDelayMillis > 0) {
-            Chaos.currentOf(chaos!).injected("redis", "message_delay")
+            current.injected("redis", "message_delay")
             fork(Effect.andThen(Effect.sleep(faults.messageDelayMillis), receive(message.message)))
           } else {
             yield* receive(message.message)
@@ -292,7 +303,7 @@ export const make = (
         if (connected !== undefined) {
           redis = connected
           fork(listen(connected))
-          if (yield* withTimeoutQuiet(connected.send("PING"))) yield* setMode("shared")
+          if (yield* withTimeoutQuiet(faulty(connected.send("PING")))) yield* setMode("shared")
           return
         }
         yield* Effect.sleep(settings.reconnectIntervalMillis)

@@ -67,9 +67,17 @@ export const stage: Stage.Stage<Types> = {
           attempt: (retry) => {
             const attempt = inner.attempt(retry)
             return Effect.withFiber((fiber) => {
+              // rules changed since this pipeline was built (set, disable): nothing more for this call
+              if (!current.inForce()) return attempt
               const random = fiber.getRef(Random.Random)
-              for (const rule of rules) if (current.decide(rule, random)) return inject(rule, attempt)
-              return attempt
+              let fired: (typeof rules)[number] | undefined
+              for (const rule of rules) {
+                // after the first rule that fires, the everyNth rules still count the attempt (rate rules draw nothing)
+                if (fired === undefined) {
+                  if (current.decide(rule, random)) fired = rule
+                } else if (rule.everyNth !== undefined) current.decide(rule, random)
+              }
+              return fired === undefined ? attempt : inject(fired, attempt)
             })
           }
         }
