@@ -13,15 +13,16 @@
  *
  * @since 0.1.0
  */
-import type { Scope } from "effect"
+import type { Clock, Scope } from "effect"
 import { Context, Effect, Layer, PubSub, Schema, Stream } from "effect"
 import { dual } from "effect/Function"
 import * as CircuitBreaker from "./CircuitBreaker.js"
 import * as ConfigError from "./ConfigError.js"
-import { makeBreaker } from "./internal/breaker/breaker.js"
+import { type BreakerInternal, makeBreaker } from "./internal/breaker/breaker.js"
 import { type MakeStore, makeMemory } from "./internal/breaker/store.js"
 import { refusal } from "./internal/fleet/keys.js"
 import { type BreakerAdded, CurrentObserver } from "./internal/observation.js"
+import { type Reconfigurable, ReconfigureId, sameOptions } from "./internal/reloadable.js"
 import * as Registry from "./internal/registry.js"
 import { isRecord, objectOf } from "./internal/unknownKeys.js"
 import * as RedisBreakerStore from "./RedisBreakerStore.js"
@@ -60,6 +61,8 @@ export const BreakerRegistry: Context.Service<BreakerRegistry, BreakerRegistry> 
  * keys included, with paths from these options: `breakers.storage.openDuraton: Unknown key "openDuraton", did you
  * mean "openDuration"?`) and builds the registry. The named breakers are built at once. When the scope closes,
  * the registry's stream ends and its breakers leave the observers (their metric series are removed).
+ * `ConfigReload` can give the registry new options while it runs: its breakers take them in place, keeping their
+ * state when the settings are compatible (see {@link BreakerChange}).
  *
  * Each breaker it builds and each state change of one is emitted to the observers of the context it is made in
  * (the `ErrorTracker` records the changes in its summary; `ResilienceMetrics` exports
@@ -88,25 +91,33 @@ export const make = (
   options: Options = {}
 ): Effect.Effect<BreakerRegistry, ConfigError.ConfigError, Scope.Scope> =>
   Effect.gen(function*() {
-    const { configs, defaults, given } = yield* check(options)
+    const checked = yield* check(options)
+    // (all four change on a reload, see `apply`)
+    let configs = checked.configs
+    let defaults = checked.defaults
+    let given = checked.given
 
     const observer = yield* CurrentObserver
     const runFork = Effect.runForkWith(yield* Effect.context<never>())
     // with a shared store, the breakers share their state through it (but those whose options say `share: "off"`)
     const shared = yield* Effect.serviceOption(RedisBreakerStore.RedisBreakerStore)
     const fleet = shared._tag === "Some" ? RedisBreakerStore.fleetOf(shared.value) : undefined
-    if (fleet !== undefined) {
+    // the names a shared store cannot hold, refused (a reload's too)
+    const refusals = (of: Options): Array<ConfigError.Issue> => {
       const issues: Array<ConfigError.Issue> = []
-      for (const name of configs.keys()) {
+      if (fleet === undefined) return issues
+      for (const name of Object.keys(of.breakers ?? {})) {
         const refused = refusal(name)
         if (refused !== undefined) issues.push({ path: ["breakers", name], message: refused })
       }
-      for (const [operation, name] of Object.entries(given.operations ?? {})) {
+      for (const [operation, name] of Object.entries(of.operations ?? {})) {
         const refused = refusal(name)
         if (refused !== undefined) issues.push({ path: ["operations", operation], message: refused })
       }
-      if (issues.length > 0) return yield* new ConfigError.ConfigError({ issues })
+      return issues
     }
+    const refused = refusals(given)
+    if (refused.length > 0) return yield* new ConfigError.ConfigError({ issues: refused })
     const storeOf = (name: string, config: CircuitBreaker.Config): MakeStore | undefined => {
       if (fleet === undefined) return undefined
       const off: MakeStore = () => ({
@@ -122,7 +133,7 @@ export const make = (
     }
     const pubsub = yield* PubSub.sliding<CircuitBreaker.Transition>(1024)
     const changes = Stream.fromPubSub(pubsub)
-    const breakers = new Map<string, CircuitBreaker.CircuitBreaker>()
+    const breakers = new Map<string, BreakerInternal>()
     const added: Array<BreakerAdded> = []
     let closed = false
     // the breakers leave the consumers with the registry: their series are removed, and no longer read
@@ -141,7 +152,7 @@ export const make = (
       PubSub.publishUnsafe(pubsub, transition)
     }
 
-    const breaker = (name: string) => {
+    const breaker = (name: string): BreakerInternal => {
       let found = breakers.get(name)
       if (found === undefined) {
         const config = configs.get(name) ?? defaults
@@ -166,16 +177,116 @@ export const make = (
     // the named breakers exist from the start, so their state and metrics show before their first call
     for (const name of configs.keys()) breaker(name)
 
-    const operations = new Map(Object.entries(given.operations ?? {}))
+    let operations = new Map(Object.entries(given.operations ?? {}))
+
+    // A reload: every breaker built so far takes its new config in place (state is per name, kept when the
+    // settings are compatible); a name newly configured is built at once, as at the start
+    const apply = (next: Checked, clock: Clock.Clock): Reconfigured => {
+      const changed: Array<BreakerChange> = []
+      const before = given
+      const names = new Set([...breakers.keys(), ...next.configs.keys()])
+      const optionsOf = (of: Options, name: string) => of.breakers?.[name] ?? of.default
+      configs = next.configs
+      defaults = next.defaults
+      given = next.given
+      for (const name of [...names].sort()) {
+        const wasNamed = before.breakers?.[name] !== undefined
+        const isNamed = next.configs.has(name)
+        const existing = breakers.get(name)
+        if (existing === undefined) {
+          breaker(name)
+          changed.push({ name, change: "added", state: "new" })
+          continue
+        }
+        if (sameOptions(optionsOf(before, name), optionsOf(next.given, name)) && wasNamed === isNamed) continue
+        const outcome = existing.reconfigure(next.configs.get(name) ?? next.defaults, clock)
+        const change = wasNamed && !isNamed ? "removed" : !wasNamed && isNamed ? "added" : "updated"
+        changed.push({ name, change, ...outcome })
+      }
+      const nextOperations = new Map(Object.entries(next.given.operations ?? {}))
+      const remapped = [...new Set([...operations.keys(), ...nextOperations.keys()])]
+        .filter((operation) => operations.get(operation) !== nextOperations.get(operation))
+        .sort()
+      operations = nextOperations
+      return { breakers: changed, operations: remapped }
+    }
+    const reconfigurable: Reconfigurable<Options, Reconfigured> = {
+      base: given,
+      prepare: (candidate) =>
+        Effect.flatMap(check(candidate), (next) => {
+          const issues = refusals(next.given)
+          return issues.length > 0
+            ? Effect.fail(new ConfigError.ConfigError({ issues }))
+            : Effect.clockWith((clock) => Effect.succeed(() => apply(next, clock)))
+        })
+    }
     return {
       breaker,
       forOperation: (operation) => breaker(operations.get(operation) ?? operation),
       states: Effect.suspend(() =>
         Effect.forEach([...breakers.keys()].sort(), (name) => breakers.get(name)!.state)
       ),
-      changes
-    } satisfies BreakerRegistry
+      changes,
+      [ReconfigureId]: reconfigurable
+    } satisfies BreakerRegistry & { readonly [ReconfigureId]: Reconfigurable<Options, Reconfigured> }
   })
+
+type Checked = Effect.Success<ReturnType<typeof check>>
+
+/**
+ * What a reload changed in one breaker (see `ConfigReload`). State is per name: a breaker whose name survives
+ * keeps its status, its trip counts, its openings and the deadline of an opening in progress (`state: "kept"`)
+ * when its new settings are compatible; they apply from the next call (a trip rule's threshold, minimum of calls
+ * or number of failures, the errors that count), the next probe (`halfOpenProbes`, `closeAfter`) or the next
+ * opening (`openDuration`). Trip rules of another kind, in another number, or over another window cannot carry the
+ * counts over: the breaker is reset (`state: "reset"`), closed with its window cleared (a `reset` transition), and
+ * `reason` says why. A name configured for the first time starts closed (`"new"`), so a renamed breaker starts anew
+ * while the old name keeps its own state under the default options (`change: "removed"`). Its call counts
+ * (`state.calls`, the metrics) always carry on.
+ *
+ * A breaker shared through a `RedisBreakerStore` keeps its sharing as built: its `share`, `halfOpenProbes` and
+ * `closeAfter` (which its replicas agree on) stay, and `reason` says so; its other settings apply here, and a
+ * reset clears this replica's counts only, never the fleet's state. Its replicas compare the fingerprint of the
+ * settings they were built with.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { BreakerRegistry } from "@effect-resilience/core"
+ *
+ * const note = (change: BreakerRegistry.BreakerChange) =>
+ *   change.state === "reset" ? `${change.name}: reset (${change.reason})` : `${change.name}: ${change.change}`
+ * ```
+ *
+ * @since 0.6.0
+ * @category models
+ */
+export interface BreakerChange {
+  readonly name: string
+  readonly change: "added" | "updated" | "removed"
+  readonly state: "kept" | "new" | "reset"
+  readonly reason?: string | undefined
+}
+
+/**
+ * What a reload changed in the registry: its breakers (those unchanged are not listed) and the operations that
+ * now map to another breaker.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { BreakerRegistry } from "@effect-resilience/core"
+ *
+ * const resets = (changes: BreakerRegistry.Reconfigured) => changes.breakers.filter((b) => b.state === "reset")
+ * ```
+ *
+ * @since 0.6.0
+ * @category models
+ */
+export interface Reconfigured {
+  readonly breakers: ReadonlyArray<BreakerChange>
+  readonly operations: ReadonlyArray<string>
+}
 
 // every config first: one error listing all problems, and nothing built from a partly valid set
 const check = (options: Options) =>

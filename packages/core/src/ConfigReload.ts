@@ -1,12 +1,13 @@
 /**
- * Hot reload of the rules: the retry policies and the bulkheads' limits change while the program runs, from a
- * call ({@link ConfigReload.reload}), a JSON file watched through effect's `FileSystem.watch` ({@link fromFile}),
- * or an effect `Config` polled on a `Schedule` ({@link fromConfig}).
+ * Hot reload of the rules: the retry policies and the settings of the bulkheads, circuit breakers, rate limiters
+ * and retry budgets change while the program runs, from a call ({@link ConfigReload.reload}), a JSON file watched
+ * through effect's `FileSystem.watch` ({@link fromFile}), or an effect `Config` polled on a `Schedule`
+ * ({@link fromConfig}).
  *
  * - Each candidate is decoded and validated whole, by the same checks as the layer's options, before anything
- *   changes. A valid one is swapped in at once, policies and bulkheads together; an invalid one changes nothing,
- *   is reported with every problem and its path (`policies.StorageError.maxAttempts: ...`), and the sources keep
- *   watching.
+ *   changes. A valid one is swapped in at once, every section together; an invalid one changes nothing (not even
+ *   its valid sections), is reported with every problem and its path (`policies.StorageError.maxAttempts: ...`,
+ *   `breakers.breakers.db.openDuration: ...`), and the sources keep watching.
  * - A candidate is the whole set of reloadable rules: a section it leaves out (`bulkheads`, say) is the one the
  *   layer was built with, so the rules in force never depend on the order of past reloads.
  * - A protected call keeps the policies that were in force as it started; the calls that start after a reload
@@ -14,16 +15,26 @@
  * - Bulkhead limits change in place: the calls in flight keep their places, a lower limit admits no new call
  *   until the calls in flight are under it, and a bulkhead whose name survives keeps its state (see
  *   `BulkheadRegistry.BulkheadChange` for what starts empty or is reset, and why).
+ * - Breakers, rate limiters and budgets take their new settings in place too, and one whose name survives keeps
+ *   its state when the new settings are compatible: a breaker its status, trip counts, openings and the deadline
+ *   of an opening in progress (a new threshold applies from the next call, a new `openDuration` from the next
+ *   opening); it is reset, closed with its window cleared, when its trip rules change kind, number or window, and
+ *   the change says why (`BreakerRegistry.BreakerChange`). A limiter keeps its keys' counts under the same
+ *   algorithm and window, a budget its counts under the same kind (see `RateLimiterRegistry.LimiterChange` and
+ *   `RetryBudgetRegistry.BudgetChange`). A breaker or limiter shared through a `RedisBreakerStore` keeps its
+ *   sharing as built: the settings its replicas agree on stay, and its change says so.
  * - Every outcome is a {@link ReloadEvent} (on {@link ConfigReload.events}), a log line, and the metrics
  *   `resilience_config_reloads_total{result}` (`applied` | `rejected`) and `resilience_config_generation`.
  *
  * **Gotchas**
  *
- * - Only `defaultPolicy`, `policies`, `undeclaredTags` and `bulkheads` are reloadable; the other `ErrorLayer`
- *   options (breakers, rate limiters, budgets, the tracker, the error families) are refused by name. Error
- *   families are code: a reloaded policy names a tag of a family the layer declared (or one in `undeclaredTags`).
- * - The service changes the `PolicyService` and `BulkheadRegistry` of the context it is built in: provide it
- *   with `ErrorLayer` (or their own layers) below it.
+ * - `defaultPolicy`, `policies`, `undeclaredTags`, `bulkheads`, `breakers`, `rateLimiters` and `budgets` are
+ *   reloadable; the other `ErrorLayer` options (the tracker, the error families, the log format, the durations,
+ *   the live view) are refused by name. Error families are code: a reloaded policy names a tag of a family the
+ *   layer declared (or one in `undeclaredTags`).
+ * - The service changes the `PolicyService` and `BulkheadRegistry` of the context it is built in, and its
+ *   `BreakerRegistry`, `RateLimiterRegistry` and `RetryBudgetRegistry` when there are: provide it with
+ *   `ErrorLayer` (or their own layers) below it. A section whose registry is not in the context is refused.
  *
  * @since 0.6.0
  */
@@ -35,6 +46,7 @@ import {
   Effect,
   FileSystem,
   Layer,
+  Option,
   PubSub,
   Queue,
   Result,
@@ -42,6 +54,7 @@ import {
   Semaphore,
   Stream
 } from "effect"
+import * as BreakerRegistry from "./BreakerRegistry.js"
 import * as BulkheadRegistry from "./BulkheadRegistry.js"
 import * as ConfigError from "./ConfigError.js"
 import type * as ErrorFamily from "./ErrorFamily.js"
@@ -50,6 +63,8 @@ import { reconfigurableOf, sameOptions } from "./internal/reloadable.js"
 import { isRecord, show, unknownKeyMessage } from "./internal/unknownKeys.js"
 import type * as Policy from "./Policy.js"
 import * as PolicyService from "./PolicyService.js"
+import * as RateLimiterRegistry from "./RateLimiterRegistry.js"
+import * as RetryBudgetRegistry from "./RetryBudgetRegistry.js"
 
 // ---------------------------------------------------------------------------------------------------------------
 // models
@@ -61,18 +76,24 @@ import * as PolicyService from "./PolicyService.js"
  * - `defaultPolicy`, `policies` (a record by error tag, or `Policy.forFamily` / `Policy.forTag` entries from
  *   code) and `undeclaredTags`: see `PolicyService.Options`.
  * - `bulkheads`: see `BulkheadRegistry.Options` (`default`, `bulkheads`, `operations`).
+ * - `breakers`: see `BreakerRegistry.Options` (`default`, `breakers`, `operations`).
+ * - `rateLimiters`: see `RateLimiterRegistry.Options` (`default`, `limiters`).
+ * - `budgets`: see `RetryBudgetRegistry.Options` (`default`, `budgets`, `operations`).
  *
  * A section left out is the one the layer was built with.
  *
  * **Example**
  *
  * ```ts
- * import type { ConfigReload } from "@effect-resilience/core"
+ * import { type ConfigReload, TripRule } from "@effect-resilience/core"
  *
  * const rules: ConfigReload.Rules = {
  *   defaultPolicy: { maxAttempts: 2, baseDelay: "50 millis" },
  *   policies: { StorageError: { maxAttempts: 5, baseDelay: "100 millis" } },
- *   bulkheads: { bulkheads: { search: { limit: 8, queue: 20 } } }
+ *   bulkheads: { bulkheads: { search: { limit: 8, queue: 20 } } },
+ *   breakers: { breakers: { payments: { trip: TripRule.consecutive(5), openDuration: "30 seconds" } } },
+ *   rateLimiters: { limiters: { api: { limit: 100, window: "1 second" } } },
+ *   budgets: { budgets: { payments: { percent: 0.1 } } }
  * }
  * ```
  *
@@ -84,6 +105,9 @@ export interface Rules {
   readonly policies?: PolicyService.Options["policies"]
   readonly undeclaredTags?: PolicyService.Options["undeclaredTags"]
   readonly bulkheads?: BulkheadRegistry.Options | undefined
+  readonly breakers?: BreakerRegistry.Options | undefined
+  readonly budgets?: RetryBudgetRegistry.Options | undefined
+  readonly rateLimiters?: RateLimiterRegistry.Options | undefined
 }
 
 /**
@@ -106,15 +130,18 @@ export type Source =
   | { readonly _tag: "Config" }
 
 /**
- * What an applied reload changed: the policies by error tag (`default` when the default policy changed), the
- * bulkheads (those unchanged are not listed) and the operations that now map to another bulkhead.
+ * What an applied reload changed: the policies by error tag (`default` when the default policy changed); the
+ * bulkheads, breakers, budgets and rate limiters (those unchanged are not listed), each with what became of its
+ * state (`kept`, `new`, or `reset` with its reason); and the operations that now map to another bulkhead
+ * (`operations`), breaker (`breakerOperations`) or budget (`budgetOperations`).
  *
  * **Example**
  *
  * ```ts
  * import type { ConfigReload } from "@effect-resilience/core"
  *
- * const resets = (changes: ConfigReload.Changes) => changes.bulkheads.filter((b) => b.state === "reset")
+ * const resets = (changes: ConfigReload.Changes) =>
+ *   [...changes.bulkheads, ...changes.breakers, ...changes.limiters, ...changes.budgets].filter((c) => c.state === "reset")
  * ```
  *
  * @since 0.6.0
@@ -129,6 +156,11 @@ export interface Changes {
   }
   readonly bulkheads: ReadonlyArray<BulkheadRegistry.BulkheadChange>
   readonly operations: ReadonlyArray<string>
+  readonly breakers: ReadonlyArray<BreakerRegistry.BreakerChange>
+  readonly breakerOperations: ReadonlyArray<string>
+  readonly budgets: ReadonlyArray<RetryBudgetRegistry.BudgetChange>
+  readonly budgetOperations: ReadonlyArray<string>
+  readonly limiters: ReadonlyArray<RateLimiterRegistry.LimiterChange>
 }
 
 /**
@@ -279,16 +311,21 @@ export const ConfigReload: Context.Service<ConfigReload, ConfigReload> = Context
 // constructors
 // ---------------------------------------------------------------------------------------------------------------
 
-const reloadableKeys = ["defaultPolicy", "policies", "undeclaredTags", "bulkheads"] as const
+const reloadableKeys = [
+  "defaultPolicy",
+  "policies",
+  "undeclaredTags",
+  "bulkheads",
+  "breakers",
+  "rateLimiters",
+  "budgets"
+] as const
 const policyKeys = ["defaultPolicy", "policies", "undeclaredTags"] as const
 // ErrorLayer's options that are set at build only
 const fixedKeys: ReadonlyArray<string> = [
   "errors",
   "logFormat",
   "tracker",
-  "breakers",
-  "rateLimiters",
-  "budgets",
   "durations",
   "live"
 ]
@@ -296,8 +333,9 @@ const fixedKeys: ReadonlyArray<string> = [
 const module = "effect-resilience/reload"
 
 /**
- * Builds the service over the `PolicyService` and `BulkheadRegistry` of the context, and exports its metrics into
- * the context's `MetricRegistry` (removed when the scope closes).
+ * Builds the service over the `PolicyService` and `BulkheadRegistry` of the context (and its `BreakerRegistry`,
+ * `RateLimiterRegistry` and `RetryBudgetRegistry`, when there are), and exports its metrics into the context's
+ * `MetricRegistry` (removed when the scope closes).
  *
  * **Example**
  *
@@ -324,6 +362,16 @@ export const make: Effect.Effect<
   const registry = yield* BulkheadRegistry.BulkheadRegistry
   const policies = reconfigurableOf<PolicyService.Options, void>(policyService)
   const bulkheads = reconfigurableOf<BulkheadRegistry.Options, BulkheadRegistry.Reconfigured>(registry)
+  // (optional services: a context without them reloads the rest, and refuses their sections)
+  const breakers = reconfigurableOf<BreakerRegistry.Options, BreakerRegistry.Reconfigured>(
+    Option.getOrUndefined(yield* Effect.serviceOption(BreakerRegistry.BreakerRegistry))
+  )
+  const budgets = reconfigurableOf<RetryBudgetRegistry.Options, RetryBudgetRegistry.Reconfigured>(
+    Option.getOrUndefined(yield* Effect.serviceOption(RetryBudgetRegistry.RetryBudgetRegistry))
+  )
+  const limiters = reconfigurableOf<RateLimiterRegistry.Options, ReadonlyArray<RateLimiterRegistry.LimiterChange>>(
+    Option.getOrUndefined(yield* Effect.serviceOption(RateLimiterRegistry.RateLimiterRegistry))
+  )
   // the families the layer declared, also those bound in code with `Policy.forFamily`: a reloaded policy may name
   // their tags even when the candidate binds its policies by tag
   const declared: ReadonlyArray<ErrorFamily.Any> = [...(policies?.base.errors ?? []), ...policyService.families]
@@ -333,7 +381,10 @@ export const make: Effect.Effect<
       policies: policies.base.policies,
       undeclaredTags: policies.base.undeclaredTags
     }),
-    ...(bulkheads === undefined ? {} : { bulkheads: bulkheads.base })
+    ...(bulkheads === undefined ? {} : { bulkheads: bulkheads.base }),
+    ...(breakers === undefined ? {} : { breakers: breakers.base }),
+    ...(budgets === undefined ? {} : { budgets: budgets.base }),
+    ...(limiters === undefined ? {} : { rateLimiters: limiters.base })
   }
 
   let generation = 0
@@ -414,7 +465,10 @@ export const make: Effect.Effect<
         defaultPolicy: has("defaultPolicy") ? next.defaultPolicy : baseRules.defaultPolicy,
         policies: has("policies") ? next.policies : baseRules.policies,
         undeclaredTags: has("undeclaredTags") ? next.undeclaredTags : baseRules.undeclaredTags,
-        bulkheads: has("bulkheads") ? next.bulkheads : baseRules.bulkheads
+        bulkheads: has("bulkheads") ? next.bulkheads : baseRules.bulkheads,
+        breakers: has("breakers") ? next.breakers : baseRules.breakers,
+        budgets: has("budgets") ? next.budgets : baseRules.budgets,
+        rateLimiters: has("rateLimiters") ? next.rateLimiters : baseRules.rateLimiters
       }
       // a new policy set on every reload, even when the policies are the same: the protect pipelines are rebuilt
       // on their next call, and so look up again the strategies their operations map to
@@ -439,19 +493,43 @@ export const make: Effect.Effect<
           (error) => ConfigError.under(error, ["bulkheads"])
         )
       } else if (has("bulkheads")) unsupported("bulkheads", "BulkheadRegistry")
+      let swapBreakers: (() => BreakerRegistry.Reconfigured) | undefined
+      if (breakers !== undefined) {
+        swapBreakers = yield* gather(
+          breakers.prepare(effective.breakers ?? {}),
+          (error) => ConfigError.under(error, ["breakers"])
+        )
+      } else if (has("breakers")) unsupported("breakers", "BreakerRegistry")
+      let swapBudgets: (() => RetryBudgetRegistry.Reconfigured) | undefined
+      if (budgets !== undefined) {
+        swapBudgets = yield* gather(
+          budgets.prepare(effective.budgets ?? {}),
+          (error) => ConfigError.under(error, ["budgets"])
+        )
+      } else if (has("budgets")) unsupported("budgets", "RetryBudgetRegistry")
+      let swapLimiters: (() => ReadonlyArray<RateLimiterRegistry.LimiterChange>) | undefined
+      if (limiters !== undefined) {
+        swapLimiters = yield* gather(
+          limiters.prepare(effective.rateLimiters ?? {}),
+          (error) => ConfigError.under(error, ["rateLimiters"])
+        )
+      } else if (has("rateLimiters")) unsupported("rateLimiters", "RateLimiterRegistry")
       if (issues.length > 0) return yield* new ConfigError.ConfigError({ issues })
-      return { effective, swapPolicies, swapBulkheads }
+      return { effective, swapPolicies, swapBulkheads, swapBreakers, swapBudgets, swapLimiters }
     })
 
   const submit = (source: Source, candidate: Effect.Effect<unknown, ConfigError.ConfigError>) =>
     Effect.gen(function*() {
       const read = yield* Effect.result(Effect.flatMap(candidate, check))
       if (Result.isFailure(read)) return yield* reject(source, read.failure)
-      const { effective, swapBulkheads, swapPolicies } = read.success
-      // the swap: synchronous, policies and bulkheads together
+      const { effective, swapBreakers, swapBudgets, swapBulkheads, swapLimiters, swapPolicies } = read.success
+      // the swap: synchronous, every section together
       const before = rules
       swapPolicies?.()
       const reconfigured = swapBulkheads?.() ?? { bulkheads: [], operations: [] }
+      const breakersChanged = swapBreakers?.() ?? { breakers: [], operations: [] }
+      const budgetsChanged = swapBudgets?.() ?? { budgets: [], operations: [] }
+      const limitersChanged = swapLimiters?.() ?? []
       generation++
       applied++
       rules = effective
@@ -460,7 +538,15 @@ export const make: Effect.Effect<
         generation,
         source,
         timestamp: yield* Clock.currentTimeMillis,
-        changes: { policies: policyChanges(before, effective), ...reconfigured }
+        changes: {
+          policies: policyChanges(before, effective),
+          ...reconfigured,
+          breakers: breakersChanged.breakers,
+          breakerOperations: breakersChanged.operations,
+          budgets: budgetsChanged.budgets,
+          budgetOperations: budgetsChanged.operations,
+          limiters: limitersChanged
+        }
       }
       lastApplied = event
       lastEvent = event
@@ -517,7 +603,8 @@ const policyChanges = (before: Rules, after: Rules): Changes["policies"] => {
 }
 
 /**
- * A layer providing the service (reloads by call), over the `PolicyService` and `BulkheadRegistry` it changes.
+ * A layer providing the service (reloads by call), over the `PolicyService` and `BulkheadRegistry` it changes (and
+ * the breaker, rate limiter and budget registries of its context, when there are).
  *
  * **Example**
  *

@@ -42,8 +42,9 @@ import { refusal } from "./internal/fleet/keys.js"
 import type { LimiterAdded } from "./internal/observation.js"
 import { CurrentObserver } from "./internal/observation.js"
 import { type Decider, type LimiterInternal, localDecider, makeLimiter } from "./internal/rateLimit/limiter.js"
+import { type Reconfigurable, ReconfigureId, sameOptions } from "./internal/reloadable.js"
 import * as Registry from "./internal/registry.js"
-import { objectOf } from "./internal/unknownKeys.js"
+import { isRecord, objectOf } from "./internal/unknownKeys.js"
 import * as RateLimiter from "./RateLimiter.js"
 import * as RedisBreakerStore from "./RedisBreakerStore.js"
 
@@ -79,7 +80,8 @@ export const RateLimiterRegistry: Context.Service<RateLimiterRegistry, RateLimit
 /**
  * Validates every limiter's options (all problems at once in one `ConfigError.ConfigError`, paths from these
  * options: `limiters.api.windw: Unknown key "windw", did you mean "window"?`) and builds the registry. The named
- * limiters are built at once. When the scope closes its limiters leave the observers.
+ * limiters are built at once. When the scope closes its limiters leave the observers. `ConfigReload` can give the
+ * registry new options while it runs: its limiters take them in place (see {@link LimiterChange}).
  *
  * **Example**
  *
@@ -102,19 +104,27 @@ export const make = (
   options: Options = {}
 ): Effect.Effect<RateLimiterRegistry, ConfigError.ConfigError, Scope.Scope> =>
   Effect.gen(function*() {
-    const { configs, defaults } = yield* check(options)
+    const checked = yield* check(options)
+    // (all three change on a reload, see `apply`)
+    let configs = checked.configs
+    let defaults = checked.defaults
+    let given = checked.given
     const observer = yield* CurrentObserver
     const runFork = Effect.runForkWith(yield* Effect.context<never>())
     const shared = yield* Effect.serviceOption(RedisBreakerStore.RedisBreakerStore)
     const fleet = shared._tag === "Some" ? RedisBreakerStore.fleetOf(shared.value) : undefined
-    if (fleet !== undefined) {
+    // the names a shared store cannot hold, refused (a reload's too)
+    const refusals = (names: Iterable<string>): Array<ConfigError.Issue> => {
       const issues: Array<ConfigError.Issue> = []
-      for (const name of configs.keys()) {
+      if (fleet === undefined) return issues
+      for (const name of names) {
         const refused = refusal(name)
         if (refused !== undefined) issues.push({ path: ["limiters", name], message: refused })
       }
-      if (issues.length > 0) return yield* new ConfigError.ConfigError({ issues })
+      return issues
     }
+    const refused = refusals(configs.keys())
+    if (refused.length > 0) return yield* new ConfigError.ConfigError({ issues: refused })
     const deciderOf = (name: string, config: RateLimiter.Config): Decider => {
       if (fleet === undefined || config.share._tag === "off") return localDecider(config, config.keys)
       const made = fleet.limiterFor(name, config)
@@ -149,12 +159,98 @@ export const make = (
       return found
     }
     for (const name of configs.keys()) limiter(name)
+
+    // A reload: every limiter built so far takes its new config in place (see `LimiterChange`); a name newly
+    // configured is built at once, as at the start. A limiter whose name has no options left keeps its own, or
+    // takes the default ones when there are.
+    const apply = (next: Checked): ReadonlyArray<LimiterChange> => {
+      const changed: Array<LimiterChange> = []
+      const before = given
+      const names = new Set([...limiters.keys(), ...next.configs.keys()])
+      const optionsOf = (of: Options, name: string) => of.limiters?.[name] ?? of.default
+      configs = next.configs
+      defaults = next.defaults
+      given = next.given
+      for (const name of [...names].sort()) {
+        const wasNamed = before.limiters?.[name] !== undefined
+        const isNamed = next.configs.has(name)
+        const existing = limiters.get(name)
+        if (existing === undefined) {
+          limiter(name)
+          changed.push({ name, change: "added", state: "new" })
+          continue
+        }
+        if (sameOptions(optionsOf(before, name), optionsOf(next.given, name)) && wasNamed === isNamed) continue
+        const change = wasNamed && !isNamed ? "removed" : !wasNamed && isNamed ? "added" : "updated"
+        const config = next.configs.get(name) ?? next.defaults
+        if (config === undefined) {
+          changed.push({ name, change, state: "kept", reason: "no options left for it (no default): it keeps its own" })
+          continue
+        }
+        const outcome = existing.reconfigure(config)
+        const stays = fleet !== undefined && existing.stateUnsafe().mode === "local" &&
+            config.share._tag !== "off"
+          ? "its sharing stays as built (local)"
+          : undefined
+        changed.push({
+          name,
+          change,
+          ...outcome,
+          ...(stays === undefined ? {} : { reason: outcome.reason === undefined ? stays : `${outcome.reason}; ${stays}` })
+        })
+      }
+      return changed
+    }
+    const reconfigurable: Reconfigurable<Options, ReadonlyArray<LimiterChange>> = {
+      base: given,
+      prepare: (candidate) =>
+        Effect.flatMap(check(candidate), (next) => {
+          const issues = refusals(next.configs.keys())
+          return issues.length > 0
+            ? Effect.fail(new ConfigError.ConfigError({ issues }))
+            : Effect.succeed(() => apply(next))
+        })
+    }
     return {
       limiter,
       has: (name) => configs.has(name),
-      states: Effect.sync(() => [...limiters.keys()].sort().map((name) => limiters.get(name)!.stateUnsafe()))
-    } satisfies RateLimiterRegistry
+      states: Effect.sync(() => [...limiters.keys()].sort().map((name) => limiters.get(name)!.stateUnsafe())),
+      [ReconfigureId]: reconfigurable
+    } satisfies RateLimiterRegistry & {
+      readonly [ReconfigureId]: Reconfigurable<Options, ReadonlyArray<LimiterChange>>
+    }
   })
+
+type Checked = Effect.Success<ReturnType<typeof check>>
+
+/**
+ * What a reload changed in one rate limiter (see `ConfigReload`). State is per name: a limiter whose name
+ * survives keeps its keys' states (`state: "kept"`) when its algorithm and window are the same, and a new limit,
+ * wait or bound on keys applies from its next decision; another algorithm or window starts its keys afresh
+ * (`"reset"`, with the reason). A name configured for the first time starts fresh (`"new"`); the old name of a
+ * renamed limiter takes the default options, or keeps its own when there are none. Its counts (granted,
+ * rejected, waited) always carry on. A limiter shared through a `RedisBreakerStore` keeps its sharing as built
+ * (its algorithm, limit, window, keys and share, which its replicas agree on): only its `wait` applies, and
+ * `reason` says so.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { RateLimiterRegistry } from "@effect-resilience/core"
+ *
+ * const note = (change: RateLimiterRegistry.LimiterChange) =>
+ *   change.state === "reset" ? `${change.name}: reset (${change.reason})` : `${change.name}: ${change.change}`
+ * ```
+ *
+ * @since 0.6.0
+ * @category models
+ */
+export interface LimiterChange {
+  readonly name: string
+  readonly change: "added" | "updated" | "removed"
+  readonly state: "kept" | "new" | "reset"
+  readonly reason?: string | undefined
+}
 
 // (a limiter has no default options unless given: `limit` and `window` are required)
 const check = (options: Options) =>
@@ -167,7 +263,7 @@ const check = (options: Options) =>
       true
     )
     if (issues.length > 0) return yield* new ConfigError.ConfigError({ issues })
-    return { configs, defaults }
+    return { configs, defaults, given: (isRecord(options) ? options : {}) as Options }
   })
 
 /**

@@ -20,6 +20,7 @@ import * as ConfigError from "./ConfigError.js"
 import { monotonicMillis } from "./internal/breaker/store.js"
 import { type BudgetInternal, CurrentBudget, make as makeBudget } from "./internal/budget/budget.js"
 import { type BudgetAdded, CurrentObserver } from "./internal/observation.js"
+import { type Reconfigurable, ReconfigureId, sameOptions } from "./internal/reloadable.js"
 import * as Registry from "./internal/registry.js"
 import { isRecord, objectOf } from "./internal/unknownKeys.js"
 import * as RetryBudget from "./RetryBudget.js"
@@ -60,6 +61,8 @@ export const RetryBudgetRegistry: Context.Service<RetryBudgetRegistry, RetryBudg
 
 /**
  * Validates the options and builds the registry, in a scope (its budgets' figures are exported while it is open).
+ * `ConfigReload` can give the registry new options while it runs: its budgets take them in place (see
+ * {@link BudgetChange}).
  *
  * **Example**
  *
@@ -81,7 +84,11 @@ export const make = (
   options: Options = {}
 ): Effect.Effect<RetryBudgetRegistry, ConfigError.ConfigError, Scope.Scope> =>
   Effect.gen(function*() {
-    const { configs, defaults, given } = yield* check(options)
+    const checked = yield* check(options)
+    // (all four change on a reload, see `apply`)
+    let configs = checked.configs
+    let defaults = checked.defaults
+    let given = checked.given
     const observer = yield* CurrentObserver
     const clock = yield* Effect.clockWith(Effect.succeed)
     const budgets = new Map<string, BudgetInternal>()
@@ -113,15 +120,102 @@ export const make = (
     }
     // the named budgets exist from the start, so their figures show before their first call
     for (const name of configs.keys()) budget(name)
-    const operations = new Map(Object.entries(given.operations ?? {}))
+    let operations = new Map(Object.entries(given.operations ?? {}))
+
+    // A reload: every budget made so far takes its new config in place (see `BudgetChange`); a name newly
+    // configured is made at once, as at the start
+    const apply = (next: Checked): Reconfigured => {
+      const changed: Array<BudgetChange> = []
+      const before = given
+      const names = new Set([...budgets.keys(), ...next.configs.keys()])
+      const optionsOf = (of: Options, name: string) => of.budgets?.[name] ?? of.default
+      configs = next.configs
+      defaults = next.defaults
+      given = next.given
+      for (const name of [...names].sort()) {
+        const wasNamed = before.budgets?.[name] !== undefined
+        const isNamed = next.configs.has(name)
+        const existing = budgets.get(name)
+        if (existing === undefined) {
+          budget(name)
+          changed.push({ name, change: "added", state: "new" })
+          continue
+        }
+        if (sameOptions(optionsOf(before, name), optionsOf(next.given, name)) && wasNamed === isNamed) continue
+        const outcome = existing.reconfigure(next.configs.get(name) ?? next.defaults)
+        const change = wasNamed && !isNamed ? "removed" : !wasNamed && isNamed ? "added" : "updated"
+        changed.push({ name, change, ...outcome })
+      }
+      const nextOperations = new Map(Object.entries(next.given.operations ?? {}))
+      const remapped = [...new Set([...operations.keys(), ...nextOperations.keys()])]
+        .filter((operation) => operations.get(operation) !== nextOperations.get(operation))
+        .sort()
+      operations = nextOperations
+      return { budgets: changed, operations: remapped }
+    }
+    const reconfigurable: Reconfigurable<Options, Reconfigured> = {
+      base: given,
+      prepare: (candidate) => Effect.map(check(candidate), (next) => () => apply(next))
+    }
     return {
       budget,
       forOperation: (operation) => budget(operations.get(operation) ?? operation),
       states: Effect.sync(() =>
         [...budgets.keys()].sort().map((name) => budgets.get(name)!.stateUnsafe(monotonicMillis(clock)))
-      )
-    } satisfies RetryBudgetRegistry
+      ),
+      [ReconfigureId]: reconfigurable
+    } satisfies RetryBudgetRegistry & { readonly [ReconfigureId]: Reconfigurable<Options, Reconfigured> }
   })
+
+type Checked = Effect.Success<ReturnType<typeof check>>
+
+/**
+ * What a reload changed in one budget (see `ConfigReload`). State is per name: a budget whose name survives
+ * takes its new settings in place and keeps what it has counted (`state: "kept"`) when its rule is of the same
+ * kind: a ratio budget its window of requests and retries (a new `percent` or `minPerSecond` applies at once), a
+ * tokens budget its token count, as the same share of a new `maxTokens`. Another kind, or a ratio budget's new
+ * `ttl` (its window is counted in slices of it), starts the budget afresh (`"reset"`, with the reason). A name
+ * configured for the first time starts fresh (`"new"`); the old name of a renamed budget keeps its state under
+ * the default options (`change: "removed"`). The counts of retries granted and refused always carry on.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { RetryBudgetRegistry } from "@effect-resilience/core"
+ *
+ * const note = (change: RetryBudgetRegistry.BudgetChange) =>
+ *   change.state === "reset" ? `${change.name}: reset (${change.reason})` : `${change.name}: ${change.change}`
+ * ```
+ *
+ * @since 0.6.0
+ * @category models
+ */
+export interface BudgetChange {
+  readonly name: string
+  readonly change: "added" | "updated" | "removed"
+  readonly state: "kept" | "new" | "reset"
+  readonly reason?: string | undefined
+}
+
+/**
+ * What a reload changed in the registry: its budgets (those unchanged are not listed) and the operations that
+ * now map to another budget.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { RetryBudgetRegistry } from "@effect-resilience/core"
+ *
+ * const resets = (changes: RetryBudgetRegistry.Reconfigured) => changes.budgets.filter((b) => b.state === "reset")
+ * ```
+ *
+ * @since 0.6.0
+ * @category models
+ */
+export interface Reconfigured {
+  readonly budgets: ReadonlyArray<BudgetChange>
+  readonly operations: ReadonlyArray<string>
+}
 
 // every config first: one error listing all problems, and nothing built from a partly valid set
 const check = (options: Options) =>
@@ -274,9 +368,9 @@ export const withBudget: {
       const found = registry.budget(name) as BudgetInternal
       const provided = Effect.provideService(self, CurrentBudget, found)
       // the tokens rule counts outcomes: a failed attempt is counted by the retry schedule, the success here
-      const counted = found.config.kind === "tokens"
-        ? Effect.tap(provided, () => Effect.sync(() => found.recordUnsafe(false)))
-        : provided
+      const tokens = Effect.tap(provided, () => Effect.sync(() => found.recordUnsafe(false)))
+      // (read per call: a reload may change the budget's kind)
+      const counted = Effect.suspend(() => found.config.kind === "tokens" ? tokens : provided)
       return Effect.andThen(found.deposit, counted)
     })
 )

@@ -123,23 +123,23 @@ describe("ConfigReload", () => {
         defaultPolicy: { maxAttempts: 0 },
         policies: { StorageError: { maxAttempts: 4, baseDelay: "soon" }, StorgeError: { maxAttempts: 2 } },
         bulkheads: { bulkheads: { search: { limit: 0, queueTimout: "1 second" } }, operatoins: {} },
-        breakers: { default: {} },
+        tracker: {},
         polices: {}
       }))
       assert.strictEqual(error._tag, "ConfigError")
       assert.deepStrictEqual(issuesOf(error).sort(), [
-        "breakers",
         "bulkheads.bulkheads.search.limit",
         "bulkheads.bulkheads.search.queueTimout",
         "bulkheads.operatoins",
         "defaultPolicy.maxAttempts",
         "polices",
         "policies.StorageError.baseDelay",
-        "policies.StorgeError"
+        "policies.StorgeError",
+        "tracker"
       ])
       assert.include(error.message, 'did you mean "StorageError"')
       assert.include(error.message, "polices: Unknown key \"polices\", did you mean \"policies\"?")
-      assert.include(error.message, "breakers: Not reloadable")
+      assert.include(error.message, "tracker: Not reloadable")
       // nothing changed: not the policies (not even the valid StorageError one), not the bulkhead
       assert.strictEqual(yield* attemptsOf(storage()), 3)
       assert.strictEqual((yield* stateOf("search")).limit, 2)

@@ -11,11 +11,18 @@ export type TripReason = "consecutive_failures" | "failure_rate" | "slow_call_ra
  */
 export interface Tripper {
   readonly record: (failure: boolean, millis: number, now: number) => TripReason | undefined
+  /**
+   * Takes new rules that are {@link compatible} with its own (same kinds and windows) and keeps its counts: a new
+   * threshold, minimum of calls, number of failures or slow-call threshold applies from the next call.
+   */
+  readonly retune: (rules: ReadonlyArray<TripRule.TripRule>) => void
 }
 
 interface Counter {
   // counts one call; `flag` is whether it counts against the rule; returns true when the rule trips
   add(flag: boolean, now: number): boolean
+  // a new threshold and minimum of calls, over the same window
+  retune(minimumCalls: number, threshold: number): void
 }
 
 // the last `size` calls, as a ring of flags with a running sum
@@ -33,6 +40,10 @@ const countWindow = (size: number, minimumCalls: number, threshold: number): Cou
       flagged += bit
       position = position + 1 === size ? 0 : position + 1
       return filled >= minimumCalls && flagged / filled >= threshold
+    },
+    retune(calls, at) {
+      minimumCalls = calls
+      threshold = at
     }
   }
 }
@@ -78,6 +89,10 @@ const timeWindow = (duration: Duration.Duration, buckets: number, minimumCalls: 
         totalFlags++
       }
       return totalCalls >= minimumCalls && totalFlags / totalCalls >= threshold
+    },
+    retune(calls, at) {
+      minimumCalls = calls
+      threshold = at
     }
   }
 }
@@ -95,48 +110,130 @@ export const needsClock = (rules: ReadonlyArray<TripRule.TripRule>): boolean =>
 export const slowThreshold = (rules: ReadonlyArray<TripRule.TripRule>): number =>
   rules.reduce((min, rule) => rule._tag === "SlowCallRate" ? Math.min(min, Duration.toMillis(rule.slowerThan)) : min, Infinity)
 
+const describeWindow = (window: TripRule.Window): string =>
+  window._tag === "Calls"
+    ? `the last ${window.size} calls`
+    : `the last ${Duration.format(window.duration)} in ${window.buckets} buckets`
+
+const kindOf = (rule: TripRule.TripRule): string =>
+  rule._tag === "Consecutive" ? "consecutive" : rule._tag === "FailureRate" ? "failureRate" : "slowCallRate"
+
+const sameWindow = (a: TripRule.Window, b: TripRule.Window): boolean =>
+  a._tag === "Calls"
+    ? b._tag === "Calls" && a.size === b.size
+    : b._tag === "Time" && a.buckets === b.buckets && Duration.toMillis(a.duration) === Duration.toMillis(b.duration)
+
+/**
+ * Whether counts kept for `before` can go on under `after`: the same number of rules, each of the same kind over
+ * the same window (a new threshold, minimum of calls, number of failures or slow-call threshold is fine).
+ * Undefined when they can, else why not.
+ */
+export const incompatibility = (
+  before: ReadonlyArray<TripRule.TripRule>,
+  after: ReadonlyArray<TripRule.TripRule>
+): string | undefined => {
+  if (before.length !== after.length) {
+    return `the trip rules changed from ${before.length} to ${after.length} rule${after.length === 1 ? "" : "s"}`
+  }
+  for (let i = 0; i < before.length; i++) {
+    const a = before[i]!
+    const b = after[i]!
+    const which = before.length === 1 ? "the trip rule" : `trip rule ${i}`
+    if (a._tag !== b._tag) return `${which} changed kind, from ${kindOf(a)} to ${kindOf(b)}`
+    if (a._tag !== "Consecutive" && b._tag !== "Consecutive" && !sameWindow(a.window, b.window)) {
+      return `the window of ${which} (${kindOf(a)}) changed, from ${describeWindow(a.window)} to ${
+        describeWindow(b.window)
+      }`
+    }
+  }
+  return undefined
+}
+
 // failures in a row; a success starts the count again
 const consecutiveCounter = (limit: number) => {
   let run = 0
-  return (failure: boolean): TripReason | undefined => {
+  const record = (failure: boolean): TripReason | undefined => {
     if (!failure) {
       run = 0
       return undefined
     }
     return ++run >= limit ? "consecutive_failures" : undefined
   }
+  return Object.assign(record, {
+    retune: (failures: number) => {
+      limit = failures
+    }
+  })
+}
+
+// one rule's counts: `record` returns the rule's reason when it trips; `retune` takes the same rule's new numbers
+interface Part {
+  readonly record: (failure: boolean, millis: number, now: number) => TripReason | undefined
+  readonly retune: (rule: TripRule.TripRule) => void
+}
+
+const partOf = (rule: TripRule.TripRule): Part => {
+  switch (rule._tag) {
+    case "Consecutive": {
+      const counter = consecutiveCounter(rule.failures)
+      return {
+        record: (failure) => counter(failure),
+        retune: (next) => {
+          if (next._tag === "Consecutive") counter.retune(next.failures)
+        }
+      }
+    }
+    case "FailureRate": {
+      const counter = windowCounter(rule.window, rule.minimumCalls, rule.threshold)
+      return {
+        record: (failure, _millis, now) => counter.add(failure, now) ? "failure_rate" : undefined,
+        retune: (next) => {
+          if (next._tag === "FailureRate") counter.retune(next.minimumCalls, next.threshold)
+        }
+      }
+    }
+    case "SlowCallRate": {
+      const counter = windowCounter(rule.window, rule.minimumCalls, rule.threshold)
+      let slowerThan = Duration.toMillis(rule.slowerThan)
+      return {
+        record: (_failure, millis, now) => counter.add(millis > slowerThan, now) ? "slow_call_rate" : undefined,
+        retune: (next) => {
+          if (next._tag !== "SlowCallRate") return
+          counter.retune(next.minimumCalls, next.threshold)
+          slowerThan = Duration.toMillis(next.slowerThan)
+        }
+      }
+    }
+  }
 }
 
 /** Fresh counts for `rules` (assumed valid). */
 export const makeTripper = (rules: ReadonlyArray<TripRule.TripRule>): Tripper => {
   // the common case, one consecutive rule, without the loop
-  if (rules.length === 1 && rules[0]!._tag === "Consecutive") return { record: consecutiveCounter(rules[0]!.failures) }
-  const parts = rules.map((rule) => {
-    switch (rule._tag) {
-      case "Consecutive":
-        return consecutiveCounter(rule.failures)
-      case "FailureRate": {
-        const counter = windowCounter(rule.window, rule.minimumCalls, rule.threshold)
-        return (failure: boolean, _millis: number, now: number): TripReason | undefined =>
-          counter.add(failure, now) ? "failure_rate" : undefined
-      }
-      case "SlowCallRate": {
-        const counter = windowCounter(rule.window, rule.minimumCalls, rule.threshold)
-        const slowerThan = Duration.toMillis(rule.slowerThan)
-        return (_failure: boolean, millis: number, now: number): TripReason | undefined =>
-          counter.add(millis > slowerThan, now) ? "slow_call_rate" : undefined
+  if (rules.length === 1 && rules[0]!._tag === "Consecutive") {
+    const counter = consecutiveCounter(rules[0]!.failures)
+    return {
+      record: counter,
+      retune: (next) => {
+        const rule = next[0]
+        if (next.length === 1 && rule?._tag === "Consecutive") counter.retune(rule.failures)
       }
     }
-  })
+  }
+  const parts = rules.map(partOf)
   return {
     record: (failure, millis, now) => {
       // every rule counts the call, the first that trips names the reason
       let reason: TripReason | undefined
       for (const part of parts) {
-        const tripped = part(failure, millis, now)
+        const tripped = part.record(failure, millis, now)
         if (reason === undefined) reason = tripped
       }
       return reason
+    },
+    retune: (next) => {
+      if (next.length !== parts.length) return
+      parts.forEach((part, i) => part.retune(next[i]!))
     }
   }
 }

@@ -9,7 +9,15 @@ import type {
   Transition
 } from "../../CircuitBreaker.js"
 import { hintMillis } from "../../Pushback.js"
-import { makeTripper, needsClock, slowThreshold, type Tripper, type TripReason } from "../tripWindow.js"
+import { sameOptions } from "../reloadable.js"
+import {
+  incompatibility,
+  makeTripper,
+  needsClock,
+  slowThreshold,
+  type Tripper,
+  type TripReason
+} from "../tripWindow.js"
 import * as OpenDuration from "./openDuration.js"
 import { classifier, type Outcome } from "./outcome.js"
 import { inGenerationOrder, transitionOf } from "./publication.js"
@@ -47,6 +55,25 @@ export interface Hooks {
 type Restore = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
 
 /**
+ * What a reload did to a breaker's state: kept, or reset (closed, its window cleared) and why; `reason` also says
+ * what of a kept breaker's settings did not apply (those of a breaker shared between replicas, set at its build).
+ */
+export interface Reconfigured {
+  readonly state: "kept" | "reset"
+  readonly reason?: string | undefined
+}
+
+/** A breaker as its registry holds it: one that takes new settings in place. */
+export interface BreakerInternal extends CircuitBreaker {
+  /**
+   * New settings (validated), synchronously: they apply from the next call (trip thresholds), the next probe
+   * (`halfOpenProbes`, `closeAfter`) or the next opening (`openDuration`); an opening in progress keeps its
+   * deadline. Trip rules of another kind or window reset the breaker (see `incompatibility`). `clock` dates a reset.
+   */
+  readonly reconfigure: (next: Config, clock: Clock.Clock) => Reconfigured
+}
+
+/**
  * Builds a breaker from validated options; `hooks.publish` receives every transition once committed (its own and
  * those its store adopts from other replicas), and `changes` is what the breaker's `changes` stream is (its
  * owner's stream of the published transitions). The state lives in the store `makeStore` makes (in memory by
@@ -58,12 +85,14 @@ export const makeBreaker = (
   hooks: Hooks,
   changes: Stream.Stream<Transition>,
   makeStore: MakeStore = () => makeMemory(config)
-): CircuitBreaker => {
-  const { firstOpenMillis, halfOpenProbes, rules } = config
-  const timed = needsClock(rules)
-  const slowMillis = slowThreshold(rules)
-  const classify = classifier(config.counts)
-  const durations = OpenDuration.make(config.openDuration)
+): BreakerInternal => {
+  // (all change on a reload, see `reconfigure`)
+  let settings = config
+  let { firstOpenMillis, halfOpenProbes, rules } = config
+  let timed = needsClock(rules)
+  let slowMillis = slowThreshold(rules)
+  let classify = classifier(config.counts)
+  let durations = OpenDuration.make(config.openDuration)
   const rejection = Rejection.make(name)
   // a change the store adopted from another replica is published as the breaker's own are
   let publish = (_: Transition): void => {}
@@ -294,6 +323,58 @@ export const makeBreaker = (
 
   const manual = (manualCommand: Command) => Effect.asVoid(command(() => manualCommand))
 
+  const reconfigure = (next: Config, clock: Clock.Clock): Reconfigured => {
+    const before = settings
+    const incompatible = incompatibility(rules, next.rules)
+    // a store shared between replicas keeps the limits (and sharing) it was built with: its replicas agree on them
+    const local = store.reconfigure !== undefined
+    const kept: Array<string> = []
+    if (!local && (next.halfOpenProbes !== before.halfOpenProbes || next.closeAfter !== before.closeAfter)) {
+      kept.push(`halfOpenProbes ${before.halfOpenProbes} and closeAfter ${before.closeAfter}`)
+    }
+    if (store.shared !== undefined && !sameOptions(next.share, before.share)) kept.push(`share ${before.share._tag}`)
+    // (what stays as built is kept in `settings`, so the next reload compares with it again)
+    settings = {
+      ...next,
+      ...(local ? {} : { halfOpenProbes: before.halfOpenProbes, closeAfter: before.closeAfter }),
+      ...(store.shared !== undefined ? { share: before.share } : {})
+    }
+    rules = next.rules
+    timed = needsClock(rules)
+    slowMillis = slowThreshold(rules)
+    classify = classifier(next.counts)
+    firstOpenMillis = next.firstOpenMillis
+    halfOpenProbes = settings.halfOpenProbes
+    // the opening in progress keeps its deadline; the next one steps the new durations
+    if (!sameOptions(next.openDuration, before.openDuration)) durations = OpenDuration.make(next.openDuration)
+    const note = kept.length === 0
+      ? undefined
+      : local
+      ? `on a RedisBreakerStore: ${kept.join(", ")} stays as built`
+      : `shared through a RedisBreakerStore: ${kept.join(", ")} stay as built`
+    if (incompatible === undefined) {
+      tripper?.retune(rules)
+      dryRun?.retune(rules)
+      store.reconfigure?.(settings, undefined)
+      return note === undefined ? { state: "kept" } : { state: "kept", reason: note }
+    }
+    tripper = undefined
+    tripperFor = -1
+    dryRun = undefined
+    dryRunFor = -1
+    if (store.reconfigure === undefined) {
+      // a shared state is the fleet's: only this replica's counts start again
+      return {
+        state: "reset",
+        reason: `${incompatible}: this replica's counts start again, the shared state stays${
+          note === undefined ? "" : `; ${note}`
+        }`
+      }
+    }
+    published(store.reconfigure(settings, { mono: monotonicMillis(clock), wall: clock.currentTimeMillisUnsafe() }))
+    return { state: "reset", reason: incompatible }
+  }
+
   return {
     name,
     execute,
@@ -302,6 +383,7 @@ export const makeBreaker = (
     isolate: manual({ _tag: "Force", status: "forced_open" }),
     forceClosed: manual({ _tag: "Force", status: "forced_closed" }),
     disable: manual({ _tag: "Force", status: "disabled" }),
-    reset: manual({ _tag: "Reset" })
+    reset: manual({ _tag: "Reset" }),
+    reconfigure
   }
 }

@@ -44,6 +44,12 @@ export interface BreakerStore {
   readonly apply: (command: State.Command) => Effect.Effect<Committed | undefined>
   /** How the state is shared, for a store shared between replicas (read into the breaker's `state`). */
   readonly shared?: (() => Shared) | undefined
+  /**
+   * A reload (see `BreakerRegistry`): new limits from the next command on, the committed state kept, or reset
+   * (closed, a `Reset` transition) when `reset` says when; what it committed, synchronously. A store without it
+   * (one shared between replicas) keeps the limits it was built with and is never reset by a reload.
+   */
+  readonly reconfigure?: ((limits: State.Limits, reset: State.Now | undefined) => Committed | undefined) | undefined
 }
 
 /**
@@ -86,9 +92,15 @@ export const commit = (
  * A store in memory, on a `TxRef`: each command is one transaction that reads the committed state and writes the
  * next, so each transition happens once however many fibers race for it.
  */
-export const makeMemory = (limits: State.Limits, initial: State.BreakerState = State.initial): BreakerStore => {
+export const makeMemory = (initialLimits: State.Limits, initial: State.BreakerState = State.initial): BreakerStore => {
   const ref = TxRef.makeUnsafe(initial)
+  let limits = initialLimits
   return {
+    // the transaction of a memory store never waits, so it runs synchronously
+    reconfigure: (next, reset) => {
+      limits = next
+      return reset === undefined ? undefined : Effect.runSync(commit(ref, { _tag: "Reset" }, limits, reset))
+    },
     current: () => ref.value,
     apply: (command) =>
       Effect.clockWith((clock) =>

@@ -14,22 +14,65 @@ export interface BudgetInternal extends RetryBudget {
   /** Takes one retry (or hedge) from the budget if it has one: whether it had. */
   readonly withdrawUnsafe: (now: number) => boolean
   readonly stateUnsafe: (now: number) => State
+  /**
+   * New settings in place (a reload, see `RetryBudgetRegistry`): kept when the rule is the same kind (and a ratio
+   * budget's `ttl` the same), reset to a fresh budget of the new settings otherwise, with why. The counts of
+   * retries granted and refused (and a tokens budget's requests) carry on either way.
+   */
+  readonly reconfigure: (next: Config) => { readonly state: "kept" | "reset"; readonly reason?: string | undefined }
 }
 
 /** The number of slots a ratio budget's window is counted in (Finagle's windowed adder uses 10 too). */
 export const slots = 10
 
-type Unsafe = Omit<BudgetInternal, keyof RetryBudget> & Pick<RetryBudget, "name" | "config">
+type Unsafe = Omit<BudgetInternal, keyof RetryBudget | "reconfigure"> & Pick<RetryBudget, "name" | "config"> & {
+  // takes `next` in place, keeping the counts, when it can: whether it could
+  readonly retune: (next: Config) => boolean
+  // what carries over to a budget made afresh
+  readonly totals: () => Totals
+}
+
+// the counts that only grow (exported as counters), carried over when a budget is made afresh
+interface Totals {
+  readonly granted: number
+  readonly refused: number
+  readonly requests: number
+}
+
+const none: Totals = { granted: 0, refused: 0, requests: 0 }
+
+const build = (name: string, config: Config, totals: Totals): Unsafe =>
+  config.kind === "ratio" ? ratio(name, config, totals) : tokens(name, config, totals)
 
 /** Makes the budget of `config`. */
 export const make = (name: string, config: Config): BudgetInternal => {
-  const unsafe = config.kind === "ratio" ? ratio(name, config) : tokens(name, config)
+  let unsafe = build(name, config, none)
   return {
-    ...unsafe,
+    name,
+    get config() {
+      return unsafe.config
+    },
+    depositUnsafe: (now) => unsafe.depositUnsafe(now),
+    recordUnsafe: (failed) => unsafe.recordUnsafe(failed),
+    withdrawUnsafe: (now) => unsafe.withdrawUnsafe(now),
+    stateUnsafe: (now) => unsafe.stateUnsafe(now),
     tryWithdraw: Effect.clockWith((clock) => Effect.sync(() => unsafe.withdrawUnsafe(monotonicMillis(clock)))),
     deposit: Effect.clockWith((clock) => Effect.sync(() => unsafe.depositUnsafe(monotonicMillis(clock)))),
     record: (failed) => Effect.sync(() => unsafe.recordUnsafe(failed)),
-    state: Effect.clockWith((clock) => Effect.sync(() => unsafe.stateUnsafe(monotonicMillis(clock))))
+    state: Effect.clockWith((clock) => Effect.sync(() => unsafe.stateUnsafe(monotonicMillis(clock)))),
+    reconfigure: (next) => {
+      const before = unsafe.config
+      if (unsafe.retune(next)) return { state: "kept" }
+      unsafe = build(name, next, unsafe.totals())
+      return {
+        state: "reset",
+        reason: before.kind !== next.kind
+          ? `the budget changed kind, from ${before.kind} to ${next.kind}`
+          : `the ttl changed, from ${(before as { readonly ttlMillis: number }).ttlMillis} to ${
+            (next as { readonly ttlMillis: number }).ttlMillis
+          } millis (the window is counted in slices of it)`
+      }
+    }
   }
 }
 
@@ -44,17 +87,18 @@ export const CurrentBudget: Context.Reference<BudgetInternal | undefined> = Cont
 // Finagle's RetryBudget: within the last `ttl`, retries may number `reserve + percent × requests`, where the
 // reserve is `minPerSecond × ttl`; deposits and withdrawals older than `ttl` no longer count. Counted in
 // `slots` slices of the window, a slice leaving whole: an entry counts for between 0.9 × ttl and ttl.
-const ratio = (name: string, config: Extract<Config, { readonly kind: "ratio" }>): Unsafe => {
+const ratio = (name: string, initial: Extract<Config, { readonly kind: "ratio" }>, totals: Totals): Unsafe => {
+  let config = initial
   const slotMillis = config.ttlMillis / slots
-  const reserve = config.minPerSecond * config.ttlMillis / 1000
+  let reserve = config.minPerSecond * config.ttlMillis / 1000
   const deposits = new Float64Array(slots)
   const withdrawals = new Float64Array(slots)
   let deposited = 0
   let withdrawn = 0
   // the slice of the last call, as an absolute index (floor(now / slotMillis))
   let current = -Infinity
-  let granted = 0
-  let refused = 0
+  let granted = totals.granted
+  let refused = totals.refused
   const advance = (now: number) => {
     const slice = Math.floor(now / slotMillis)
     if (slice <= current) return
@@ -74,7 +118,16 @@ const ratio = (name: string, config: Extract<Config, { readonly kind: "ratio" }>
   const available = () => reserve + config.percent * deposited - withdrawn + 1e-9
   return {
     name,
-    config,
+    get config() {
+      return config
+    },
+    retune: (next) => {
+      if (next.kind !== "ratio" || next.ttlMillis !== config.ttlMillis) return false
+      config = next
+      reserve = config.minPerSecond * config.ttlMillis / 1000
+      return true
+    },
+    totals: () => ({ granted, refused, requests: 0 }),
     depositUnsafe: (now) => {
       advance(now)
       deposits[at()]!++
@@ -110,16 +163,30 @@ const ratio = (name: string, config: Extract<Config, { readonly kind: "ratio" }>
 // gRPC's retry throttling: a token count starting at `maxTokens`, less one per failed attempt and plus
 // `tokenRatio` per successful one, kept within [0, maxTokens]; a retry is allowed while the count is above half of
 // `maxTokens`. Counted in thousandths of a token, as gRPC does (the ratio has at most three decimals).
-const tokens = (name: string, config: Extract<Config, { readonly kind: "tokens" }>): Unsafe => {
-  const max = Math.round(config.maxTokens * 1000)
-  const gain = Math.round(config.tokenRatio * 1000)
+const tokens = (name: string, initial: Extract<Config, { readonly kind: "tokens" }>, totals: Totals): Unsafe => {
+  let config = initial
+  let max = Math.round(config.maxTokens * 1000)
+  let gain = Math.round(config.tokenRatio * 1000)
   let count = max
-  let granted = 0
-  let refused = 0
-  let requests = 0
+  let granted = totals.granted
+  let refused = totals.refused
+  let requests = totals.requests
   return {
     name,
-    config,
+    get config() {
+      return config
+    },
+    // the count keeps its share of `maxTokens` (a full budget stays full, one under half stays under half)
+    retune: (next) => {
+      if (next.kind !== "tokens") return false
+      const nextMax = Math.round(next.maxTokens * 1000)
+      count = Math.min(nextMax, Math.round(count * nextMax / max))
+      config = next
+      max = nextMax
+      gain = Math.round(config.tokenRatio * 1000)
+      return true
+    },
+    totals: () => ({ granted, refused, requests }),
     depositUnsafe: () => {
       requests++
     },

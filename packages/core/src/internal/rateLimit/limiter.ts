@@ -28,12 +28,18 @@ export interface Decider {
   readonly keys: () => number
   /** `"local"`; with a shared store `"shared"` or `"degraded"` (deciding alone on its share of the limit). */
   readonly mode: () => "local" | "shared" | "degraded"
+  /**
+   * New rules of the same algorithm and window, keeping the keys' states (a reload). A decider without it (the
+   * shared one) keeps the rules it was built with.
+   */
+  readonly retune?: ((rules: Algorithms.Rules, maxKeys: number) => void) | undefined
 }
 
 /** The keys' states of a local decider, at most `max` of them. */
 export class KeyStates {
   private readonly states = new Map<string, Algorithms.KeyState>()
-  constructor(readonly rules: Algorithms.Rules, readonly max: number) {}
+  // (both change on a reload)
+  constructor(public rules: Algorithms.Rules, public max: number) {}
 
   get(key: string, now: number): Algorithms.KeyState {
     let state = this.states.get(key)
@@ -69,9 +75,15 @@ export class KeyStates {
 }
 
 /** The local decider: the algorithm on each key's state, in this process. */
-export const localDecider = (rules: Algorithms.Rules, maxKeys: number): Decider => {
+export const localDecider = (initial: Algorithms.Rules, maxKeys: number): Decider => {
+  let rules = initial
   const states = new KeyStates(rules, maxKeys)
   return {
+    retune: (next, keys) => {
+      rules = next
+      states.rules = next
+      states.max = keys
+    },
     take: (key, permits, now, maxWait) => Algorithms.take(rules, states.get(key, now), permits, now, maxWait),
     // (a reservation names the key's state and its number: a state forgotten and made again is another one)
     giveBack: (key, permits, reservation) => {
@@ -93,6 +105,12 @@ export const localDecider = (rules: Algorithms.Rules, maxKeys: number): Decider 
 /** A limiter, with its state read synchronously (for the figures read at export time). */
 export interface LimiterInternal extends RateLimiter {
   readonly stateUnsafe: () => State
+  /**
+   * New settings in place (a reload, see `RateLimiterRegistry`): the keys' states are kept when the algorithm and
+   * the window are the same (a new limit, wait or bound on keys applies from the next decision), and start afresh
+   * otherwise, with why. A shared limiter keeps its sharing as built: only its `wait` applies.
+   */
+  readonly reconfigure: (next: Config) => { readonly state: "kept" | "reset"; readonly reason?: string | undefined }
   /** `execute`, with a refusal answered by `onRejected` instead of failing (`protect` hands it to its give-up). */
   readonly guard: <A, E, R, E2, R2>(
     self: Effect.Effect<A, E, R>,
@@ -102,8 +120,11 @@ export interface LimiterInternal extends RateLimiter {
 }
 
 /** Builds a limiter on a decider. */
-export const makeLimiter = (name: string, config: Config, decider: Decider): LimiterInternal => {
-  const { limit, windowMillis, waitMillis } = config
+export const makeLimiter = (name: string, initial: Config, initialDecider: Decider): LimiterInternal => {
+  // (all change on a reload, see `reconfigure`)
+  let config = initial
+  let decider = initialDecider
+  let { limit, waitMillis, windowMillis } = config
   let granted = 0
   let rejected = 0
   let waited = 0
@@ -252,10 +273,41 @@ export const makeLimiter = (name: string, config: Config, decider: Decider): Lim
     waited
   })
 
+  const reconfigure = (next: Config): { readonly state: "kept" | "reset"; readonly reason?: string | undefined } => {
+    const before = config
+    lastError = undefined
+    lastFailed = undefined
+    if (decider.retune === undefined) {
+      // shared: the replicas agree on the rules in Redis; only how long a call may wait is this replica's own
+      config = { ...before, waitMillis: next.waitMillis }
+      waitMillis = next.waitMillis
+      const { waitMillis: _a, ...a } = before
+      const { waitMillis: _b, ...b } = next
+      return JSON.stringify(a) === JSON.stringify(b) ? { state: "kept" } : {
+        state: "kept",
+        reason: "shared through a RedisBreakerStore: its algorithm, limit, window, keys and share stay as built"
+      }
+    }
+    config = next
+    ;({ limit, waitMillis, windowMillis } = next)
+    const reason = next.algorithm !== before.algorithm
+      ? `the algorithm changed, from ${before.algorithm} to ${next.algorithm}`
+      : next.windowMillis !== before.windowMillis
+      ? `the window changed, from ${before.windowMillis} to ${next.windowMillis} millis`
+      : undefined
+    if (reason === undefined) {
+      decider.retune(next, next.keys)
+      return { state: "kept" }
+    }
+    decider = localDecider(next, next.keys)
+    return { state: "reset", reason }
+  }
+
   return {
     name,
     acquire,
     execute,
+    reconfigure,
     guard: guard as LimiterInternal["guard"],
     state: Effect.sync(stateNow),
     remaining: (key = "") =>
