@@ -239,8 +239,8 @@ type Checked = Effect.Success<ReturnType<typeof check>>
  * when its new settings are compatible; they apply from the next call (a trip rule's threshold, minimum of calls
  * or number of failures, the errors that count), the next probe (`halfOpenProbes`, `closeAfter`) or the next
  * opening (`openDuration`). Trip rules of another kind, in another number, or over another window cannot carry the
- * counts over: the breaker is reset (`state: "reset"`), closed with its window cleared (a `reset` transition), and
- * `reason` says why. A name configured for the first time starts closed (`"new"`), so a renamed breaker starts anew
+ * counts over: its counts start again (`state: "reset"`) and `reason` says why; its status stays (an open breaker
+ * keeps its deadline, an isolated or disabled one stays so: a reload never undoes an operator's decision). A name configured for the first time starts closed (`"new"`), so a renamed breaker starts anew
  * while the old name keeps its own state under the default options (`change: "removed"`). Its call counts
  * (`state.calls`, the metrics) always carry on.
  *

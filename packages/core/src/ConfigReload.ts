@@ -18,7 +18,7 @@
  * - Breakers, rate limiters and budgets take their new settings in place too, and one whose name survives keeps
  *   its state when the new settings are compatible: a breaker its status, trip counts, openings and the deadline
  *   of an opening in progress (a new threshold applies from the next call, a new `openDuration` from the next
- *   opening); it is reset, closed with its window cleared, when its trip rules change kind, number or window, and
+ *   opening); its counts start again (its status stays) when its trip rules change kind, number or window, and
  *   the change says why (`BreakerRegistry.BreakerChange`). A limiter keeps its keys' counts under the same
  *   algorithm and window, a budget its counts under the same kind (see `RateLimiterRegistry.LimiterChange` and
  *   `RetryBudgetRegistry.BudgetChange`). A breaker or limiter shared through a `RedisBreakerStore` keeps its
@@ -439,7 +439,13 @@ export const make: Effect.Effect<
       }
       const given = candidate as Record<string, unknown>
       for (const key of Object.keys(given)) {
-        if ((reloadableKeys as ReadonlyArray<string>).includes(key)) continue
+        if ((reloadableKeys as ReadonlyArray<string>).includes(key)) {
+          // a null section (a template left empty) is not "the layer's own", nor an empty one: refused
+          if (given[key] === null) {
+            issues.push({ path: [key], message: "Expected a section, got null (leave the key out for the layer's own)" })
+          }
+          continue
+        }
         issues.push({
           path: [key],
           message: fixedKeys.includes(key)
@@ -523,37 +529,42 @@ export const make: Effect.Effect<
       const read = yield* Effect.result(Effect.flatMap(candidate, check))
       if (Result.isFailure(read)) return yield* reject(source, read.failure)
       const { effective, swapBreakers, swapBudgets, swapBulkheads, swapLimiters, swapPolicies } = read.success
-      // the swap: synchronous, every section together
-      const before = rules
-      swapPolicies?.()
-      const reconfigured = swapBulkheads?.() ?? { bulkheads: [], operations: [] }
-      const breakersChanged = swapBreakers?.() ?? { breakers: [], operations: [] }
-      const budgetsChanged = swapBudgets?.() ?? { budgets: [], operations: [] }
-      const limitersChanged = swapLimiters?.() ?? []
-      generation++
-      applied++
-      rules = effective
-      const event: ReloadApplied = {
-        _tag: "ReloadApplied",
-        generation,
-        source,
-        timestamp: yield* Clock.currentTimeMillis,
-        changes: {
-          policies: policyChanges(before, effective),
-          ...reconfigured,
-          breakers: breakersChanged.breakers,
-          breakerOperations: breakersChanged.operations,
-          budgets: budgetsChanged.budgets,
-          budgetOperations: budgetsChanged.operations,
-          limiters: limitersChanged
+      const timestamp = yield* Clock.currentTimeMillis
+      // the swap: synchronous, every section together, and with its bookkeeping and event not interruptible (an
+      // interruption after the swap would leave the rules changed with no event, status or log of it)
+      const event = yield* Effect.uninterruptible(Effect.gen(function*() {
+        const before = rules
+        swapPolicies?.()
+        const reconfigured = swapBulkheads?.() ?? { bulkheads: [], operations: [] }
+        const breakersChanged = swapBreakers?.() ?? { breakers: [], operations: [] }
+        const budgetsChanged = swapBudgets?.() ?? { budgets: [], operations: [] }
+        const limitersChanged = swapLimiters?.() ?? []
+        generation++
+        applied++
+        rules = effective
+        const event: ReloadApplied = {
+          _tag: "ReloadApplied",
+          generation,
+          source,
+          timestamp,
+          changes: {
+            policies: policyChanges(before, effective),
+            ...reconfigured,
+            breakers: breakersChanged.breakers,
+            breakerOperations: breakersChanged.operations,
+            budgets: budgetsChanged.budgets,
+            budgetOperations: budgetsChanged.operations,
+            limiters: limitersChanged
+          }
         }
-      }
-      lastApplied = event
-      lastEvent = event
-      yield* PubSub.publish(hub, event)
-      yield* Effect.logInfo(`Rules reloaded: generation ${generation} in force`).pipe(
-        Effect.annotateLogs({ module, source: sourceName(source), generation })
-      )
+        lastApplied = event
+        lastEvent = event
+        yield* PubSub.publish(hub, event)
+        yield* Effect.logInfo(`Rules reloaded: generation ${generation} in force`).pipe(
+          Effect.annotateLogs({ module, source: sourceName(source), generation })
+        )
+        return event
+      }))
       return event
     }).pipe(Semaphore.withPermit(lock))
 
@@ -652,7 +663,6 @@ export interface FileOptions {
   readonly rewatch?: Duration.Input | undefined
 }
 
-const baseName = (path: string): string => path.slice(Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\")) + 1)
 const directoryOf = (path: string): string => {
   const at = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"))
   return at < 0 ? "." : at === 0 ? path.slice(0, 1) : path.slice(0, at)
@@ -707,7 +717,6 @@ export const fromFile = (
     const debounce = options.debounce ?? Duration.millis(50)
     const rewatch = Duration.fromInputUnsafe(options.rewatch ?? Duration.seconds(1))
     const source: Source = { _tag: "File", path }
-    const name = baseName(path)
     // what the file held when it was last read (a missing or unreadable file as its error), so that a change
     // event for content already read reloads nothing
     let last: string | undefined
@@ -724,10 +733,10 @@ export const fromFile = (
     yield* load
     // the changes of the file, and each watch's start (what changed before it was watching), read after a pause
     const triggers = yield* Queue.unbounded<void>()
+    // any event of the directory reads the file again (its content decides): a Kubernetes ConfigMap mount swaps a
+    // `..data` symlink, never touching the file's own name
     const watchOnce = fs.watch(directoryOf(path), { onReady: () => Queue.offerUnsafe(triggers, undefined) }).pipe(
-      Stream.runForEach((event) =>
-        baseName(event.path) === name ? Queue.offer(triggers, undefined) : Effect.void
-      ),
+      Stream.runForEach(() => Queue.offer(triggers, undefined)),
       Effect.catchCause((cause) =>
         Effect.logWarning(`Cannot watch ${path}, watching again in ${Duration.format(rewatch)}`, cause).pipe(
           Effect.annotateLogs({ module })

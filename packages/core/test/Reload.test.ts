@@ -462,6 +462,37 @@ describe("ConfigReload.fromFile", () => {
       })
     ))
 
+  it.live("a ConfigMap-style update (a symlink swapped in the directory, the file's name untouched) is read", () =>
+    withFile((path) =>
+      Effect.gen(function*() {
+        const fs = yield* FileSystem.FileSystem
+        const status = ConfigReload.status
+        const directory = path.slice(0, path.lastIndexOf("/"))
+        // as the kubelet mounts it: resilience.json -> ..data/resilience.json, ..data -> a dated directory
+        yield* fs.makeDirectory(`${directory}/..v1`)
+        yield* fs.writeFileString(`${directory}/..v1/resilience.json`, JSON.stringify({ policies: { StorageError: { maxAttempts: 4 } } }))
+        yield* fs.symlink("..v1", `${directory}/..data`)
+        yield* fs.remove(path)
+        yield* fs.symlink("..data/resilience.json", path)
+        yield* Effect.sleep("200 millis")
+        const before = (yield* status).generation
+        // the update: a new dated directory, and ..data swapped to it by a rename of a new symlink
+        yield* fs.makeDirectory(`${directory}/..v2`)
+        yield* fs.writeFileString(`${directory}/..v2/resilience.json`, JSON.stringify({ policies: { StorageError: { maxAttempts: 9 } } }))
+        yield* fs.symlink("..v2", `${directory}/..data_tmp`)
+        yield* fs.rename(`${directory}/..data_tmp`, `${directory}/..data`)
+        const applied = yield* waitFor(status, (s) => s.generation > before)
+        assert.deepStrictEqual(applied.rules.policies, { StorageError: { maxAttempts: 9 } })
+      })
+    ))
+
+  it.effect("a null section is refused by name, not read as empty", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(ConfigReload.reload({ bulkheads: null, breakers: null }))
+      assert.deepStrictEqual(error.issues.map((i) => i.path.join(".")), ["bulkheads", "breakers"])
+      assert.strictEqual((yield* ConfigReload.status).generation, 0)
+    }).pipe(Effect.provide(Rules())))
+
   it.live("rapid successive changes: the last valid one wins", () =>
     withFile((_path, write) =>
       Effect.gen(function*() {

@@ -59,13 +59,13 @@ describe("OpsRoutes.rules", () => {
       assert.deepStrictEqual(applied.lastApplied.changes.policies.updated, ["NetworkError"])
       assert.deepStrictEqual(applied.lastApplied.source, { _tag: "Call" })
 
-      yield* Effect.flip(reload({ policies: { NetworkError: { maxAttempts: 0 } }, breakers: {} }))
+      yield* Effect.flip(reload({ policies: { NetworkError: { maxAttempts: 0 } }, tracker: {} }))
       const refused: Json = JSON.parse((yield* get("/rules")).text)
       assert.strictEqual(refused.generation, 1)
       assert.strictEqual(refused.lastEvent._tag, "ReloadRejected")
       assert.sameMembers(refused.lastEvent.issues.map((i: Json) => i.path.join(".")), [
         "policies.NetworkError.maxAttempts",
-        "breakers"
+        "tracker"
       ])
       assert.deepStrictEqual(refused.rules.policies, applied.rules.policies)
     }).pipe(Effect.scoped))

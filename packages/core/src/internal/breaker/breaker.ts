@@ -323,7 +323,7 @@ export const makeBreaker = (
 
   const manual = (manualCommand: Command) => Effect.asVoid(command(() => manualCommand))
 
-  const reconfigure = (next: Config, clock: Clock.Clock): Reconfigured => {
+  const reconfigure = (next: Config, _clock: Clock.Clock): Reconfigured => {
     const before = settings
     const incompatible = incompatibility(rules, next.rules)
     // a store shared between replicas keeps the limits (and sharing) it was built with: its replicas agree on them
@@ -371,8 +371,10 @@ export const makeBreaker = (
         }`
       }
     }
-    published(store.reconfigure(settings, { mono: monotonicMillis(clock), wall: clock.currentTimeMillisUnsafe() }))
-    return { state: "reset", reason: incompatible }
+    // only the counts start again: the status stays (an isolated, disabled or forced-closed breaker stays so by
+    // hand, an open one keeps its deadline and its run of openings)
+    store.reconfigure(settings, undefined)
+    return { state: "reset", reason: `${incompatible}: its counts start again, its status stays` }
   }
 
   return {
