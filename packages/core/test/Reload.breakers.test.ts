@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Metric, Option, Stream } from "effect"
+import { Effect, Fiber, Layer, Metric } from "effect"
 import { TestClock } from "effect/testing"
 import {
   BreakerRegistry,
