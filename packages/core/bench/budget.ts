@@ -30,13 +30,14 @@ export interface Counting {
 const silent = Logger.layer([])
 const round3 = (x: number) => Math.round(x * 1000) / 1000
 
-const loop = <A, E, R>(effect: Effect.Effect<A, E, R>, n: number) =>
+/** `n` runs of `effect` in one fiber (also the chaos scenarios' loop). */
+export const loop = <A, E, R>(effect: Effect.Effect<A, E, R>, n: number) =>
   Effect.gen(function*() {
     for (let i = 0; i < n; i++) yield* effect
     return n
   })
 // one more step before each call, in the same loop: what one empty Effect.sync costs there
-const loopWithStep = <A, E, R>(step: Effect.Effect<void>, effect: Effect.Effect<A, E, R>, n: number) =>
+export const loopWithStep = <A, E, R>(step: Effect.Effect<void>, effect: Effect.Effect<A, E, R>, n: number) =>
   Effect.gen(function*() {
     for (let i = 0; i < n; i++) {
       yield* step

@@ -11,6 +11,7 @@
  */
 import { Chaos, CommonErrors, ErrorLayer, protect } from "@effect-resilience/core"
 import { Effect, Layer, Logger, ManagedRuntime } from "effect"
+import { loop, loopWithStep } from "./budget.js"
 import type { Contender, Scenario } from "./scenarios.js"
 
 /** What the chaos scenarios need of the suite's: the batch size and its counting call. */
@@ -23,20 +24,6 @@ export interface Counting {
 const silent = Logger.layer([])
 const operation = "bench.chaos"
 const storageDown = Chaos.fail((op: string) => new CommonErrors.StorageError({ operation: op }))
-
-const loop = <A, E, R>(effect: Effect.Effect<A, E, R>, n: number) =>
-  Effect.gen(function*() {
-    for (let i = 0; i < n; i++) yield* effect
-    return n
-  })
-const loopWithStep = <A, E, R>(step: Effect.Effect<void>, effect: Effect.Effect<A, E, R>, n: number) =>
-  Effect.gen(function*() {
-    for (let i = 0; i < n; i++) {
-      yield* step
-      yield* effect
-    }
-    return n
-  })
 
 /** `chaos.off` and `chaos.on`. */
 export const make = async ({ batch, syncCall }: Counting) => {

@@ -240,9 +240,10 @@ type Checked = Effect.Success<ReturnType<typeof check>>
  * or number of failures, the errors that count), the next probe (`halfOpenProbes`, `closeAfter`) or the next
  * opening (`openDuration`). Trip rules of another kind, in another number, or over another window cannot carry the
  * counts over: its counts start again (`state: "reset"`) and `reason` says why; its status stays (an open breaker
- * keeps its deadline, an isolated or disabled one stays so: a reload never undoes an operator's decision). A name configured for the first time starts closed (`"new"`), so a renamed breaker starts anew
- * while the old name keeps its own state under the default options (`change: "removed"`). Its call counts
- * (`state.calls`, the metrics) always carry on.
+ * keeps its deadline, an isolated or disabled one stays so: a reload never undoes an operator's decision). A name
+ * configured for the first time starts closed (`"new"`), so a renamed breaker starts anew while the old name keeps
+ * its own state under the default options (`change: "removed"`). Its call counts (`state.calls`, the metrics)
+ * always carry on.
  *
  * A breaker shared through a `RedisBreakerStore` keeps its sharing as built: its `share`, `halfOpenProbes` and
  * `closeAfter` (which its replicas agree on) stay, and `reason` says so; its other settings apply here, and a
