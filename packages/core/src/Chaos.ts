@@ -455,6 +455,15 @@ export interface Current {
   readonly injected: (operation: string, kind: Kind) => void
 }
 
+/**
+ * Whether an event hit at `rate` (0 to 1) is hit now: always at 1 and never at 0, without a draw; otherwise one
+ * draw of `random`.
+ *
+ * @internal
+ */
+export const fires = (rate: number, random: Random.Random): boolean =>
+  rate >= 1 || (rate > 0 && random.nextDoubleUnsafe() < rate)
+
 /** @internal */
 export const currentKey: unique symbol = Symbol.for("@effect-resilience/core/Chaos/current")
 
@@ -504,7 +513,7 @@ export const make = (options: Options): Effect.Effect<Chaos, ConfigError.ConfigE
         seen.set(rule, n)
         return n % rule.everyNth === 0
       }
-      return rule.rate >= 1 || (rule.rate > 0 && random.nextDoubleUnsafe() < rule.rate)
+      return fires(rule.rate, random)
     }
     const delayOf = (rule: CompiledRule): Effect.Effect<number> => {
       const fault = rule.fault as Extract<Fault, { readonly _tag: "Latency" }>

@@ -736,8 +736,8 @@ export const advanceUntilDone = <A, E, R>(
     const start = clock.currentTimeMillisUnsafe()
     const limit = start + maxMillis
 
-    // the effect's fibers run until they wait: a few scheduler turns, then one turn of the event loop (promises
-    // already resolved, setImmediate callbacks), then a few more
+    // the effect's fibers run until they wait: a few scheduler turns, then a turn of the event loop (a 1 ms sleep
+    // on the live Clock: promises already resolved, pending callbacks), then a few more
     const turns = Effect.gen(function*() {
       for (let i = 0; i < 10 && fiber.pollUnsafe() === undefined; i++) yield* Effect.yieldNow
     })
@@ -746,7 +746,7 @@ export const advanceUntilDone = <A, E, R>(
       Effect.suspend(() =>
         fiber.pollUnsafe() !== undefined
           ? Effect.void
-          : Effect.andThen(Effect.promise(macrotask), turns)
+          : Effect.andThen((clock as TestClockLike).withLive(Effect.sleep(1)), turns)
       )
     )
     // the effect is interrupted in the background: a finalizer of its that sleeps must not hang the test (nothing
@@ -792,21 +792,10 @@ export const advanceUntilDone = <A, E, R>(
     }
   })
 
-// one turn of the event loop, wherever the kit runs (setImmediate on Node, a zero timeout elsewhere)
-const macrotask = (): Promise<void> =>
-  new Promise((resolve) => {
-    const g = globalThis as {
-      readonly setImmediate?: (f: () => void) => unknown
-      readonly setTimeout?: (f: () => void, millis: number) => unknown
-    }
-    if (g.setImmediate !== undefined) g.setImmediate(resolve)
-    else if (g.setTimeout !== undefined) g.setTimeout(resolve, 0)
-    else resolve()
-  })
-
 interface TestClockLike extends Clock.Clock {
   readonly adjust: (duration: Duration.Input) => Effect.Effect<void>
   readonly setTime: (timestamp: number) => Effect.Effect<void>
+  readonly withLive: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
 }
 
 const isTestClock = (clock: Clock.Clock): clock is TestClockLike =>

@@ -77,8 +77,6 @@ export const make = (
         ? undefined
         : { faults: current.redis, current }
     }
-    // whether a share `rate` of the events is hit (every one at 1: no draw)
-    const hits = (rate: number, random: Random.Random) => rate >= 1 || (rate > 0 && random.nextDoubleUnsafe() < rate)
     // a command as the chaos layer has it: cut (failing as if Redis were gone), or late
     const faulty = <A>(command: Effect.Effect<A, unknown>): Effect.Effect<A, unknown> => {
       if (chaos === undefined) return command
@@ -86,7 +84,7 @@ export const make = (
         const found = redisFaults()
         if (found === undefined) return command
         const { current, faults } = found
-        if (hits(faults.cut, fiber.getRef(Random.Random))) {
+        if (Chaos.fires(faults.cut, fiber.getRef(Random.Random))) {
           current.injected("redis", "redis_cut")
           return Effect.fail(new Error("chaos: Redis cut"))
         }
@@ -235,9 +233,9 @@ export const make = (
           const random = yield* Random.Random
           if (message.message.startsWith("{\"view\"")) {
             yield* receive(message.message)
-          } else if (hits(faults.cut, random)) {
+          } else if (Chaos.fires(faults.cut, random)) {
             current.injected("redis", "redis_cut")
-          } else if (hits(faults.drop, random)) {
+          } else if (Chaos.fires(faults.drop, random)) {
             current.injected("redis", "message_drop")
           } else if (faults.messageDelayMillis > 0) {
             current.injected("redis", "message_delay")

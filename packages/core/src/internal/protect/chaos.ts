@@ -4,9 +4,9 @@
  * It reads the `Chaos` service from the context; with none, or no enabled rule for the operation, it wraps
  * nothing, so the pipeline is the one without chaos.
  */
-import { Context, Effect, Random } from "effect"
+import { Effect, Random } from "effect"
 import * as Chaos from "../../Chaos.js"
-import type * as Stage from "./stage.js"
+import * as Stage from "./stage.js"
 
 /** The stage's types: it adds nothing (an injected failure is one of the operation's own). */
 export interface Types extends Stage.Types {
@@ -21,18 +21,12 @@ export const stage: Stage.Stage<Types> = {
   name: "chaos",
   make: (options) => {
     const operation = options.operation
-    // the service of the last context seen (a context is immutable: a call site mostly sees one): a miss in a
-    // context costs a walk of its overlays and two map probes on every call, this a comparison
-    let lastContext: Context.Context<never> | undefined
-    let lastChaos: Chaos.Chaos | undefined
+    const chaosOf = Stage.serviceReader(Chaos.Chaos)
     return {
       // a new value whenever the rules change, so the pipeline is rebuilt then and only then
       read: (context) => {
-        if (context !== lastContext) {
-          lastContext = context
-          lastChaos = Context.getOrUndefined(context, Chaos.Chaos)
-        }
-        return lastChaos === undefined ? undefined : Chaos.currentOf(lastChaos)
+        const chaos = chaosOf(context)
+        return chaos === undefined ? undefined : Chaos.currentOf(chaos)
       },
       wrap: (inner, current: Chaos.Current | undefined) => {
         if (current === undefined || !current.enabled) return inner

@@ -20,7 +20,7 @@ import type { RetrySuppressed } from "../observation.js"
 import { currentPolicies } from "../reloadable.js"
 import { makePolicyRun, type RetryDecision } from "../policyRun.js"
 import { electDefects, type Run } from "./run.js"
-import type * as Stage from "./stage.js"
+import * as Stage from "./stage.js"
 
 /** The option the stage reads. */
 export interface Options {
@@ -89,17 +89,12 @@ const suppressedEvent = (run: Run, decision: RetryDecision): RetrySuppressed => 
 // start after it, and a call already running keeps the set its pipeline was built with. Each applied reload makes
 // a new set, so every call site's pipeline is rebuilt on its next call and looks up again the strategies its
 // operation maps to. (Without a PolicyService in the context, the set is looked up at the first failure.)
-// One reader per call site: it keeps the service of the last context it saw (a context is immutable, and a call
-// site mostly sees one), so a call pays a comparison and the brand check, not a context lookup.
+// One reader per call site (see `Stage.serviceReader`): a call pays a comparison and the brand check.
 const policiesReader = () => {
-  let lastContext: Context.Context<never> | undefined
-  let lastService: PolicyServiceShape | undefined
+  const serviceOf = Stage.serviceReader(PolicyService)
   return (context: Context.Context<never>): PolicyServiceShape | undefined => {
-    if (context !== lastContext) {
-      lastContext = context
-      lastService = Context.getOrUndefined(context, PolicyService)
-    }
-    return lastService === undefined ? undefined : currentPolicies(lastService)
+    const service = serviceOf(context)
+    return service === undefined ? undefined : currentPolicies(service)
   }
 }
 

@@ -4,7 +4,7 @@
  * options it reads and which success, error and service types it adds. `pipeline.ts` lists
  * the stages in their one order and composes both.
  */
-import type { Context, Effect } from "effect"
+import { Context, type Effect } from "effect"
 import type { RetryDecision } from "../policyRun.js"
 import type { Run } from "./run.js"
 
@@ -104,6 +104,23 @@ export interface Stage<T extends Types = Types> {
 
 /** The type lambda of a stage. */
 export type TypesOf<S> = S extends Stage<infer T> ? T : never
+
+/**
+ * A stage's reader of an optional service, one per call site: it keeps the service of the last context it saw (a
+ * context is immutable, and a call site mostly sees one), so a call pays a comparison instead of a lookup that
+ * misses through the context's overlays on every call.
+ */
+export const serviceReader = <I, S>(key: Context.Key<I, S>) => {
+  let lastContext: Context.Context<never> | undefined
+  let last: S | undefined
+  return (context: Context.Context<never>): S | undefined => {
+    if (context !== lastContext) {
+      lastContext = context
+      last = Context.getOrUndefined(context, key)
+    }
+    return last
+  }
+}
 
 /** The type lambdas of a list of stages, in order. */
 export type TypesOfAll<S extends ReadonlyArray<Stage<any>>> = { readonly [K in keyof S]: TypesOf<S[K]> }
