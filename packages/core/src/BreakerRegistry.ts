@@ -22,7 +22,7 @@ import { type BreakerInternal, makeBreaker } from "./internal/breaker/breaker.js
 import { type MakeStore, makeMemory } from "./internal/breaker/store.js"
 import { refusal } from "./internal/fleet/keys.js"
 import { type BreakerAdded, CurrentObserver } from "./internal/observation.js"
-import { type Reconfigurable, ReconfigureId, sameOptions } from "./internal/reloadable.js"
+import { makeRoutes, type Reconfigurable, ReconfigureId, type Routes, RoutesId, sameOptions } from "./internal/reloadable.js"
 import * as Registry from "./internal/registry.js"
 import { isRecord, objectOf } from "./internal/unknownKeys.js"
 import * as RedisBreakerStore from "./RedisBreakerStore.js"
@@ -177,7 +177,7 @@ export const make = (
     // the named breakers exist from the start, so their state and metrics show before their first call
     for (const name of configs.keys()) breaker(name)
 
-    let operations = new Map(Object.entries(given.operations ?? {}))
+    const routes = makeRoutes(given.operations, (name) => breaker(name))
 
     // A reload: every breaker built so far takes its new config in place (state is per name, kept when the
     // settings are compatible); a name newly configured is built at once, as at the start
@@ -203,11 +203,7 @@ export const make = (
         const change = wasNamed && !isNamed ? "removed" : !wasNamed && isNamed ? "added" : "updated"
         changed.push({ name, change, ...outcome })
       }
-      const nextOperations = new Map(Object.entries(next.given.operations ?? {}))
-      const remapped = [...new Set([...operations.keys(), ...nextOperations.keys()])]
-        .filter((operation) => operations.get(operation) !== nextOperations.get(operation))
-        .sort()
-      operations = nextOperations
+      const remapped = routes.remap(next.given.operations)
       return { breakers: changed, operations: remapped }
     }
     const reconfigurable: Reconfigurable<Options, Reconfigured> = {
@@ -222,13 +218,19 @@ export const make = (
     }
     return {
       breaker,
-      forOperation: (operation) => breaker(operations.get(operation) ?? operation),
+      forOperation: routes.forOperation,
+      get [RoutesId]() {
+        return routes.current()
+      },
       states: Effect.suspend(() =>
         Effect.forEach([...breakers.keys()].sort(), (name) => breakers.get(name)!.state)
       ),
       changes,
       [ReconfigureId]: reconfigurable
-    } satisfies BreakerRegistry & { readonly [ReconfigureId]: Reconfigurable<Options, Reconfigured> }
+    } satisfies BreakerRegistry & {
+      readonly [ReconfigureId]: Reconfigurable<Options, Reconfigured>
+      readonly [RoutesId]: Routes<CircuitBreaker.CircuitBreaker>
+    }
   })
 
 type Checked = Effect.Success<ReturnType<typeof check>>

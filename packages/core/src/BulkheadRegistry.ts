@@ -19,7 +19,7 @@ import * as Bulkhead from "./Bulkhead.js"
 import * as ConfigError from "./ConfigError.js"
 import { type BulkheadInternal, makeBulkhead } from "./internal/bulkhead/bulkhead.js"
 import { type BulkheadAdded, CurrentObserver } from "./internal/observation.js"
-import { type Reconfigurable, ReconfigureId, sameOptions } from "./internal/reloadable.js"
+import { makeRoutes, type Reconfigurable, ReconfigureId, type Routes, RoutesId, sameOptions } from "./internal/reloadable.js"
 import * as Registry from "./internal/registry.js"
 import { isRecord, objectOf } from "./internal/unknownKeys.js"
 
@@ -84,7 +84,7 @@ export const make = (
     let configs = checked.configs
     let defaults = checked.defaults
     let given = checked.given
-    let operations = new Map(Object.entries(given.operations ?? {}))
+    const routes = makeRoutes(given.operations, (name) => bulkhead(name))
     const observer = yield* CurrentObserver
     const bulkheads = new Map<string, BulkheadInternal>()
     const added: Array<BulkheadAdded> = []
@@ -135,11 +135,7 @@ export const make = (
         const change = wasNamed && !isNamed ? "removed" : !wasNamed && isNamed ? "added" : "updated"
         changes.push(reset === undefined ? { name, change, state: "kept" } : { name, change, state: "reset", reason: reset })
       }
-      const nextOperations = new Map(Object.entries(next.given.operations ?? {}))
-      const remapped = [...new Set([...operations.keys(), ...nextOperations.keys()])]
-        .filter((operation) => operations.get(operation) !== nextOperations.get(operation))
-        .sort()
-      operations = nextOperations
+      const remapped = routes.remap(next.given.operations)
       return { bulkheads: changes, operations: remapped }
     }
     const reconfigurable: Reconfigurable<Options, Reconfigured> = {
@@ -148,10 +144,16 @@ export const make = (
     }
     return {
       bulkhead,
-      forOperation: (operation) => bulkhead(operations.get(operation) ?? operation),
+      forOperation: routes.forOperation,
+      get [RoutesId]() {
+        return routes.current()
+      },
       states: Effect.sync(() => [...bulkheads.keys()].sort().map((name) => bulkheads.get(name)!.stateUnsafe())),
       [ReconfigureId]: reconfigurable
-    } satisfies BulkheadRegistry & { readonly [ReconfigureId]: Reconfigurable<Options, Reconfigured> }
+    } satisfies BulkheadRegistry & {
+      readonly [ReconfigureId]: Reconfigurable<Options, Reconfigured>
+      readonly [RoutesId]: Routes<Bulkhead.Bulkhead>
+    }
   })
 
 type Checked = Effect.Success<ReturnType<typeof check>>

@@ -20,7 +20,7 @@ import * as ConfigError from "./ConfigError.js"
 import { monotonicMillis } from "./internal/breaker/store.js"
 import { type BudgetInternal, CurrentBudget, make as makeBudget } from "./internal/budget/budget.js"
 import { type BudgetAdded, CurrentObserver } from "./internal/observation.js"
-import { type Reconfigurable, ReconfigureId, sameOptions } from "./internal/reloadable.js"
+import { makeRoutes, type Reconfigurable, ReconfigureId, type Routes, RoutesId, sameOptions } from "./internal/reloadable.js"
 import * as Registry from "./internal/registry.js"
 import { isRecord, objectOf } from "./internal/unknownKeys.js"
 import * as RetryBudget from "./RetryBudget.js"
@@ -120,7 +120,7 @@ export const make = (
     }
     // the named budgets exist from the start, so their figures show before their first call
     for (const name of configs.keys()) budget(name)
-    let operations = new Map(Object.entries(given.operations ?? {}))
+    const routes = makeRoutes(given.operations, (name) => budget(name))
 
     // A reload: every budget made so far takes its new config in place (see `BudgetChange`); a name newly
     // configured is made at once, as at the start
@@ -146,11 +146,7 @@ export const make = (
         const change = wasNamed && !isNamed ? "removed" : !wasNamed && isNamed ? "added" : "updated"
         changed.push({ name, change, ...outcome })
       }
-      const nextOperations = new Map(Object.entries(next.given.operations ?? {}))
-      const remapped = [...new Set([...operations.keys(), ...nextOperations.keys()])]
-        .filter((operation) => operations.get(operation) !== nextOperations.get(operation))
-        .sort()
-      operations = nextOperations
+      const remapped = routes.remap(next.given.operations)
       return { budgets: changed, operations: remapped }
     }
     const reconfigurable: Reconfigurable<Options, Reconfigured> = {
@@ -159,12 +155,18 @@ export const make = (
     }
     return {
       budget,
-      forOperation: (operation) => budget(operations.get(operation) ?? operation),
+      forOperation: routes.forOperation,
+      get [RoutesId]() {
+        return routes.current()
+      },
       states: Effect.sync(() =>
         [...budgets.keys()].sort().map((name) => budgets.get(name)!.stateUnsafe(monotonicMillis(clock)))
       ),
       [ReconfigureId]: reconfigurable
-    } satisfies RetryBudgetRegistry & { readonly [ReconfigureId]: Reconfigurable<Options, Reconfigured> }
+    } satisfies RetryBudgetRegistry & {
+      readonly [ReconfigureId]: Reconfigurable<Options, Reconfigured>
+      readonly [RoutesId]: Routes<RetryBudget.RetryBudget>
+    }
   })
 
 type Checked = Effect.Success<ReturnType<typeof check>>

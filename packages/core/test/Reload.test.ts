@@ -17,13 +17,15 @@ import {
 import { TestClock } from "effect/testing"
 import {
   AdaptiveLimit,
+  BreakerRegistry,
   BulkheadRegistry,
   CommonErrors,
   ConfigReload,
   ErrorLayer,
   Policy,
   PolicyService,
-  protect
+  protect,
+  RetryBudgetRegistry
 } from "../src/index.js"
 import { captureLogs, type Line, repeat, scripted } from "./utils.js"
 
@@ -306,6 +308,54 @@ describe("ConfigReload", () => {
       assert.strictEqual((yield* stateOf("search")).admitted, 1)
       assert.strictEqual((yield* stateOf("items.find")).admitted, 1)
     }).pipe(Effect.provide(Rules())))
+
+  it.effect("with a PolicyService that is not reloadable, a remapping still reaches the call sites already built", () =>
+    Effect.gen(function*() {
+      const fixed = yield* PolicyService.make()
+      const Fixed = ConfigReload.layer.pipe(
+        Layer.provideMerge(Layer.succeed(PolicyService.PolicyService, PolicyService.PolicyService.of({
+          defaultPolicy: fixed.defaultPolicy,
+          policies: fixed.policies,
+          families: fixed.families,
+          policyFor: fixed.policyFor
+        }))),
+        Layer.provideMerge(BulkheadRegistry.layer()),
+        Layer.provideMerge(BreakerRegistry.layer()),
+        Layer.provideMerge(RetryBudgetRegistry.layer())
+      )
+      yield* Effect.gen(function*() {
+        const call = Effect.succeed(1).pipe(
+          protect({ operation: "items.find", bulkhead: true, breaker: true, budget: true })
+        )
+        yield* call
+        const calls = Effect.gen(function*() {
+          const bulkheads = yield* BulkheadRegistry.BulkheadRegistry
+          const breakers = yield* BreakerRegistry.BreakerRegistry
+          const budgets = yield* RetryBudgetRegistry.RetryBudgetRegistry
+          const admitted = (yield* bulkheads.states).map((s) => `${s.name}:${s.admitted}`)
+          const breakerCalls = (yield* breakers.states).map((s) => `${s.breaker}:${s.calls.success}`)
+          const budgetStates = (yield* budgets.states).map((s) => `${s.name}:${s.requests}`)
+          return { admitted, breakerCalls, budgetStates }
+        })
+        assert.deepStrictEqual(yield* calls, {
+          admitted: ["items.find:1"],
+          breakerCalls: ["items.find:1"],
+          budgetStates: ["items.find:1"]
+        })
+        // a reload of the mappings alone: the policy set in force is the same object, the routes are not
+        yield* ConfigReload.reload({
+          bulkheads: { operations: { "items.find": "search" } },
+          breakers: { operations: { "items.find": "search" } },
+          budgets: { operations: { "items.find": "search" } }
+        })
+        yield* call
+        assert.deepStrictEqual(yield* calls, {
+          admitted: ["items.find:1", "search:1"],
+          breakerCalls: ["items.find:1", "search:1"],
+          budgetStates: ["items.find:1", "search:1"]
+        })
+      }).pipe(Effect.provide(Fixed))
+    }).pipe(Effect.provide(captureLogs([]))))
 
   const lines: Array<Line> = []
   it.effect("every outcome is an event and counted in the metrics, with the generation as a gauge", () =>

@@ -17,6 +17,50 @@ export interface Reconfigurable<Options, Change> {
   readonly prepare: (options: Options) => Effect.Effect<() => Change, ConfigError.ConfigError>
 }
 
+/** The key under which a registry keeps its current {@link Routes}. */
+export const RoutesId: unique symbol = Symbol.for("@effect-resilience/core/Routes")
+
+/**
+ * Which strategy a registry maps each operation to (its `operations` option), as a value whose identity changes
+ * whenever a reload changes the mapping: the stages that follow the mapping (`breaker: true`, `bulkhead: true`,
+ * `budget: true`) read it on every call and build their pipeline again when it is another object, so a
+ * remapped operation's next call takes its new strategy, whatever else the reload changed.
+ */
+export interface Routes<A> {
+  readonly forOperation: (operation: string) => A
+}
+
+/** The routes in force of a registry: its current {@link Routes}, or (a registry of its own making) itself. */
+export const routesOf = <A>(registry: Routes<A>): Routes<A> =>
+  (registry as Partial<Record<typeof RoutesId, Routes<A>>>)[RoutesId] ?? registry
+
+/**
+ * A registry's mapping of operations to names: `forOperation` looks an operation up (an operation not mapped
+ * takes the strategy of its own name), `current` is the {@link Routes} in force, and `remap` takes a reload's
+ * mapping, returning the operations whose strategy changed (sorted) and replacing `current` when there are.
+ */
+export const makeRoutes = <A>(
+  given: Readonly<Record<string, string>> | undefined,
+  lookup: (name: string) => A
+) => {
+  let operations = new Map(Object.entries(given ?? {}))
+  const forOperation = (operation: string): A => lookup(operations.get(operation) ?? operation)
+  let current: Routes<A> = { forOperation }
+  return {
+    forOperation,
+    current: (): Routes<A> => current,
+    remap: (next: Readonly<Record<string, string>> | undefined): ReadonlyArray<string> => {
+      const nextOperations = new Map(Object.entries(next ?? {}))
+      const remapped = [...new Set([...operations.keys(), ...nextOperations.keys()])]
+        .filter((operation) => operations.get(operation) !== nextOperations.get(operation))
+        .sort()
+      operations = nextOperations
+      if (remapped.length > 0) current = { forOperation }
+      return remapped
+    }
+  }
+}
+
 /** The reconfigurable side of a service, if it has one. */
 export const reconfigurableOf = <Options, Change>(service: unknown): Reconfigurable<Options, Change> | undefined =>
   typeof service === "object" && service !== null && ReconfigureId in service

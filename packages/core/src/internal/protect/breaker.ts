@@ -2,10 +2,9 @@
  * The breaker stage: every attempt goes through a circuit breaker of the `BreakerRegistry`, around the timeout,
  * so a timed-out attempt counts against the breaker and a rejection never waits for a timeout.
  */
-import { Context } from "effect"
 import { BreakerRegistry } from "../../BreakerRegistry.js"
 import type { BreakerOpenError } from "../../CircuitBreaker.js"
-import type * as Stage from "./stage.js"
+import * as Stage from "./stage.js"
 
 /**
  * The option the stage reads.
@@ -36,10 +35,12 @@ export const stage: Stage.Stage<Types> = {
     const name = (options as Options).breaker
     if (name === undefined) return undefined
     const operation = options.operation
+    const { read, resolve } = Stage.strategyReader(BreakerRegistry, name, operation, (registry, name) =>
+      registry.breaker(name))
     return {
-      read: (context) => Context.getUnsafe(context, BreakerRegistry),
-      wrap: (inner, registry: Context.Service.Shape<typeof BreakerRegistry>) => {
-        const breaker = name === true ? registry.forOperation(operation) : registry.breaker(name)
+      read,
+      wrap: (inner, registry) => {
+        const breaker = resolve(registry)
         return { ...inner, attempt: (retry) => breaker.execute(inner.attempt(retry)) }
       }
     }

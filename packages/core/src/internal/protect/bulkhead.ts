@@ -4,11 +4,10 @@
  * retried and never reaches the breaker; it gives up at once with the `BulkheadFullError`, which a
  * `recover.BulkheadFullError` fallback can answer.
  */
-import { Context } from "effect"
 import type { BulkheadFullError } from "../../Bulkhead.js"
 import { BulkheadRegistry } from "../../BulkheadRegistry.js"
 import type { BulkheadInternal } from "../bulkhead/bulkhead.js"
-import type * as Stage from "./stage.js"
+import * as Stage from "./stage.js"
 
 /**
  * The option the stage reads.
@@ -39,10 +38,12 @@ export const stage: Stage.Stage<Types> = {
     const name = (options as Options).bulkhead
     if (name === undefined) return undefined
     const operation = options.operation
+    const { read, resolve } = Stage.strategyReader(BulkheadRegistry, name, operation, (registry, name) =>
+      registry.bulkhead(name))
     return {
-      read: (context) => Context.getUnsafe(context, BulkheadRegistry),
-      wrap: (inner, registry: Context.Service.Shape<typeof BulkheadRegistry>) => {
-        const bulkhead = (name === true ? registry.forOperation(operation) : registry.bulkhead(name)) as BulkheadInternal
+      read,
+      wrap: (inner, registry) => {
+        const bulkhead = resolve(registry) as BulkheadInternal
         return { ...inner, admit: (body, reject) => bulkhead.guard(inner.admit(body, reject), reject) }
       }
     }

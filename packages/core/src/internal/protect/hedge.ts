@@ -14,7 +14,7 @@ import { monotonicMillis } from "../breaker/store.js"
 import { CachedQuantile, LatencyWindow } from "../latency.js"
 import { CurrentObserver, type Hedge, type Observer } from "../observation.js"
 import { guarded, objectOf, show } from "../unknownKeys.js"
-import type * as Stage from "./stage.js"
+import * as Stage from "./stage.js"
 
 /** A percentile of the primary attempts' recent durations: `"p95"`, `"p99"`, `"p99.9"`. */
 export type Percentile = `p${number}`
@@ -312,10 +312,12 @@ export const stage: Stage.Stage<Types> = {
         })
       }
     }
+    const { read, resolve } = Stage.strategyReader(RetryBudgetRegistry, budgetName, operation, (registry, name) =>
+      registry.budget(name))
     return {
-      read: (context) => Context.getUnsafe(context, RetryBudgetRegistry),
-      wrap: (inner, registry: Context.Service.Shape<typeof RetryBudgetRegistry>) => {
-        const budget = (budgetName === true ? registry.forOperation(operation) : registry.budget(budgetName)) as BudgetInternal
+      read,
+      wrap: (inner, registry) => {
+        const budget = resolve(registry) as BudgetInternal
         return { ...inner, attempt: (retry) => hedged(key, operation, config, () => inner.attempt(retry), budget) }
       }
     }

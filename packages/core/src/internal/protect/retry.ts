@@ -163,7 +163,6 @@ const counting = (budget: BudgetInternal, attempt: Effect.Effect<unknown, unknow
     return undefined
   })
 
-type RegistryShape = Context.Service.Shape<typeof RetryBudgetRegistry>
 
 /** The stage. */
 export const stage: Stage.Stage<Types> = {
@@ -177,18 +176,19 @@ export const stage: Stage.Stage<Types> = {
       }
     }
     const operation = options.operation
-    // the registry and the policy set, as one value that is the same object while both are
-    let read: { readonly registry: RegistryShape; readonly policies: PolicyServiceShape | undefined } | undefined
+    const budgets = Stage.strategyReader(RetryBudgetRegistry, name, operation, (registry, name) => registry.budget(name))
+    // the registry (or its routes) and the policy set, as one value that is the same object while both are
+    let read: { readonly registry: unknown; readonly policies: PolicyServiceShape | undefined } | undefined
     const readPolicies = policiesReader()
     return {
       read: (context) => {
-        const registry = Context.getUnsafe(context, RetryBudgetRegistry)
+        const registry = budgets.read(context)
         const policies = readPolicies(context)
         if (read === undefined || read.registry !== registry || read.policies !== policies) read = { registry, policies }
         return read
       },
       wrap: (inner, { policies, registry }: NonNullable<typeof read>) => {
-        const budget = (name === true ? registry.forOperation(operation) : registry.budget(name)) as BudgetInternal
+        const budget = budgets.resolve(registry) as BudgetInternal
         const pipeline = retrying(
           inner,
           budget,

@@ -6,6 +6,7 @@
  */
 import { Context, type Effect } from "effect"
 import type { RetryDecision } from "../policyRun.js"
+import { type Routes, routesOf } from "../reloadable.js"
 import type { Run } from "./run.js"
 
 /**
@@ -121,6 +122,31 @@ export const serviceReader = <I, S>(key: Context.Key<I, S>) => {
     return last
   }
 }
+
+/**
+ * A stage's reader of the strategy (breaker, bulkhead, budget) a registry holds for its call site: the one named
+ * `name`, or for `true` the one the registry's `operations` option maps the operation to. `read` is what the
+ * stage reads from the context on every call: the registry, or for `true` its routes in force, another object
+ * once a reload remaps an operation (so the pipeline is built again, and `resolve` finds the new strategy).
+ */
+export const strategyReader = <I, R extends Routes<A>, A>(
+  key: Context.Key<I, R>,
+  name: string | true,
+  operation: string,
+  byName: (registry: R, name: string) => A
+): {
+  readonly read: (context: Context.Context<never>) => unknown
+  readonly resolve: (read: unknown) => A
+} =>
+  name === true
+    ? {
+      read: (context) => routesOf(Context.getUnsafe(context, key)),
+      resolve: (read) => (read as Routes<A>).forOperation(operation)
+    }
+    : {
+      read: (context) => Context.getUnsafe(context, key),
+      resolve: (read) => byName(read as R, name)
+    }
 
 /** The type lambdas of a list of stages, in order. */
 export type TypesOfAll<S extends ReadonlyArray<Stage<any>>> = { readonly [K in keyof S]: TypesOf<S[K]> }
