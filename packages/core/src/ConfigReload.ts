@@ -1,13 +1,16 @@
 /**
  * Hot reload of the rules: the retry policies and the settings of the bulkheads, circuit breakers, rate limiters
- * and retry budgets change while the program runs, from a call ({@link ConfigReload.reload}), a JSON file watched
- * through effect's `FileSystem.watch` ({@link fromFile}), or an effect `Config` polled on a `Schedule`
+ * and retry budgets change while the program runs, from a call ({@link ConfigReload.reload}), a JSON or YAML file
+ * watched through effect's `FileSystem.watch` ({@link fromFile}), or an effect `Config` polled on a `Schedule`
  * ({@link fromConfig}).
  *
  * - Each candidate is decoded and validated whole, by the same checks as the layer's options, before anything
  *   changes. A valid one is swapped in at once, every section together; an invalid one changes nothing (not even
  *   its valid sections), is reported with every problem and its path (`policies.StorageError.maxAttempts: ...`,
  *   `breakers.breakers.db.openDuration: ...`), and the sources keep watching.
+ * - A read that fails, dies or takes longer than `readTimeout` (10 seconds; {@link layerWith}) is a rejected reload
+ *   too, so one source that hangs never holds the reloads after it. Should a swap fail part way (a defect), the
+ *   sections it had swapped are swapped back and the reload is rejected: a reload is applied whole or not at all.
  * - A candidate is the whole set of reloadable rules: a section it leaves out (`bulkheads`, say) is the one the
  *   layer was built with, so the rules in force never depend on the order of past reloads.
  * - A protected call keeps the policies that were in force as it started; the calls that start after a reload
@@ -51,6 +54,7 @@ import {
   Queue,
   Result,
   Schedule,
+  Schema,
   Semaphore,
   Stream
 } from "effect"
@@ -60,7 +64,8 @@ import * as ConfigError from "./ConfigError.js"
 import type * as ErrorFamily from "./ErrorFamily.js"
 import { addCounterSource, addGaugeSource } from "./internal/metricSeries.js"
 import { reconfigurableOf, sameOptions } from "./internal/reloadable.js"
-import { isRecord, show, unknownKeyMessage } from "./internal/unknownKeys.js"
+import { positiveDuration, positiveMillis } from "./internal/durations.js"
+import { isRecord, objectOf, show, unknownKeyMessage } from "./internal/unknownKeys.js"
 import type * as Policy from "./Policy.js"
 import * as PolicyService from "./PolicyService.js"
 import * as RateLimiterRegistry from "./RateLimiterRegistry.js"
@@ -188,7 +193,8 @@ export interface ReloadApplied {
 
 /**
  * A candidate that was refused: every problem with its path (from the candidate's root), and the generation that
- * stays in force. A file that cannot be read or is not JSON is refused too (one issue at the root).
+ * stays in force. A file that cannot be read or is not JSON (or YAML), a read that died or took longer than
+ * `readTimeout`, are refused too (one issue at the root).
  *
  * **Example**
  *
@@ -333,6 +339,40 @@ const fixedKeys: ReadonlyArray<string> = [
 const module = "effect-resilience/reload"
 
 /**
+ * Options of {@link makeWith} and {@link layerWith}.
+ *
+ * - `readTimeout`: how long one candidate's read (a file, a `Config`, the effect given to `reloadFrom`) may take.
+ *   Reloads run one at a time, so a read that hangs (a remote store that never answers) would hold every reload
+ *   after it: one that takes longer is interrupted and is a rejected reload. Default `10 seconds`.
+ *
+ * Unknown keys are refused, with the nearest known name.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { ConfigReload } from "@effect-resilience/core"
+ *
+ * const options: ConfigReload.Options = { readTimeout: "2 seconds" }
+ * ```
+ *
+ * @since 0.6.0
+ * @category models
+ */
+export interface Options {
+  readonly readTimeout?: Duration.Input | undefined
+}
+
+const OptionsSchema = objectOf(Schema.Struct({ readTimeout: Schema.optional(positiveDuration("10 seconds")) }))
+const decodeOptions = Schema.decodeUnknownEffect(OptionsSchema)
+
+// the options, checked whole (unknown keys named), as milliseconds
+const optionsOf = (options: Options): Effect.Effect<{ readonly readTimeoutMillis: number }, ConfigError.ConfigError> =>
+  decodeOptions(options, { errors: "all", onExcessProperty: "error" }).pipe(
+    Effect.mapError((error) => new ConfigError.ConfigError({ issues: ConfigError.fromSchemaIssue(error.issue) })),
+    Effect.map((o) => ({ readTimeoutMillis: positiveMillis(o.readTimeout ?? 10_000)! }))
+  )
+
+/**
  * Builds the service over the `PolicyService` and `BulkheadRegistry` of the context (and its `BreakerRegistry`,
  * `RateLimiterRegistry` and `RetryBudgetRegistry`, when there are), and exports its metrics into the context's
  * `MetricRegistry` (removed when the scope closes).
@@ -357,7 +397,33 @@ export const make: Effect.Effect<
   ConfigReload,
   never,
   PolicyService.PolicyService | BulkheadRegistry.BulkheadRegistry | Scope.Scope
-> = Effect.gen(function*() {
+> = Effect.suspend(() => build({ readTimeoutMillis: 10_000 }))
+
+/**
+ * As {@link make}, with {@link Options}; options that are not valid fail with a `ConfigError` naming each one.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ConfigReload, ErrorLayer } from "@effect-resilience/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const reloader = yield* ConfigReload.makeWith({ readTimeout: "2 seconds" })
+ *   return yield* reloader.status
+ * }).pipe(Effect.scoped, Effect.provide(ErrorLayer.layer({ logFormat: false })))
+ * ```
+ *
+ * @since 0.6.0
+ * @category constructors
+ */
+export const makeWith = (options: Options): Effect.Effect<
+  ConfigReload,
+  ConfigError.ConfigError,
+  PolicyService.PolicyService | BulkheadRegistry.BulkheadRegistry | Scope.Scope
+> => Effect.flatMap(optionsOf(options), build)
+
+const build = (settings: { readonly readTimeoutMillis: number }) => Effect.gen(function*() {
   const policyService = yield* PolicyService.PolicyService
   const registry = yield* BulkheadRegistry.BulkheadRegistry
   const policies = reconfigurableOf<PolicyService.Options, void>(policyService)
@@ -404,8 +470,15 @@ export const make: Effect.Effect<
     addCounterSource(context, "resilience_config_reloads_total", "Reloads of the rules, by outcome", {
       result: "rejected"
     }, () => rejected),
-    addGaugeSource(context, "resilience_config_generation", "The generation of the rules in force (0: the layer's)", {}, () =>
-      generation)
+    // (two reloaders sharing a registry: the highest generation, as a sum of generations means nothing)
+    addGaugeSource(
+      context,
+      "resilience_config_generation",
+      "The generation of the rules in force (0: the layer's)",
+      {},
+      () => generation,
+      "max"
+    )
   ]
   yield* Effect.addFinalizer(() => Effect.sync(() => removals.forEach((remove) => remove())))
 
@@ -521,24 +594,99 @@ export const make: Effect.Effect<
         )
       } else if (has("rateLimiters")) unsupported("rateLimiters", "RateLimiterRegistry")
       if (issues.length > 0) return yield* new ConfigError.ConfigError({ issues })
-      return { effective, swapPolicies, swapBulkheads, swapBreakers, swapBudgets, swapLimiters }
+      // the way back, should a swap fail part way (a defect): the rules in force, prepared again (they passed these
+      // checks when they were applied; one that does not now has no way back)
+      const undo = (prepare: Effect.Effect<() => unknown, ConfigError.ConfigError> | undefined) =>
+        prepare === undefined ? Effect.undefined : Effect.orElseSucceed(prepare, () => undefined)
+      const swaps: ReadonlyArray<Swap> = [
+        {
+          apply: swapPolicies,
+          undo: yield* undo(policies?.prepare({
+            default: rules.defaultPolicy,
+            policies: rules.policies,
+            undeclaredTags: rules.undeclaredTags,
+            errors: declared
+          }))
+        },
+        { apply: swapBulkheads, undo: yield* undo(bulkheads?.prepare(rules.bulkheads ?? {})) },
+        { apply: swapBreakers, undo: yield* undo(breakers?.prepare(rules.breakers ?? {})) },
+        { apply: swapBudgets, undo: yield* undo(budgets?.prepare(rules.budgets ?? {})) },
+        { apply: swapLimiters, undo: yield* undo(limiters?.prepare(rules.rateLimiters ?? {})) }
+      ]
+      return { effective, swaps }
     })
+
+  // the swaps, in order; should one throw, those applied (and the one that threw) are undone, last first
+  const swapAll = (swaps: ReadonlyArray<Swap>): ReadonlyArray<unknown> | ConfigError.ConfigError => {
+    const results: Array<unknown> = []
+    for (let i = 0; i < swaps.length; i++) {
+      try {
+        results.push(swaps[i]!.apply?.())
+      } catch (defect) {
+        const unrestored: Array<number> = []
+        for (let j = i; j >= 0; j--) {
+          try {
+            swaps[j]!.undo?.()
+            if (swaps[j]!.apply !== undefined && swaps[j]!.undo === undefined) unrestored.push(j)
+          } catch {
+            unrestored.push(j)
+          }
+        }
+        const sections = ["policies", "bulkheads", "breakers", "budgets", "rateLimiters"]
+        return new ConfigError.ConfigError({
+          issues: [{
+            path: [sections[i]!],
+            message: `Applying the rules failed (${defectMessage(defect)}): ${
+              unrestored.length === 0
+                ? "the rules in force were restored"
+                : `the rules in force were restored, except ${unrestored.map((j) => sections[j]).join(", ")}`
+            }`
+          }]
+        })
+      }
+    }
+    return results
+  }
+
+  // a read bounded by `readTimeout`, and a read or check that dies: rejected reloads, like an invalid candidate
+  const readTimeout = Duration.millis(settings.readTimeoutMillis)
+  const readAndCheck = (candidate: Effect.Effect<unknown, ConfigError.ConfigError>) =>
+    candidate.pipe(
+      Effect.timeoutOrElse({
+        duration: readTimeout,
+        orElse: () =>
+          Effect.fail(
+            new ConfigError.ConfigError({
+              issues: [{ path: [], message: `Reading the candidate took longer than ${Duration.format(readTimeout)}` }]
+            })
+          )
+      }),
+      Effect.flatMap(check),
+      Effect.catchDefect((defect) =>
+        Effect.fail(
+          new ConfigError.ConfigError({
+            issues: [{ path: [], message: `Reading or checking the candidate failed: ${defectMessage(defect)}` }]
+          })
+        )
+      )
+    )
 
   const submit = (source: Source, candidate: Effect.Effect<unknown, ConfigError.ConfigError>) =>
     Effect.gen(function*() {
-      const read = yield* Effect.result(Effect.flatMap(candidate, check))
+      const read = yield* Effect.result(readAndCheck(candidate))
       if (Result.isFailure(read)) return yield* reject(source, read.failure)
-      const { effective, swapBreakers, swapBudgets, swapBulkheads, swapLimiters, swapPolicies } = read.success
+      const { effective, swaps } = read.success
       const timestamp = yield* Clock.currentTimeMillis
       // the swap: synchronous, every section together, and with its bookkeeping and event not interruptible (an
       // interruption after the swap would leave the rules changed with no event, status or log of it)
       const event = yield* Effect.uninterruptible(Effect.gen(function*() {
         const before = rules
-        swapPolicies?.()
-        const reconfigured = swapBulkheads?.() ?? { bulkheads: [], operations: [] }
-        const breakersChanged = swapBreakers?.() ?? { breakers: [], operations: [] }
-        const budgetsChanged = swapBudgets?.() ?? { budgets: [], operations: [] }
-        const limitersChanged = swapLimiters?.() ?? []
+        const swapped = swapAll(swaps)
+        if (swapped instanceof ConfigError.ConfigError) return yield* reject(source, swapped)
+        const reconfigured = (swapped[1] as BulkheadRegistry.Reconfigured | undefined) ?? { bulkheads: [], operations: [] }
+        const breakersChanged = (swapped[2] as BreakerRegistry.Reconfigured | undefined) ?? { breakers: [], operations: [] }
+        const budgetsChanged = (swapped[3] as RetryBudgetRegistry.Reconfigured | undefined) ?? { budgets: [], operations: [] }
+        const limitersChanged = (swapped[4] as ReadonlyArray<RateLimiterRegistry.LimiterChange> | undefined) ?? []
         generation++
         applied++
         rules = effective
@@ -576,6 +724,14 @@ export const make: Effect.Effect<
     subscribe: PubSub.subscribe(hub)
   })
 })
+
+const defectMessage = (defect: unknown): string => defect instanceof Error ? defect.message : show(defect)
+
+// one section's swap, and the swap back to the rules in force (when they could be prepared again)
+interface Swap {
+  readonly apply: (() => unknown) | undefined
+  readonly undo: (() => unknown) | undefined
+}
 
 // PolicyService's `default` is the rules' `defaultPolicy`; the families are the layer's (never the candidate's)
 const policyPaths = (error: ConfigError.ConfigError): ConfigError.ConfigError =>
@@ -640,28 +796,63 @@ export const layer: Layer.Layer<
 > = Layer.effect(ConfigReload, make)
 
 /**
+ * As {@link layer}, with {@link Options}; options that are not valid fail the layer with a `ConfigError` naming
+ * each one.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Layer } from "effect"
+ * import { ConfigReload, ErrorLayer } from "@effect-resilience/core"
+ *
+ * const Rules = ConfigReload.layerWith({ readTimeout: "2 seconds" }).pipe(Layer.provideMerge(ErrorLayer.layer()))
+ * ```
+ *
+ * @since 0.6.0
+ * @category layers
+ */
+export const layerWith = (options: Options): Layer.Layer<
+  ConfigReload,
+  ConfigError.ConfigError,
+  PolicyService.PolicyService | BulkheadRegistry.BulkheadRegistry
+> => Layer.effect(ConfigReload, makeWith(options))
+
+/**
  * Options of {@link fromFile}.
  *
+ * - `format`: `"json"` or `"yaml"`; by default YAML for a path ending in `.yaml` or `.yml`, JSON otherwise.
+ *   YAML is read with the `yaml` package (an optional peer dependency: `npm install yaml`), by the YAML 1.2 core
+ *   schema, with duplicate keys refused; without the package a YAML file is a rejected reload saying so.
  * - `debounce`: how long the file must stay unchanged before it is read (editors write in several steps, and a
  *   burst of changes is read once); default `50 millis`.
  * - `rewatch`: how long to wait before watching again when the watch fails or ends (its directory removed);
  *   default `1 second`.
+ *
+ * Unknown keys and durations that are not positive are refused when the layer is built.
  *
  * **Example**
  *
  * ```ts
  * import type { ConfigReload } from "@effect-resilience/core"
  *
- * const options: ConfigReload.FileOptions = { debounce: "200 millis", rewatch: "5 seconds" }
+ * const options: ConfigReload.FileOptions = { format: "yaml", debounce: "200 millis", rewatch: "5 seconds" }
  * ```
  *
  * @since 0.6.0
  * @category models
  */
 export interface FileOptions {
+  readonly format?: "json" | "yaml" | undefined
   readonly debounce?: Duration.Input | undefined
   readonly rewatch?: Duration.Input | undefined
 }
+
+const FileOptionsSchema = objectOf(Schema.Struct({
+  format: Schema.optional(Schema.Literals(["json", "yaml"])),
+  debounce: Schema.optional(positiveDuration("50 millis")),
+  rewatch: Schema.optional(positiveDuration("1 second"))
+}))
+const decodeFileOptions = Schema.decodeUnknownEffect(FileOptionsSchema)
 
 const directoryOf = (path: string): string => {
   const at = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"))
@@ -682,13 +873,42 @@ const parseJson = (text: string): Effect.Effect<unknown, ConfigError.ConfigError
       })
   })
 
+// the `yaml` package, imported on first use (an optional peer dependency: a program reading JSON never loads it)
+let yamlModule: Promise<typeof import("yaml")> | undefined
+const parseYaml = (text: string): Effect.Effect<unknown, ConfigError.ConfigError> =>
+  Effect.tryPromise({
+    try: () => (yamlModule ??= import("yaml").catch((error) => {
+      yamlModule = undefined // installed later, it is found on the next read
+      throw error
+    })),
+    catch: () =>
+      new ConfigError.ConfigError({
+        issues: [{ path: [], message: "Reading YAML needs the yaml package: npm install yaml" }]
+      })
+  }).pipe(Effect.flatMap((YAML) =>
+    Effect.try({
+      try: () => YAML.parse(text, { schema: "core", uniqueKeys: true }) as unknown,
+      catch: (error) =>
+        new ConfigError.ConfigError({
+          // the first line (the message and where: "… at line 4, column 1"), not the excerpt drawn under it
+          issues: [{
+            path: [],
+            message: `Invalid YAML: ${(error instanceof Error ? error.message : String(error)).split("\n")[0]!.replace(/:$/, "")}`
+          }]
+        })
+    })
+  ))
+
 /**
- * Reloads the rules from a JSON file (an object of {@link Rules}): read once as the layer is built, then again
- * after every change, through the `FileSystem` of the context (`NodeFileSystem.layer` from
- * `@effect/platform-node`, or any other platform's). The file's directory is watched, so a file replaced by a
- * rename (as editors save) or deleted and restored is seen. Content the watcher already read is not reloaded
- * again; a file that is missing, unreadable or not JSON is a rejected reload, and the rules in force stay. The
+ * Reloads the rules from a JSON or YAML file (an object of {@link Rules}; see {@link FileOptions} for the
+ * format): read once as the layer is built, then again after every change, through the `FileSystem` of the
+ * context (`NodeFileSystem.layer` from `@effect/platform-node`, or any other platform's). The file's directory is
+ * watched, so a file replaced by a rename (as editors save) or deleted and restored is seen. Content already
+ * read is not reloaded again while the rules in force are the ones it gave; once another source (a call, a
+ * `Config`) has changed them, the next change in the directory applies the file again, even unchanged. A file
+ * that is missing, unreadable or not valid JSON or YAML is a rejected reload, and the rules in force stay. The
  * watch lives as long as the layer; when it fails (its directory removed) it starts again after `rewatch`.
+ * Options that are not valid fail the layer with a `ConfigError` naming each one.
  *
  * **Example**
  *
@@ -710,25 +930,32 @@ const parseJson = (text: string): Effect.Effect<unknown, ConfigError.ConfigError
 export const fromFile = (
   path: string,
   options: FileOptions = {}
-): Layer.Layer<never, never, ConfigReload | FileSystem.FileSystem> =>
+): Layer.Layer<never, ConfigError.ConfigError, ConfigReload | FileSystem.FileSystem> =>
   Layer.effectDiscard(Effect.gen(function*() {
+    const checked = yield* decodeFileOptions(options, { errors: "all", onExcessProperty: "error" }).pipe(
+      Effect.mapError((error) => new ConfigError.ConfigError({ issues: ConfigError.fromSchemaIssue(error.issue) }))
+    )
     const fs = yield* FileSystem.FileSystem
     const reloader = yield* ConfigReload
-    const debounce = options.debounce ?? Duration.millis(50)
-    const rewatch = Duration.fromInputUnsafe(options.rewatch ?? Duration.seconds(1))
+    const debounce = Duration.millis(positiveMillis(checked.debounce ?? 50)!)
+    const rewatch = Duration.millis(positiveMillis(checked.rewatch ?? 1000)!)
+    const parse = (checked.format ?? (/\.ya?ml$/i.test(path) ? "yaml" : "json")) === "yaml" ? parseYaml : parseJson
     const source: Source = { _tag: "File", path }
-    // what the file held when it was last read (a missing or unreadable file as its error), so that a change
-    // event for content already read reloads nothing
+    // what the file held when it was last read (a missing or unreadable file as its error), and the generation
+    // in force after that read: a change event for content already read reloads nothing, unless another source
+    // has changed the rules since
     let last: string | undefined
+    let lastGeneration = -1
     const load = Effect.gen(function*() {
       const read = yield* Effect.result(fs.readFileString(path))
       const seen = Result.isSuccess(read) ? `text:${read.success}` : `error:${read.failure.message}`
-      if (seen === last) return
+      if (seen === last && (yield* reloader.status).generation === lastGeneration) return
       last = seen
-      const candidate = Result.isSuccess(read) ? parseJson(read.success) : Effect.fail(
+      const candidate = Result.isSuccess(read) ? parse(read.success) : Effect.fail(
         new ConfigError.ConfigError({ issues: [{ path: [], message: `Cannot read ${path}: ${read.failure.message}` }] })
       )
-      yield* Effect.ignore(reloader.reloadFrom(source, candidate))
+      const outcome = yield* Effect.result(reloader.reloadFrom(source, candidate))
+      lastGeneration = Result.isSuccess(outcome) ? outcome.success.generation : (yield* reloader.status).generation
     }).pipe(keepGoing(`Reading ${path} failed`))
     yield* load
     // the changes of the file, and each watch's start (what changed before it was watching), read after a pause

@@ -447,21 +447,23 @@ describe("ConfigReload.fromFile", () => {
     body: (
       path: string,
       write: (rules: unknown) => Effect.Effect<void, unknown>
-    ) => Effect.Effect<A, E, ConfigReload.ConfigReload | PolicyService.PolicyService | FileSystem.FileSystem | Scope.Scope>
+    ) => Effect.Effect<A, E, ConfigReload.ConfigReload | PolicyService.PolicyService | FileSystem.FileSystem | Scope.Scope>,
+    name = "resilience.json",
+    first: unknown = { policies: { StorageError: { maxAttempts: 4 } } }
   ) =>
     Effect.gen(function*() {
       const fs = yield* FileSystem.FileSystem
       const directory = yield* fs.makeTempDirectoryScoped({ prefix: "reload-" })
-      const path = `${directory}/resilience.json`
+      const path = `${directory}/${name}`
       let n = 0
       // as editors save: a new file renamed over the old one
       const write = (rules: unknown) =>
         Effect.gen(function*() {
-          const temporary = `${directory}/.resilience.json.${n++}`
+          const temporary = `${directory}/.${name}.${n++}`
           yield* fs.writeFileString(temporary, typeof rules === "string" ? rules : JSON.stringify(rules))
           yield* fs.rename(temporary, path)
         })
-      yield* write({ policies: { StorageError: { maxAttempts: 4 } } })
+      yield* write(first)
       const Watched = ConfigReload.fromFile(path, { debounce: "20 millis", rewatch: "100 millis" }).pipe(
         Layer.provideMerge(Rules())
       )
@@ -535,6 +537,81 @@ describe("ConfigReload.fromFile", () => {
         assert.deepStrictEqual(applied.rules.policies, { StorageError: { maxAttempts: 9 } })
       })
     ))
+
+  it.live("a YAML file (by its extension): applied, and an invalid one or a duplicate key refused with its line", () =>
+    withFile(
+      (_path, write) =>
+        Effect.gen(function*() {
+          const status = ConfigReload.status
+          assert.strictEqual((yield* status).generation, 1)
+          assert.deepStrictEqual((yield* status).rules.policies, { StorageError: { maxAttempts: 5, baseDelay: "50 millis" } })
+          assert.deepStrictEqual((yield* status).rules.bulkheads, { bulkheads: { search: { limit: 3, queue: 0 } } })
+          assert.strictEqual(yield* attemptsOf(storage()).pipe(Effect.provide(TestClock.layer())), 5)
+          yield* write("policies:\n  StorageError:\n    maxAttempts: [oops\n")
+          const broken = yield* waitFor(status, (s) => s.lastEvent?._tag === "ReloadRejected")
+          const brokenMessage = broken.lastEvent?._tag === "ReloadRejected" ? broken.lastEvent.issues[0]!.message : ""
+          assert.match(brokenMessage, /^Invalid YAML: Flow sequence .* at line 4, column 1$/)
+          yield* write("policies:\n  StorageError:\n    maxAttempts: 2\n    maxAttempts: 3\n")
+          const duplicate = yield* waitFor(
+            status,
+            (s) => s.lastEvent?._tag === "ReloadRejected" && s.lastEvent.issues[0]!.message !== brokenMessage
+          )
+          assert.include(duplicate.lastEvent?._tag === "ReloadRejected" ? duplicate.lastEvent.issues[0]!.message : "", "unique")
+          assert.strictEqual(duplicate.generation, 1)
+          // a field named in YAML is named as in JSON
+          yield* write("policies:\n  StorageError:\n    maxAttempts: many\n")
+          const named = yield* waitFor(
+            status,
+            (s) => s.lastEvent?._tag === "ReloadRejected" && s.lastEvent.issues[0]!.path.length > 0
+          )
+          assert.deepStrictEqual(
+            named.lastEvent?._tag === "ReloadRejected" ? named.lastEvent.issues.map((i) => i.path.join(".")) : [],
+            ["policies.StorageError.maxAttempts"]
+          )
+          yield* write("policies:\n  StorageError: { maxAttempts: 2 }\n")
+          const applied = yield* waitFor(status, (s) => s.generation === 2)
+          assert.deepStrictEqual(applied.rules.policies, { StorageError: { maxAttempts: 2 } })
+        }),
+      "resilience.yaml",
+      "# the rules\npolicies:\n  StorageError:\n    maxAttempts: 5\n    baseDelay: 50 millis\nbulkheads:\n  bulkheads:\n    search: { limit: 3, queue: 0 }\n"
+    ))
+
+  it.live("after another source changed the rules, the next change in the directory applies the file again", () =>
+    withFile((path, write) =>
+      Effect.gen(function*() {
+        const fs = yield* FileSystem.FileSystem
+        const status = ConfigReload.status
+        assert.strictEqual((yield* status).generation, 1)
+        // an operator's call overrides the file
+        yield* ConfigReload.reload({ policies: { StorageError: { maxAttempts: 8 } } })
+        assert.strictEqual((yield* status).generation, 2)
+        // the file written again with the content it already had: applied again, as the rules in force are not its
+        yield* write({ policies: { StorageError: { maxAttempts: 4 } } })
+        const back = yield* waitFor(status, (s) => s.generation === 3)
+        assert.deepStrictEqual(back.lastApplied?.source, { _tag: "File", path })
+        assert.deepStrictEqual(back.rules.policies, { StorageError: { maxAttempts: 4 } })
+        // while the file's rules are in force, another event in the directory (same content) reloads nothing
+        yield* fs.writeFileString(`${path}.unrelated`, "x")
+        yield* Effect.sleep("300 millis")
+        assert.strictEqual((yield* status).generation, 3)
+      })
+    ))
+
+  it.effect("a YAML file's options and the file options are checked: unknown keys and bad durations named", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(
+        Layer.build(
+          ConfigReload.fromFile("/nonexistent/rules.yaml", {
+            format: "toml" as "yaml",
+            debounce: "soon",
+            rewatch: -1,
+            ...({ interval: 1 } as {})
+          }).pipe(Layer.provideMerge(Rules()), Layer.provide(NodeFileSystem.layer))
+        )
+      )
+      assert.deepStrictEqual(error.issues.map((i) => i.path.join(".")).sort(), ["debounce", "format", "interval", "rewatch"])
+      assert.include(error.message, "Expected a positive duration such as \"50 millis\", got \"soon\"")
+    }).pipe(Effect.scoped))
 
   it.effect("a null section is refused by name, not read as empty", () =>
     Effect.gen(function*() {

@@ -45,18 +45,20 @@ export const addCounterSource = (
 
 /**
  * As {@link addCounterSource}, for a gauge series: a level, which may go down. It reports the sum of its sources'
- * current values, and a removed source's value leaves it.
+ * current values (or with `combine: "max"`, for a level that does not add up, the highest), and a removed
+ * source's value leaves it.
  */
 export const addGaugeSource = (
   context: Context.Context<never>,
   name: string,
   description: string,
   attributes: Readonly<Record<string, string>>,
-  get: () => number
-): () => void => addSource("gauge", context, name, description, attributes, get)
+  get: () => number,
+  combine: "sum" | "max" = "sum"
+): () => void => addSource(combine === "max" ? "gauge-max" : "gauge", context, name, description, attributes, get)
 
 const addSource = (
-  kind: "counter" | "gauge",
+  kind: "counter" | "gauge" | "gauge-max",
   context: Context.Context<never>,
   name: string,
   description: string,
@@ -69,11 +71,17 @@ const addSource = (
   let entry = series.get(key)
   if (entry === undefined) {
     const sources = new Set<() => number>()
-    const sum = () => {
-      let total = created.retired
-      for (const source of sources) total += source()
-      return total
-    }
+    const sum = kind === "gauge-max"
+      ? () => {
+        let highest = 0
+        for (const source of sources) highest = Math.max(highest, source())
+        return highest
+      }
+      : () => {
+        let total = created.retired
+        for (const source of sources) total += source()
+        return total
+      }
     const hooks = { update: () => {}, modify: () => {} }
     const registration = kind === "counter"
       ? Metric.registerUnsafe(Metric.counter(name, { description, attributes, incremental: true }), context, {
