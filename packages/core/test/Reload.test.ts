@@ -234,6 +234,34 @@ describe("ConfigReload", () => {
       assert.strictEqual((yield* search.state).inFlight, 0)
     }).pipe(Effect.provide(Rules())))
 
+  it.effect("a LIFO queue whose capacity is lowered below its waiters: the next arrival evicts the oldest down to it", () =>
+    Effect.gen(function*() {
+      yield* ConfigReload.reload({ bulkheads: { bulkheads: { search: { limit: 1, queue: 5, order: "lifo" } } } })
+      const search = yield* BulkheadRegistry.bulkhead("search")
+      const holder = yield* hold("search")
+      yield* settle(holder.started)
+      const waiters: Array<Effect.Success<ReturnType<typeof hold>>> = []
+      for (let i = 0; i < 5; i++) {
+        waiters.push(yield* hold("search"))
+        yield* settle(() => Effect.runSync(search.state).queued === i + 1)
+      }
+      yield* ConfigReload.reload({ bulkheads: { bulkheads: { search: { limit: 1, queue: 2, order: "lifo" } } } })
+      assert.strictEqual((yield* search.state).queued, 5) // nobody is refused by the reload itself
+      const arrival = yield* hold("search")
+      yield* settle(() => Effect.runSync(search.state).queued === 2)
+      // the four oldest evicted (refused with BulkheadFullError), the newest waiter and the arrival queued
+      const evicted = yield* Effect.forEach(waiters.slice(0, 4), (w) => Fiber.join(w.fiber))
+      assert.isTrue(evicted.every((exit) => Exit.isFailure(exit)))
+      assert.strictEqual((yield* search.state).rejected.evicted, 4)
+      yield* holder.open
+      yield* settle(arrival.started)
+      yield* arrival.open
+      yield* settle(waiters[4]!.started)
+      yield* waiters[4]!.open
+      yield* Effect.forEach([holder, arrival, waiters[4]!], (w) => Fiber.join(w.fiber))
+      assert.strictEqual((yield* search.state).inFlight, 0)
+    }).pipe(Effect.provide(Rules())))
+
   it.effect("a PolicyService that cannot be reloaded is named, and nothing changes", () =>
     Effect.gen(function*() {
       const fixed = yield* PolicyService.make()

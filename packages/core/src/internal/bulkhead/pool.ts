@@ -31,7 +31,8 @@ export class Pool {
   private tail: Waiter | undefined = undefined
 
   // (all three change in place on a reload: a lower limit or capacity takes nothing from the calls that hold a
-  // place or wait for one, it only admits or queues no new one until they are under it)
+  // place or wait for one, it only admits or queues no new one until they are under it; in LIFO order the next
+  // arrival evicts the oldest waiters down to the new capacity, as it would have evicted them one by one)
   constructor(public limit: number, public capacity: number, public lifo: boolean) {}
 
   /**
@@ -64,16 +65,20 @@ export class Pool {
 
   /**
    * Queues a waiter: at the back (FIFO) or the front (LIFO, served newest first). A full queue refuses a FIFO
-   * arrival (`undefined`) and, in LIFO order, evicts its oldest waiter to make room (woken, `evicted`, it counts
-   * its own refusal). A free place is handed over at once (the waiter may be `granted` on return).
+   * arrival (`undefined`) and, in LIFO order, evicts its oldest waiters to make room (more than one when a reload
+   * lowered the capacity below the waiters; woken, `evicted`, each counts its own refusal). A free place is handed
+   * over at once (the waiter may be `granted` on return).
    */
   enqueue(fiber: Fiber.Fiber<unknown, unknown>): Waiter | undefined {
-    let evicted: Waiter | undefined
+    const evicted: Array<Waiter> = []
     if (this.queued >= this.capacity) {
       if (!this.lifo || this.capacity === 0) return undefined
-      evicted = this.tail!
-      this.remove(evicted)
-      evicted.evicted = true
+      while (this.queued >= this.capacity) {
+        const oldest = this.tail!
+        this.remove(oldest)
+        oldest.evicted = true
+        evicted.push(oldest)
+      }
     }
     const waiter: Waiter = {
       prev: undefined,
@@ -96,7 +101,7 @@ export class Pool {
       this.tail = waiter
     }
     this.queued++
-    if (evicted !== undefined) this.resume(evicted)
+    for (const waiter of evicted) this.resume(waiter)
     // a place freed between the caller's failed `tryAcquire` and now (its fiber may have yielded in between) goes
     // to the queue at once: a waiter never sits beside a free place
     this.handOver()
