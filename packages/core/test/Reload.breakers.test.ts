@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Metric } from "effect"
+import { Effect, Layer, Metric } from "effect"
 import { TestClock } from "effect/testing"
 import {
   BreakerRegistry,
@@ -9,14 +9,13 @@ import {
   ErrorLayer,
   Policy,
   PolicyService,
-  protect,
   RateLimiterRegistry,
   RetryBudgetRegistry,
   TripRule
 } from "../src/index.js"
 import { assertStatus, callTimes, dbFleet, dependency, eventually } from "./support/fleet.js"
 import * as Server from "./support/redisServer.js"
-import { repeat, scripted } from "./utils.js"
+import { attemptsOf, repeat } from "./utils.js"
 
 const { StorageError } = CommonErrors
 const storage = () => new StorageError({ operation: "items.save" })
@@ -55,14 +54,7 @@ const succeed = (name: string, n = 1) =>
     { discard: true }
   )
 
-/** How many attempts a call failing with a StorageError every time makes under the rules in force. */
-const attempts = Effect.gen(function*() {
-  const op = scripted(repeat(20, storage))
-  const fiber = yield* Effect.forkChild(Effect.exit(op.effect.pipe(protect({ operation: "items.save" }))))
-  yield* TestClock.adjust("1 hour")
-  yield* Fiber.join(fiber)
-  return op.calls()
-})
+const attempts = attemptsOf(storage())
 
 describe("ConfigReload: breakers", () => {
   it.effect("a new threshold of the same trip rule keeps the breaker's counts", () =>

@@ -1,9 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Metric } from "effect"
 import { TestClock } from "effect/testing"
-import { BulkheadRegistry, CommonErrors, ConfigReload, ErrorLayer, type PolicyService, protect } from "../src/index.js"
+import { BulkheadRegistry, CommonErrors, ConfigReload, ErrorLayer, type PolicyService } from "../src/index.js"
 import { type Reconfigurable, ReconfigureId } from "../src/internal/reloadable.js"
-import { captureLogs, repeat, scripted } from "./utils.js"
+import { attemptsOf, captureLogs } from "./utils.js"
 
 const { StorageError } = CommonErrors
 const storage = () => new StorageError({ operation: "items.save" })
@@ -23,14 +23,7 @@ const Rules = (reload: Layer.Layer<ConfigReload.ConfigReload, unknown, any> = Co
     ConfigReload.ConfigReload | PolicyService.PolicyService | BulkheadRegistry.BulkheadRegistry | Metric.MetricRegistry
   >
 
-/** How many attempts a call failing with a StorageError every time makes under the rules in force. */
-const maxAttempts = Effect.gen(function*() {
-  const op = scripted(repeat(20, storage))
-  const fiber = yield* Effect.forkChild(Effect.exit(op.effect.pipe(protect({ operation: "items.save" }))))
-  yield* TestClock.adjust("1 hour")
-  yield* Fiber.join(fiber)
-  return op.calls()
-})
+const maxAttempts = attemptsOf(storage())
 
 describe("ConfigReload guards", () => {
   it.effect("a read that hangs is rejected after readTimeout, and the reloads after it run", () =>

@@ -4,6 +4,7 @@ import {
   Config,
   ConfigProvider,
   Deferred,
+  Duration,
   Effect,
   Exit,
   Fiber,
@@ -20,6 +21,7 @@ import {
   BreakerRegistry,
   BulkheadRegistry,
   CommonErrors,
+  ConfigError,
   ConfigReload,
   ErrorLayer,
   Policy,
@@ -27,7 +29,7 @@ import {
   protect,
   RetryBudgetRegistry
 } from "../src/index.js"
-import { captureLogs, type Line, repeat, scripted } from "./utils.js"
+import { attemptsOf, captureLogs, type Line, repeat, scripted } from "./utils.js"
 
 const { NetworkError, StorageError } = CommonErrors
 const storage = () => new StorageError({ operation: "items.save" })
@@ -47,15 +49,6 @@ const Rules = (options: ErrorLayer.Options = base, lines: Array<Line> = []) =>
     Layer.provideMerge(captureLogs(lines))
   )
 
-/** How many attempts a call failing with `error` every time makes under the rules in force, in virtual time. */
-const attemptsOf = (error: unknown) =>
-  Effect.gen(function*() {
-    const op = scripted(repeat(20, () => error))
-    const fiber = yield* Effect.forkChild(Effect.exit(op.effect.pipe(protect({ operation: "items.save" }))))
-    yield* TestClock.adjust("1 hour")
-    yield* Fiber.join(fiber)
-    return op.calls()
-  })
 
 const issuesOf = (error: { readonly issues: ReadonlyArray<{ readonly path: ReadonlyArray<string | number> }> }) =>
   error.issues.map((issue) => issue.path.join("."))
@@ -78,6 +71,20 @@ const hold = (bulkhead: string) =>
       )
     )
     return { fiber, open: Deferred.succeed(gate, undefined), started: () => started }
+  })
+
+/** A call holding the bulkhead's one place, and `n` calls queued behind it, in order. */
+const queueUp = (bulkhead: string, n: number) =>
+  Effect.gen(function*() {
+    const state = (yield* BulkheadRegistry.bulkhead(bulkhead)).state
+    const holder = yield* hold(bulkhead)
+    yield* settle(holder.started)
+    const waiters: Array<Effect.Success<ReturnType<typeof hold>>> = []
+    for (let i = 0; i < n; i++) {
+      waiters.push(yield* hold(bulkhead))
+      yield* settle(() => Effect.runSync(state).queued === i + 1)
+    }
+    return { holder, waiters }
   })
 
 const stateOf = (name: string) => Effect.flatMap(BulkheadRegistry.bulkhead(name), (b) => b.state)
@@ -211,13 +218,7 @@ describe("ConfigReload", () => {
     Effect.gen(function*() {
       yield* ConfigReload.reload({ bulkheads: { bulkheads: { search: { limit: 1, queue: 5 } } } })
       const search = yield* BulkheadRegistry.bulkhead("search")
-      const holder = yield* hold("search")
-      yield* settle(holder.started)
-      const waiters: Array<Effect.Success<ReturnType<typeof hold>>> = []
-      for (let i = 0; i < 3; i++) {
-        waiters.push(yield* hold("search"))
-        yield* settle(() => Effect.runSync(search.state).queued === i + 1)
-      }
+      const { holder, waiters } = yield* queueUp("search", 3)
       yield* ConfigReload.reload({ bulkheads: { bulkheads: { search: { limit: 1, queue: 5, order: "lifo" } } } })
       assert.deepStrictEqual([(yield* search.state).queued, (yield* search.state).order], [3, "lifo"])
       yield* holder.open
@@ -238,13 +239,7 @@ describe("ConfigReload", () => {
     Effect.gen(function*() {
       yield* ConfigReload.reload({ bulkheads: { bulkheads: { search: { limit: 1, queue: 5, order: "lifo" } } } })
       const search = yield* BulkheadRegistry.bulkhead("search")
-      const holder = yield* hold("search")
-      yield* settle(holder.started)
-      const waiters: Array<Effect.Success<ReturnType<typeof hold>>> = []
-      for (let i = 0; i < 5; i++) {
-        waiters.push(yield* hold("search"))
-        yield* settle(() => Effect.runSync(search.state).queued === i + 1)
-      }
+      const { holder, waiters } = yield* queueUp("search", 5)
       yield* ConfigReload.reload({ bulkheads: { bulkheads: { search: { limit: 1, queue: 2, order: "lifo" } } } })
       assert.strictEqual((yield* search.state).queued, 5) // nobody is refused by the reload itself
       const arrival = yield* hold("search")
@@ -631,13 +626,15 @@ describe("ConfigReload.fromFile", () => {
         Layer.build(
           ConfigReload.fromFile("/nonexistent/rules.yaml", {
             format: "toml" as "yaml",
-            debounce: "soon",
+            debounce: "soon" as Duration.Input,
             rewatch: -1,
             ...({ interval: 1 } as {})
           }).pipe(Layer.provideMerge(Rules()), Layer.provide(NodeFileSystem.layer))
         )
       )
-      assert.deepStrictEqual(error.issues.map((i) => i.path.join(".")).sort(), ["debounce", "format", "interval", "rewatch"])
+      assert.isTrue(ConfigError.isConfigError(error))
+      const issues = ConfigError.isConfigError(error) ? error.issues : []
+      assert.deepStrictEqual(issues.map((i) => i.path.join(".")).sort(), ["debounce", "format", "interval", "rewatch"])
       assert.include(error.message, "Expected a positive duration such as \"50 millis\", got \"soon\"")
     }).pipe(Effect.scoped))
 

@@ -1,5 +1,6 @@
-import { Clock, Effect, Layer, Logger, References } from "effect"
-import { ErrorTracker } from "../src/index.js"
+import { Clock, Effect, Fiber, Layer, Logger, References } from "effect"
+import { TestClock } from "effect/testing"
+import { ErrorTracker, protect } from "../src/index.js"
 
 /** A log record as the tests read it. */
 export interface Line {
@@ -37,6 +38,19 @@ export const scripted = <E>(script: ReadonlyArray<E>) => {
 
 /** `n` copies of a value. */
 export const repeat = <A>(n: number, f: (i: number) => A): Array<A> => Array.from({ length: n }, (_, i) => f(i))
+
+/**
+ * How many attempts a protected call failing with `error` every time makes under the policies in force (an hour of
+ * TestClock time is enough for any of the tests' policies).
+ */
+export const attemptsOf = (error: unknown, operation = "items.save") =>
+  Effect.gen(function*() {
+    const op = scripted(repeat(20, () => error))
+    const fiber = yield* Effect.forkChild(Effect.exit(op.effect.pipe(protect({ operation }))))
+    yield* TestClock.adjust("1 hour")
+    yield* Fiber.join(fiber)
+    return op.calls()
+  })
 
 /** A small seeded generator of numbers in [0, 1), so every run of a seed makes the same calls. */
 export const prng = (seed: number) => () => {
