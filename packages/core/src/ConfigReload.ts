@@ -979,7 +979,8 @@ export const fromFile = (
  * Reloads the rules from an effect `Config` (the `ConfigProvider` of the context), read once as the layer is built
  * and then on `schedule` (`Schedule.spaced("30 seconds")`). A value that is a string is read as JSON (an
  * environment variable holding the rules); any other value is the candidate itself. A value equal to the last one
- * read reloads nothing; a `Config` that fails is a rejected reload, and the rules in force stay.
+ * read reloads nothing, even after another source changed the rules (else each poll would undo a call's reload);
+ * a `Config` that fails is a rejected reload, and the rules in force stay.
  *
  * **Example**
  *
