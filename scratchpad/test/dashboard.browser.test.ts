@@ -7,7 +7,7 @@
 // polls in the page on animation frames), never a timer loop here. Artifacts (screenshots, the 300-operation
 // figures) go to scratchpad/test-results/, which git ignores.
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
-import { BreakerRegistry, CommonErrors, ErrorFamily, ErrorLayer, LiveView, protect } from "@effect-resilience/core"
+import { BreakerRegistry, Chaos, CommonErrors, ErrorFamily, ErrorLayer, LiveView, Policy, protect } from "@effect-resilience/core"
 import { OpsRoutes } from "@effect-resilience/http"
 import { NodeHttpServer } from "@effect/platform-node"
 import { accessSync, constants, mkdirSync, statSync, writeFileSync } from "node:fs"
@@ -297,6 +297,75 @@ describe("the dashboard behind a bearer token", () => {
     const linked = await open(`${guarded.base}/dashboard#token=s3cret-token`)
     await waitLive(linked)
     assert.notInclude(linked.url(), "s3cret")
+  }, 30_000)
+})
+
+describe("a chaos rehearsal on the dashboard", () => {
+  let rehearsal: Service
+  beforeAll(async () => {
+    rehearsal = await serve(
+      HttpRouter.serve(OpsRoutes.layer, { disableLogger: true, disableListenLog: true }).pipe(
+        Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0 })),
+        Layer.provideMerge(Layer.merge(
+          // one attempt per call: each injection is one failed call
+          ErrorLayer.layer({ logFormat: false, policies: [Policy.forFamily(CommonErrors.StorageError, Policy.noRetry())] }),
+          Chaos.layer({
+            rules: [{
+              operations: ["items.rehearsed"],
+              fault: Chaos.fail((operation) => new CommonErrors.StorageError({ operation, detail: "chaos" })),
+              everyNth: 2
+            }]
+          })
+        )),
+        Layer.provide(Logger.layer([]))
+      )
+    )
+  }, 30_000)
+  afterAll(async () => {
+    for (const page of pages.splice(0)) await page.context().close()
+    if (rehearsal !== undefined) await Effect.runPromise(Scope.close(rehearsal.scope, Exit.void))
+  })
+
+  it("marks the operation under rehearsal with a chaos badge and its injections by kind, and says so at the top", async () => {
+    const page = await open(`${rehearsal.base}/dashboard?capture`)
+    await waitLive(page)
+    // after the page connected (the frames' window starts then): 4 injected failures in 8 calls, and a calm operation
+    const calls = (operation: string) =>
+      run(rehearsal, Effect.forEach(Array.from({ length: 8 }), () => Effect.void.pipe(protect({ operation }), Effect.ignore), { discard: true }))
+    await calls("items.rehearsed")
+    await calls("items.calm")
+    await page.waitForFunction(() => {
+      const card = document.querySelector(`[data-operation][data-name="items.rehearsed"][data-chaos="on"]`)
+      return card?.querySelector(`.chaos-box [data-kind="fail"] b`)?.textContent === "4" &&
+        document.querySelector(`[data-operation][data-name="items.calm"]`) !== null
+    }, undefined, { timeout: 5_000 })
+    const seen = await page.evaluate(() => {
+      const card = (name: string) => document.querySelector(`[data-operation][data-name="${name}"]`)
+      const rehearsed = card("items.rehearsed")
+      return {
+        badge: rehearsed?.querySelector("[data-chaos-badge]")?.textContent,
+        title: rehearsed?.querySelector("[data-chaos-badge]")?.getAttribute("title") ?? "",
+        fail: rehearsed?.querySelector(`.chaos-box [data-kind="fail"] b`)?.textContent,
+        shownKinds: Array.from(rehearsed?.querySelectorAll(".chaos-box [data-kind]:not([hidden])") ?? [], (n) => n.getAttribute("data-kind")),
+        calm: card("items.calm")?.querySelector("[data-chaos-badge]")?.hasAttribute("hidden"),
+        calmChaos: card("items.calm")?.getAttribute("data-chaos"),
+        kpi: document.getElementById("chaos-kpi")?.hidden,
+        kpiText: document.getElementById("chaos-ops")?.textContent,
+        violations: (window as unknown as { __violations: Array<string> }).__violations
+      }
+    })
+    assert.deepStrictEqual({ ...seen, title: seen.title.startsWith("a rehearsal, not an outage") }, {
+      badge: "chaos",
+      title: true,
+      fail: "4",
+      shownKinds: ["fail"],
+      calm: true,
+      calmChaos: "off",
+      kpi: false,
+      kpiText: "1 operation",
+      violations: []
+    })
+    await page.screenshot({ path: join(results, "dashboard-chaos.png") })
   }, 30_000)
 })
 

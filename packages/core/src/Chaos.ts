@@ -12,8 +12,10 @@
  *   run exactly) or counted exactly (`everyNth`); an injected delay sleeps on the `Clock`, so under `TestClock` a
  *   30-second delay is instantaneous.
  * - **Seen.** Every injection is logged at `Warning` with the annotation `chaos` (its kind), counted by the
- *   service ({@link Chaos.stats}) and exported as `resilience_chaos_injected_total{kind,operation}`, so a
- *   rehearsal is never mistaken for an outage.
+ *   service ({@link Chaos.stats}) and exported by it as `resilience_chaos_injected_total{kind,operation}` (one
+ *   series per kind and operation, however many metrics services watch), and the injections into protected calls
+ *   are in the figures: the `ResilienceMetrics` snapshot's `chaos`, each operation's `chaos` in the `LiveView`
+ *   frames, a "chaos" badge on the dashboard. So a rehearsal is never mistaken for an outage.
  * - **Free when off.** With no `Chaos` layer, or no enabled rule for an operation, that operation's pipeline is
  *   exactly what it is without this module (the stage wraps nothing); a call pays a comparison (the stage keeps
  *   the service of the last context it saw). A matching rule that does not fire costs one decision per attempt.
@@ -74,6 +76,23 @@ export type Kind =
   | "redis_delay"
   | "message_drop"
   | "message_delay"
+
+/**
+ * The kinds of fault a rule injects into a protected call (the others, `redis_*` and `message_*`, are the fleet's
+ * Redis faults): the kinds the `ResilienceMetrics` snapshot and the `LiveView` frames count per operation.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Chaos } from "@effect-resilience/core"
+ *
+ * const kinds: ReadonlyArray<Chaos.CallKind> = ["fail", "die", "latency", "interrupt"]
+ * ```
+ *
+ * @since 0.6.0
+ * @category models
+ */
+export type CallKind = Extract<Kind, "fail" | "die" | "latency" | "interrupt">
 
 /**
  * One rule: the operations it applies to (every protected call without `operations`), its fault, and how often
@@ -319,13 +338,13 @@ interface CompiledRule {
   readonly index: number
   readonly operations: ReadonlySet<string> | undefined
   readonly fault: Fault
-  readonly kind: Kind
+  readonly kind: CallKind
   readonly rate: number
   readonly everyNth: number | undefined
   readonly enabled: boolean
 }
 
-const kindOf = (fault: Fault): Kind =>
+const kindOf = (fault: Fault): CallKind =>
   fault._tag === "Fail" ? "fail" : fault._tag === "Die" ? "die" : fault._tag === "Latency" ? "latency" : "interrupt"
 
 const compile = (options: Options): Effect.Effect<Compiled, ConfigError.ConfigError> =>

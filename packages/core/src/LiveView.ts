@@ -5,7 +5,8 @@
  * {@link layer} provides it over the services it reads.
  *
  * **What a frame holds** (see {@link Frame}): per operation, its calls per second by outcome and its error rate
- * over the last `window` (10 s), its latency percentiles over the last minute, its hedges and suppressed retries;
+ * over the last `window` (10 s), its latency percentiles over the last minute, its hedges and suppressed retries,
+ * the faults a `Chaos` layer injected into it in the window (so a rehearsal reads as one);
  * per breaker its state, the time left while open and its calls; per bulkhead, rate limiter and retry budget their
  * levels and rejections per second; the error totals by severity and the latest error events.
  *
@@ -32,6 +33,7 @@
  */
 import { Cause, Context, Duration, Effect, Exit, Layer, Queue, Schema, Scope, Stream } from "effect"
 import * as BreakerRegistry from "./BreakerRegistry.js"
+import type * as Chaos from "./Chaos.js"
 import * as CircuitBreaker from "./CircuitBreaker.js"
 import * as ConfigError from "./ConfigError.js"
 import * as ErrorFamily from "./ErrorFamily.js"
@@ -61,6 +63,10 @@ const PerOutcome = Schema.Struct({
  * - `errorRate`: the share of those calls that failed or were rejected (`0` to `1`; `0` with no calls).
  * - `latency` (when it had timed calls in the last minute): p50, p90, p99 and max in milliseconds, and how many.
  * - `hedges`, `suppressed` (when it has any): its hedges and suppressed retries since the service started.
+ * - `chaos` (since 0.6.0; when a `Chaos` layer injected faults into it in the view's window): how many of each
+ *   kind in the window (`injected`) and their rate per second (`rate`, every kind). Those injections are also in
+ *   its calls and errors: this says they are a rehearsal, not an outage. An operation whose calls were all
+ *   interrupted by chaos has a frame too (with no calls).
  *
  * @since 0.5.0
  * @category schemas
@@ -83,7 +89,16 @@ export const OperationFrame = Schema.Struct({
     lost: Schema.Number,
     suppressed: Schema.Number
   })),
-  suppressed: Schema.optional(Schema.Struct({ budget: Schema.Number, pushback: Schema.Number }))
+  suppressed: Schema.optional(Schema.Struct({ budget: Schema.Number, pushback: Schema.Number })),
+  chaos: Schema.optional(Schema.Struct({
+    rate: Schema.Number,
+    injected: Schema.Struct({
+      fail: Schema.Number,
+      die: Schema.Number,
+      latency: Schema.Number,
+      interrupt: Schema.Number
+    })
+  }))
 })
 
 /**
@@ -600,6 +615,9 @@ export const make = (
       }
       for (const l of snapshot.rateLimiters) values.set(`l\u0000${l.name}`, l.rejected)
       for (const b of snapshot.budgets) values.set(`r\u0000${b.name}`, b.refused)
+      for (const c of snapshot.chaos) {
+        for (const kind of chaosKinds) values.set(`x\u0000${c.operation}\u0000${kind}`, c[kind])
+      }
       if (record) {
         samples.push({ at: mono, values })
         while (samples.length > 2 && samples[1]!.at <= mono - settings.windowMillis) samples.shift()
@@ -607,13 +625,22 @@ export const make = (
       }
       const oldest = samples[0]
       const seconds = oldest === undefined ? 0 : (mono - oldest.at) / 1000
-      const rate = (key: string) =>
-        seconds <= 0 ? 0 : Math.max(0, ((values.get(key) ?? 0) - (oldest!.values.get(key) ?? 0)) / seconds)
+      // how much a cumulative figure grew over the window
+      const grown = (key: string) =>
+        oldest === undefined ? 0 : Math.max(0, (values.get(key) ?? 0) - (oldest.values.get(key) ?? 0))
+      const rate = (key: string) => seconds <= 0 ? 0 : grown(key) / seconds
       const latest = record ? recent : (yield* tracker.history).slice(-recentErrors).map(itemOf)
 
       const latency = new Map(snapshot.latency.map((l) => [l.operation, l]))
       const hedges = new Map(snapshot.hedges.map((h) => [h.operation, h]))
       const suppressed = new Map(snapshot.retriesSuppressed.map((s) => [s.operation, s]))
+      // an operation's injections in the window, when it had any
+      const chaosOf = (operation: string): OperationFrame["chaos"] => {
+        const injected = { fail: 0, die: 0, latency: 0, interrupt: 0 }
+        let total = 0
+        for (const kind of chaosKinds) total += injected[kind] = grown(`x\u0000${operation}\u0000${kind}`)
+        return total === 0 ? undefined : { rate: seconds <= 0 ? 0 : total / seconds, injected }
+      }
       const operations = snapshot.calls.map((c): OperationFrame => {
         const perSecond = {
           succeeded: rate(`c\u0000${c.operation}\u0000succeeded`),
@@ -625,6 +652,7 @@ export const make = (
         const l = latency.get(c.operation)
         const h = hedges.get(c.operation)
         const s = suppressed.get(c.operation)
+        const x = chaosOf(c.operation)
         return {
           name: c.operation,
           ...ratesOf(perSecond),
@@ -632,9 +660,19 @@ export const make = (
             ? { latency: { count: l.count, p50: l.p50, p90: l.p90, p99: l.p99, max: l.max } }
             : {}),
           ...(h !== undefined ? { hedges: { started: h.started, won: h.won, lost: h.lost, suppressed: h.suppressed } } : {}),
-          ...(s !== undefined ? { suppressed: { budget: s.budget, pushback: s.pushback } } : {})
+          ...(s !== undefined ? { suppressed: { budget: s.budget, pushback: s.pushback } } : {}),
+          ...(x !== undefined ? { chaos: x } : {})
         }
       })
+      // an operation chaos interrupted at every call has no calls counted (an interruption is no outcome), and
+      // still shows its rehearsal
+      if (snapshot.chaos.length > 0) {
+        const called = new Set(snapshot.calls.map((c) => c.operation))
+        for (const c of snapshot.chaos) {
+          const x = called.has(c.operation) ? undefined : chaosOf(c.operation)
+          if (x !== undefined) operations.push({ name: c.operation, ...ratesOf({ ...zeroPerSecond }), chaos: x })
+        }
+      }
       operations.sort(byTraffic)
       const kept = operations.slice(0, settings.maxOperations)
       return {
@@ -928,10 +966,10 @@ const statusRank: Record<CircuitBreaker.Status, number> = {
 /**
  * The sum of several replicas' frames, as one frame of replica `"fleet"`: per operation its rates added and its
  * error rate recomputed from them, its latency the slowest replica's (percentiles cannot be added: each figure
- * is the highest of the replicas'), its hedges and suppressed retries added; per breaker the worst status
- * (open, then forced open, half-open, disabled, forced closed, closed), the longest time left and the most
- * openings, its calls added; bulkheads, budgets and limiters added (a shared limiter's limit, one for the fleet,
- * is kept once); errors added, the latest events of all merged (each with its replica).
+ * is the highest of the replicas'), its hedges, suppressed retries and chaos injections added; per breaker the
+ * worst status (open, then forced open, half-open, disabled, forced closed, closed), the longest time left and
+ * the most openings, its calls added; bulkheads, budgets and limiters added (a shared limiter's limit, one for
+ * the fleet, is kept once); errors added, the latest events of all merged (each with its replica).
  *
  * **Example**
  *
@@ -987,12 +1025,16 @@ export const sum = (frames: ReadonlyArray<Frame>): Frame => {
         }
       const hedges = addFields(known.hedges, o.hedges)
       const suppressed = addFields(known.suppressed, o.suppressed)
+      const chaos = known.chaos === undefined || o.chaos === undefined
+        ? known.chaos ?? o.chaos
+        : { rate: known.chaos.rate + o.chaos.rate, injected: addFields(known.chaos.injected, o.chaos.injected)! }
       operations.set(o.name, {
         name: o.name,
         ...ratesOf(perSecond),
         ...(latency !== undefined ? { latency } : {}),
         ...(hedges !== undefined ? { hedges } : {}),
-        ...(suppressed !== undefined ? { suppressed } : {})
+        ...(suppressed !== undefined ? { suppressed } : {}),
+        ...(chaos !== undefined ? { chaos } : {})
       })
     }
     for (const b of frame.breakers) {
@@ -1089,6 +1131,14 @@ export const view: Effect.Effect<View, never, LiveView> = LiveView.use((live) =>
 // ---------------------------------------------------------------------------------------------------------------
 
 const outcomes = ResilienceMetrics.CallOutcome.literals
+const chaosKinds = ["fail", "die", "latency", "interrupt"] as const satisfies ReadonlyArray<Chaos.CallKind>
+const zeroPerSecond: OperationFrame["perSecond"] = {
+  succeeded: 0,
+  succeeded_after_retry: 0,
+  failed: 0,
+  failed_after_retry: 0,
+  rejected: 0
+}
 
 const totalOf = (c: ResilienceMetrics.OperationCalls) =>
   c.succeeded + c.succeeded_after_retry + c.failed + c.failed_after_retry + c.rejected

@@ -1,7 +1,7 @@
 /**
  * `ResilienceMetrics`: the figures users inspect. `snapshot` returns the tracker's summary plus the outcome of
- * every protected call per operation, and every `resilience_*` series is defined here, as effect `Metric`s, so
- * effect's `PrometheusMetrics` and `Otlp` exporters publish them with no extra code.
+ * every protected call per operation, and every `resilience_*` series is defined here (but the chaos layer's own),
+ * as effect `Metric`s, so effect's `PrometheusMetrics` and `Otlp` exporters publish them with no extra code.
  *
  * **Details**
  *
@@ -38,6 +38,7 @@
  * | `resilience_retry_budget_available{budget}` | gauge | retries (or hedges) a retry budget would allow now |
  * | `resilience_retry_budget_granted_total{budget}` | counter | retries and hedges a budget allowed |
  * | `resilience_retry_budget_refused_total{budget}` | counter | retries and hedges a budget refused |
+ * | `resilience_chaos_injected_total{kind,operation}` | counter | faults a `Chaos` layer injected: exported by the `Chaos` service itself (see `Chaos.stats`), never here, so that with both there is one series per kind and operation, counted once |
  *
  * The duration histograms have the boundaries (seconds) 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
  * 1, 2.5, 5, 10, 30 and 60; unlike the other series they are updated as the calls end (a few comparisons and
@@ -64,6 +65,7 @@
 import type { Scope } from "effect"
 import { Context, Effect, Layer, Schema } from "effect"
 import * as Bulkhead from "./Bulkhead.js"
+import type * as Chaos from "./Chaos.js"
 import * as CircuitBreaker from "./CircuitBreaker.js"
 import * as ErrorTracker from "./ErrorTracker.js"
 import { monotonicMillis } from "./internal/breaker/store.js"
@@ -322,6 +324,38 @@ export const OperationRetriesSuppressed = Schema.Struct({
 export type OperationRetriesSuppressed = typeof OperationRetriesSuppressed.Type
 
 /**
+ * The faults a `Chaos` layer injected into one operation's attempts since the service started, by kind (see
+ * `Chaos.CallKind`): failures, defects, delays and interruptions. Each is also in the call's own figures (an
+ * injected failure is a failed attempt), so these say how much of them was a rehearsal.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ResilienceMetrics } from "@effect-resilience/core"
+ *
+ * // the operations under rehearsal
+ * const rehearsed = ResilienceMetrics.snapshot.pipe(Effect.map((snapshot) => snapshot.chaos.map((c) => c.operation)))
+ * ```
+ *
+ * @since 0.6.0
+ * @category schemas
+ */
+export const OperationChaos = Schema.Struct({
+  operation: Schema.String,
+  fail: Schema.Number,
+  die: Schema.Number,
+  latency: Schema.Number,
+  interrupt: Schema.Number
+})
+
+/**
+ * @since 0.6.0
+ * @category models
+ */
+export type OperationChaos = typeof OperationChaos.Type
+
+/**
  * Everything at one instant: the tracker's summary (`errors`), the calls per operation (`calls`, sorted by
  * operation), and the figures of every bulkhead and rate limiter of the registries built over this service
  * (`bulkheads`, `rateLimiters`, sorted by name). JSON-encodable through its Schema.
@@ -338,6 +372,12 @@ export type OperationRetriesSuppressed = typeof OperationRetriesSuppressed.Type
  * - `budgets`: the figures of every retry budget of the `RetryBudgetRegistry`s built over this service; sorted by
  *   name.
  *
+ * Since 0.6.0 also:
+ *
+ * - `chaos`: per operation that a `Chaos` layer injected faults into, how many of each kind (see
+ *   {@link OperationChaos}); sorted by operation. The fleet's Redis faults hit no protected call and are not here
+ *   (they are in `Chaos.stats` and its series, as operation `redis`).
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -349,7 +389,8 @@ export const Snapshot = Schema.Struct({
   latency: Schema.Array(OperationLatency),
   hedges: Schema.Array(OperationHedges),
   retriesSuppressed: Schema.Array(OperationRetriesSuppressed),
-  budgets: Schema.Array(RetryBudget.State)
+  budgets: Schema.Array(RetryBudget.State),
+  chaos: Schema.Array(OperationChaos)
 })
 
 /**
@@ -510,6 +551,15 @@ const build = (tracker: ErrorTracker.ErrorTracker, durations: boolean) =>
           )
         }
       }
+      return created
+    }
+
+    // --- chaos: the injections per operation and kind, for the snapshot only (the `Chaos` service exports their
+    // series, so that a registry holds them once however many metrics services observe the injections)
+    const chaos = new Map<string, { -readonly [K in Chaos.CallKind]: number }>()
+    const chaosFor = (operation: string) => {
+      const created = { fail: 0, die: 0, latency: 0, interrupt: 0 }
+      chaos.set(operation, created)
       return created
     }
 
@@ -751,6 +801,10 @@ const build = (tracker: ErrorTracker.ErrorTracker, durations: boolean) =>
             ;(extras.get(event.operation) ?? extrasFor(event.operation)).hedges[event.result]++
             return
           }
+          case "ChaosInjected": {
+            ;(chaos.get(event.operation) ?? chaosFor(event.operation))[event.kind]++
+            return
+          }
           case "Synced": {
             const counts = syncs.get(event.breaker)
             if (counts !== undefined) counts[event.result] = (counts[event.result] ?? 0) + 1
@@ -792,7 +846,8 @@ const build = (tracker: ErrorTracker.ErrorTracker, durations: boolean) =>
         latency: latency(),
         hedges: extrasRows("hedges"),
         retriesSuppressed: extrasRows("suppressed"),
-        budgets: statesOf<RetryBudget.State>("BudgetAdded")
+        budgets: statesOf<RetryBudget.State>("BudgetAdded"),
+        chaos: Array.from(chaos, ([operation, counts]) => ({ operation, ...counts })).sort(byOperation)
       }))
     }
     return { metrics, observer }

@@ -5,7 +5,17 @@
 import { NodeRedis } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Exit, Layer, Logger, Scope } from "effect"
-import { BreakerRegistry, Chaos, CommonErrors, ErrorLayer, Policy, protect, RedisBreakerStore, TripRule } from "../src/index.js"
+import {
+  BreakerRegistry,
+  Chaos,
+  CommonErrors,
+  ErrorLayer,
+  Policy,
+  protect,
+  RedisBreakerStore,
+  ResilienceMetrics,
+  TripRule
+} from "../src/index.js"
 import { eventually, fast } from "./support/fleet.js"
 import * as Server from "./support/redisServer.js"
 
@@ -52,6 +62,9 @@ describe("Chaos on the fleet's Redis", () => {
         )
         assert.strictEqual(yield* call, 1)
         assert.isTrue(kinds(yield* a.chaos.stats).has(label === "cut" ? "redis_cut" : "redis_delay"))
+        // they hit no protected call: in the service's stats (and its series), not in the snapshot's figures
+        const snapshot = yield* ResilienceMetrics.snapshot.pipe(Effect.provideContext(a.context))
+        assert.deepStrictEqual(snapshot.chaos, [])
         // lifted: the health check finds Redis again
         yield* a.chaos.set({ rules: [] })
         yield* eventually(Effect.map(a.store.mode, (mode) => assert.strictEqual(mode, "shared")), 3000)

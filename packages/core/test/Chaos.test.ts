@@ -2,10 +2,20 @@
 // exact, injected latency runs on the TestClock, the faults meet the real rules (policies, breakers), rules change
 // while the service runs, bad options are refused whole, and every injection is counted, exported and logged.
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Exit, Fiber, Layer, Metric, Random, Schedule } from "effect"
+import { Duration, Effect, Exit, Fiber, Layer, Metric, Random, Schedule, Schema } from "effect"
 import { PrometheusMetrics } from "effect/observability"
 import { TestClock } from "effect/testing"
-import { BreakerRegistry, Chaos, CommonErrors, ConfigError, ErrorLayer, Policy, protect, TripRule } from "../src/index.js"
+import {
+  BreakerRegistry,
+  Chaos,
+  CommonErrors,
+  ConfigError,
+  ErrorLayer,
+  Policy,
+  protect,
+  ResilienceMetrics,
+  TripRule
+} from "../src/index.js"
 import { captureLogs, type Line } from "./utils.js"
 
 const { StorageError, NetworkError } = CommonErrors
@@ -126,6 +136,7 @@ describe("Chaos", () => {
       assert.deepStrictEqual(yield* failures("save", 5), [])
       const chaos = yield* Chaos.Chaos
       assert.deepStrictEqual(yield* chaos.stats, [])
+      assert.deepStrictEqual((yield* ResilienceMetrics.snapshot).chaos, [])
     }).pipe(Effect.provide(withChaos({
       rules: [
         { operations: ["other"], fault: storageDown },
@@ -264,4 +275,75 @@ describe("Chaos", () => {
         [["WARN", "fail", "save"], ["WARN", "fail", "save"]]
       )
     }))
+
+  it.effect("the injections are in the ResilienceMetrics snapshot, per operation and kind, exactly as stats counts them", () =>
+    Effect.gen(function*() {
+      // a seeded rate rule, and everyNth rules of the other kinds
+      const failed = yield* failures("save", 200).pipe(Random.withSeed("rehearsal-1"))
+      yield* failures("crash", 6)
+      yield* failures("cut", 6)
+      yield* failures("read", 8)
+      const snapshot = yield* ResilienceMetrics.snapshot
+      assert.isAbove(failed.length, 40)
+      assert.deepStrictEqual(snapshot.chaos, [
+        { operation: "crash", fail: 0, die: 3, latency: 0, interrupt: 0 },
+        { operation: "cut", fail: 0, die: 0, latency: 0, interrupt: 2 },
+        { operation: "read", fail: 0, die: 0, latency: 2, interrupt: 0 },
+        { operation: "save", fail: failed.length, die: 0, latency: 0, interrupt: 0 }
+      ])
+      // the same figures as the service's own
+      const stats = yield* (yield* Chaos.Chaos).stats
+      assert.deepStrictEqual(
+        stats.map((s) => [s.operation, s.kind, s.count]).sort(),
+        snapshot.chaos.flatMap((c) =>
+          (["fail", "die", "latency", "interrupt"] as const).filter((k) => c[k] > 0).map((k) => [c.operation, k, c[k]])
+        ).sort()
+      )
+      // and each injection is in the call's own figures too: the failures as failed calls
+      assert.strictEqual(snapshot.calls.find((c) => c.operation === "save")?.failed, failed.length)
+      // JSON and back
+      const json = yield* Schema.encodeEffect(ResilienceMetrics.SnapshotJson)(snapshot)
+      assert.deepStrictEqual((yield* Schema.decodeEffect(ResilienceMetrics.SnapshotJson)(json)).chaos, snapshot.chaos)
+    }).pipe(Effect.provide(withChaos({
+      rules: [
+        { operations: ["save"], fault: storageDown, rate: 0.3 },
+        { operations: ["crash"], fault: Chaos.die(), everyNth: 2 },
+        { operations: ["cut"], fault: Chaos.interrupt, everyNth: 3 },
+        { operations: ["read"], fault: Chaos.latency(0), everyNth: 4 }
+      ]
+    }))))
+
+  it.effect("resilience_chaos_injected_total is one series per kind and operation, counted once, however many metrics services observe", () =>
+    Effect.gen(function*() {
+      yield* failures("save", 6)
+      yield* failures("crash", 4)
+      // both metrics services saw the injections
+      const snapshot = yield* ResilienceMetrics.snapshot
+      assert.deepStrictEqual(snapshot.chaos.map((c) => [c.operation, c.fail, c.die]), [["crash", 0, 2], ["save", 3, 0]])
+      const lines = (yield* PrometheusMetrics.format()).split("\n")
+      const series = lines.filter((l) => l.startsWith("resilience_chaos_injected_total{"))
+      assert.deepStrictEqual(series.map((l) => l.replace(/\{(.*)\}/, (_, labels: string) => `{${labels.split(",").sort().join(",")}}`)).sort(), [
+        `resilience_chaos_injected_total{kind="die",operation="crash"} 2`,
+        `resilience_chaos_injected_total{kind="fail",operation="save"} 3`
+      ])
+      assert.strictEqual(lines.filter((l) => l.startsWith("# TYPE resilience_chaos_injected_total ")).length, 1)
+      // while a series both metrics services export adds up (the documented sharing of a registry): two observers
+      const failedCalls = lines.find((l) =>
+        l.startsWith("resilience_calls_total{") && l.includes(`operation="save"`) && l.includes(`outcome="failed"`)
+      )
+      assert.strictEqual(failedCalls?.split(" ").at(-1), "6")
+    }).pipe(
+      Effect.provide(
+        // a second metrics service over the first one's tracker, observing the same calls
+        Layer.fresh(ResilienceMetrics.layer).pipe(
+          Layer.provideMerge(withChaos({
+            rules: [
+              { operations: ["save"], fault: storageDown, everyNth: 2 },
+              { operations: ["crash"], fault: Chaos.die(), everyNth: 2 }
+            ]
+          }))
+        )
+      ),
+      Effect.provideService(Metric.MetricRegistry, new Map())
+    ))
 })

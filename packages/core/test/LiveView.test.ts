@@ -6,6 +6,7 @@ import { Context, Deferred, Effect, Exit, Fiber, Layer, Schema, Scope, Stream } 
 import { TestClock } from "effect/testing"
 import {
   BreakerRegistry,
+  Chaos,
   CommonErrors,
   ConfigError,
   ErrorFamily,
@@ -13,6 +14,7 @@ import {
   LiveView,
   Policy,
   protect,
+  ResilienceMetrics,
   TripRule
 } from "../src/index.js"
 import { drain, prng } from "./utils.js"
@@ -240,6 +242,54 @@ describe("LiveView frames", () => {
       assert.deepStrictEqual(view.frames[0]!.operations.map((o) => o.name), ["a"])
       assert.strictEqual((yield* LiveView.LiveView).replica, "local")
     }).pipe(Effect.provide(Live())))
+
+  it.effect("chaos: an operation's injections in the window, by kind, and their rate; an operation chaos interrupts at every call too", () =>
+    Effect.gen(function*() {
+      const live = yield* LiveView.LiveView
+      const client = yield* watch(live)
+      // "pay": attempts 2, 4, 6, 8, 10 fail (rule 1), attempt 5 is late (rule 2, which counts every attempt)
+      for (let i = 0; i < 10; i++) yield* Effect.void.pipe(protect({ operation: "pay" }), Effect.ignore)
+      // "cut": every call interrupted, so no call is counted (an interruption is no outcome)
+      for (let i = 0; i < 3; i++) yield* Effect.exit(Effect.void.pipe(protect({ operation: "cut" })))
+      yield* succeed("calm", 2)
+      yield* drain
+      yield* TestClock.adjust(500)
+      yield* drain
+      const frame = local(framesOf(client.seen)[0]!.view)
+      const pay = op(frame, "pay")
+      assert.deepStrictEqual(pay.perSecond, { ...zeroPerSecond, succeeded: 10, failed: 10 })
+      assert.deepStrictEqual(pay.chaos, { rate: 12, injected: { fail: 5, die: 0, latency: 1, interrupt: 0 } })
+      assert.deepStrictEqual(op(frame, "cut"), {
+        name: "cut",
+        rate: 0,
+        perSecond: zeroPerSecond,
+        errorRate: 0,
+        chaos: { rate: 6, injected: { fail: 0, die: 0, latency: 0, interrupt: 3 } }
+      })
+      assert.isUndefined(op(frame, "calm").chaos)
+      // the frame's Schema takes it (a fleet decodes the other replicas' frames)
+      assert.deepStrictEqual(Schema.decodeUnknownSync(LiveView.Frame)(frame), frame)
+      // the snapshot keeps them since the start
+      const chaos = (yield* ResilienceMetrics.snapshot).chaos
+      assert.deepStrictEqual(chaos.map((c) => [c.operation, c.fail, c.latency, c.interrupt]), [["cut", 0, 0, 3], ["pay", 5, 1, 0]])
+
+      // once the injections are out of the window, the rehearsal is over for the view
+      yield* TestClock.adjust(10_000)
+      yield* drain
+      const later = local(framesOf(client.seen).at(-1)!.view)
+      assert.isUndefined(op(later, "pay").chaos)
+      assert.isUndefined(later.operations.find((o) => o.name === "cut"))
+      yield* Fiber.interrupt(client.fiber)
+    }).pipe(Effect.provide(Layer.merge(
+      Live(),
+      Chaos.layer({
+        rules: [
+          { operations: ["pay"], fault: Chaos.fail(new NetworkError({ target: "bank" })), everyNth: 2 },
+          { operations: ["pay"], fault: Chaos.latency(0), everyNth: 5 },
+          { operations: ["cut"], fault: Chaos.interrupt }
+        ]
+      })
+    ))))
 
   // after the view stops watching and starts again, the earlier watch's samples must not stretch the window: the
   // first frames' rates would be averaged from a sample taken long before it (here 59.5 s ago)
@@ -914,6 +964,32 @@ describe("LiveView.sum", () => {
     // the inputs are left alone
     assert.strictEqual(a.operations[0]!.rate, 10)
     assert.isUndefined(a.errors.recent[0]!.replica)
+  })
+
+  it("chaos: the replicas' injections and rates added, per kind; a replica without any leaves the other's as it is", () => {
+    const calm = { ...zeroPerSecond, succeeded: 1 }
+    const opOf = (name: string, chaos?: LiveView.OperationFrame["chaos"]): LiveView.OperationFrame => ({
+      name,
+      rate: 1,
+      perSecond: calm,
+      errorRate: 0,
+      ...(chaos !== undefined ? { chaos } : {})
+    })
+    const fleet = LiveView.sum([
+      frameOf("a", {
+        operations: [
+          opOf("pay", { rate: 1, injected: { fail: 8, die: 0, latency: 2, interrupt: 0 } }),
+          opOf("read", { rate: 0.5, injected: { fail: 0, die: 0, latency: 5, interrupt: 0 } })
+        ]
+      }),
+      frameOf("b", {
+        operations: [opOf("pay", { rate: 0.25, injected: { fail: 1, die: 1, latency: 0, interrupt: 0.5 } }), opOf("read")]
+      })
+    ])
+    assert.deepStrictEqual(fleet.operations.map((o) => [o.name, o.chaos]), [
+      ["pay", { rate: 1.25, injected: { fail: 9, die: 1, latency: 2, interrupt: 0.5 } }],
+      ["read", { rate: 0.5, injected: { fail: 0, die: 0, latency: 5, interrupt: 0 } }]
+    ])
   })
 
   it("three replicas: rates add up, the busiest operation first, at most 20 recent errors, newest first", () => {

@@ -493,9 +493,10 @@ const sseOf = (messages: Stream.Stream<LiveView.Message, LiveView.LiveViewError>
  * `GET /dashboard` (or `path`): the live dashboard, one self-contained HTML page drawing the stream at `events`
  * (a URL relative to the page, `"events"` by default, so `/ops/dashboard` reads `/ops/events`). It shows a circle
  * per operation (its colour the error rate: green under 1 %, yellow under 5 %, orange under 25 %, red above; its
- * size the traffic) with a two-minute sparkline and p50/p99, each breaker's state with a countdown while open,
- * bulkhead and limiter gauges, the retry budgets, and the latest error events by tag and severity; with several
- * replicas, the fleet's sum or any one replica.
+ * size the traffic) with a two-minute sparkline and p50/p99, a "chaos" badge with the faults a `Chaos` layer
+ * injected into it in the view's window by kind (so a rehearsal is not read as an outage), each breaker's state
+ * with a countdown while open, bulkhead and limiter gauges, the retry budgets, and the latest error events by tag
+ * and severity; with several replicas, the fleet's sum or any one replica.
  *
  * The page is served with a strict `Content-Security-Policy` (only its own script and style run; it connects only
  * to its own origin) and writes every name and message as text, never as markup. It holds no data itself, so it

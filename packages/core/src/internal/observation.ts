@@ -16,6 +16,7 @@
 import type { Scope } from "effect"
 import { Context, Effect, Layer } from "effect"
 import type * as Bulkhead from "../Bulkhead.js"
+import type * as Chaos from "../Chaos.js"
 import type * as CircuitBreaker from "../CircuitBreaker.js"
 import type * as ErrorTracker from "../ErrorTracker.js"
 import type * as RateLimiter from "../RateLimiter.js"
@@ -130,6 +131,19 @@ export interface Hedge {
   readonly result: "started" | "won" | "lost" | "suppressed"
 }
 
+/**
+ * A `Chaos` layer injected a fault into an attempt of `operation` (the attempt failed, died or was interrupted
+ * instead of running, or ran late): a rehearsal, which the figures show as such. The chaos stage builds one per
+ * call site and kind (again when the rules change), at the first injection of that kind, and emits the same
+ * object every time. (The fleet's Redis faults hit no protected call and are not emitted: they are in
+ * `Chaos.stats` and its series.)
+ */
+export interface ChaosInjected {
+  readonly _tag: "ChaosInjected"
+  readonly operation: string
+  readonly kind: Chaos.CallKind
+}
+
 /** A retry budget came into being with its registry; its figures are read through `state` when exported. */
 export interface BudgetAdded {
   readonly _tag: "BudgetAdded"
@@ -158,6 +172,7 @@ export type Event =
   | LimiterRemoved
   | RetrySuppressed
   | Hedge
+  | ChaosInjected
   | BudgetAdded
   | BudgetRemoved
 

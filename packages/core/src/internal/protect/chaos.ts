@@ -2,10 +2,12 @@
  * The chaos stage: the innermost one, around the call itself, so that a fault it injects is met by every other
  * stage as a real one would be (inside the timeout and the breaker, each attempt of a retry a chance of its own).
  * It reads the `Chaos` service from the context; with none, or no enabled rule for the operation, it wraps
- * nothing, so the pipeline is the one without chaos.
+ * nothing, so the pipeline is the one without chaos. An injection is counted by the service, logged, and emitted
+ * to the observer of the attempt's fiber (a `ChaosInjected` event, read there only when a rule fires).
  */
-import { Effect, Random } from "effect"
+import { Effect, type Fiber, Random } from "effect"
 import * as Chaos from "../../Chaos.js"
+import { type ChaosInjected, CurrentObserver } from "../observation.js"
 import * as Stage from "./stage.js"
 
 /** The stage's types: it adds nothing (an injected failure is one of the operation's own). */
@@ -34,8 +36,18 @@ export const stage: Stage.Stage<Types> = {
           rule.enabled && (rule.operations === undefined || rule.operations.has(operation))
         )
         if (rules.length === 0) return inner
-        const inject = (rule: (typeof rules)[number], attempt: Effect.Effect<unknown, unknown, unknown>) => {
+        // the events of this pipeline's injections: one per kind, built at its first injection, then the same object
+        const events: { [K in Chaos.CallKind]?: ChaosInjected } = {}
+        const eventOf = (kind: Chaos.CallKind): ChaosInjected =>
+          events[kind] ??= { _tag: "ChaosInjected", operation, kind }
+        const inject = (
+          rule: (typeof rules)[number],
+          attempt: Effect.Effect<unknown, unknown, unknown>,
+          fiber: Fiber.Fiber<unknown, unknown>
+        ) => {
           current.injected(operation, rule.kind)
+          const observer = fiber.getRef(CurrentObserver)
+          if (observer.active) observer.emit(eventOf(rule.kind))
           const fault = rule.fault
           const marked = <A, E, R>(self: Effect.Effect<A, E, R>, detail: string) =>
             Effect.andThen(
@@ -71,7 +83,7 @@ export const stage: Stage.Stage<Types> = {
                   if (current.decide(rule, random)) fired = rule
                 } else if (rule.everyNth !== undefined) current.decide(rule, random)
               }
-              return fired === undefined ? attempt : inject(fired, attempt)
+              return fired === undefined ? attempt : inject(fired, attempt, fiber)
             })
           }
         }

@@ -20,7 +20,7 @@ export const style: string = String.raw`
   color-scheme: dark;
   --bg: #0a0d12; --panel: #131922; --panel2: #1a2230; --line: #283241; --text: #eef2f7; --muted: #9eabbb;
   --accent: #5aa9ff; --ok: #2fd37a; --warn: #f4d03f; --degraded: #ff8f1f; --fail: #ff4d55; --idle: #5f6c7c;
-  --open: #ff4d55; --half: #ffb020; --closed: #2fd37a; --forced: #d65cff; --off: #7d8896;
+  --open: #ff4d55; --half: #ffb020; --closed: #2fd37a; --forced: #d65cff; --off: #7d8896; --chaos: #4fd6e8;
   --gap: 0.6rem; --card-min: 16rem; --card-h: 13.2rem; --h: var(--idle);
   font-size: clamp(12px, 0.45vw + 8px, 24px);
 }
@@ -157,6 +157,11 @@ section { min-width: 0; }
 .outcome[data-outcome="failed"] b, .outcome[data-outcome="failed_after_retry"] b { color: var(--fail); }
 .outcome[data-outcome="rejected"] b { color: var(--degraded); }
 .outcome.zero b { color: var(--muted); font-weight: 400; }
+/* chaos: an operation a Chaos layer injects faults into, so its failures read as a rehearsal, not an outage */
+.op[data-chaos="on"] { border-style: dashed; border-left-style: solid; border-color: var(--chaos); }
+.op-head .chaos { background: var(--chaos); color: #111; }
+.op-extra .chaos-box b { color: var(--chaos); }
+#chaos-kpi .kpi-value { color: var(--chaos); }
 
 .rows { display: flex; flex-direction: column; gap: 0.35rem; }
 .row { background: var(--panel); border: 1px solid var(--line); border-radius: 0.35rem; padding: 0.4rem 0.6rem; min-width: 0; }
@@ -333,12 +338,25 @@ export const script: string = String.raw`
   }
   const statusRank = (s) => (s === "open" || s === "forced_open" ? 0 : s === "half_open" ? 1 : s === "closed" ? 3 : 2)
   const statusLabel = (s) => clean(s).replace(/_/g, " ")
+  // an operation's chaos injections in the view's window (a rehearsal), or null
+  const CHAOS_KINDS = ["fail", "die", "latency", "interrupt"]
+  const chaosOf = (op) => {
+    const c = op.chaos
+    if (!c || typeof c !== "object" || !c.injected || typeof c.injected !== "object") return null
+    let total = 0
+    for (const kind of CHAOS_KINDS) total += num(c.injected[kind])
+    return total > 0 ? c : null
+  }
+  const windowMillis = () => {
+    const frame = currentFrame()
+    return frame && num(frame.windowMillis) > 0 ? num(frame.windowMillis) : 10000
+  }
 
   // ---- the DOM this script owns
   const ui = {
     status: byId("status"), replica: byId("replica"), replicaName: byId("replica-name"),
     totalRate: byId("total-rate"), totalErrors: byId("total-errors"), openBreakers: byId("open-breakers"),
-    updated: byId("updated"), filter: byId("filter"), sort: byId("sort"), wall: byId("wall-toggle"),
+    updated: byId("updated"), chaosKpi: byId("chaos-kpi"), chaosOps: byId("chaos-ops"), filter: byId("filter"), sort: byId("sort"), wall: byId("wall-toggle"),
     notice: byId("notice"), auth: byId("auth"), authMessage: byId("auth-message"), tokenForm: byId("token-form"),
     tokenInput: byId("token-input"), opCount: byId("op-count"), truncated: byId("truncated"),
     operations: byId("operations"), opsEmpty: byId("ops-empty"),
@@ -783,6 +801,10 @@ export const script: string = String.raw`
     let open = 0
     for (const b of frame.breakers) if (b.status === "open" || b.status === "forced_open") open++
     setText(ui.openBreakers, String(open))
+    let rehearsed = 0
+    for (const o of frame.operations) if (chaosOf(o)) rehearsed++
+    setHidden(ui.chaosKpi, rehearsed === 0)
+    if (rehearsed > 0) setText(ui.chaosOps, plural(rehearsed, "operation"))
     ui.openBreakers.classList.toggle("alarm", open > 0)
     doc.title = (open > 0 ? "(" + open + " open) " : "") + baseTitle
     setText(ui.updated, fmtTime(frame.at || view.at))
@@ -835,6 +857,9 @@ export const script: string = String.raw`
     const nameNode = userText("h3", "name", head, name)
     const breaker = h("span", "op-breaker", head)
     breaker.hidden = true
+    const chaosBadge = h("span", "badge chaos", head, "chaos")
+    chaosBadge.setAttribute("data-chaos-badge", "")
+    chaosBadge.hidden = true
     const viz = h("div", "op-viz", root)
     const bubble = svg("svg", { class: "bubble", viewBox: "0 0 64 64", "aria-hidden": "true" }, viz)
     const circle = svg("circle", { cx: "32", cy: "32", r: "4" }, bubble)
@@ -876,9 +901,19 @@ export const script: string = String.raw`
     const byBudget = fact(suppressedBox, "budget")
     suppressedBox.appendChild(doc.createTextNode(" · "))
     const byPushback = fact(suppressedBox, "pushback")
+    const chaosBox = h("span", "chaos-box", extra)
+    chaosBox.appendChild(doc.createTextNode("chaos "))
+    const chaosKinds = CHAOS_KINDS.map((kind, i) => {
+      const span = h("span", "", chaosBox)
+      span.setAttribute("data-kind", kind)
+      const b = h("b", "", span, "0")
+      span.appendChild(doc.createTextNode(" " + kind + (i < CHAOS_KINDS.length - 1 ? " " : "")))
+      return { kind, span, b }
+    })
     const card = {
       name, lower: name.toLowerCase(), root, nameNode, breaker, circle, area, line, peak, rate, errorRate, p50, p99,
       outcomeNodes, extra, hedgeBox, hedgeWon, hedgeLost, hedgeSuppressed, suppressedBox, byBudget, byPushback,
+      chaosBadge, chaosBox, chaosKinds,
       op: null, step: undefined, sparkVersion: -1, sparkKey: "", onScreen: true, stale: true, hidden: false
     }
     root._card = card
@@ -914,7 +949,24 @@ export const script: string = String.raw`
     }
     const hedges = op.hedges && typeof op.hedges === "object" ? op.hedges : null
     const suppressed = op.suppressed && typeof op.suppressed === "object" ? op.suppressed : null
-    setHidden(card.extra, !hedges && !suppressed)
+    const chaos = chaosOf(op)
+    setHidden(card.extra, !hedges && !suppressed && !chaos)
+    setAttr(card.root, "data-chaos", chaos ? "on" : "off")
+    setHidden(card.chaosBadge, !chaos)
+    setHidden(card.chaosBox, !chaos)
+    if (chaos) {
+      const parts = []
+      for (const k of card.chaosKinds) {
+        const n = num(chaos.injected[k.kind])
+        setHidden(k.span, n <= 0)
+        setText(k.b, fmtCount(n))
+        if (n > 0) parts.push(fmtCount(n) + " " + k.kind)
+      }
+      const title = "a rehearsal, not an outage: faults the chaos layer injected in the last " +
+        fmtMs(windowMillis()) + ": " + parts.join(", ") + " (" + fmtRate(chaos.rate) + "/s)"
+      setAttr(card.chaosBadge, "title", title)
+      setAttr(card.chaosBox, "title", title)
+    }
     setHidden(card.hedgeBox, !hedges)
     setHidden(card.suppressedBox, !suppressed)
     if (hedges) {
@@ -1421,6 +1473,7 @@ export const html = (options: { readonly events: string; readonly title?: string
     <div class="kpi"><span class="kpi-label">calls/s</span><span id="total-rate" class="kpi-value">–</span></div>
     <div class="kpi"><span class="kpi-label">errors</span><span id="total-errors" class="kpi-value">–</span></div>
     <div class="kpi"><span class="kpi-label">open breakers</span><span id="open-breakers" class="kpi-value">–</span></div>
+    <div id="chaos-kpi" class="kpi" title="operations a chaos layer injects faults into: their failures are a rehearsal" hidden><span class="kpi-label">chaos rehearsal</span><span id="chaos-ops" class="kpi-value">–</span></div>
     <div class="kpi"><span class="kpi-label">updated</span><span id="updated" class="kpi-value">–</span></div>
   </div>
   <div class="controls">
