@@ -10,7 +10,9 @@
  *   `breakers.breakers.db.openDuration: ...`), and the sources keep watching.
  * - A read that fails, dies or takes longer than `readTimeout` (10 seconds; {@link layerWith}) is a rejected reload
  *   too, so one source that hangs never holds the reloads after it. Should a swap fail part way (a defect), the
- *   sections it had swapped are swapped back and the reload is rejected: a reload is applied whole or not at all.
+ *   sections it had swapped are given back the rules in force and the reload is rejected. What the swapped
+ *   sections did meanwhile stays: a bulkhead newly named stays built, places a higher limit handed to waiters stay
+ *   taken, counts a reset cleared stay cleared.
  * - A candidate is the whole set of reloadable rules: a section it leaves out (`bulkheads`, say) is the one the
  *   layer was built with, so the rules in force never depend on the order of past reloads.
  * - A protected call keeps the policies that were in force as it started; the calls that start after a reload
@@ -261,6 +263,7 @@ export interface Status {
  * - `reloadFrom(source, candidate)` does the same for a candidate read by an effect (a file, a `Config`, a remote
  *   store): the read runs in turn with the other reloads, and its failure is a rejected reload.
  * - `status` reads the rules in force and the last change.
+ * - `readTimeout` is how long one read may take (see {@link Options}); the sources bound their reads by it.
  * - `events` is every outcome from the moment it is run; `subscribe` takes a subscription at once (nothing
  *   published after it returns is missed).
  *
@@ -292,6 +295,7 @@ export interface ConfigReload {
   readonly status: Effect.Effect<Status>
   readonly events: Stream.Stream<ReloadEvent>
   readonly subscribe: Effect.Effect<PubSub.Subscription<ReloadEvent>, never, Scope.Scope>
+  readonly readTimeout: Duration.Duration
 }
 
 /**
@@ -721,7 +725,8 @@ const build = (settings: { readonly readTimeoutMillis: number }) => Effect.gen(f
     reloadFrom: submit,
     status: Effect.sync(() => ({ generation, rules, lastApplied, lastEvent })),
     events: Stream.fromPubSub(hub),
-    subscribe: PubSub.subscribe(hub)
+    subscribe: PubSub.subscribe(hub),
+    readTimeout
   })
 })
 
@@ -864,6 +869,22 @@ const keepGoing = (what: string) => <A, E, R>(self: Effect.Effect<A, E, R>): Eff
   Effect.catchCause(Effect.asVoid(self), (cause) =>
     Effect.logError(`${what}; the rules in force stay`, cause).pipe(Effect.annotateLogs({ module })))
 
+// a source's own read (a file, a Config), bounded by the service's `readTimeout`: its failure, its timeout or its
+// defect as a message, so that each is a rejected reload, never a source that hangs or stops
+const boundedRead = <A, E extends { readonly message: string }, R>(
+  reloader: ConfigReload,
+  read: Effect.Effect<A, E, R>
+): Effect.Effect<Result.Result<A, string>, never, R> =>
+  read.pipe(
+    Effect.mapError((error) => error.message),
+    Effect.timeoutOrElse({
+      duration: reloader.readTimeout,
+      orElse: () => Effect.fail(`the read took longer than ${Duration.format(reloader.readTimeout)}`)
+    }),
+    Effect.catchDefect((defect) => Effect.fail(`the read died: ${defectMessage(defect)}`)),
+    Effect.result
+  )
+
 const parseJson = (text: string): Effect.Effect<unknown, ConfigError.ConfigError> =>
   Effect.try({
     try: () => JSON.parse(text) as unknown,
@@ -873,17 +894,25 @@ const parseJson = (text: string): Effect.Effect<unknown, ConfigError.ConfigError
       })
   })
 
-// the `yaml` package, imported on first use (an optional peer dependency: a program reading JSON never loads it)
+// The `yaml` package, imported on first use (an optional peer dependency: a program reading JSON never loads
+// it). The specifier is a variable, so that a bundler leaves the import to run time rather than failing to
+// resolve a package the program may not have installed.
+const yamlSpecifier = "yaml"
 let yamlModule: Promise<typeof import("yaml")> | undefined
 const parseYaml = (text: string): Effect.Effect<unknown, ConfigError.ConfigError> =>
   Effect.tryPromise({
-    try: () => (yamlModule ??= import("yaml").catch((error) => {
+    try: () => (yamlModule ??= (import(yamlSpecifier) as Promise<typeof import("yaml")>).catch((error) => {
       yamlModule = undefined // installed later, it is found on the next read
       throw error
     })),
-    catch: () =>
+    catch: (error) =>
       new ConfigError.ConfigError({
-        issues: [{ path: [], message: "Reading YAML needs the yaml package: npm install yaml" }]
+        issues: [{
+          path: [],
+          message: (error as { readonly code?: unknown }).code === "ERR_MODULE_NOT_FOUND"
+            ? "Reading YAML needs the yaml package: npm install yaml"
+            : `Loading the yaml package failed: ${defectMessage(error)}`
+        }]
       })
   }).pipe(Effect.flatMap((YAML) =>
     Effect.try({
@@ -904,10 +933,11 @@ const parseYaml = (text: string): Effect.Effect<unknown, ConfigError.ConfigError
  * format): read once as the layer is built, then again after every change, through the `FileSystem` of the
  * context (`NodeFileSystem.layer` from `@effect/platform-node`, or any other platform's). The file's directory is
  * watched, so a file replaced by a rename (as editors save) or deleted and restored is seen. Content already
- * read is not reloaded again while the rules in force are the ones it gave; once another source (a call, a
- * `Config`) has changed them, the next change in the directory applies the file again, even unchanged. A file
- * that is missing, unreadable or not valid JSON or YAML is a rejected reload, and the rules in force stay. The
- * watch lives as long as the layer; when it fails (its directory removed) it starts again after `rewatch`.
+ * read is not reloaded again; once another source (a call, a `Config`) has changed the rules it gave, the next
+ * save of the file (an event naming it, or its ConfigMap's `..data`) applies it again, even unchanged. A file that
+ * is missing, unreadable (or takes longer than the service's `readTimeout`) or not valid JSON or YAML is a
+ * rejected reload, and the rules in force stay. The watch lives as long as the layer; when it fails (its
+ * directory removed) it starts again after `rewatch`.
  * Options that are not valid fail the layer with a `ConfigError` naming each one.
  *
  * **Example**
@@ -941,21 +971,33 @@ export const fromFile = (
     const rewatch = Duration.millis(positiveMillis(checked.rewatch ?? 1000)!)
     const parse = (checked.format ?? (/\.ya?ml$/i.test(path) ? "yaml" : "json")) === "yaml" ? parseYaml : parseJson
     const source: Source = { _tag: "File", path }
-    // what the file held when it was last read (a missing or unreadable file as its error), and the generation
-    // in force after that read: a change event for content already read reloads nothing, unless another source
-    // has changed the rules since
+    // What the file held when it was last read (a missing or unreadable file as its error), and the generation
+    // its rules gave when they were applied: content already read reloads nothing, unless it was applied, another
+    // source has changed the rules since, and an event named the file itself (it was saved, or its ConfigMap's
+    // `..data` swapped), as a write of another file in the directory says nothing about this one
     let last: string | undefined
-    let lastGeneration = -1
+    let appliedGeneration: number | undefined
+    let named = false
+    const fileName = path.slice(Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\")) + 1)
+    const names = (event: FileSystem.WatchEvent) => {
+      const name = event.path.slice(Math.max(event.path.lastIndexOf("/"), event.path.lastIndexOf("\\")) + 1)
+      return name === fileName || name.startsWith("..data")
+    }
     const load = Effect.gen(function*() {
-      const read = yield* Effect.result(fs.readFileString(path))
-      const seen = Result.isSuccess(read) ? `text:${read.success}` : `error:${read.failure.message}`
-      if (seen === last && (yield* reloader.status).generation === lastGeneration) return
+      const saved = named
+      named = false
+      const read = yield* boundedRead(reloader, fs.readFileString(path))
+      const seen = Result.isSuccess(read) ? `text:${read.success}` : `error:${read.failure}`
+      if (
+        seen === last &&
+        !(saved && appliedGeneration !== undefined && (yield* reloader.status).generation !== appliedGeneration)
+      ) return
       last = seen
       const candidate = Result.isSuccess(read) ? parse(read.success) : Effect.fail(
-        new ConfigError.ConfigError({ issues: [{ path: [], message: `Cannot read ${path}: ${read.failure.message}` }] })
+        new ConfigError.ConfigError({ issues: [{ path: [], message: `Cannot read ${path}: ${read.failure}` }] })
       )
       const outcome = yield* Effect.result(reloader.reloadFrom(source, candidate))
-      lastGeneration = Result.isSuccess(outcome) ? outcome.success.generation : (yield* reloader.status).generation
+      appliedGeneration = Result.isSuccess(outcome) ? outcome.success.generation : undefined
     }).pipe(keepGoing(`Reading ${path} failed`))
     yield* load
     // the changes of the file, and each watch's start (what changed before it was watching), read after a pause
@@ -963,7 +1005,10 @@ export const fromFile = (
     // any event of the directory reads the file again (its content decides): a Kubernetes ConfigMap mount swaps a
     // `..data` symlink, never touching the file's own name
     const watchOnce = fs.watch(directoryOf(path), { onReady: () => Queue.offerUnsafe(triggers, undefined) }).pipe(
-      Stream.runForEach(() => Queue.offer(triggers, undefined)),
+      Stream.runForEach((event) => {
+        if (names(event)) named = true
+        return Queue.offer(triggers, undefined)
+      }),
       Effect.catchCause((cause) =>
         Effect.logWarning(`Cannot watch ${path}, watching again in ${Duration.format(rewatch)}`, cause).pipe(
           Effect.annotateLogs({ module })
@@ -1006,17 +1051,15 @@ export const fromConfig = <A>(
     const source: Source = { _tag: "Config" }
     let last: Result.Result<unknown, string> | undefined
     const poll = Effect.gen(function*() {
-      const read = yield* Effect.result(config)
-      const seen: Result.Result<unknown, string> = Result.isSuccess(read)
-        ? Result.succeed(read.success)
-        : Result.fail(read.failure.message)
+      const read = yield* boundedRead(reloader, config as Effect.Effect<A, Config.ConfigError>)
+      const seen: Result.Result<unknown, string> = read
       if (
         last !== undefined && Result.isSuccess(last) === Result.isSuccess(seen) &&
         (Result.isSuccess(seen) ? sameOptions(Result.getOrThrow(last), seen.success) : Result.merge(last) === seen.failure)
       ) return
       last = seen
       const candidate = Result.isFailure(read)
-        ? Effect.fail(new ConfigError.ConfigError({ issues: [{ path: [], message: `Config: ${read.failure.message}` }] }))
+        ? Effect.fail(new ConfigError.ConfigError({ issues: [{ path: [], message: `Config: ${read.failure}` }] }))
         : typeof read.success === "string"
         ? parseJson(read.success)
         : Effect.succeed(read.success)

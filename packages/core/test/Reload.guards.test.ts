@@ -1,7 +1,16 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Metric } from "effect"
+import { Config, Duration, Effect, Fiber, Layer, Metric, Schedule } from "effect"
 import { TestClock } from "effect/testing"
-import { BulkheadRegistry, CommonErrors, ConfigReload, ErrorLayer, type PolicyService } from "../src/index.js"
+import {
+  BreakerRegistry,
+  BulkheadRegistry,
+  CommonErrors,
+  ConfigReload,
+  ErrorLayer,
+  PolicyService,
+  protect,
+  RetryBudgetRegistry
+} from "../src/index.js"
 import { type Reconfigurable, ReconfigureId } from "../src/internal/reloadable.js"
 import { attemptsOf, captureLogs } from "./utils.js"
 
@@ -20,7 +29,11 @@ const Rules = (reload: Layer.Layer<ConfigReload.ConfigReload, unknown, any> = Co
     Layer.provideMerge(Layer.succeed(Metric.MetricRegistry, new Map())),
     Layer.provideMerge(captureLogs([]))
   ) as Layer.Layer<
-    ConfigReload.ConfigReload | PolicyService.PolicyService | BulkheadRegistry.BulkheadRegistry | Metric.MetricRegistry
+    | ConfigReload.ConfigReload
+    | PolicyService.PolicyService
+    | BulkheadRegistry.BulkheadRegistry
+    | BreakerRegistry.BreakerRegistry
+    | Metric.MetricRegistry
   >
 
 const maxAttempts = attemptsOf(storage())
@@ -73,13 +86,13 @@ describe("ConfigReload guards", () => {
       assert.include(error.message, "Unknown key \"timeout\"")
     }).pipe(Effect.provide(Rules())))
 
-  it.effect("a swap that throws part way is undone: the sections swapped before it are restored", () =>
+  it.effect("a swap that throws part way is undone: the sections swapped before it get the rules in force back", () =>
     Effect.gen(function*() {
-      const registry = yield* BulkheadRegistry.BulkheadRegistry
+      const bulkheads = yield* BulkheadRegistry.BulkheadRegistry
+      const registry = yield* BreakerRegistry.BreakerRegistry
       const real = (registry as unknown as { readonly [ReconfigureId]: Reconfigurable<unknown, unknown> })[ReconfigureId]
       let fail = true
-      let undone = 0
-      // the registry's own reconfiguration, with a swap that throws when `fail` holds (after the policies' swap)
+      // the breakers' own reconfiguration, with a swap that throws once (after the policies' and bulkheads' swaps)
       const breaking: Reconfigurable<unknown, unknown> = {
         base: real.base,
         prepare: (options) =>
@@ -88,32 +101,113 @@ describe("ConfigReload guards", () => {
               fail = false
               throw new Error("swap broke")
             }
-            undone++
             return swap()
           })
       }
-      const proxied = Object.assign(Object.create(registry), { [ReconfigureId]: breaking }) as BulkheadRegistry.BulkheadRegistry
+      const proxied = Object.assign(Object.create(registry), { [ReconfigureId]: breaking }) as BreakerRegistry.BreakerRegistry
       yield* Effect.gen(function*() {
         const reloader = yield* ConfigReload.make
         const error = yield* Effect.flip(reloader.reload({
           policies: { StorageError: { maxAttempts: 7 } },
-          bulkheads: { bulkheads: { search: { limit: 9 } } }
+          bulkheads: { bulkheads: { search: { limit: 9 } } },
+          breakers: { default: { openDuration: "1 minute" } }
         }))
-        assert.deepStrictEqual(error.issues.map((i) => i.path.join(".")), ["bulkheads"])
+        assert.deepStrictEqual(error.issues.map((i) => i.path.join(".")), ["breakers"])
         assert.include(error.issues[0]!.message, "swap broke")
         assert.include(error.issues[0]!.message, "the rules in force were restored")
-        assert.strictEqual(undone, 1) // the bulkheads' way back ran
-        assert.strictEqual(yield* maxAttempts, 3) // the policies swapped before it are back
-        assert.strictEqual((yield* registry.bulkhead("search").state).limit, 2)
+        // the policies and the bulkhead, swapped before the breakers threw, are back
+        assert.strictEqual(yield* maxAttempts, 3)
+        assert.strictEqual((yield* bulkheads.bulkhead("search").state).limit, 2)
         const status = yield* reloader.status
         assert.strictEqual(status.generation, 0)
         assert.strictEqual(status.lastEvent?._tag, "ReloadRejected")
-        // and the next reload applies
-        const applied = yield* reloader.reload({ policies: { StorageError: { maxAttempts: 6 } } })
+        // and the next reload applies, every section
+        const applied = yield* reloader.reload({
+          policies: { StorageError: { maxAttempts: 6 } },
+          bulkheads: { bulkheads: { search: { limit: 9 } } }
+        })
         assert.strictEqual(applied.generation, 1)
         assert.strictEqual(yield* maxAttempts, 6)
-      }).pipe(Effect.scoped, Effect.provideService(BulkheadRegistry.BulkheadRegistry, proxied))
+        assert.strictEqual((yield* bulkheads.bulkhead("search").state).limit, 9)
+      }).pipe(Effect.scoped, Effect.provideService(BreakerRegistry.BreakerRegistry, proxied))
     }).pipe(Effect.provide(Rules())))
+
+  it.effect("a Config read that hangs or dies is a rejected reload, bounded by readTimeout; the layer still builds", () => {
+    let behaviour: "hang" | "die" | "ok" = "hang"
+    const rules = Config.succeed(null).pipe(Config.mapEffect(() =>
+      behaviour === "hang"
+        ? Effect.never
+        : behaviour === "die"
+        ? Effect.die(new Error("provider exploded"))
+        : Effect.succeed({ policies: { StorageError: { maxAttempts: 5 } } })
+    ))
+    return Effect.gen(function*() {
+      const scope = yield* Effect.scope
+      const built = yield* Effect.forkChild(
+        Layer.buildWithScope(
+          ConfigReload.fromConfig(rules, Schedule.spaced("10 seconds")).pipe(
+            Layer.provideMerge(Rules(ConfigReload.layerWith({ readTimeout: "1 second" })))
+          ),
+          scope
+        )
+      )
+      yield* TestClock.adjust("1 second")
+      const context = yield* Fiber.join(built) // the first read timed out: the layer is built
+      const status = ConfigReload.status.pipe(Effect.provide(Layer.succeedContext(context)))
+      const first = yield* status
+      assert.strictEqual(first.lastEvent?._tag, "ReloadRejected")
+      assert.include(first.lastEvent?._tag === "ReloadRejected" ? first.lastEvent.issues[0]!.message : "", "longer than 1s")
+      behaviour = "die"
+      yield* TestClock.adjust("10 seconds")
+      const died = yield* status
+      assert.include(died.lastEvent?._tag === "ReloadRejected" ? died.lastEvent.issues[0]!.message : "", "provider exploded")
+      behaviour = "ok"
+      yield* TestClock.adjust("10 seconds")
+      assert.strictEqual((yield* status).generation, 1)
+    }).pipe(Effect.scoped)
+  })
+
+  it.effect("a budget whose kind a reload changes: call sites already built count as the new kind", () =>
+    Effect.gen(function*() {
+      const fixed = yield* PolicyService.make({ policies: { StorageError: { maxAttempts: 4, baseDelay: "1 second" } } })
+      const Fixed = ConfigReload.layer.pipe(
+        Layer.provideMerge(Layer.succeed(PolicyService.PolicyService, PolicyService.PolicyService.of({
+          defaultPolicy: fixed.defaultPolicy,
+          policies: fixed.policies,
+          families: fixed.families,
+          policyFor: fixed.policyFor
+        }))),
+        Layer.provideMerge(BulkheadRegistry.layer()),
+        Layer.provideMerge(RetryBudgetRegistry.layer({ budgets: { b: { percent: 1, minPerSecond: 100 } } }))
+      )
+      yield* Effect.gen(function*() {
+        const failing = Effect.fail(storage())
+        const call = failing.pipe(protect({ operation: "items.save", budget: "b" }))
+        const run = Effect.gen(function*() {
+          const fiber = yield* Effect.forkChild(Effect.exit(call))
+          yield* TestClock.adjust("1 minute")
+          yield* Fiber.join(fiber)
+        })
+        yield* run // built under the ratio budget
+        yield* ConfigReload.reload({ budgets: { budgets: { b: { kind: "tokens", maxTokens: 10 } } } })
+        const before = (yield* (yield* RetryBudgetRegistry.RetryBudgetRegistry).budget("b").state).tokens
+        yield* run
+        const after = (yield* (yield* RetryBudgetRegistry.RetryBudgetRegistry).budget("b").state).tokens
+        // a tokens budget loses a token per failed attempt: the old call site counted its four
+        assert.strictEqual(before, 10)
+        assert.isBelow(after!, 10)
+      }).pipe(Effect.provide(Fixed))
+    }).pipe(Effect.provide(captureLogs([]))))
+
+  it.effect("durations are any Duration.Input: an object of units, a pair, a bigint", () =>
+    Effect.gen(function*() {
+      for (const readTimeout of [{ seconds: 2 }, [2, 0] as const, 2_000_000_000n]) {
+        const reloader = yield* ConfigReload.makeWith({ readTimeout })
+        assert.strictEqual(Duration.toMillis(reloader.readTimeout), 2000)
+      }
+      const error = yield* Effect.flip(ConfigReload.makeWith({ readTimeout: -5n }))
+      assert.include(error.message, "got -5n")
+    }).pipe(Effect.scoped, Effect.provide(Rules())))
 
   it.effect("two reloaders on one registry: the generation gauge is the highest, not a sum", () =>
     Effect.gen(function*() {

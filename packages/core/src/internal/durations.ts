@@ -3,10 +3,19 @@
 import { Duration } from "effect"
 import { guarded, show } from "./unknownKeys.js"
 
-/** The milliseconds of a finite, positive duration input; `undefined` for anything else. */
+/**
+ * The milliseconds of a finite, positive duration input (any `Duration.Input`: a number of milliseconds, a bigint
+ * of nanoseconds, a string, a `Duration`, a `[seconds, nanos]` pair, an object of units); `undefined` for
+ * anything else.
+ */
 export const positiveMillis = (input: unknown): number | undefined => {
-  if (typeof input !== "number" && typeof input !== "string" && !Duration.isDuration(input)) return undefined
-  const duration = Duration.fromInput(input as Duration.Input)
+  if (input === null || input === undefined) return undefined
+  let duration
+  try {
+    duration = Duration.fromInput(input as Duration.Input)
+  } catch {
+    return undefined
+  }
   if (duration._tag !== "Some" || !Duration.isFinite(duration.value)) return undefined
   const millis = Duration.toMillis(duration.value)
   return millis > 0 ? millis : undefined
@@ -16,5 +25,5 @@ export const positiveMillis = (input: unknown): number | undefined => {
 export const positiveDuration = (example: string) =>
   guarded(
     (u): u is Duration.Input => positiveMillis(u) !== undefined,
-    (u) => `Expected a positive duration such as "${example}", got ${show(u)}`
+    (u) => `Expected a positive duration such as "${example}", got ${typeof u === "bigint" ? `${u}n` : show(u)}`
   )

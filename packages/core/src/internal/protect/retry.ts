@@ -193,7 +193,8 @@ export const stage: Stage.Stage<Types> = {
           inner,
           budget,
           policies,
-          budget.config.kind === "tokens" ? (retry) => counting(budget, inner.attempt(retry)) : inner.attempt
+          // (the kind read per attempt: a reload may change it in place, and this pipeline is not rebuilt for that)
+          (retry) => budget.config.kind === "tokens" ? counting(budget, inner.attempt(retry)) : inner.attempt(retry)
         )
         // a call admitted deposits once into the budget, after the admission of the stages outside (a bulkhead's
         // or a rate limiter's refusal makes no request)

@@ -109,19 +109,22 @@ export type TypesOf<S> = S extends Stage<infer T> ? T : never
 /**
  * A stage's reader of an optional service, one per call site: it keeps the service of the last context it saw (a
  * context is immutable, and a call site mostly sees one), so a call pays a comparison instead of a lookup that
- * misses through the context's overlays on every call. Both are held weakly: a call site that outlives a scope
- * (a module-level `protect`, run once in a test's layer) does not keep that scope's context and services alive.
+ * misses through the context's overlays on every call.
+ *
+ * It holds that context strongly, as the pipeline holds what the stages read: a call site that outlives a scope
+ * (a module-level `protect` run once in a test's layer) keeps that one context alive until it runs in another.
+ * A `WeakRef` would free it, for about 30 ns per `deref` on every call (Node 24, this machine; two or three per
+ * `protect` call): a hot-path cost for a bounded retention (one context per call site), so not taken.
  */
-export const serviceReader = <I, S extends object>(key: Context.Key<I, S>) => {
-  let lastContext: WeakRef<Context.Context<never>> | undefined
-  let last: WeakRef<S> | undefined
+export const serviceReader = <I, S>(key: Context.Key<I, S>) => {
+  let lastContext: Context.Context<never> | undefined
+  let last: S | undefined
   return (context: Context.Context<never>): S | undefined => {
-    // (while the context is alive, so is its service: the second `deref` finds it)
-    if (lastContext !== undefined && lastContext.deref() === context) return last?.deref()
-    const found = Context.getOrUndefined(context, key)
-    lastContext = new WeakRef(context)
-    last = found === undefined ? undefined : new WeakRef(found)
-    return found
+    if (context !== lastContext) {
+      lastContext = context
+      last = Context.getOrUndefined(context, key)
+    }
+    return last
   }
 }
 
