@@ -21,6 +21,9 @@
  *   the service of the last context it saw). A matching rule that does not fire costs one decision per attempt.
  * - **The fleet's Redis.** With this layer in a `RedisBreakerStore`'s context, `redis` ({@link RedisFaults})
  *   cuts or slows its Redis commands and drops or delays the breakers' messages from other replicas.
+ * - **As data.** {@link fromConfig} reads the rules from an effect `Config` (an environment variable of a staging
+ *   deployment) and {@link fromDocument} from any JSON value; a `fail` fault there names an error family by its
+ *   tag, and each injection is an error of that family decoded by its own Schema.
  * - **Switchable.** {@link Chaos.set} replaces the rules (a call already running injects nothing after a change) (validated whole: on an error nothing changes) and
  *   {@link Chaos.enable} / {@link Chaos.disable} turn them all on and off while the service runs.
  *
@@ -33,11 +36,13 @@
  *
  * @since 0.6.0
  */
-import type { Scope } from "effect"
-import { Context, Duration, Effect, Layer, Random, Schedule } from "effect"
+import type { Config, Scope } from "effect"
+import { Cause, Context, Duration, Effect, Exit, Layer, Random, Result, Schedule, Schema } from "effect"
+import * as CommonErrors from "./CommonErrors.js"
 import * as ConfigError from "./ConfigError.js"
+import type * as ErrorFamily from "./ErrorFamily.js"
 import { addCounterSource } from "./internal/metricSeries.js"
-import { isRecord, optionIssues, show } from "./internal/unknownKeys.js"
+import { isRecord, optionIssues, show, unknownKeyMessage } from "./internal/unknownKeys.js"
 
 // ---------------------------------------------------------------------------------------------------------------
 // models
@@ -596,6 +601,188 @@ export const make = (options: Options): Effect.Effect<Chaos, ConfigError.ConfigE
   })
 
 // ---------------------------------------------------------------------------------------------------------------
+// documents
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * Options of {@link fromDocument} and {@link fromConfig}: the error families a `fail` fault may name by tag,
+ * besides `CommonErrors`' (`StorageError`, `NetworkError`, `TimeoutError`, …), which are always known.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Chaos, ErrorFamily } from "@effect-resilience/core"
+ *
+ * class PaymentDeclined extends ErrorFamily.TaggedError<PaymentDeclined>()("PaymentDeclined", { reason: Schema.String }, {
+ *   code: "shop.E0042",
+ *   kind: "business",
+ *   severity: "low"
+ * }) {}
+ *
+ * const options: Chaos.DocumentOptions = { families: [PaymentDeclined] }
+ * ```
+ *
+ * @since 0.6.0
+ * @category models
+ */
+export interface DocumentOptions {
+  readonly families?: ReadonlyArray<ErrorFamily.Any> | undefined
+}
+
+const documentRuleKeys = ["operations", "fault", "rate", "everyNth", "enabled"]
+const failKeys = ["fail", "detail", "fields"]
+
+// one `fault` of a document as a Fault, or the issues that say why it is not one
+const faultOf = (
+  given: unknown,
+  path: ReadonlyArray<string>,
+  families: ReadonlyMap<string, ErrorFamily.Any>
+): Fault | Array<ConfigError.Issue> => {
+  const expected =
+    `Expected "interrupt", "die", { "die": message }, { "latency": duration } or { "fail": error tag }, got ${show(given)}`
+  if (given === "interrupt") return interrupt
+  if (given === "die") return die()
+  if (!isRecord(given)) return [{ path: [...path], message: expected }]
+  const f = given as Record<string, unknown>
+  if ("die" in f) {
+    const issues = optionIssues(f, ["die"], path)
+    if (typeof f.die !== "string") issues.push({ path: [...path, "die"], message: `Expected a message, got ${show(f.die)}` })
+    if (issues.length > 0) return issues
+    const message = f.die as string
+    return die(() => new Error(message))
+  }
+  if ("latency" in f) {
+    const issues = optionIssues(f, ["latency"], path)
+    const millis = typeof f.latency === "string" || typeof f.latency === "number" ? millisOrIssue(f.latency) : undefined
+    if (typeof millis !== "number") {
+      issues.push({ path: [...path, "latency"], message: `Expected a duration such as "200 millis", got ${show(f.latency)}` })
+    }
+    return issues.length > 0 ? issues : latency(Duration.millis(millis as number))
+  }
+  if ("fail" in f) {
+    const issues = optionIssues(f, failKeys, path)
+    const family = typeof f.fail === "string" ? families.get(f.fail) : undefined
+    if (family === undefined) {
+      const known = [...families.keys()].sort()
+      issues.push({
+        path: [...path, "fail"],
+        message: typeof f.fail === "string"
+          ? unknownKeyMessage(f.fail, known).replace("Unknown key", "Unknown error family")
+          : `Expected an error tag (one of ${known.map((tag) => JSON.stringify(tag)).join(", ")}), got ${show(f.fail)}`
+      })
+    }
+    if (f.detail !== undefined && typeof f.detail !== "string") {
+      issues.push({ path: [...path, "detail"], message: `Expected a string, got ${show(f.detail)}` })
+    }
+    if (f.fields !== undefined && !isRecord(f.fields)) {
+      issues.push({ path: [...path, "fields"], message: `Expected an object of the error's fields, got ${show(f.fields)}` })
+    }
+    if (issues.length > 0 || family === undefined) return issues
+    // the error as its family's Schema decodes it: its own fields checked (unknown ones named), the call's operation
+    // given to a family that has an `operation` field, and a detail saying where it came from
+    const schema = family as unknown as Schema.Decoder<unknown>
+    const hasOperation = "operation" in ((family as { readonly fields?: object }).fields ?? {})
+    const props = (operation: string) => ({
+      ...(hasOperation ? { operation } : {}),
+      detail: (f.detail as string | undefined) ?? "injected by chaos",
+      ...(f.fields as object | undefined),
+      _tag: family.family.tag
+    })
+    const decode = Schema.decodeUnknownExit(schema)
+    const checked = decode(props("(operation)"), { errors: "all", onExcessProperty: "error" })
+    if (Exit.isFailure(checked)) {
+      const found = Cause.findError(checked.cause)
+      return Result.isSuccess(found) && Schema.isSchemaError(found.success)
+        ? ConfigError.fromSchemaIssue(found.success.issue, [...path, "fields"])
+        : [{ path: [...path, "fields"], message: Cause.pretty(checked.cause) }]
+    }
+    return fail((operation: string) => {
+      const made = decode(props(operation))
+      return Exit.isSuccess(made) ? made.value : checked.value
+    })
+  }
+  return [{ path: [...path], message: expected }]
+}
+
+/**
+ * Reads the rules from a document (a JSON value: a file, an environment variable, a `Config`), for a staging
+ * build that turns chaos on or scopes it without code. The document has {@link Options}' shape, with data for
+ * the faults:
+ *
+ * | `fault` | injects |
+ * | --- | --- |
+ * | `"interrupt"` | an interruption |
+ * | `"die"`, `{ "die": "message" }` | a defect (an `Error` with the message) |
+ * | `{ "latency": "2 seconds" }` | a delay before the attempt |
+ * | `{ "fail": "StorageError", "detail"?: "…", "fields"?: { … } }` | a typed failure of that error family, decoded by its Schema: the call's operation in its `operation` field when it has one, `detail` (default `"injected by chaos"`), and its other fields from `fields` |
+ *
+ * The families `fail` may name are `CommonErrors`' and `options.families`. Every problem is reported at once with
+ * its path (`rules.0.fault.fail: Unknown error family "StorageErorr", did you mean "StorageError"?`,
+ * `rules.1.fault.fields.reason: Missing key`), unknown keys named, as {@link validate} does.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Chaos } from "@effect-resilience/core"
+ *
+ * const options = Chaos.fromDocument({
+ *   rules: [
+ *     { operations: ["items.save"], fault: { fail: "StorageError" }, rate: 0.1 },
+ *     { operations: ["search"], fault: { latency: "2 seconds" }, everyNth: 20 }
+ *   ]
+ * })
+ * const Rehearsal = Effect.map(options, (o) => Chaos.layer(o))
+ * ```
+ *
+ * @since 0.6.0
+ * @category constructors
+ */
+export const fromDocument = (
+  document: unknown,
+  options: DocumentOptions = {}
+): Effect.Effect<Options, ConfigError.ConfigError> =>
+  Effect.suspend(() => {
+    const families = new Map<string, ErrorFamily.Any>()
+    for (const family of [...CommonErrors.families, ...(options.families ?? [])]) families.set(family.family.tag, family)
+    if (!isRecord(document)) {
+      return Effect.fail(
+        new ConfigError.ConfigError({ issues: [{ path: [], message: `Expected an object of chaos rules, got ${show(document)}` }] })
+      )
+    }
+    const d = document as { readonly rules?: unknown }
+    const issues: Array<ConfigError.Issue> = []
+    // the faults as data become faults; a rule whose fault is not one keeps a fault, so that the rest of it is
+    // still checked, and its issues are the fault's
+    const rules = Array.isArray(d.rules)
+      ? d.rules.map((rule: unknown, index) => {
+        if (!isRecord(rule)) return rule
+        const r = rule as Record<string, unknown>
+        issues.push(...optionIssues(r, documentRuleKeys, ["rules", String(index)]).filter((i) => i.path.length > 0))
+        const fault = faultOf(r.fault, ["rules", String(index), "fault"], families)
+        if (Array.isArray(fault)) issues.push(...fault)
+        const { enabled, everyNth, operations, rate } = r
+        return { operations, fault: Array.isArray(fault) ? interrupt : fault, rate, everyNth, enabled }
+      })
+      : d.rules
+    const candidate = { ...(document as object), rules } as Options
+    return Effect.flatMap(
+      Effect.result(compile(candidate)),
+      (compiled) => {
+        // unknown keys of a rule were named above, with the document's own keys
+        const all = [
+          ...issues,
+          ...(Result.isFailure(compiled) ? compiled.failure.issues : []).filter((issue) =>
+            !issues.some((mine) => mine.path.join(".") === issue.path.join("."))
+          )
+        ]
+        return all.length > 0 ? Effect.fail(new ConfigError.ConfigError({ issues: all })) : Effect.succeed(candidate)
+      }
+    )
+  })
+
+// ---------------------------------------------------------------------------------------------------------------
 // layers
 // ---------------------------------------------------------------------------------------------------------------
 
@@ -624,3 +811,52 @@ export const make = (options: Options): Effect.Effect<Chaos, ConfigError.ConfigE
  * @category layers
  */
 export const layer = (options: Options): Layer.Layer<Chaos, ConfigError.ConfigError> => Layer.effect(Chaos, make(options))
+
+/**
+ * The chaos layer, its rules read from an effect `Config` (the `ConfigProvider` of the context) as the layer is
+ * built: a string value is read as JSON (an environment variable holding the rules), any other value is the
+ * document itself (see {@link fromDocument}). So a staging deployment turns chaos on, off or onto other
+ * operations by its environment, with no code change; {@link Chaos.set}, `enable` and `disable` still change it
+ * while it runs. A `Config` that fails, or rules that are not valid, fail the layer with a `ConfigError` naming
+ * each problem.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Config, Layer } from "effect"
+ * import { Chaos, ErrorLayer } from "@effect-resilience/core"
+ *
+ * // CHAOS_RULES='{"rules":[{"operations":["items.save"],"fault":{"fail":"StorageError"},"rate":0.05}]}'
+ * const Staging = Layer.merge(
+ *   ErrorLayer.layer(),
+ *   Chaos.fromConfig(Config.String("CHAOS_RULES").pipe(Config.withDefault(`{"enabled":false,"rules":[]}`)))
+ * )
+ * ```
+ *
+ * @since 0.6.0
+ * @category layers
+ */
+export const fromConfig = <A>(
+  config: Config.Config<A>,
+  options: DocumentOptions = {}
+): Layer.Layer<Chaos, ConfigError.ConfigError> =>
+  Layer.effect(
+    Chaos,
+    Effect.gen(function*() {
+      const value = yield* Effect.mapError(
+        config as Effect.Effect<A, Config.ConfigError>,
+        (error) => new ConfigError.ConfigError({ issues: [{ path: [], message: `Config: ${error.message}` }] })
+      )
+      const document = typeof value === "string"
+        ? yield* Effect.try({
+          try: () => JSON.parse(value) as unknown,
+          catch: (error) =>
+            new ConfigError.ConfigError({
+              issues: [{ path: [], message: `Invalid JSON: ${error instanceof Error ? error.message : String(error)}` }]
+            })
+        })
+        : value
+      return yield* make(yield* fromDocument(document, options))
+    })
+  )
+
