@@ -42,6 +42,7 @@ import * as CommonErrors from "./CommonErrors.js"
 import * as ConfigError from "./ConfigError.js"
 import type * as ErrorFamily from "./ErrorFamily.js"
 import { addCounterSource } from "./internal/metricSeries.js"
+import { bumpEpoch } from "./internal/reloadable.js"
 import { isRecord, optionIssues, show, unknownKeyMessage } from "./internal/unknownKeys.js"
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -582,6 +583,8 @@ export const make = (options: Options): Effect.Effect<Chaos, ConfigError.ConfigE
     }
     const currentFrom = (compiled: Compiled): Current => {
       const made: Current = { ...compiled, decide, delayOf, injected, inForce: () => current === made }
+      // the protect call sites read the rules again (see the chaos stage's `read`)
+      bumpEpoch()
       return made
     }
     let current = currentFrom(first)

@@ -117,6 +117,21 @@ describe("Chaos.fromDocument", () => {
     }))
 })
 
+describe("Chaos while running", () => {
+  it.effect("one call site in one fiber: set, disable and enable reach its next call", () =>
+    Effect.gen(function*() {
+      const chaos = yield* Chaos.Chaos
+      const call = Effect.exit(Effect.succeed(1).pipe(protect({ operation: "items.read" })))
+      assert.isTrue(Exit.isSuccess(yield* call))
+      yield* chaos.set({ rules: [{ operations: ["items.read"], fault: Chaos.interrupt }] })
+      assert.isTrue(Exit.isFailure(yield* call))
+      yield* chaos.disable
+      assert.isTrue(Exit.isSuccess(yield* call))
+      yield* chaos.enable
+      assert.isTrue(Exit.isFailure(yield* call))
+    }).pipe(Effect.provide(Layer.merge(Base, Chaos.layer({ rules: [] })))))
+})
+
 describe("Chaos.fromConfig", () => {
   const withEnv = (env: Record<string, string>) =>
     (layer: Layer.Layer<Chaos.Chaos, ConfigError.ConfigError>) =>

@@ -209,6 +209,24 @@ describe("ConfigReload guards", () => {
       assert.include(error.message, "got -5n")
     }).pipe(Effect.scoped, Effect.provide(Rules())))
 
+  it.effect("one call site in one fiber: the policies of a reload reach its next call", () =>
+    Effect.gen(function*() {
+      let attempts = 0
+      const call = Effect.suspend(() => {
+        attempts++
+        return Effect.fail(storage())
+      }).pipe(protect({ operation: "items.save" }))
+      const attemptsOfCall = Effect.gen(function*() {
+        attempts = 0
+        yield* Effect.exit(call)
+        return attempts
+      })
+      yield* ConfigReload.reload({ policies: { StorageError: { maxAttempts: 2, baseDelay: 0 } } })
+      assert.strictEqual(yield* attemptsOfCall, 2)
+      yield* ConfigReload.reload({ policies: { StorageError: { maxAttempts: 4, baseDelay: 0 } } })
+      assert.strictEqual(yield* attemptsOfCall, 4)
+    }).pipe(Effect.provide(Rules())))
+
   it.effect("two reloaders on one registry: the generation gauge is the highest, not a sum", () =>
     Effect.gen(function*() {
       const first = yield* ConfigReload.ConfigReload

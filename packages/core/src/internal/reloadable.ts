@@ -17,6 +17,19 @@ export interface Reconfigurable<Options, Change> {
   readonly prepare: (options: Options) => Effect.Effect<() => Change, ConfigError.ConfigError>
 }
 
+/**
+ * How many times anything a `protect` pipeline reads besides its context has changed: a policy set swapped, an
+ * operation remapped, chaos rules set. A call site whose fiber has the context of its last call, at the same
+ * epoch, reads nothing again (its pipeline is the one it built then), so a loop of protected calls pays one
+ * comparison instead of a read per stage. Each change calls {@link bumpEpoch}.
+ */
+export let epoch = 0
+
+/** Says that something a pipeline reads (not its context) has changed: every call site reads again. */
+export const bumpEpoch = (): void => {
+  epoch++
+}
+
 /** The key under which a registry keeps its current {@link Routes}. */
 export const RoutesId: unique symbol = Symbol.for("@effect-resilience/core/Routes")
 
@@ -55,7 +68,10 @@ export const makeRoutes = <A>(
         .filter((operation) => operations.get(operation) !== nextOperations.get(operation))
         .sort()
       operations = nextOperations
-      if (remapped.length > 0) current = { forOperation }
+      if (remapped.length > 0) {
+        current = { forOperation }
+        bumpEpoch()
+      }
       return remapped
     }
   }
@@ -86,6 +102,7 @@ export class ReloadablePolicies implements PolicyService {
       base,
       prepare: (options) => Effect.map(build(options), (next) => () => {
         this.#current = next
+        bumpEpoch()
       })
     }
   }

@@ -8,6 +8,7 @@ import * as ErrorLogger from "../../ErrorLogger.js"
 import { protectModule } from "../logLines.js"
 import { monotonicMillis } from "../breaker/store.js"
 import { CurrentObserver, noObserver, type Observer, type Timings } from "../observation.js"
+import { epoch } from "../reloadable.js"
 import * as Breaker from "./breaker.js"
 import * as Bulkhead from "./bulkhead.js"
 import * as Chaos from "./chaos.js"
@@ -177,13 +178,18 @@ export const make = (
     )
   }
 
-  // the per-call-site cache: what was read from the context last, and the effect built for it
+  // the per-call-site cache: what was read from the context last, and the effect built for it; and the context
+  // and epoch of the last call, which, when both are the same, make every read the same as then
   const readers: Array<number> = []
   for (let i = 0; i < wraps.length; i++) if (wraps[i]!.read !== undefined) readers.push(i)
   const reads: Array<unknown> = wraps.map(() => undefined)
   let cachedObserver: Observer | undefined
   let cached: Effect.Effect<unknown, unknown, unknown> | undefined
+  let cachedContext: Context.Context<never> | undefined
+  let cachedEpoch = -1
   return Effect.withFiber((fiber) => {
+    if (fiber.context === cachedContext && epoch === cachedEpoch) return cached!
+    const at = epoch
     // the reference's own lookup (`fiber.getRef`) costs more than a plain miss, on every call
     const observer = Context.getOrUndefined(fiber.context, CurrentObserver) ?? noObserver
     let stale = observer !== cachedObserver
@@ -199,6 +205,8 @@ export const make = (
       cachedObserver = observer
       cached = build(observer, reads)
     }
+    cachedContext = fiber.context
+    cachedEpoch = at
     return cached
   })
 }
