@@ -326,7 +326,7 @@ describe("a chaos rehearsal on the dashboard", () => {
     if (rehearsal !== undefined) await Effect.runPromise(Scope.close(rehearsal.scope, Exit.void))
   })
 
-  it("marks the operation under rehearsal with a chaos badge and its injections by kind, and says so at the top", async () => {
+  it("marks the operation under rehearsal with a chaos badge and its injections by kind, its injected errors with a chaos tag, and says so at the top", async () => {
     const page = await open(`${rehearsal.base}/dashboard?capture`)
     await waitLive(page)
     // after the page connected (the frames' window starts then): 4 injected failures in 8 calls, and a calm operation
@@ -334,10 +334,17 @@ describe("a chaos rehearsal on the dashboard", () => {
       run(rehearsal, Effect.forEach(Array.from({ length: 8 }), () => Effect.void.pipe(protect({ operation }), Effect.ignore), { discard: true }))
     await calls("items.rehearsed")
     await calls("items.calm")
+    // and a real failure of the operation under rehearsal (its 9th attempt, which the rule leaves alone)
+    await run(rehearsal, Effect.fail(new CommonErrors.StorageError({ operation: "items.rehearsed", detail: "real" })).pipe(
+      protect({ operation: "items.rehearsed" }),
+      Effect.ignore
+    ))
     await page.waitForFunction(() => {
       const card = document.querySelector(`[data-operation][data-name="items.rehearsed"][data-chaos="on"]`)
       return card?.querySelector(`.chaos-box [data-kind="fail"] b`)?.textContent === "4" &&
-        document.querySelector(`[data-operation][data-name="items.calm"]`) !== null
+        document.querySelector(`[data-operation][data-name="items.calm"]`) !== null &&
+        document.querySelector(`#events .event[data-chaos="on"]`) !== null &&
+        document.querySelector(`#events .event[data-chaos="off"]`) !== null
     }, undefined, { timeout: 5_000 })
     const seen = await page.evaluate(() => {
       const card = (name: string) => document.querySelector(`[data-operation][data-name="${name}"]`)
@@ -351,6 +358,14 @@ describe("a chaos rehearsal on the dashboard", () => {
         calmChaos: card("items.calm")?.getAttribute("data-chaos"),
         kpi: document.getElementById("chaos-kpi")?.hidden,
         kpiText: document.getElementById("chaos-ops")?.textContent,
+        // the error rows, as the kinds of row there are (the page shows one row for equal events of the same
+        // millisecond): the real failure untagged, the injected ones tagged
+        events: Array.from(new Set(Array.from(document.querySelectorAll("#events .event"), (row) =>
+          JSON.stringify([
+            row.querySelector(".operation")?.textContent,
+            row.getAttribute("data-chaos"),
+            row.querySelector("[data-chaos-tag]")?.textContent ?? null
+          ])))).sort().map((row) => JSON.parse(row)),
         violations: (window as unknown as { __violations: Array<string> }).__violations
       }
     })
@@ -363,6 +378,7 @@ describe("a chaos rehearsal on the dashboard", () => {
       calmChaos: "off",
       kpi: false,
       kpiText: "1 operation",
+      events: [["items.rehearsed", "off", null], ["items.rehearsed", "on", "chaos"]],
       violations: []
     })
     await page.screenshot({ path: join(results, "dashboard-chaos.png") })

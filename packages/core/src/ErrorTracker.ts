@@ -361,7 +361,22 @@ export type Source = typeof Source.Type
  * `gaveUp` is present, and `true`, only on a failure that ended its run (no retry follows it; a fallback may).
  * `suppressed` (since 0.4.0) is present only on a give-up whose retry its policy asked for was not made: the retry
  * budget had none left (`"budget"`), or the error's retry-after hint exceeded the policy's `maxRetryAfter`
- * (`"pushback"`).
+ * (`"pushback"`). `chaos` (since 0.6.0) is present, and `true`, only on an error a `Chaos` layer injected (a
+ * rehearsal, not an outage): a failure of `Chaos.fail` or a defect of `Chaos.die` that is an object (a primitive
+ * cannot be told from a real one and is not marked), wherever it was recorded (by `protect`, by the policy
+ * schedule of an outer retry, at a reporting boundary), or one recorded by hand with `chaos: true`.
+ *
+ * **Example** (leaving rehearsals out of a pager)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ErrorTracker } from "@effect-resilience/core"
+ *
+ * const page = (event: ErrorTracker.ErrorEvent) =>
+ *   event.chaos === true
+ *     ? Effect.logInfo(`rehearsal: ${event.tag} in ${event.operation ?? "?"}`)
+ *     : Effect.logError(`PAGE: ${event.tag} in ${event.operation ?? "?"}`)
+ * ```
  *
  * @since 0.1.0
  * @category schemas
@@ -375,7 +390,8 @@ export const ErrorEvent = Schema.Struct({
   recovery: Recovery,
   source: Source,
   gaveUp: Schema.optional(Schema.Literal(true)),
-  suppressed: Schema.optional(Schema.Literals(["budget", "pushback"]))
+  suppressed: Schema.optional(Schema.Literals(["budget", "pushback"])),
+  chaos: Schema.optional(Schema.Literal(true))
 })
 
 /**
@@ -407,6 +423,12 @@ export interface Occurrence {
    * retry-after hint exceeded the policy's `maxRetryAfter` (`"pushback"`). Set on a failure that `gaveUp`.
    */
   readonly suppressed?: "budget" | "pushback" | undefined
+  /**
+   * The error was injected by a `Chaos` layer: a rehearsal (since 0.6.0). `protect` sets it on a failure its
+   * chaos stage injected; the tracker also finds any error object a chaos stage injected by itself, so it is
+   * needed only to mark by hand an error the tracker cannot know of.
+   */
+  readonly chaos?: boolean | undefined
 }
 
 const PerSeverity = Schema.Struct({
@@ -722,6 +744,7 @@ const failureOf = (
   source: options?.source,
   gaveUp: options?.gaveUp,
   suppressed: options?.suppressed,
+  chaos: options?.chaos,
   annotations
 })
 

@@ -202,8 +202,18 @@ export type BudgetFrame = typeof BudgetFrame.Type
 
 /**
  * An error event as the view shows it: its public view only (tag, code, severity, public message; never internal
- * detail), when it happened (epoch milliseconds), its operation, whether it ended its run (`gaveUp`), and, in a
- * fleet's sum, the replica it happened on.
+ * detail), when it happened (epoch milliseconds), its operation, whether it ended its run (`gaveUp`), whether a
+ * `Chaos` layer injected it (`chaos`, since 0.6.0: present, and `true`, only on a rehearsal's error, as the
+ * tracker's `ErrorEvent` says), and, in a fleet's sum, the replica it happened on.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { LiveView } from "@effect-resilience/core"
+ *
+ * const line = (item: LiveView.ErrorItem) =>
+ *   `${item.chaos === true ? "[chaos] " : ""}${item.tag} in ${item.operation ?? "?"}`
+ * ```
  *
  * @since 0.5.0
  * @category schemas
@@ -216,6 +226,7 @@ export const ErrorItem = Schema.Struct({
   message: Schema.String,
   operation: Schema.optional(Schema.String),
   gaveUp: Schema.optional(Schema.Boolean),
+  chaos: Schema.optional(Schema.Boolean),
   replica: Schema.optional(Schema.String)
 })
 
@@ -292,7 +303,8 @@ export type View = typeof View.Type
  *   by another replica arrives as this replica adopts it).
  * - `Alert`: an alert-worthy error event (as it happens): a failure that ended its run (no retry follows it) and
  *   is not a business error, or any error of severity `critical`. At most 10 per interval are sent (an
- *   outage can fail hundreds of calls a second); the others are in the frames' totals and recent events.
+ *   outage can fail hundreds of calls a second); the others are in the frames' totals and recent events. An
+ *   error a `Chaos` layer injected is alerted on too (a rehearsal of the alert), with `chaos: true` on its item.
  * - `Dropped`: this client read too slowly and lost `count` messages (its oldest) since the last time it was told.
  *
  * @since 0.5.0
@@ -1178,7 +1190,8 @@ const itemOf = (event: ErrorTracker.ErrorEvent): ErrorItem => ({
   severity: event.severity,
   message: event.message,
   ...(event.operation !== undefined ? { operation: event.operation } : {}),
-  ...(event.gaveUp === true ? { gaveUp: true } : {})
+  ...(event.gaveUp === true ? { gaveUp: true } : {}),
+  ...(event.chaos === true ? { chaos: true } : {})
 })
 
 const decodeFrame = Schema.decodeUnknownOption(Frame)

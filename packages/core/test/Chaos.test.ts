@@ -269,10 +269,13 @@ describe("Chaos", () => {
         )),
         Effect.provideService(Metric.MetricRegistry, new Map())
       )
+      // each injection's own line, and the give-up line of the failure it injected (Chaos.marks.test.ts)
       const marked = lines.filter((l) => l.annotations.chaos !== undefined)
+      const injection = ["WARN", "fail", "save", "chaos: a failure injected into save"]
+      const giveUp = ["WARN", "fail", "save", "save failed on attempt 1, giving up"]
       assert.deepStrictEqual(
-        marked.map((l) => [l.level, l.annotations.chaos, l.annotations.operation]),
-        [["WARN", "fail", "save"], ["WARN", "fail", "save"]]
+        marked.map((l) => [l.level, l.annotations.chaos, l.annotations.operation, String(l.message)]),
+        [injection, giveUp, injection, giveUp]
       )
     }))
 

@@ -1,5 +1,6 @@
 import { Duration, Effect } from "effect"
 import type * as ErrorLogger from "../ErrorLogger.js"
+import { isInjected } from "./chaosMarks.js"
 import type { RetryDecision } from "./policyRun.js"
 
 // Every line the retry machinery logs, with its annotation keys: `protect` and the policy schedule only call
@@ -27,9 +28,18 @@ export const formatDelay = (delay: Duration.Duration): string => {
 }
 
 /**
+ * The annotation of a line about an error a `Chaos` layer injected: `chaos` with the kind of its fault, as on the
+ * injection's own line (`"fail"`: the retry and give-up lines are about typed failures); `undefined` for any
+ * other error.
+ */
+const chaosOf = (error: unknown): { readonly chaos: "fail" } | undefined =>
+  isInjected(error) ? { chaos: "fail" } : undefined
+
+/**
  * The line logged for a failure that will be retried, at its policy's level: `<subject> failed on attempt N,
  * retrying in D` (the operation, or the error's tag for the policy schedule; D rounded by {@link formatDelay}),
- * annotated with the run's attempt (`attempt`), the tag's attempt (`tagAttempt`) and the delay (`retryInMillis`).
+ * annotated with the run's attempt (`attempt`), the tag's attempt (`tagAttempt`) and the delay (`retryInMillis`),
+ * and with `chaos` (`"fail"`) when a `Chaos` layer injected the error.
  */
 export const logRetry = (
   logger: ErrorLogger.ErrorLogger,
@@ -45,13 +55,18 @@ export const logRetry = (
     {
       operation,
       attempt: decision.total,
-      annotations: { tagAttempt: decision.attempt, retryInMillis: Duration.toMillis(delay) }
+      annotations: {
+        tagAttempt: decision.attempt,
+        retryInMillis: Duration.toMillis(delay),
+        ...chaosOf(error)
+      }
     }
   )
 
 /**
  * The line logged when `protect` gives up on a failure, at its policy's level, with the full cause:
- * `<operation> failed on attempt N, giving up`.
+ * `<operation> failed on attempt N, giving up`, annotated with `chaos` (`"fail"`) when a `Chaos` layer injected the
+ * error.
  */
 export const logGiveUp = (
   logger: ErrorLogger.ErrorLogger,
@@ -63,15 +78,16 @@ export const logGiveUp = (
     ? logger.log(decision.policy.logLevel, `${operation} failed on attempt ${decision.total}, giving up`, error, {
       operation,
       attempt: decision.total,
-      withCause: true
+      withCause: true,
+      annotations: chaosOf(error)
     })
     : logSuppressed(logger, error, decision, operation)
 
 /**
  * The line logged when a retry the policy asked for is not made, at the policy's level, with the full cause:
  * `<subject> failed on attempt N, retry suppressed: retry budget "<name>" exhausted` (or `: retry-after hint
- * exceeds maxRetryAfter (D)`), annotated with `retrySuppressed` (`"budget"` or `"pushback"`) and, for a budget,
- * `budget`.
+ * exceeds maxRetryAfter (D)`), annotated with `retrySuppressed` (`"budget"` or `"pushback"`), for a budget with
+ * `budget`, and with `chaos` (`"fail"`) when a `Chaos` layer injected the error.
  */
 export const logSuppressed = (
   logger: ErrorLogger.ErrorLogger,
@@ -92,8 +108,8 @@ export const logSuppressed = (
       attempt: decision.total,
       withCause: true,
       annotations: decision.budget === undefined
-        ? { retrySuppressed: decision.suppressed }
-        : { retrySuppressed: decision.suppressed, budget: decision.budget }
+        ? { retrySuppressed: decision.suppressed, ...chaosOf(error) }
+        : { retrySuppressed: decision.suppressed, budget: decision.budget, ...chaosOf(error) }
     }
   )
 

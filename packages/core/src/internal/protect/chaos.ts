@@ -3,10 +3,14 @@
  * stage as a real one would be (inside the timeout and the breaker, each attempt of a retry a chance of its own).
  * It reads the `Chaos` service from the context; with none, or no enabled rule for the operation, it wraps
  * nothing, so the pipeline is the one without chaos. An injection is counted by the service, logged, and emitted
- * to the observer of the attempt's fiber (a `ChaosInjected` event, read there only when a rule fires).
+ * to the observer of the attempt's fiber (a `ChaosInjected` event, read there only when a rule fires). An injected
+ * failure or defect object is marked (`internal/chaosMarks.ts`) just before the attempt fails or dies with it, so
+ * wherever that error is shown later (the tracker's events, the log lines of its retry or give-up) it is known as
+ * a rehearsal.
  */
 import { Effect, type Fiber, Random } from "effect"
 import * as Chaos from "../../Chaos.js"
+import * as ChaosMarks from "../chaosMarks.js"
 import { type ChaosInjected, CurrentObserver } from "../observation.js"
 import * as Stage from "./stage.js"
 
@@ -16,6 +20,12 @@ export interface Types extends Stage.Types {
   readonly Success: this["In"]
   readonly Error: this["In"]
   readonly Services: this["In"]
+}
+
+// the failure or defect about to be injected, marked as such
+const asInjected = <A>(value: A): A => {
+  ChaosMarks.mark(value)
+  return value
 }
 
 /** The stage: present in every pipeline, wrapping only when rules are in force for its operation. */
@@ -58,9 +68,9 @@ export const stage: Stage.Stage<Types> = {
             )
           switch (fault._tag) {
             case "Fail":
-              return marked(Effect.suspend(() => Effect.fail(fault.error(operation))), "a failure")
+              return marked(Effect.suspend(() => Effect.fail(asInjected(fault.error(operation)))), "a failure")
             case "Die":
-              return marked(Effect.suspend(() => Effect.die(fault.defect(operation))), "a defect")
+              return marked(Effect.suspend(() => Effect.die(asInjected(fault.defect(operation)))), "a defect")
             case "Interrupt":
               return marked(Effect.interrupt, "an interruption")
             case "Latency":

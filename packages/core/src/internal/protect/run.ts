@@ -6,6 +6,7 @@ import type { Fiber } from "effect"
 import { Cause, Clock, References } from "effect"
 import type * as ErrorLogger from "../../ErrorLogger.js"
 import { monotonicMillis } from "../breaker/store.js"
+import { isInjected } from "../chaosMarks.js"
 import type { Call, Failure, Observer, Timings } from "../observation.js"
 import type { Pipeline } from "./stage.js"
 
@@ -64,7 +65,7 @@ export class Run {
 
   /**
    * Emits a failure: `"pending"` when a retry or fallback follows (then resolved by {@link settle}), `"none"` when
-   * nothing does; `gaveUp` when no retry follows it.
+   * nothing does; `gaveUp` when no retry follows it; `chaos` when the chaos stage injected it.
    */
   failed(error: unknown, at: number, attempt: number, recovery: "pending" | "none", gaveUp: boolean): void {
     if (!this.observer.active) return
@@ -78,7 +79,9 @@ export class Run {
       source: "protect",
       annotations: this.annotations,
       gaveUp,
-      suppressed: gaveUp ? this.suppressed : undefined
+      suppressed: gaveUp ? this.suppressed : undefined,
+      // a failure the chaos stage injected is a rehearsal (one lookup, on the failure path only)
+      chaos: isInjected(error) || undefined
     }
     this.observer.emit(failure)
     if (recovery === "pending") this.pending = failure

@@ -38,6 +38,8 @@ export class History {
   private readonly gaveUps: Uint8Array
   /** 0: not suppressed, else the index + 1 of its reason in {@link suppressedReasons}. */
   private readonly suppressions: Uint8Array
+  /** 1: the error was injected by a `Chaos` layer. */
+  private readonly chaos: Uint8Array
   private next = 0
   private count = 0
   private sequence = 0
@@ -54,6 +56,7 @@ export class History {
     this.attempts = new Array(capacity)
     this.gaveUps = new Uint8Array(capacity)
     this.suppressions = new Uint8Array(capacity)
+    this.chaos = new Uint8Array(capacity)
   }
 
   /** How many events it holds. */
@@ -72,7 +75,8 @@ export class History {
     operation: string | undefined,
     attempt: number | undefined,
     gaveUp: boolean,
-    suppressed?: Suppressed | undefined
+    suppressed?: Suppressed | undefined,
+    chaos = false
   ): number {
     const index = this.next
     this.timestamps[index] = timestamp
@@ -86,6 +90,7 @@ export class History {
     this.attempts[index] = attempt
     this.gaveUps[index] = gaveUp ? 1 : 0
     this.suppressions[index] = suppressed === undefined ? 0 : suppressedReasons.indexOf(suppressed) + 1
+    this.chaos[index] = chaos ? 1 : 0
     this.next = (index + 1) % this.capacity
     if (this.count < this.capacity) this.count++
     return index
@@ -123,6 +128,7 @@ export class History {
     if (this.gaveUps[index] === 1) event.gaveUp = true
     const suppression = this.suppressions[index]!
     if (suppression !== 0) event.suppressed = suppressedReasons[suppression - 1]!
+    if (this.chaos[index] === 1) event.chaos = true
     return event
   }
 

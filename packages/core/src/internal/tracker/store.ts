@@ -1,6 +1,7 @@
 import * as ErrorFamily from "../../ErrorFamily.js"
 import type * as CircuitBreaker from "../../CircuitBreaker.js"
 import type { Occurrence, Recovery, Summary } from "../../ErrorTracker.js"
+import { isInjected } from "../chaosMarks.js"
 import type { Observer } from "../observation.js"
 import { RateWindow } from "../rateWindow.js"
 import { AnnotationMemo } from "./exportable.js"
@@ -178,7 +179,10 @@ export class Store {
       occurrence.operation,
       occurrence.attempt,
       occurrence.gaveUp === true,
-      occurrence.suppressed
+      occurrence.suppressed,
+      // said by its producer, else looked up: an error injected into an inner `protect` is a rehearsal wherever
+      // it is recorded (an outer retry's schedule, a reporting boundary), a defect of `Chaos.die` too
+      occurrence.chaos ?? isInjected(occurrence.error)
     )
     if (outcome === "pending") {
       const pending = this.pendings.get(occurrence)

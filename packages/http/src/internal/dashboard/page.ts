@@ -211,6 +211,9 @@ section { min-width: 0; }
 .event .meta { grid-column: 1 / -1; display: flex; gap: 0.6rem; min-width: 0; color: var(--muted); font-size: 0.76rem; }
 .event .meta > span { min-width: 0; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; unicode-bidi: isolate; }
 .event .code { flex: none; max-width: 40%; }
+/* an error a Chaos layer injected: a rehearsal, tagged so, never read as an outage */
+.event[data-chaos="on"] { border-style: dashed; border-color: var(--chaos); }
+.event .meta > .chaos { flex: none; background: var(--chaos); color: #111; }
 .event .message {
   grid-column: 1 / -1; min-width: 0; overflow: hidden; overflow-wrap: anywhere; unicode-bidi: isolate;
   display: -webkit-box; -webkit-line-clamp: 2; -webkit-box-orient: vertical;
@@ -552,8 +555,10 @@ export const script: string = String.raw`
     noticeUntil = Date.now() + millis
   }
 
+  // the same event comes in a frame's recent errors and as an alert; a rehearsal's error is never taken for a real
+  // one of the same instant (nor the other way round)
   const eventKey = (e, replica) =>
-    [replica, num(e.at), str(e.tag), str(e.code), str(e.severity), str(e.operation), str(e.message)].join("\u0001")
+    [replica, num(e.at), str(e.tag), str(e.code), str(e.severity), str(e.operation), str(e.message), e.chaos === true].join("\u0001")
 
   const addEvent = (e, replica) => {
     if (!e || typeof e !== "object") return
@@ -563,7 +568,8 @@ export const script: string = String.raw`
     eventKeys.add(key)
     const item = {
       key, replica: rep, at: num(e.at), tag: str(e.tag), code: str(e.code), severity: str(e.severity),
-      message: str(e.message), operation: e.operation == null ? "" : str(e.operation), gaveUp: e.gaveUp === true
+      message: str(e.message), operation: e.operation == null ? "" : str(e.operation), gaveUp: e.gaveUp === true,
+      chaos: e.chaos === true
     }
     item.tagLower = (item.tag + " " + item.code).toLowerCase()
     let i = 0
@@ -1320,6 +1326,7 @@ export const script: string = String.raw`
   const createEvent = (e) => {
     const li = h("li", "event")
     li.setAttribute("data-severity", e.severity)
+    li.setAttribute("data-chaos", e.chaos ? "on" : "off")
     const time = h("time", "time", li, fmtTime(e.at))
     const date = new Date(num(e.at))
     if (Number.isFinite(date.getTime())) time.setAttribute("datetime", date.toISOString())
@@ -1328,6 +1335,11 @@ export const script: string = String.raw`
     const meta = h("div", "meta", li)
     userText("span", "code", meta, e.code)
     if (e.operation) userText("span", "operation", meta, e.operation)
+    if (e.chaos) {
+      const tag = h("span", "badge chaos", meta, "chaos")
+      tag.setAttribute("data-chaos-tag", "")
+      tag.setAttribute("title", "injected by a chaos layer: a rehearsal, not an outage")
+    }
     if (e.gaveUp) h("span", "gave-up", meta, "gave up")
     if (e.replica && view && view.frames.length > 1) userText("span", "replica", meta, e.replica)
     userText("div", "message", li, e.message)
