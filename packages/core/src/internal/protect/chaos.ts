@@ -8,11 +8,11 @@
  * wherever that error is shown later (the tracker's events, the log lines of its retry or give-up) it is known as
  * a rehearsal.
  */
-import { Effect, type Fiber, Random } from "effect"
+import { Context, Effect, type Fiber, Random } from "effect"
 import * as Chaos from "../../Chaos.js"
 import * as ChaosMarks from "../chaosMarks.js"
 import { type ChaosInjected, CurrentObserver } from "../observation.js"
-import * as Stage from "./stage.js"
+import type * as Stage from "./stage.js"
 
 /** The stage's types: it adds nothing (an injected failure is one of the operation's own). */
 export interface Types extends Stage.Types {
@@ -33,11 +33,10 @@ export const stage: Stage.Stage<Types> = {
   name: "chaos",
   make: (options) => {
     const operation = options.operation
-    const chaosOf = Stage.serviceReader(Chaos.Chaos)
     return {
       // a new value whenever the rules change, so the pipeline is rebuilt then and only then
       read: (context) => {
-        const chaos = chaosOf(context)
+        const chaos = Context.getOrUndefined(context, Chaos.Chaos)
         return chaos === undefined ? undefined : Chaos.currentOf(chaos)
       },
       wrap: (inner, current: Chaos.Current | undefined) => {

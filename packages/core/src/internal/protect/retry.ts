@@ -88,14 +88,11 @@ const suppressedEvent = (run: Run, decision: RetryDecision): RetrySuppressed => 
 // nothing from the service): the pipeline is built again when it differs, so a reload applies to the calls that
 // start after it, and a call already running keeps the set its pipeline was built with. Each applied reload makes
 // a new set, so every call site's pipeline is rebuilt on its next call and looks up again the strategies its
-// operation maps to. (Without a PolicyService in the context, the set is looked up at the first failure.)
-// One reader per call site (see `Stage.serviceReader`): a call pays a comparison and the brand check.
-const policiesReader = () => {
-  const serviceOf = Stage.serviceReader(PolicyService)
-  return (context: Context.Context<never>): PolicyServiceShape | undefined => {
-    const service = serviceOf(context)
-    return service === undefined ? undefined : currentPolicies(service)
-  }
+// operation maps to. (Without a PolicyService in the context, the set is looked up at the first failure.) A call
+// in the context of the call site's last call, with nothing reloaded since, reads nothing (see the pipeline).
+const policiesReader = () => (context: Context.Context<never>): PolicyServiceShape | undefined => {
+  const service = Context.getOrUndefined(context, PolicyService)
+  return service === undefined ? undefined : currentPolicies(service)
 }
 
 type PolicyServiceShape = Context.Service.Shape<typeof PolicyService>

@@ -107,28 +107,6 @@ export interface Stage<T extends Types = Types> {
 export type TypesOf<S> = S extends Stage<infer T> ? T : never
 
 /**
- * A stage's reader of an optional service, one per call site: it keeps the service of the last context it saw (a
- * context is immutable, and a call site mostly sees one), so a call pays a comparison instead of a lookup that
- * misses through the context's overlays on every call.
- *
- * It holds that context strongly, as the pipeline holds what the stages read: a call site that outlives a scope
- * (a module-level `protect` run once in a test's layer) keeps that one context alive until it runs in another.
- * A `WeakRef` would free it, for about 30 ns per `deref` on every call (Node 24, this machine; two or three per
- * `protect` call): a hot-path cost for a bounded retention (one context per call site), so not taken.
- */
-export const serviceReader = <I, S>(key: Context.Key<I, S>) => {
-  let lastContext: Context.Context<never> | undefined
-  let last: S | undefined
-  return (context: Context.Context<never>): S | undefined => {
-    if (context !== lastContext) {
-      lastContext = context
-      last = Context.getOrUndefined(context, key)
-    }
-    return last
-  }
-}
-
-/**
  * A stage's reader of the strategy (breaker, bulkhead, budget) a registry holds for its call site: the one named
  * `name`, or for `true` the one the registry's `operations` option maps the operation to. `read` is what the
  * stage reads from the context on every call: the registry, or for `true` its routes in force, another object
